@@ -1,0 +1,28 @@
+import type { Mfn } from './ids.js';
+
+/**
+ * Machine RAM: the contents of every frame. Offsets and lengths are in bytes within a frame;
+ * none of the methods allocates per call, so they may sit on the hot path.
+ */
+export interface MachineMemory {
+  /** Number of frames of RAM. */
+  readonly frames: number;
+  /** Copies `length` bytes at `offset` of frame `mfn` into `dst` at `dstOffset`. */
+  read(mfn: Mfn, offset: number, dst: Uint8Array, dstOffset: number, length: number): void;
+  /** Copies `length` bytes of `src` from `srcOffset` into frame `mfn` at `offset`. */
+  write(mfn: Mfn, offset: number, src: Uint8Array, srcOffset: number, length: number): void;
+  /** Copies the whole frame `src` into frame `dst`. */
+  copyFrame(dst: Mfn, src: Mfn): void;
+  /** Fills frame `mfn` with zeros. */
+  zeroFrame(mfn: Mfn): void;
+  /** True when every byte of frame `mfn` is zero. */
+  isZeroFrame(mfn: Mfn): boolean;
+  /** True when frames `a` and `b` hold the same bytes (a full compare). */
+  framesEqual(a: Mfn, b: Mfn): boolean;
+  /** True when frame `mfn` holds exactly the PAGE_SIZE bytes of `page` (a full compare). */
+  frameEquals(mfn: Mfn, page: Uint8Array): boolean;
+  /** 32-bit xxhash of frame `mfn`. */
+  hashFrame(mfn: Mfn): number;
+  /** 32-bit xxhash of the PAGE_SIZE bytes of `page`; equal to hashFrame of a frame holding them. */
+  hashPage(page: Uint8Array): number;
+}
