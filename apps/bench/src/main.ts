@@ -1,0 +1,83 @@
+import { parseArgs } from 'node:util';
+import { InlineDedup } from '@pagevisor/dedup';
+import { Hypervisor } from '@pagevisor/hypervisor';
+import { createMachineMemory } from '@pagevisor/machine';
+import { asGfn, asMfn, PAGE_SIZE, Prng } from '@pagevisor/types';
+import { measure, type Rate } from './measure.js';
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    pages: { type: 'string', default: '65536' },
+    repeats: { type: 'string', default: '5' },
+  },
+});
+const PAGES = Number(values.pages);
+const REPEATS = Number(values.repeats);
+if (!Number.isInteger(PAGES) || PAGES < 1024 || !Number.isInteger(REPEATS) || REPEATS < 1) {
+  console.error('bench: --pages must be an integer >= 1024 and --repeats >= 1');
+  process.exit(1);
+}
+
+// ---- limits of this machine, measured in this process -------------------------------------------
+const memory = await createMachineMemory({ frames: PAGES * 2 });
+const scratch = new Uint8Array(PAGE_SIZE);
+new Prng(1).fillBytes(scratch);
+for (let m = 0; m < PAGES; m++) memory.write(asMfn(m), 0, scratch, 0, PAGE_SIZE);
+
+const copy = measure('4 KiB copy', PAGES, REPEATS, (n) => {
+  for (let i = 0; i < n; i++) memory.copyFrame(asMfn(PAGES + i), asMfn(i));
+});
+const hash = measure('xxhash-wasm 4 KiB', PAGES, REPEATS, (n) => {
+  for (let i = 0; i < n; i++) memory.hashFrame(asMfn(i));
+});
+const compare = measure('4 KiB compare (equal)', PAGES, REPEATS, (n) => {
+  for (let i = 0; i < n; i++) memory.framesEqual(asMfn(i), asMfn(PAGES + i));
+});
+const limit = 1 / (1 / copy.opsPerS + 1 / hash.opsPerS);
+
+// ---- the inline-dedup whole-page write path -------------------------------------------------------
+const hv = await Hypervisor.create({ frames: PAGES + 16, dedup: new InlineDedup() });
+const dom = hv.createDomain({ maxPages: PAGES });
+hv.populatePhysmap(dom, Array.from({ length: PAGES }, (_, i) => i));
+const page = new Uint8Array(PAGE_SIZE);
+new Prng(2).fillBytes(page);
+const words = new Uint32Array(page.buffer);
+let counter = 0;
+// Every write carries new content (a counter in the first word): hash, index miss, copy, insert.
+const writeMiss = measure('inline write, new content', PAGES, REPEATS, (n) => {
+  for (let i = 0; i < n; i++) {
+    words[0] = ++counter;
+    hv.writePage(dom, asGfn(i % PAGES), 0, page, 0, PAGE_SIZE);
+  }
+});
+// Every write repeats one content: hash, index hit, full compare, remap.
+words[0] = 0;
+const writeHit = measure('inline write, duplicate content', PAGES, REPEATS, (n) => {
+  for (let i = 0; i < n; i++) hv.writePage(dom, asGfn(i % PAGES), 0, page, 0, PAGE_SIZE);
+});
+const audit = hv.audit();
+if (audit.length > 0) throw new Error(`audit after the write benchmark: ${audit.join('; ')}`);
+
+const ratio = writeMiss.opsPerS / limit;
+const rows: Array<Rate & { ratio?: number }> = [copy, hash, compare, { ...writeMiss, ratio }, { ...writeHit, ratio: writeHit.opsPerS / limit }];
+const report = {
+  pages: PAGES,
+  repeats: REPEATS,
+  rates: rows,
+  copyHashLimitPagesPerS: limit,
+  inlineWriteRatio: ratio,
+  target: { inlineWriteRatio: 0.6, met: ratio >= 0.6 },
+};
+if (values.json) {
+  console.log(JSON.stringify(report, null, 2));
+} else {
+  const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
+  console.log(`pagevisor bench: ${PAGES} pages x ${REPEATS} repeats (median pages/s, min..max)`);
+  for (const r of rows) {
+    const extra = r.ratio === undefined ? '' : `  ${r.ratio.toFixed(2)} x copy+hash limit`;
+    console.log(`  ${r.name.padEnd(34)} ${fmt(r.opsPerS).padStart(12)}  (${fmt(r.minOpsPerS)}..${fmt(r.maxOpsPerS)})${extra}`);
+  }
+  console.log(`  copy+hash limit 1/(1/copy+1/hash)   ${fmt(limit).padStart(12)}`);
+  console.log(`  target: inline write >= 0.6 x limit: ${ratio >= 0.6 ? 'met' : 'missed'} (${ratio.toFixed(2)})`);
+}

@@ -1,0 +1,190 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { DEDUP_STRATEGIES, type DedupStrategy } from '@pagevisor/dedup';
+import { DEFAULT_SCENARIO, parseScenario, ScenarioError, type Scenario } from '@pagevisor/workloads';
+import { ProgressBar } from './progress-bar.js';
+import { runScenario } from './run-scenario.js';
+import { formatSummary } from './summary.js';
+import { VERSION } from './version.js';
+
+/** Exit codes of {@link main}. */
+export const ExitCode = {
+  /** The run finished and every guest ran to the end. */
+  ok: 0,
+  /** Bad usage or scenario: nothing was run. */
+  usage: 1,
+  /** The run finished but some guest failed (e.g. ENOMEM). */
+  guestFailed: 2,
+  /** A bug: the hypervisor's audit or an invariant failed. */
+  internal: 3,
+} as const;
+
+/** Where the CLI writes; the process's streams by default, buffers in tests. */
+export interface CliIo {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown; readonly isTTY?: boolean };
+}
+
+/** Usage text of `pagevisor --help`. */
+export const USAGE = `Usage:
+  pagevisor run [scenario.json] [--json] [--out FILE] [--seed N] [--dedup inline|none] [--quiet]
+  pagevisor default-scenario
+  pagevisor --help | --version
+
+Commands:
+  run               Run a scenario (the default scenario when no file is given) and print a summary.
+  default-scenario  Print the default scenario as JSON: a starting point for writing your own.
+
+Options of run:
+  --json            Print the JSON report on stdout instead of the summary.
+  --out FILE        Also write the JSON report to FILE.
+  --seed N          Override the scenario's seed (0 .. 4294967295).
+  --dedup STRATEGY  Override the dedup strategy: ${DEDUP_STRATEGIES.join(' or ')}.
+  --quiet, -q       No progress bar (it is shown only when stderr is a terminal).
+
+Exit codes: 0 ok, 1 bad usage or scenario (nothing run), 2 some guest failed, 3 internal error.
+`;
+
+class UsageError extends Error {}
+
+const RUN_ONLY = ['json', 'out', 'seed', 'dedup', 'quiet'] as const;
+
+function parseSeed(text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n <= 0xffff_ffff)) throw new UsageError(`--seed: must be an integer from 0 to 4294967295, got "${text}"`);
+  return n;
+}
+
+function parseDedup(text: string): DedupStrategy {
+  if (!(DEDUP_STRATEGIES as readonly string[]).includes(text)) {
+    throw new UsageError(`--dedup: must be ${DEDUP_STRATEGIES.join(' or ')}, got "${text}"`);
+  }
+  return text as DedupStrategy;
+}
+
+async function loadScenario(file: string | undefined): Promise<Scenario> {
+  if (file === undefined) return DEFAULT_SCENARIO;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read scenario file ${file}: ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`scenario file ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  try {
+    return parseScenario(json);
+  } catch (e) {
+    if (e instanceof ScenarioError) throw new UsageError(`invalid scenario ${file}:\n  ${e.issues.join('\n  ')}`);
+    throw e;
+  }
+}
+
+/**
+ * Runs the `pagevisor` command line `argv` (without node and script) and returns the exit code
+ * (see {@link ExitCode}). Everything is written to `io`.
+ */
+export async function main(argv: string[], io: CliIo = process): Promise<number> {
+  try {
+    return await dispatch(argv, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr.write(`pagevisor: ${e.message}\nRun "pagevisor --help" for usage.\n`);
+      return ExitCode.usage;
+    }
+    io.stderr.write(`pagevisor: internal error (a bug):\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return ExitCode.internal;
+  }
+}
+
+async function dispatch(argv: string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        json: { type: 'boolean' },
+        out: { type: 'string' },
+        seed: { type: 'string' },
+        dedup: { type: 'string' },
+        quiet: { type: 'boolean', short: 'q' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(USAGE);
+    return ExitCode.ok;
+  }
+  if (values.version) {
+    io.stdout.write(`${VERSION}\n`);
+    return ExitCode.ok;
+  }
+  const [command, ...rest] = positionals;
+  if (command !== 'run') {
+    const misplaced = RUN_ONLY.find((k) => values[k] !== undefined);
+    if (misplaced !== undefined) throw new UsageError(`--${misplaced} applies to "run" only`);
+  }
+  switch (command) {
+    case 'run':
+      if (rest.length > 1) throw new UsageError(`run takes one scenario file, got ${rest.length}: ${rest.join(' ')}`);
+      return run(rest[0], values, io);
+    case 'default-scenario':
+      if (rest.length > 0) throw new UsageError(`default-scenario takes no arguments, got: ${rest.join(' ')}`);
+      io.stdout.write(`${JSON.stringify(DEFAULT_SCENARIO, null, 2)}\n`);
+      return ExitCode.ok;
+    case undefined:
+      throw new UsageError('no command given');
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+async function run(
+  file: string | undefined,
+  values: { json?: boolean; out?: string; seed?: string; dedup?: string; quiet?: boolean },
+  io: CliIo,
+): Promise<number> {
+  const seed = values.seed === undefined ? undefined : parseSeed(values.seed);
+  const dedup = values.dedup === undefined ? undefined : parseDedup(values.dedup);
+  if (values.out === '') throw new UsageError('--out: needs a file name');
+  let scenario = await loadScenario(file);
+  if (seed !== undefined || dedup !== undefined) {
+    scenario = parseScenario({
+      ...scenario,
+      seed: seed ?? scenario.seed,
+      dedup: { ...scenario.dedup, strategy: dedup ?? scenario.dedup.strategy },
+    });
+  }
+
+  const bar = io.stderr.isTTY === true && !values.quiet ? new ProgressBar(io.stderr) : undefined;
+  let report;
+  try {
+    report = await runScenario(scenario, bar === undefined ? {} : { onProgress: (p) => bar.update(p) });
+  } finally {
+    bar?.clear();
+  }
+
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  if (values.out !== undefined) {
+    try {
+      await writeFile(values.out, json);
+    } catch (e) {
+      // The run happened; the summary still goes out, but the missing file is an error.
+      io.stdout.write(values.json ? json : formatSummary(report));
+      throw new UsageError(`cannot write report to ${values.out}: ${(e as Error).message}`);
+    }
+  }
+  io.stdout.write(values.json ? json : formatSummary(report));
+  return report.failures.length > 0 ? ExitCode.guestFailed : ExitCode.ok;
+}

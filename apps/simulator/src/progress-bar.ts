@@ -1,0 +1,49 @@
+import { performance } from 'node:perf_hooks';
+import { NS_PER_S } from '@pagevisor/types';
+import type { RunProgress } from './run-scenario.js';
+
+/** Where the progress bar writes: a terminal. */
+export interface ProgressSink {
+  write(text: string): unknown;
+}
+
+/**
+ * A one-line progress bar (simulated time, guest pages, ETA) redrawn in place at most every
+ * `minIntervalMs` of wall time. The ETA is the only use of the wall clock besides the report's
+ * `wall` figures; nothing it reads feeds back into the simulation.
+ */
+export class ProgressBar {
+  private readonly startMs = performance.now();
+  private lastDrawMs = -Infinity;
+  private drawn = false;
+
+  constructor(
+    private readonly sink: ProgressSink,
+    private readonly width = 30,
+    private readonly minIntervalMs = 100,
+  ) {}
+
+  /** Redraws the bar for `p` unless it was drawn less than `minIntervalMs` ago. */
+  update(p: RunProgress): void {
+    const now = performance.now();
+    if (now - this.lastDrawMs < this.minIntervalMs) return;
+    this.lastDrawMs = now;
+    this.sink.write(`\r\x1b[K${formatProgress(p, now - this.startMs, this.width)}`);
+    this.drawn = true;
+  }
+
+  /** Erases the bar. */
+  clear(): void {
+    if (this.drawn) this.sink.write('\r\x1b[K');
+    this.drawn = false;
+  }
+}
+
+/** The bar's text for progress `p` after `elapsedMs` of wall time, e.g. `[####------] 12.0/60.0 s  123456 pages  ETA 3 s`. */
+export function formatProgress(p: RunProgress, elapsedMs: number, width = 30): string {
+  const f = p.totalNs > 0 ? Math.min(1, p.simNs / p.totalNs) : 1;
+  const filled = Math.round(f * width);
+  const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
+  const eta = f > 0 ? `ETA ${Math.ceil((elapsedMs * (1 - f)) / f / 1000)} s` : 'ETA ?';
+  return `${bar} ${(p.simNs / NS_PER_S).toFixed(1)}/${(p.totalNs / NS_PER_S).toFixed(1)} s simulated  ${p.pagesDone} pages  ${eta}`;
+}

@@ -1,0 +1,77 @@
+import { NS_PER_S } from '@pagevisor/types';
+import type { Report } from './report.js';
+
+function seconds(ns: number): string {
+  return `${(ns / NS_PER_S).toFixed(2)} s`;
+}
+
+function table(rows: readonly (readonly string[])[], rightAligned: ReadonlySet<number>): string[] {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) =>
+    r
+      .map((cell, c) => (rightAligned.has(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+/**
+ * The human-readable summary `pagevisor run` prints: host totals, one line per domain, and
+ * what stopped each failed guest.
+ */
+export function formatSummary(report: Report): string {
+  const t = report.totals;
+  const c = report.config;
+  const pct = (n: number, of: number): string => (of === 0 ? '0.0%' : `${((n / of) * 100).toFixed(1)}%`);
+  const lines: string[] = [
+    `pagevisor ${report.pagevisor}: scenario "${report.scenario}", seed ${report.seed}`,
+    `machine ${c.machine.memoryMiB} MiB (${c.machine.frames} frames), ${c.machine.allocator} allocator, ${c.dedup.strategy} dedup`,
+    '',
+    ...table(
+      [
+        ['guests', String(report.guests.length)],
+        ['guest pages', String(t.guestPages)],
+        ['frames used', `${t.machineFramesUsed} (${pct(t.machineFramesUsed, c.machine.frames)} of RAM)`],
+        ['shared frames', String(t.pagesShared)],
+        ['sharing pages', String(t.pagesSharing)],
+        ['zero pages', String(t.zeroPages)],
+        ['cow faults', String(t.cowFaults)],
+        ['saved', `${t.savedPct.toFixed(2)}%`],
+        ['simulated time', seconds(report.simulatedNs)],
+        ['failed guests', String(t.failedGuests)],
+      ],
+      new Set(),
+    ),
+    '',
+    ...table(
+      [
+        ['dom', 'name', 'pages', 'private', 'shared', 'zero', 'cow faults', 'state'],
+        ...report.domains.map((d) => [
+          String(d.domId),
+          d.name,
+          String(d.totPages),
+          String(d.privatePages),
+          String(d.sharedPages),
+          String(d.zeroPages),
+          String(d.cowFaults),
+          report.guests.find((g) => g.domId === d.domId)?.state ?? '-',
+        ]),
+      ],
+      new Set([0, 2, 3, 4, 5, 6]),
+    ),
+  ];
+  if (report.failures.length > 0) {
+    lines.push('', `${report.failures.length} guest(s) failed:`);
+    for (const f of report.failures) {
+      lines.push(`  ${f.guest} (dom ${f.domId}) at ${seconds(f.atNs)}: ${f.message}`);
+    }
+    if (report.failures.some((f) => f.errno === 'ENOMEM')) {
+      lines.push(`  ENOMEM: the guests need more frames than the machine has with ${c.dedup.strategy} dedup.`);
+    }
+  }
+  lines.push(
+    '',
+    `wall ${(report.wall.totalMs / 1000).toFixed(2)} s (setup ${(report.wall.setupMs / 1000).toFixed(2)} s), ${report.wall.guestPagesPerS} guest pages/s`,
+  );
+  return `${lines.join('\n')}\n`;
+}

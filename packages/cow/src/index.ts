@@ -1,0 +1,1 @@
+export { CowHandler, type CowHandlerParts } from './cow-handler.js';

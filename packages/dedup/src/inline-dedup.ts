@@ -1,0 +1,364 @@
+import {
+  HypervisorError,
+  INVALID_MFN,
+  invariant,
+  InvariantError,
+  PAGE_SIZE,
+  type DedupHost,
+  type DedupIndex,
+  type Mfn,
+} from '@pagevisor/types';
+
+/** Options of {@link InlineDedup}. */
+export interface InlineDedupOptions {
+  /** Slots of the hash table at start; a power of two, at least 2. Default 1024. */
+  readonly initialCapacity?: number;
+  /**
+   * Largest fraction of slots in use (live entries plus tombstones) before the table is rebuilt,
+   * in (0, 1). Default 0.5: short probe sequences under linear probing.
+   */
+  readonly maxLoadFactor?: number;
+}
+
+/** Defaults of {@link InlineDedupOptions}. */
+export const DEFAULT_INLINE_DEDUP_OPTIONS: Readonly<Required<InlineDedupOptions>> = Object.freeze({
+  initialCapacity: 1024,
+  maxLoadFactor: 0.5,
+});
+
+/** Largest table: slot indices and masks must stay within 31-bit integer arithmetic. */
+const MAX_CAPACITY = 1 << 30;
+/** Slot value: never used, ends a probe sequence. */
+const EMPTY = -1;
+/** Slot value: held an entry that was removed; a probe sequence walks past it. */
+const TOMBSTONE = -2;
+/** `slotOf` value of a frame that is not indexed. */
+const NOT_INDEXED = -1;
+
+/**
+ * Spreads a 32-bit hash over the slot index bits, so callers that pass small or sequential hashes
+ * (tests, weak hashes of a custom memory) still get short probe sequences.
+ */
+function homeSlot(hash: number, mask: number): number {
+  let h = Math.imul(hash ^ (hash >>> 16), 0x45d9f3b);
+  h ^= h >>> 16;
+  return h & mask;
+}
+
+/**
+ * Inline de-duplication, the design pagevisor started from: a content index consulted when a
+ * whole page is written (`inline`), with populate mapping the shared zero frame (`populateZero`).
+ *
+ * The index is an open-addressing hash table with linear probing in typed arrays: `keys` holds
+ * the 32-bit xxhash of each indexed frame, `vals` its mfn (or EMPTY / TOMBSTONE), and `slotOf`
+ * maps every mfn of the host to its slot, so {@link contains} and {@link remove} are O(1). Frames
+ * whose contents differ but whose hashes are equal all live in the table; {@link lookup} returns
+ * only a frame whose bytes a full compare confirms. Lookups, inserts and removes allocate nothing;
+ * only a rebuild of the table does.
+ */
+export class InlineDedup implements DedupIndex {
+  /** Name of the strategy. */
+  readonly name = 'inline';
+  /** Whole-page writes go through {@link lookup} and {@link insert}. */
+  readonly inline = true;
+  /** Populated pages map the shared zero frame. */
+  readonly populateZero = true;
+
+  private readonly maxLoadFactor: number;
+  private host: DedupHost | undefined;
+  private zeroMfn: Mfn = INVALID_MFN;
+
+  private keys: Uint32Array;
+  private vals: Int32Array;
+  private slotOf = new Int32Array(0);
+  private mask: number;
+  /** Most slots (live + tombstones) allowed before a rebuild. */
+  private limit: number;
+  private live = 0;
+  private tombstones = 0;
+
+  private lookups = 0;
+  private hits = 0;
+  private misses = 0;
+  private collisions = 0;
+  private inserts = 0;
+  private removes = 0;
+  private rebuilds = 0;
+
+  /** @param opts see {@link InlineDedupOptions}; unset fields take {@link DEFAULT_INLINE_DEDUP_OPTIONS}. */
+  constructor(opts: InlineDedupOptions = {}) {
+    const capacity = opts.initialCapacity ?? DEFAULT_INLINE_DEDUP_OPTIONS.initialCapacity;
+    const maxLoadFactor = opts.maxLoadFactor ?? DEFAULT_INLINE_DEDUP_OPTIONS.maxLoadFactor;
+    if (
+      !Number.isInteger(capacity) ||
+      capacity < 2 ||
+      capacity > MAX_CAPACITY ||
+      (capacity & (capacity - 1)) !== 0
+    ) {
+      throw new HypervisorError(
+        'EINVAL',
+        'inline_dedup',
+        `initialCapacity must be a power of two in [2, 2^30], got ${capacity}`,
+      );
+    }
+    if (!(maxLoadFactor > 0 && maxLoadFactor < 1)) {
+      throw new HypervisorError(
+        'EINVAL',
+        'inline_dedup',
+        `maxLoadFactor must be in (0, 1), got ${maxLoadFactor}`,
+      );
+    }
+    this.maxLoadFactor = maxLoadFactor;
+    this.keys = new Uint32Array(capacity);
+    this.vals = new Int32Array(capacity).fill(EMPTY);
+    this.mask = capacity - 1;
+    this.limit = this.limitFor(capacity);
+  }
+
+  /** Frames indexed, the zero frame included. */
+  get size(): number {
+    return this.live;
+  }
+
+  /** Slots of the hash table. */
+  get capacity(): number {
+    return this.vals.length;
+  }
+
+  /**
+   * Sizes `slotOf` for every frame of `host.memory` and indexes the zero frame, so that a
+   * whole-page write of zeros finds it. Called once.
+   */
+  attach(host: DedupHost): void {
+    invariant(this.host === undefined, 'inline dedup: attach called twice');
+    const frames = host.memory.frames;
+    invariant(
+      Number.isInteger(host.zeroMfn) && host.zeroMfn >= 0 && host.zeroMfn < frames,
+      `inline dedup: zero frame ${host.zeroMfn} outside machine memory of ${frames} frames`,
+    );
+    invariant(host.memory.isZeroFrame(host.zeroMfn), `inline dedup: zero frame ${host.zeroMfn} is not all zeros`);
+    this.host = host;
+    this.zeroMfn = host.zeroMfn;
+    this.slotOf = new Int32Array(frames).fill(NOT_INDEXED);
+    this.insert(host.zeroMfn, host.memory.hashFrame(host.zeroMfn));
+  }
+
+  /**
+   * The first frame in the probe sequence of `hash` whose bytes equal `page`, or INVALID_MFN.
+   * Every hash match is confirmed by a full compare; a failed compare counts as a collision.
+   */
+  lookup(page: Uint8Array, hash: number): Mfn {
+    const host = this.host;
+    invariant(host !== undefined, 'inline dedup: lookup before attach');
+    // An if, not invariant(): the message would be built on every call.
+    if (page.length !== PAGE_SIZE) throw new InvariantError(`inline dedup: lookup of ${page.length} bytes, not a page`);
+    this.lookups++;
+    const key = hash >>> 0;
+    const keys = this.keys;
+    const vals = this.vals;
+    const mask = this.mask;
+    // Terminates: the load limit keeps at least one EMPTY slot in the table.
+    for (let i = homeSlot(key, mask); ; i = (i + 1) & mask) {
+      const mfn = vals[i];
+      if (mfn === EMPTY) break;
+      if (mfn >= 0 && keys[i] === key) {
+        if (host.memory.frameEquals(mfn as Mfn, page)) {
+          this.hits++;
+          return mfn as Mfn;
+        }
+        this.collisions++;
+      }
+    }
+    this.misses++;
+    return INVALID_MFN;
+  }
+
+  /** Indexes frame `mfn` under `hash`. Indexing a frame twice is an InvariantError. */
+  insert(mfn: Mfn, hash: number): void {
+    invariant(this.host !== undefined, 'inline dedup: insert before attach');
+    if (!(mfn >= 0 && mfn < this.slotOf.length)) {
+      throw new InvariantError(`inline dedup: insert of mfn ${mfn} outside machine memory`);
+    }
+    if (this.slotOf[mfn] !== NOT_INDEXED) {
+      throw new InvariantError(`inline dedup: insert of mfn ${mfn}, already indexed`);
+    }
+    if (this.live + this.tombstones >= this.limit) this.rebuild();
+    const key = hash >>> 0;
+    const vals = this.vals;
+    const mask = this.mask;
+    // The frame is known not to be in the table (slotOf), so the first free slot will do;
+    // reusing a tombstone keeps probe sequences short.
+    let i = homeSlot(key, mask);
+    while (vals[i] >= 0) i = (i + 1) & mask;
+    if (vals[i] === TOMBSTONE) this.tombstones--;
+    this.keys[i] = key;
+    vals[i] = mfn;
+    this.slotOf[mfn] = i;
+    this.live++;
+    this.inserts++;
+  }
+
+  /**
+   * Drops frame `mfn` from the index. A frame that is not indexed is ignored, and so is the zero
+   * frame: it is never written nor freed, so it stays indexed for whole-page zero writes.
+   */
+  remove(mfn: Mfn): void {
+    if (mfn === this.zeroMfn) return;
+    const slotOf = this.slotOf;
+    if (!(mfn >= 0 && mfn < slotOf.length)) {
+      if (this.host !== undefined) {
+        throw new InvariantError(`inline dedup: remove of mfn ${mfn} outside machine memory`);
+      }
+      return;
+    }
+    const slot = slotOf[mfn];
+    if (slot === NOT_INDEXED) return;
+    slotOf[mfn] = NOT_INDEXED;
+    this.live--;
+    this.removes++;
+    const vals = this.vals;
+    const mask = this.mask;
+    if (vals[(slot + 1) & mask] !== EMPTY) {
+      vals[slot] = TOMBSTONE;
+      this.tombstones++;
+      return;
+    }
+    // No probe sequence runs past an EMPTY slot, so this slot and the tombstones just before it
+    // end every sequence through them: they can become EMPTY again.
+    vals[slot] = EMPTY;
+    for (let i = (slot - 1) & mask; vals[i] === TOMBSTONE; i = (i - 1) & mask) {
+      vals[i] = EMPTY;
+      this.tombstones--;
+    }
+  }
+
+  /** True when frame `mfn` is indexed. */
+  contains(mfn: Mfn): boolean {
+    return mfn >= 0 && mfn < this.slotOf.length && this.slotOf[mfn] >= 0;
+  }
+
+  /** Bytes of the typed arrays: keys and values (8 bytes a slot) plus `slotOf` (4 bytes a frame). */
+  metadataBytes(): number {
+    return this.keys.byteLength + this.vals.byteLength + this.slotOf.byteLength;
+  }
+
+  /**
+   * Counters: `lookups` = `hits` + `misses`; `collisions` counts hash matches whose full compare
+   * failed; `rebuilds` counts table rebuilds (growth or tombstone purge).
+   */
+  stats(): Readonly<Record<string, number>> {
+    return {
+      lookups: this.lookups,
+      hits: this.hits,
+      misses: this.misses,
+      collisions: this.collisions,
+      inserts: this.inserts,
+      removes: this.removes,
+      size: this.live,
+      capacity: this.vals.length,
+      tombstones: this.tombstones,
+      rebuilds: this.rebuilds,
+    };
+  }
+
+  /**
+   * Checks that every indexed frame is where `slotOf` says and reachable from its home slot, that
+   * its content still hashes to its key (it did not change under the index), that it is not free,
+   * that `slotOf` names no other slot, and that the zero frame is indexed.
+   */
+  audit(): string[] {
+    const host = this.host;
+    if (host === undefined) return ['inline dedup: not attached'];
+    const problems: string[] = [];
+    const { memory, frames } = host;
+    const keys = this.keys;
+    const vals = this.vals;
+    const slotOf = this.slotOf;
+    const mask = this.mask;
+    let live = 0;
+    let tombstones = 0;
+    for (let i = 0; i < vals.length; i++) {
+      const v = vals[i];
+      if (v === EMPTY) continue;
+      if (v === TOMBSTONE) {
+        tombstones++;
+        continue;
+      }
+      live++;
+      const mfn = v as Mfn;
+      if (v >= slotOf.length) {
+        problems.push(`inline dedup: slot ${i} holds mfn ${mfn} outside machine memory`);
+        continue;
+      }
+      if (slotOf[mfn] !== i) {
+        problems.push(`inline dedup: mfn ${mfn} sits in slot ${i} but slotOf says ${slotOf[mfn]}`);
+      }
+      const hash = memory.hashFrame(mfn) >>> 0;
+      if (keys[i] !== hash) {
+        problems.push(
+          `inline dedup: mfn ${mfn} indexed under hash ${keys[i]} but its content hashes to ${hash} (changed while indexed)`,
+        );
+      }
+      if (frames.isFree(mfn)) problems.push(`inline dedup: mfn ${mfn} is indexed but free`);
+      for (let j = homeSlot(keys[i], mask); j !== i; j = (j + 1) & mask) {
+        if (vals[j] === EMPTY) {
+          problems.push(`inline dedup: mfn ${mfn} in slot ${i} unreachable from its home slot`);
+          break;
+        }
+      }
+    }
+    for (let mfn = 0; mfn < slotOf.length; mfn++) {
+      const slot = slotOf[mfn];
+      if (slot !== NOT_INDEXED && (slot < 0 || slot >= vals.length || vals[slot] !== mfn)) {
+        problems.push(`inline dedup: slotOf of mfn ${mfn} names slot ${slot}, which does not hold it`);
+      }
+    }
+    if (live !== this.live) problems.push(`inline dedup: ${live} frames in the table but size says ${this.live}`);
+    if (tombstones !== this.tombstones) {
+      problems.push(`inline dedup: ${tombstones} tombstones in the table but the count says ${this.tombstones}`);
+    }
+    if (!this.contains(this.zeroMfn)) problems.push(`inline dedup: zero frame mfn ${this.zeroMfn} is not indexed`);
+    if (vals.length - live - tombstones < 1) problems.push('inline dedup: no EMPTY slot left, lookups would not end');
+    return problems;
+  }
+
+  private limitFor(capacity: number): number {
+    // At least one slot stays EMPTY so that every probe sequence ends.
+    return Math.min(capacity - 1, Math.max(1, Math.floor(capacity * this.maxLoadFactor)));
+  }
+
+  /**
+   * Rebuilds the table without tombstones: at the same capacity when live entries fill at most
+   * half of the limit (churn left mostly tombstones), else at double capacity. Doubling every
+   * time would grow the table without bound under insert/remove churn at a steady size.
+   */
+  private rebuild(): void {
+    const oldKeys = this.keys;
+    const oldVals = this.vals;
+    let capacity = oldVals.length;
+    if (this.live + 1 > this.limitFor(capacity) / 2) {
+      invariant(capacity < MAX_CAPACITY, `inline dedup: table full at ${capacity} slots`);
+      capacity *= 2;
+    }
+    const keys = new Uint32Array(capacity);
+    const vals = new Int32Array(capacity).fill(EMPTY);
+    const mask = capacity - 1;
+    const slotOf = this.slotOf;
+    for (let s = 0; s < oldVals.length; s++) {
+      const mfn = oldVals[s];
+      if (mfn < 0) continue;
+      const key = oldKeys[s];
+      let i = homeSlot(key, mask);
+      while (vals[i] !== EMPTY) i = (i + 1) & mask;
+      keys[i] = key;
+      vals[i] = mfn;
+      slotOf[mfn] = i;
+    }
+    this.keys = keys;
+    this.vals = vals;
+    this.mask = mask;
+    this.limit = this.limitFor(capacity);
+    this.tombstones = 0;
+    this.rebuilds++;
+  }
+}

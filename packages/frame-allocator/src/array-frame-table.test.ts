@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import {
+  asDomId,
+  asGfn,
+  asMfn,
+  DOMID_COW,
+  DOMID_INVALID,
+  DOMID_XEN,
+  FrameFlags,
+  INVALID_GFN,
+  INVALID_MFN,
+  InvariantError,
+} from '@pagevisor/types';
+import { ArrayFrameTable } from './array-frame-table.js';
+import { BuddyAllocator } from './buddy-allocator.js';
+import { FreeListAllocator } from './free-list-allocator.js';
+
+const D1 = asDomId(1);
+const D2 = asDomId(2);
+
+describe('ArrayFrameTable', () => {
+  it('follows a frame from free to private to shared and back to free', () => {
+    const t = new ArrayFrameTable(new BuddyAllocator(16));
+    expect(t.totalFrames).toBe(16);
+    expect(t.freeFrames).toBe(16);
+    expect(t.owner(asMfn(0))).toBe(DOMID_INVALID);
+    expect(t.gfn(asMfn(0))).toBe(INVALID_GFN);
+
+    const m = t.allocFrame(D1, asGfn(42));
+    expect(t.isFree(m)).toBe(false);
+    expect(t.freeFrames).toBe(15);
+    expect(t.owner(m)).toBe(D1);
+    expect(t.gfn(m)).toBe(42);
+    expect(t.refcount(m)).toBe(1);
+    expect(t.flags(m)).toBe(0);
+
+    // Shared copy-on-write by a second mapper.
+    t.setOwner(m, DOMID_COW, INVALID_GFN);
+    t.setFlags(m, FrameFlags.shared);
+    expect(t.addRef(m, 1)).toBe(2);
+    expect(t.owner(m)).toBe(DOMID_COW);
+    expect(t.gfn(m)).toBe(INVALID_GFN);
+    expect(t.flags(m)).toBe(FrameFlags.shared);
+    expect(t.addRef(m, -1)).toBe(1);
+
+    t.freeFrame(m);
+    expect(t.isFree(m)).toBe(true);
+    expect(t.freeFrames).toBe(16);
+    expect([t.owner(m), t.gfn(m), t.refcount(m), t.flags(m)]).toEqual([DOMID_INVALID, INVALID_GFN, 0, 0]);
+    // The next frame handed out starts clean.
+    const again = t.allocFrame(D2, asGfn(7));
+    expect([t.owner(again), t.gfn(again), t.refcount(again), t.flags(again)]).toEqual([D2, 7, 1, 0]);
+  });
+
+  it('returns INVALID_MFN when the allocator is out of frames', () => {
+    const t = new ArrayFrameTable(new FreeListAllocator(2));
+    expect(t.allocFrame(D1, asGfn(0))).not.toBe(INVALID_MFN);
+    expect(t.allocFrame(D1, asGfn(1))).not.toBe(INVALID_MFN);
+    expect(t.allocFrame(D1, asGfn(2))).toBe(INVALID_MFN);
+    expect(t.freeFrames).toBe(0);
+  });
+
+  it('reserves frames the allocator does not manage for the hypervisor', () => {
+    const t = new ArrayFrameTable(new BuddyAllocator(8, 2));
+    expect(t.freeFrames).toBe(6);
+    expect(t.owner(asMfn(1))).toBe(DOMID_XEN);
+    expect(t.refcount(asMfn(1))).toBe(0);
+    expect(t.owner(asMfn(2))).toBe(DOMID_INVALID);
+    expect(t.allocFrame(D1, asGfn(0))).toBe(2);
+  });
+
+  it('refuses to free a free frame or the zero frame, or to count references of a free frame', () => {
+    const t = new ArrayFrameTable(new BuddyAllocator(8));
+    expect(() => t.freeFrame(asMfn(3))).toThrow(/already free/);
+    expect(() => t.addRef(asMfn(3), 1)).toThrow(/frame 3 is free/);
+    expect(() => t.setFlags(asMfn(3), FrameFlags.shared)).toThrow(InvariantError);
+    expect(() => t.setOwner(asMfn(3), D1, asGfn(0))).toThrow(InvariantError);
+    const zero = t.allocFrame(DOMID_XEN, INVALID_GFN);
+    t.setFlags(zero, FrameFlags.shared | FrameFlags.zero);
+    expect(() => t.freeFrame(zero)).toThrow(/zero frame/);
+    expect(t.isFree(zero)).toBe(false);
+    const m = t.allocFrame(D1, asGfn(1));
+    t.freeFrame(m);
+    expect(() => t.freeFrame(m)).toThrow(InvariantError);
+  });
+
+  it('keeps reference counts in 0..2^32-1', () => {
+    const t = new ArrayFrameTable(new FreeListAllocator(4));
+    const m = t.allocFrame(D1, asGfn(0));
+    expect(() => t.addRef(m, -2)).toThrow(/refcount 1 \+ -2/);
+    expect(t.refcount(m)).toBe(1);
+    expect(t.addRef(m, 2 ** 32 - 2)).toBe(2 ** 32 - 1);
+    expect(() => t.addRef(m, 1)).toThrow(InvariantError);
+    expect(() => t.addRef(m, 0.5)).toThrow(InvariantError);
+  });
+
+  it('rejects out-of-range frames, owners, gfns and flags', () => {
+    const t = new ArrayFrameTable(new FreeListAllocator(4));
+    const m = t.allocFrame(D1, asGfn(0));
+    expect(() => t.owner(asMfn(4))).toThrow(RangeError);
+    expect(() => t.gfn(asMfn(-1))).toThrow(RangeError);
+    expect(() => t.refcount(asMfn(1.5))).toThrow(RangeError);
+    expect(() => t.flags(asMfn(99))).toThrow(RangeError);
+    expect(() => t.freeFrame(asMfn(4))).toThrow(RangeError);
+    expect(() => t.setFlags(m, 256)).toThrow(RangeError);
+    expect(() => t.setOwner(m, asDomId(0x10000), asGfn(0))).toThrow(RangeError);
+    expect(() => t.setOwner(m, DOMID_INVALID, asGfn(0))).toThrow(InvariantError);
+    expect(() => t.setOwner(m, D1, asGfn(-2))).toThrow(RangeError);
+    expect(() => t.setOwner(m, D1, asGfn(2 ** 31))).toThrow(RangeError);
+    expect(() => t.allocFrame(DOMID_INVALID, asGfn(0))).toThrow(InvariantError);
+    expect(() => t.allocFrame(D1, asGfn(1.5))).toThrow(RangeError);
+    // Refused calls changed nothing.
+    expect([t.owner(m), t.gfn(m), t.flags(m), t.freeFrames]).toEqual([D1, 0, 0, 3]);
+  });
+
+  it('accounts tot_pages against max_pages per domain', () => {
+    const t = new ArrayFrameTable(new FreeListAllocator(4));
+    expect(t.hasDomain(D1)).toBe(false);
+    t.addDomain(D1, 3);
+    t.addDomain(DOMID_COW, Number.MAX_SAFE_INTEGER);
+    expect(t.hasDomain(D1)).toBe(true);
+    expect([t.totPages(D1), t.maxPages(D1)]).toEqual([0, 3]);
+    t.addTotPages(D1, 3);
+    expect(() => t.addTotPages(D1, 1)).toThrow(/would exceed max_pages 3/);
+    expect(t.totPages(D1)).toBe(3);
+    // A lowered limit lets only frees through.
+    t.setMaxPages(D1, 1);
+    expect(t.maxPages(D1)).toBe(1);
+    t.addTotPages(D1, -1);
+    expect(() => t.addTotPages(D1, 1)).toThrow(InvariantError);
+    expect(() => t.addTotPages(D1, -3)).toThrow(/not a page count/);
+    expect(() => t.removeDomain(D1)).toThrow(/still holds 2 pages/);
+    t.addTotPages(D1, -2);
+    t.removeDomain(D1);
+    expect(t.hasDomain(D1)).toBe(false);
+    expect(t.hasDomain(DOMID_COW)).toBe(true);
+  });
+
+  it('treats accounting of unknown or duplicate domains as a broken invariant', () => {
+    const t = new ArrayFrameTable(new FreeListAllocator(4));
+    for (const call of [
+      () => t.totPages(D2),
+      () => t.maxPages(D2),
+      () => t.setMaxPages(D2, 1),
+      () => t.addTotPages(D2, 1),
+      () => t.removeDomain(D2),
+    ]) {
+      expect(call).toThrow(/domain 2 is not accounted/);
+    }
+    t.addDomain(D2, 1);
+    expect(() => t.addDomain(D2, 1)).toThrow(/accounted already/);
+    expect(() => t.addDomain(D1, -1)).toThrow(RangeError);
+    expect(() => t.addDomain(DOMID_INVALID, 1)).toThrow(RangeError);
+    expect(() => t.setMaxPages(D2, 1.5)).toThrow(RangeError);
+    expect(t.maxPages(D2)).toBe(1);
+  });
+
+  it('reports the bytes of its typed arrays and its allocator', () => {
+    const alloc = new FreeListAllocator(1024);
+    const t = new ArrayFrameTable(alloc);
+    expect(t.metadataBytes()).toBe(1024 * 11 + alloc.metadataBytes());
+  });
+});

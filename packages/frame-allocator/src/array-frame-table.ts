@@ -1,0 +1,232 @@
+import {
+  DOMID_INVALID,
+  DOMID_XEN,
+  FrameFlags,
+  INVALID_GFN,
+  INVALID_MFN,
+  InvariantError,
+  type DomId,
+  type FrameAllocator,
+  type FrameTable,
+  type Gfn,
+  type Mfn,
+} from '@pagevisor/types';
+import { checkMfn } from './check.js';
+
+/** tot_pages and max_pages of one domain (one object per domain, not per page). */
+interface Account {
+  totPages: number;
+  maxPages: number;
+}
+
+/**
+ * The frame table in typed arrays: per frame an owner (Uint16), the m2p guest frame (Int32,
+ * INVALID_GFN when none), a reference count (Uint32) and flags (Uint8) — 11 bytes per frame —
+ * over a {@link FrameAllocator} that decides which frames are free. Per-domain tot_pages and
+ * max_pages live in a Map keyed by domain.
+ *
+ * Frames the allocator already holds at construction (e.g. below a buddy's firstFrame) are
+ * reserved for the hypervisor: owner DOMID_XEN, refcount 0, never handed out.
+ *
+ * Out-of-range frame numbers, owners, gfns or flags throw `RangeError`; acting on a frame in
+ * the wrong state (freeing a free frame, counting references of a free one, freeing the zero
+ * frame) or on an unknown domain throws {@link InvariantError}: the hypervisor checks first.
+ */
+export class ArrayFrameTable implements FrameTable {
+  /** Frames of machine RAM. */
+  readonly totalFrames: number;
+  /** The allocator deciding which frames are free. */
+  readonly allocator: FrameAllocator;
+
+  readonly #owner: Uint16Array;
+  readonly #gfn: Int32Array;
+  readonly #refcount: Uint32Array;
+  readonly #flags: Uint8Array;
+  readonly #accounts = new Map<number, Account>();
+
+  /** @param allocator the allocator of the machine's frames; the table spans its totalFrames. */
+  constructor(allocator: FrameAllocator) {
+    const n = allocator.totalFrames;
+    this.totalFrames = n;
+    this.allocator = allocator;
+    this.#owner = new Uint16Array(n).fill(DOMID_INVALID);
+    this.#gfn = new Int32Array(n).fill(INVALID_GFN);
+    this.#refcount = new Uint32Array(n);
+    this.#flags = new Uint8Array(n);
+    for (let mfn = 0; mfn < n; mfn++) {
+      if (!allocator.isFree(mfn as Mfn)) this.#owner[mfn] = DOMID_XEN;
+    }
+  }
+
+  /** Frames currently free. */
+  get freeFrames(): number {
+    return this.allocator.freeFrames;
+  }
+
+  allocFrame(owner: DomId, gfn: Gfn): Mfn {
+    checkOwner(owner, 'allocFrame');
+    checkGfn(gfn, 'allocFrame');
+    const mfn = this.allocator.alloc(0);
+    if (mfn === INVALID_MFN) return INVALID_MFN;
+    if (this.#owner[mfn] !== DOMID_INVALID || this.#refcount[mfn] !== 0 || this.#flags[mfn] !== 0) {
+      throw new InvariantError(
+        `allocFrame: allocator handed out frame ${mfn} still owned by ${this.#owner[mfn]} (refcount ${this.#refcount[mfn]}, flags ${this.#flags[mfn]})`,
+      );
+    }
+    this.#owner[mfn] = owner;
+    this.#gfn[mfn] = gfn;
+    this.#refcount[mfn] = 1;
+    return mfn;
+  }
+
+  freeFrame(mfn: Mfn): void {
+    checkMfn(mfn, this.totalFrames, 'freeFrame');
+    if (this.allocator.isFree(mfn)) throw new InvariantError(`freeFrame: frame ${mfn} is already free`);
+    if ((this.#flags[mfn]! & FrameFlags.zero) !== 0) throw new InvariantError(`freeFrame: frame ${mfn} is the zero frame`);
+    this.#owner[mfn] = DOMID_INVALID;
+    this.#gfn[mfn] = INVALID_GFN;
+    this.#refcount[mfn] = 0;
+    this.#flags[mfn] = 0;
+    this.allocator.free(mfn, 0);
+  }
+
+  isFree(mfn: Mfn): boolean {
+    return this.allocator.isFree(mfn);
+  }
+
+  owner(mfn: Mfn): DomId {
+    checkMfn(mfn, this.totalFrames, 'owner');
+    return this.#owner[mfn] as DomId;
+  }
+
+  gfn(mfn: Mfn): Gfn {
+    checkMfn(mfn, this.totalFrames, 'gfn');
+    return this.#gfn[mfn] as Gfn;
+  }
+
+  setOwner(mfn: Mfn, owner: DomId, gfn: Gfn): void {
+    checkMfn(mfn, this.totalFrames, 'setOwner');
+    checkOwner(owner, 'setOwner');
+    checkGfn(gfn, 'setOwner');
+    this.#checkAllocated(mfn, 'setOwner');
+    this.#owner[mfn] = owner;
+    this.#gfn[mfn] = gfn;
+  }
+
+  refcount(mfn: Mfn): number {
+    checkMfn(mfn, this.totalFrames, 'refcount');
+    return this.#refcount[mfn]!;
+  }
+
+  addRef(mfn: Mfn, delta: number): number {
+    checkMfn(mfn, this.totalFrames, 'addRef');
+    this.#checkAllocated(mfn, 'addRef');
+    const count = this.#refcount[mfn]! + delta;
+    if (!(count >>> 0 === count)) {
+      throw new InvariantError(`addRef: frame ${mfn} refcount ${this.#refcount[mfn]} + ${delta} leaves 0..2^32-1`);
+    }
+    this.#refcount[mfn] = count;
+    return count;
+  }
+
+  flags(mfn: Mfn): number {
+    checkMfn(mfn, this.totalFrames, 'flags');
+    return this.#flags[mfn]!;
+  }
+
+  setFlags(mfn: Mfn, flags: number): void {
+    checkMfn(mfn, this.totalFrames, 'setFlags');
+    if (!(flags >>> 0 === flags && flags <= 0xff)) throw new RangeError(`setFlags: flags ${flags} do not fit a byte`);
+    this.#checkAllocated(mfn, 'setFlags');
+    this.#flags[mfn] = flags;
+  }
+
+  addDomain(dom: DomId, maxPages: number): void {
+    checkDom(dom, 'addDomain');
+    checkPageCount(maxPages, 'addDomain');
+    if (this.#accounts.has(dom)) throw new InvariantError(`addDomain: domain ${dom} is accounted already`);
+    this.#accounts.set(dom, { totPages: 0, maxPages });
+  }
+
+  removeDomain(dom: DomId): void {
+    const account = this.#account(dom, 'removeDomain');
+    if (account.totPages !== 0) {
+      throw new InvariantError(`removeDomain: domain ${dom} still holds ${account.totPages} pages`);
+    }
+    this.#accounts.delete(dom);
+  }
+
+  hasDomain(dom: DomId): boolean {
+    return this.#accounts.has(dom);
+  }
+
+  totPages(dom: DomId): number {
+    return this.#account(dom, 'totPages').totPages;
+  }
+
+  maxPages(dom: DomId): number {
+    return this.#account(dom, 'maxPages').maxPages;
+  }
+
+  setMaxPages(dom: DomId, maxPages: number): void {
+    checkPageCount(maxPages, 'setMaxPages');
+    this.#account(dom, 'setMaxPages').maxPages = maxPages;
+  }
+
+  /**
+   * Adds `delta` to tot_pages. A result below 0, or a growth past max_pages, is an
+   * {@link InvariantError}: the hypervisor refuses such an allocation with ENOMEM before.
+   */
+  addTotPages(dom: DomId, delta: number): void {
+    const account = this.#account(dom, 'addTotPages');
+    const tot = account.totPages + delta;
+    if (!Number.isSafeInteger(tot) || tot < 0) {
+      throw new InvariantError(`addTotPages: domain ${dom} tot_pages ${account.totPages} + ${delta} is not a page count`);
+    }
+    if (delta > 0 && tot > account.maxPages) {
+      throw new InvariantError(`addTotPages: domain ${dom} tot_pages ${tot} would exceed max_pages ${account.maxPages}`);
+    }
+    account.totPages = tot;
+  }
+
+  /** Bytes of typed arrays this table holds, its allocator's included when it reports them. */
+  metadataBytes(): number {
+    const own = this.#owner.byteLength + this.#gfn.byteLength + this.#refcount.byteLength + this.#flags.byteLength;
+    const alloc = this.allocator as Partial<{ metadataBytes(): number }>;
+    return own + (typeof alloc.metadataBytes === 'function' ? alloc.metadataBytes() : 0);
+  }
+
+  #checkAllocated(mfn: Mfn, op: string): void {
+    if (this.allocator.isFree(mfn)) throw new InvariantError(`${op}: frame ${mfn} is free`);
+  }
+
+  #account(dom: DomId, op: string): Account {
+    const account = this.#accounts.get(dom);
+    if (account === undefined) throw new InvariantError(`${op}: domain ${dom} is not accounted`);
+    return account;
+  }
+}
+
+/** Owners fit the Uint16Array; DOMID_INVALID marks free frames, so no allocated frame has it. */
+function checkOwner(owner: number, op: string): void {
+  if (!(owner >>> 0 === owner && owner <= 0xffff)) throw new RangeError(`${op}: owner ${owner} is not a domain id`);
+  if (owner === DOMID_INVALID) throw new InvariantError(`${op}: an allocated frame cannot be owned by DOMID_INVALID`);
+}
+
+function checkGfn(gfn: number, op: string): void {
+  if (!(gfn === INVALID_GFN || gfn >>> 0 === gfn) || gfn > 0x7fffffff) {
+    throw new RangeError(`${op}: gfn ${gfn} is neither INVALID_GFN nor in 0..2^31-1`);
+  }
+}
+
+function checkDom(dom: number, op: string): void {
+  if (!(dom >>> 0 === dom && dom <= 0xffff) || dom === DOMID_INVALID) {
+    throw new RangeError(`${op}: ${dom} is not a domain id that can hold pages`);
+  }
+}
+
+function checkPageCount(pages: number, op: string): void {
+  if (!(Number.isSafeInteger(pages) && pages >= 0)) {
+    throw new RangeError(`${op}: max_pages ${pages} is not a non-negative integer`);
+  }
+}

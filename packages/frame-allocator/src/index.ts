@@ -1,0 +1,3 @@
+export { ArrayFrameTable } from './array-frame-table.js';
+export { BuddyAllocator } from './buddy-allocator.js';
+export { FreeListAllocator } from './free-list-allocator.js';

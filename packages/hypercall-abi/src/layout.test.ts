@@ -1,0 +1,136 @@
+import { DOMID_SELF } from '@pagevisor/types';
+import { describe, expect, it } from 'vitest';
+import { hex } from '../tests/fixtures.js';
+import {
+  encodeRequest,
+  encodeResponse,
+  FIELD_SIZE,
+  HYPERCALL_OPS,
+  Hypercall,
+  OP_LAYOUTS,
+  REQUEST_HEADER,
+  RESPONSE_HEADER,
+  SharingOp,
+  XENMEMF_populate_on_demand,
+  XenMem,
+  type StructLayout,
+} from './index.js';
+
+function checkStruct(where: string, s: StructLayout): void {
+  const used = new Array<string | undefined>(s.size).fill(undefined);
+  for (const f of s.fields) {
+    const size = FIELD_SIZE[f.type];
+    expect(f.offset % size, `${where}.${f.name} is naturally aligned`).toBe(0);
+    expect(f.offset + size, `${where}.${f.name} lies inside the struct`).toBeLessThanOrEqual(s.size);
+    for (let i = f.offset; i < f.offset + size; i++) {
+      expect(used[i], `${where}.${f.name} overlaps ${used[i]}`).toBeUndefined();
+      used[i] = f.name;
+    }
+    expect(f.role === 'value', `${where}.${f.name}: prop only on value fields`).toBe(f.prop !== undefined);
+    expect(f.role === 'selector', `${where}.${f.name}: value only on selectors`).toBe(f.value !== undefined);
+  }
+  expect(used.every((u) => u !== undefined), `${where} has no gap (padding is an explicit field)`).toBe(true);
+  const counts = s.fields.filter((f) => f.role === 'count').length;
+  expect(counts, `${where}: one count field exactly when there is a tail`).toBe(s.tail ? 1 : 0);
+  if (s.tail?.element === 'u64') expect(s.size % 8, `${where}: u64 tail stays aligned`).toBe(0);
+}
+
+describe('layout table', () => {
+  it('describes every op, with sound structs', () => {
+    expect(Object.keys(OP_LAYOUTS).sort()).toEqual([...HYPERCALL_OPS].sort());
+    checkStruct('request header', REQUEST_HEADER);
+    checkStruct('response header', RESPONSE_HEADER);
+    for (const op of HYPERCALL_OPS) {
+      const l = OP_LAYOUTS[op];
+      expect(l.op).toBe(op);
+      checkStruct(`${op} request`, l.request);
+      checkStruct(`${op} response`, l.response);
+    }
+  });
+
+  it("uses Xen's numbers for Xen's operations and numbers above Xen's range for pagevisor's", () => {
+    expect(Hypercall.memory_op).toBe(12);
+    expect(XenMem).toEqual({
+      increase_reservation: 0,
+      decrease_reservation: 1,
+      current_reservation: 3,
+      maximum_reservation: 4,
+      populate_physmap: 6,
+      sharing_op: 22,
+    });
+    expect(SharingOp).toEqual({ nominate_gfn: 0, share: 2 });
+    expect(XENMEMF_populate_on_demand).toBe(0x10000);
+    expect(Hypercall.read_page).toBeGreaterThanOrEqual(0x1000);
+    expect(Hypercall.write_page).toBeGreaterThanOrEqual(0x1000);
+    expect(OP_LAYOUTS.sharing_share.request.fields[0]).toMatchObject({ name: 'op', role: 'selector', value: 2 });
+  });
+
+  it('gives every (hypercall, subop, selector) to one op only', () => {
+    const keys = HYPERCALL_OPS.map((op) => {
+      const l = OP_LAYOUTS[op];
+      const sel = l.request.fields.find((f) => f.role === 'selector');
+      return `${l.hypercall}/${l.subop}/${sel ? `${sel.offset}:${sel.value}` : '-'}`;
+    });
+    expect(new Set(keys).size).toBe(keys.length);
+    // Ops sharing hypercall and subop must all carry a selector at the same place.
+    const sharing = HYPERCALL_OPS.filter((op) => OP_LAYOUTS[op].subop === XenMem.sharing_op);
+    expect(sharing).toEqual(['sharing_nominate_gfn', 'sharing_share']);
+    for (const op of sharing) expect(OP_LAYOUTS[op].request.fields[0]).toMatchObject({ offset: 0, type: 'u32' });
+  });
+});
+
+describe('golden bytes', () => {
+  it('encodes populate_physmap little-endian with 64-bit gfns', () => {
+    const buf = encodeRequest({
+      op: 'populate_physmap',
+      domid: DOMID_SELF,
+      extentOrder: 9,
+      memFlags: XENMEMF_populate_on_demand,
+      gfns: [0x200, 2 ** 53 - 1],
+    });
+    expect(hex(buf)).toBe(
+      [
+        '0c000000', // hypercall 12
+        '06000000', // XENMEM_populate_physmap
+        'f07f', // DOMID_SELF
+        '0000', // pad
+        '20000000', // payload 32 bytes
+        '02000000', // nr_extents 2
+        '09000000', // extent_order 9
+        '00000100', // XENMEMF_populate_on_demand
+        '00000000', // pad
+        '0002000000000000', // 0x200
+        'ffffffffffff1f00', // 2^53 - 1
+      ].join(''),
+    );
+  });
+
+  it('encodes sharing_share with the source domain in the header', () => {
+    const buf = encodeRequest({
+      op: 'sharing_share',
+      sourceDomid: 1,
+      sourceGfn: 5,
+      sourceHandle: 2 ** 32 + 1,
+      clientDomid: 2,
+      clientGfn: 6,
+      clientHandle: 7,
+    });
+    expect(hex(buf)).toBe(
+      '0c000000' + '16000000' + '0100' + '0000' + '28000000' +
+        '02000000' + '0200' + '0000' +
+        '0500000000000000' + '0100000001000000' + '0600000000000000' + '0700000000000000',
+    );
+  });
+
+  it('encodes responses: negative rc as i64, body only on success, message last', () => {
+    expect(hex(encodeResponse('read_page', { rc: -22, message: 'bad' }))).toBe(
+      'eaffffff' + 'ffffffff' + '03000000' + '00000000' + '626164',
+    );
+    expect(hex(encodeResponse('sharing_nominate_gfn', { rc: 0, handle: 9 }))).toBe(
+      '0000000000000000' + '00000000' + '00000000' + '0900000000000000',
+    );
+    expect(hex(encodeResponse('increase_reservation', { rc: 1, gfns: [3] }))).toBe(
+      '0100000000000000' + '00000000' + '00000000' + '01000000' + '00000000' + '0300000000000000',
+    );
+  });
+});

@@ -1,0 +1,110 @@
+import {
+  asGfn,
+  asMfn,
+  DOMID_COW,
+  DOMID_INVALID,
+  DOMID_XEN,
+  FrameFlags,
+  INVALID_GFN,
+  INVALID_MFN,
+  P2M_TYPE_NAMES,
+  P2mType,
+} from '@pagevisor/types';
+import type { Hypervisor } from './hypervisor.js';
+
+const MAX_PROBLEMS = 50;
+
+/**
+ * Checks every invariant of the memory manager and returns what is broken, in words:
+ * - each frame is free, private, shared or the zero frame, with owner, m2p, refcount and flags to match;
+ * - no frame is both free and mapped; a frame's refcount equals its reverse-map size;
+ * - each p2m entry agrees with its frame (private frames point back through the m2p, shared
+ *   entries are in the reverse map, and every reverse-map entry is such an entry);
+ * - every shared frame is indexed when the dedup strategy is inline; per-domain page counts match;
+ * - the dedup strategy's own audit.
+ */
+export function auditHypervisor(hv: Hypervisor): string[] {
+  const problems: string[] = [];
+  const report = (msg: string): void => {
+    if (problems.length < MAX_PROBLEMS) problems.push(msg);
+  };
+  const { frames, p2m, memory, dedup, zeroMfn } = hv;
+  const rmap = p2m.rmap;
+  const total = frames.totalFrames;
+  // Shared mappings seen from the p2m side, per frame, to compare with the reverse map.
+  const sharedSeen = new Uint32Array(total);
+  const privateSeen = new Uint8Array(total);
+
+  for (const d of hv.domains()) {
+    const t = d.table;
+    let populated = 0;
+    for (let g = 0; g < t.size; g++) {
+      const gfn = asGfn(g);
+      const type = t.type(gfn);
+      const mfn = t.mfn(gfn);
+      if (type !== P2mType.invalid) populated++;
+      const where = `dom ${d.id} gfn ${g} (${P2M_TYPE_NAMES[type]}, mfn ${mfn})`;
+      if (type === P2mType.invalid || type === P2mType.populate_on_demand) {
+        if (mfn !== INVALID_MFN) report(`${where}: has a frame but should have none`);
+      } else if (type === P2mType.ram_rw) {
+        if (mfn < 0 || mfn >= total) report(`${where}: frame out of range`);
+        else if (frames.isFree(mfn)) report(`${where}: maps a free frame`);
+        else if (frames.owner(mfn) !== d.id || frames.gfn(mfn) !== gfn) {
+          report(`${where}: frame owned by dom ${frames.owner(mfn)} at gfn ${frames.gfn(mfn)}`);
+        } else if (privateSeen[mfn]++ !== 0) report(`${where}: private frame mapped twice`);
+      } else if (type === P2mType.ram_shared) {
+        if (mfn < 0 || mfn >= total) report(`${where}: frame out of range`);
+        else if (frames.isFree(mfn)) report(`${where}: maps a free frame`);
+        else sharedSeen[mfn]!++;
+      } else {
+        report(`${where}: type not used by this hypervisor`);
+      }
+    }
+    if (populated !== t.populated) report(`dom ${d.id}: ${populated} entries populated, table counts ${t.populated}`);
+    if (populated !== frames.totPages(d.id)) report(`dom ${d.id}: ${populated} entries populated, tot_pages ${frames.totPages(d.id)}`);
+    if (frames.totPages(d.id) > frames.maxPages(d.id)) report(`dom ${d.id}: tot_pages ${frames.totPages(d.id)} over max_pages ${frames.maxPages(d.id)}`);
+  }
+
+  let free = 0;
+  for (let m = 0; m < total; m++) {
+    const mfn = asMfn(m);
+    const flags = frames.flags(mfn);
+    const refs = frames.refcount(mfn);
+    const owner = frames.owner(mfn);
+    const mapped = rmap.count(mfn);
+    if (frames.isFree(mfn)) {
+      free++;
+      if (owner !== DOMID_INVALID || refs !== 0 || flags !== 0) report(`mfn ${m}: free but owner ${owner}, refcount ${refs}, flags ${flags}`);
+      if (mapped !== 0 || sharedSeen[m] !== 0 || privateSeen[m] !== 0) report(`mfn ${m}: both free and mapped`);
+      if (dedup.contains(mfn)) report(`mfn ${m}: free but indexed by ${dedup.name}`);
+      continue;
+    }
+    if (mfn === zeroMfn) {
+      if (owner !== DOMID_XEN || flags !== (FrameFlags.shared | FrameFlags.zero)) report(`zero frame ${m}: owner ${owner}, flags ${flags}`);
+      if (!memory.isZeroFrame(mfn)) report(`zero frame ${m}: holds non-zero bytes`);
+    } else if ((flags & FrameFlags.zero) !== 0) {
+      report(`mfn ${m}: flagged zero but is not the zero frame`);
+    }
+    if ((flags & FrameFlags.shared) !== 0) {
+      if (mfn !== zeroMfn && (owner !== DOMID_COW || frames.gfn(mfn) !== INVALID_GFN)) report(`shared mfn ${m}: owner ${owner}, m2p gfn ${frames.gfn(mfn)}`);
+      if (refs !== mapped) report(`shared mfn ${m}: refcount ${refs} but reverse map holds ${mapped}`);
+      if (sharedSeen[m] !== mapped) report(`shared mfn ${m}: ${sharedSeen[m]} shared p2m entries but reverse map holds ${mapped}`);
+      if (mfn !== zeroMfn && mapped === 0) report(`shared mfn ${m}: no sharer left but not freed`);
+      if (privateSeen[m] !== 0) report(`shared mfn ${m}: also mapped private`);
+      if (dedup.inline && !dedup.contains(mfn)) report(`shared mfn ${m}: not indexed by ${dedup.name}`);
+      rmap.forEach(mfn, (dom, gfn) => {
+        const t = p2m.table(dom);
+        if (t === undefined || t.type(gfn) !== P2mType.ram_shared || t.mfn(gfn) !== mfn) {
+          report(`shared mfn ${m}: reverse map names dom ${dom} gfn ${gfn}, which does not map it shared`);
+        }
+      });
+    } else {
+      if (refs !== 1) report(`private mfn ${m}: refcount ${refs}`);
+      if (mapped !== 0 || sharedSeen[m] !== 0) report(`private mfn ${m}: mapped shared`);
+      if (privateSeen[m] !== 1) report(`private mfn ${m} (owner ${owner}, gfn ${frames.gfn(mfn)}): not mapped by its owner's p2m (a leak)`);
+    }
+  }
+  if (free !== frames.freeFrames) report(`${free} frames are free but the allocator counts ${frames.freeFrames}`);
+  for (const msg of dedup.audit()) report(`${dedup.name}: ${msg}`);
+  return problems;
+}

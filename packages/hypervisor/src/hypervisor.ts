@@ -1,0 +1,605 @@
+import { ArrayP2m } from '@pagevisor/p2m';
+import { CowHandler } from '@pagevisor/cow';
+import { InlineDedup } from '@pagevisor/dedup';
+import { ArrayFrameTable, BuddyAllocator, FreeListAllocator } from '@pagevisor/frame-allocator';
+import { dispatchHypercall } from '@pagevisor/hypercall-abi';
+import { createMachineMemory } from '@pagevisor/machine';
+import {
+  CowOutcome,
+  DEFAULT_COST_MODEL,
+  DOMID_CONTROL,
+  DOMID_COW,
+  DOMID_FIRST_RESERVED,
+  DOMID_XEN,
+  FrameFlags,
+  HypervisorError,
+  INVALID_GFN,
+  INVALID_MFN,
+  MAX_ORDER,
+  P2mType,
+  PAGE_SIZE,
+  asDomId,
+  asGfn,
+  type CostModel,
+  type DedupIndex,
+  type DomId,
+  type DomainStats,
+  type FrameAllocator,
+  type Gfn,
+  type GuestMemoryAccess,
+  type HypercallPort,
+  type MachineMemory,
+  type Mfn,
+  type P2mTable,
+  type TotalsStats,
+} from '@pagevisor/types';
+import { auditHypervisor } from './audit.js';
+import { AbiHandler } from './abi-handler.js';
+import type { DomainOptions, HypervisorOptions } from './options.js';
+
+/** `memFlags` bit asking populate_physmap for populate-on-demand entries (Xen's XENMEMF_populate_on_demand). */
+export const MEMF_POPULATE_ON_DEMAND = 1 << 16;
+
+/** A domain as the hypervisor keeps it. Per-page state lives in its p2m table, not here. */
+export interface Domain {
+  readonly id: DomId;
+  readonly name: string;
+  readonly table: P2mTable;
+  cowFaults: number;
+  cpuNs: number;
+}
+
+/**
+ * The memory manager of one host: every frame of machine RAM, every domain's p2m, the shared
+ * zero frame, de-duplication and copy-on-write, behind the fault entry points (guest loads and
+ * stores) and the hypercall ABI.
+ *
+ * Every operation either completes or throws a {@link HypervisorError} having changed nothing.
+ */
+export class Hypervisor implements GuestMemoryAccess, HypercallPort {
+  /** Machine RAM. */
+  readonly memory: MachineMemory;
+  /** The frame table (owners, refcounts, flags, per-domain accounting). */
+  readonly frames: ArrayFrameTable;
+  /** Every domain's p2m and the reverse map of shared frames. */
+  readonly p2m: ArrayP2m;
+  /** The de-duplication strategy. */
+  readonly dedup: DedupIndex;
+  /** The copy-on-write fault handler. */
+  readonly cow: CowHandler;
+  /** Simulated costs. */
+  readonly costModel: CostModel;
+  /** The shared zero frame. */
+  readonly zeroMfn: Mfn;
+
+  private readonly domainsById = new Map<number, Domain>();
+  private nextDomId = 1;
+  /** Sharing handle of each frame (0: none), as returned by nominate_gfn. */
+  private readonly handles: Float64Array;
+  private nextHandle = 1;
+  private readonly abi: AbiHandler;
+
+  private constructor(memory: MachineMemory, allocator: FrameAllocator, dedup: DedupIndex, costModel: CostModel) {
+    this.memory = memory;
+    this.frames = new ArrayFrameTable(allocator);
+    this.p2m = new ArrayP2m(memory.frames);
+    this.dedup = dedup;
+    this.costModel = costModel;
+    this.handles = new Float64Array(memory.frames);
+
+    const zero = this.frames.allocFrame(DOMID_XEN, INVALID_GFN);
+    if (zero === INVALID_MFN) throw new HypervisorError('ENOMEM', 'create', 'no frame for the zero frame');
+    memory.zeroFrame(zero);
+    this.frames.setFlags(zero, FrameFlags.shared | FrameFlags.zero);
+    this.frames.addRef(zero, -1); // the zero frame's refcount counts its mappings only
+    this.zeroMfn = zero;
+
+    dedup.attach({ memory, frames: this.frames, zeroMfn: zero });
+    this.cow = new CowHandler({ frames: this.frames, p2m: this.p2m, memory, dedup, zeroMfn: zero });
+    this.abi = new AbiHandler(this);
+  }
+
+  /** Builds a hypervisor over a new machine of `options.frames` frames. */
+  static async create(options: HypervisorOptions): Promise<Hypervisor> {
+    const { frames } = options;
+    if (!Number.isSafeInteger(frames) || frames < 2) {
+      throw new HypervisorError('EINVAL', 'create', `frames must be an integer >= 2, got ${frames}`);
+    }
+    const allocator = typeof options.allocator === 'object' ? options.allocator : makeAllocator(options.allocator ?? 'buddy', frames);
+    const memory = await createMachineMemory({ frames });
+    return new Hypervisor(memory, allocator, options.dedup ?? new InlineDedup(), options.costModel ?? DEFAULT_COST_MODEL);
+  }
+
+  // ---- domains -------------------------------------------------------------------------------
+
+  /** Creates a domain with no memory; returns its id (1, 2, ...; 0 is the control domain). */
+  createDomain(opts: DomainOptions): DomId {
+    const { maxPages } = opts;
+    const gfnCount = opts.gfnCount ?? maxPages;
+    if (!Number.isSafeInteger(maxPages) || maxPages < 0) {
+      throw new HypervisorError('EINVAL', 'createdomain', `maxPages must be a non-negative integer, got ${maxPages}`);
+    }
+    if (!Number.isSafeInteger(gfnCount) || gfnCount < 0 || gfnCount > 0x7fffffff) {
+      throw new HypervisorError('EINVAL', 'createdomain', `gfnCount must be an integer in [0, 2^31), got ${gfnCount}`);
+    }
+    if (this.nextDomId >= DOMID_FIRST_RESERVED) {
+      throw new HypervisorError('ENOSPC', 'createdomain', 'no domain ids left');
+    }
+    const id = asDomId(this.nextDomId++);
+    const table = this.p2m.createTable(id, gfnCount);
+    this.frames.addDomain(id, maxPages);
+    this.domainsById.set(id, { id, name: opts.name ?? `dom${id}`, table, cowFaults: 0, cpuNs: 0 });
+    return id;
+  }
+
+  /** Destroys a domain: every page it maps is released, shared frames lose one sharer. */
+  destroyDomain(dom: DomId): void {
+    const d = this.domain('destroydomain', dom);
+    const t = d.table;
+    for (let g = 0; g < t.size; g++) {
+      if (t.type(asGfn(g)) !== P2mType.invalid) this.releasePage(d, asGfn(g));
+    }
+    this.frames.addTotPages(dom, -this.frames.totPages(dom));
+    this.frames.removeDomain(dom);
+    this.p2m.destroyTable(dom);
+    this.domainsById.delete(dom);
+  }
+
+  /** The domain `dom`, or ESRCH naming `op`. */
+  domain(op: string, dom: DomId): Domain {
+    const d = this.domainsById.get(dom);
+    if (d === undefined) throw new HypervisorError('ESRCH', op, `no domain ${dom}`);
+    return d;
+  }
+
+  /** Live domains in creation order. */
+  domains(): Domain[] {
+    return [...this.domainsById.values()];
+  }
+
+  // ---- memory ops (XENMEM_*) ---------------------------------------------------------------
+
+  /**
+   * Populates the extents of 2^order pages starting at each of `gfns` (XENMEM_populate_physmap).
+   * New pages read as zeros: they map the shared zero frame when the dedup strategy says so,
+   * get a zeroed frame otherwise, or stay frameless with MEMF_POPULATE_ON_DEMAND.
+   * Returns the number of extents populated (all of them, or it throws and changes nothing).
+   */
+  populatePhysmap(dom: DomId, gfns: ArrayLike<number>, extentOrder = 0, memFlags = 0): number {
+    const op = 'populate_physmap';
+    const d = this.domain(op, dom);
+    const pages = this.checkExtents(op, d, gfns, extentOrder, false);
+    const pod = (memFlags & MEMF_POPULATE_ON_DEMAND) !== 0;
+    this.checkCanGrow(op, d, pages, pod || this.dedup.populateZero ? 0 : pages);
+    const n = 1 << extentOrder;
+    for (let i = 0; i < gfns.length; i++) {
+      for (let g = gfns[i]!; g < gfns[i]! + n; g++) this.populatePage(d, asGfn(g), pod);
+    }
+    this.frames.addTotPages(dom, pages);
+    this.charge(d, this.costModel.hypercallNs);
+    return gfns.length;
+  }
+
+  /**
+   * Populates `nrExtents` extents of 2^order pages at the lowest unpopulated, aligned guest
+   * frames (XENMEM_increase_reservation; Xen returns machine frames to PV guests, this
+   * hypervisor returns the guest frames). Returns the first gfn of each extent.
+   */
+  increaseReservation(dom: DomId, nrExtents: number, extentOrder = 0, memFlags = 0): Gfn[] {
+    const op = 'increase_reservation';
+    const d = this.domain(op, dom);
+    this.checkOrder(op, extentOrder);
+    if (!Number.isSafeInteger(nrExtents) || nrExtents < 0) {
+      throw new HypervisorError('EINVAL', op, `nrExtents must be a non-negative integer, got ${nrExtents}`);
+    }
+    const n = 1 << extentOrder;
+    const found: Gfn[] = [];
+    for (let g = 0; g + n <= d.table.size && found.length < nrExtents; g += n) {
+      let free = true;
+      for (let k = g; k < g + n && free; k++) free = d.table.type(asGfn(k)) === P2mType.invalid;
+      if (free) found.push(asGfn(g));
+    }
+    if (found.length < nrExtents) {
+      throw new HypervisorError('ENOMEM', op, `dom ${dom} has room for ${found.length} of ${nrExtents} extents of order ${extentOrder}`);
+    }
+    this.populatePhysmap(dom, found, extentOrder, memFlags);
+    return found;
+  }
+
+  /** Releases the extents at `gfns` (XENMEM_decrease_reservation); returns the number released. */
+  decreaseReservation(dom: DomId, gfns: ArrayLike<number>, extentOrder = 0): number {
+    const op = 'decrease_reservation';
+    const d = this.domain(op, dom);
+    const pages = this.checkExtents(op, d, gfns, extentOrder, true);
+    const n = 1 << extentOrder;
+    for (let i = 0; i < gfns.length; i++) {
+      for (let g = gfns[i]!; g < gfns[i]! + n; g++) this.releasePage(d, asGfn(g));
+    }
+    this.frames.addTotPages(dom, -pages);
+    this.charge(d, this.costModel.hypercallNs);
+    return gfns.length;
+  }
+
+  /** Pages `dom` holds (XENMEM_current_reservation). */
+  currentReservation(dom: DomId): number {
+    this.domain('current_reservation', dom);
+    return this.frames.totPages(dom);
+  }
+
+  /** Most pages `dom` may hold (XENMEM_maximum_reservation). */
+  maximumReservation(dom: DomId): number {
+    this.domain('maximum_reservation', dom);
+    return this.frames.maxPages(dom);
+  }
+
+  // ---- guest loads and stores -----------------------------------------------------------------
+
+  /** A guest load: copies bytes of page `gfn` into `dst`. Unbacked (populate-on-demand) pages read as zeros. */
+  readPage(dom: DomId, gfn: Gfn, offset: number, dst: Uint8Array, dstOffset: number, length: number): void {
+    const op = 'read_page';
+    const d = this.domain(op, dom);
+    this.checkAccess(op, d, gfn, offset, length, dst, dstOffset);
+    const t = d.table.type(gfn);
+    if (t === P2mType.ram_rw || t === P2mType.ram_shared) {
+      this.memory.read(d.table.mfn(gfn), offset, dst, dstOffset, length);
+    } else if (t === P2mType.populate_on_demand) {
+      dst.fill(0, dstOffset, dstOffset + length);
+    } else {
+      throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} is not populated`);
+    }
+  }
+
+  /**
+   * A guest store: writes bytes into page `gfn`. A write to a shared page takes a copy-on-write
+   * fault; a whole-page write goes through the dedup strategy when it is inline, and may end up
+   * sharing an existing frame with the same content.
+   */
+  writePage(dom: DomId, gfn: Gfn, offset: number, src: Uint8Array, srcOffset: number, length: number): void {
+    const op = 'write_page';
+    const d = this.domain(op, dom);
+    this.checkAccess(op, d, gfn, offset, length, src, srcOffset);
+    const t = d.table.type(gfn);
+    if (t === P2mType.invalid) throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} is not populated`);
+    if (length === PAGE_SIZE && this.dedup.inline) {
+      this.writeWholePageInline(d, gfn, src, srcOffset);
+      return;
+    }
+    const mfn = this.writableFrame(d, gfn, length === PAGE_SIZE);
+    this.memory.write(mfn, offset, src, srcOffset, length);
+  }
+
+  /** Makes `gfn` a private writable frame (unsharing or backing it) and returns it. Throws ENOMEM first. */
+  private writableFrame(d: Domain, gfn: Gfn, willOverwrite: boolean): Mfn {
+    const t = d.table.type(gfn);
+    if (t === P2mType.ram_shared) {
+      const old = d.table.mfn(gfn);
+      const outcome = this.cow.unshare(d.id, d.table, gfn, willOverwrite);
+      d.cowFaults++;
+      const c = this.costModel;
+      this.charge(d, c.faultNs + (outcome === CowOutcome.kept ? c.p2mUpdateNs : c.frameAllocNs + (willOverwrite ? 0 : outcome === CowOutcome.copied ? c.pageCopyNs : c.pageZeroNs)));
+      if (outcome === CowOutcome.kept) this.handles[old] = 0;
+    } else if (t === P2mType.populate_on_demand) {
+      const mfn = this.allocFrameFor('write_page', d, gfn);
+      if (!willOverwrite) this.memory.zeroFrame(mfn);
+      d.table.set(gfn, mfn, P2mType.ram_rw);
+      this.charge(d, this.costModel.faultNs + this.costModel.frameAllocNs);
+    } else {
+      const mfn = d.table.mfn(gfn);
+      // The content of an indexed frame is about to change under the index.
+      this.dedup.remove(mfn);
+      this.handles[mfn] = 0;
+    }
+    return d.table.mfn(gfn);
+  }
+
+  private writeWholePageInline(d: Domain, gfn: Gfn, src: Uint8Array, srcOffset: number): void {
+    const page = srcOffset === 0 && src.length === PAGE_SIZE ? src : src.subarray(srcOffset, srcOffset + PAGE_SIZE);
+    const c = this.costModel;
+    const hash = this.memory.hashPage(page);
+    const match = this.dedup.lookup(page, hash);
+    const cur = d.table.mfn(gfn);
+    this.charge(d, c.pageHashNs + (match === INVALID_MFN ? 0 : c.pageCompareNs));
+    if (match !== INVALID_MFN) {
+      if (match === cur) return; // already holds this content
+      this.makeShared(match);
+      this.dropMapping(d, gfn);
+      this.mapShared(d, gfn, match);
+      this.charge(d, c.p2mUpdateNs);
+      return;
+    }
+    const mfn = this.writableFrame(d, gfn, true);
+    this.memory.write(mfn, 0, page, 0, PAGE_SIZE);
+    this.dedup.insert(mfn, hash);
+    this.charge(d, c.pageCopyNs);
+  }
+
+  // ---- sharing ops (XENMEM_sharing_op) ------------------------------------------------------
+
+  /**
+   * Nominates `gfn` for sharing (XENMEM_sharing_op_nominate_gfn): its frame becomes shared
+   * (read-only, copy-on-write) and gets a handle, returned, that a later `share` must present.
+   */
+  nominateGfn(dom: DomId, gfn: Gfn): number {
+    const op = 'sharing_nominate_gfn';
+    const d = this.domain(op, dom);
+    this.checkGfn(op, d, gfn);
+    const t = d.table.type(gfn);
+    if (t !== P2mType.ram_rw && t !== P2mType.ram_shared) {
+      throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} cannot be shared: it has no frame`);
+    }
+    const mfn = d.table.mfn(gfn);
+    if (mfn === this.zeroMfn) throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} maps the zero frame, which is shared already`);
+    this.makeShared(mfn);
+    if (this.handles[mfn] === 0) this.handles[mfn] = this.nextHandle++;
+    this.charge(d, this.costModel.hypercallNs);
+    return this.handles[mfn]!;
+  }
+
+  /**
+   * Shares the client page's content with the source page (XENMEM_sharing_op_share): every
+   * mapping of the client frame moves to the source frame, and the client frame is freed. Both
+   * handles must be current; the client's stops working.
+   */
+  share(sourceDom: DomId, sourceGfn: Gfn, sourceHandle: number, clientDom: DomId, clientGfn: Gfn, clientHandle: number): void {
+    const op = 'sharing_share';
+    const s = this.domain(op, sourceDom);
+    const c = this.domain(op, clientDom);
+    this.checkGfn(op, s, sourceGfn);
+    this.checkGfn(op, c, clientGfn);
+    const smfn = this.nominatedFrame(op, s, sourceGfn, sourceHandle, 'source');
+    const cmfn = this.nominatedFrame(op, c, clientGfn, clientHandle, 'client');
+    if (smfn === cmfn) return;
+    if (!this.memory.framesEqual(smfn, cmfn)) {
+      throw new HypervisorError('EINVAL', op, `source dom ${sourceDom} gfn ${sourceGfn} and client dom ${clientDom} gfn ${clientGfn} differ in content`);
+    }
+    const sharers: Array<[DomId, Gfn]> = [];
+    this.p2m.rmap.forEach(cmfn, (dom, gfn) => sharers.push([dom, gfn]));
+    for (const [dom, gfn] of sharers) {
+      const d = this.domain(op, dom);
+      this.cow.release(dom, gfn, cmfn);
+      this.mapShared(d, gfn, smfn);
+    }
+    this.handles[cmfn] = 0;
+    if (this.dedup.inline && !this.dedup.contains(smfn)) this.dedup.insert(smfn, this.memory.hashFrame(smfn));
+    this.charge(s, this.costModel.hypercallNs + this.costModel.pageCompareNs);
+  }
+
+  private nominatedFrame(op: string, d: Domain, gfn: Gfn, handle: number, which: string): Mfn {
+    const mfn = d.table.mfn(gfn);
+    if (d.table.type(gfn) !== P2mType.ram_shared || mfn === this.zeroMfn || this.handles[mfn] !== handle || handle === 0) {
+      throw new HypervisorError('ENOENT', op, `${which} handle ${handle} is not current for dom ${d.id} gfn ${gfn}`);
+    }
+    return mfn;
+  }
+
+  // ---- the hypercall gate ------------------------------------------------------------------------
+
+  /** Decodes, validates and runs the hypercall in `request` on behalf of `caller`. */
+  hypercall(caller: DomId, request: Uint8Array): Uint8Array {
+    return dispatchHypercall(this.abi, caller, request);
+  }
+
+  // ---- statistics and audit ------------------------------------------------------------------
+
+  /** Memory figures of one domain. */
+  domainStats(dom: DomId): DomainStats {
+    const d = this.domain('domain_stats', dom);
+    const t = d.table;
+    let privatePages = 0;
+    let sharedPages = 0;
+    let zeroPages = 0;
+    let podPages = 0;
+    for (let g = 0; g < t.size; g++) {
+      const type = t.type(asGfn(g));
+      if (type === P2mType.ram_rw) privatePages++;
+      else if (type === P2mType.populate_on_demand) podPages++;
+      else if (type === P2mType.ram_shared) {
+        if (t.mfn(asGfn(g)) === this.zeroMfn) zeroPages++;
+        else sharedPages++;
+      }
+    }
+    return {
+      domId: d.id,
+      name: d.name,
+      totPages: this.frames.totPages(dom),
+      maxPages: this.frames.maxPages(dom),
+      privatePages,
+      sharedPages,
+      zeroPages,
+      podPages,
+      cowFaults: d.cowFaults,
+      cpuNs: d.cpuNs,
+    };
+  }
+
+  /** Memory figures of every live domain, in creation order. */
+  allDomainStats(): DomainStats[] {
+    return this.domains().map((d) => this.domainStats(d.id));
+  }
+
+  /** Memory figures of the whole host. */
+  totals(): TotalsStats {
+    let guestPages = 0;
+    let cowFaults = 0;
+    let cpuNs = 0;
+    for (const d of this.domainsById.values()) {
+      guestPages += this.frames.totPages(d.id);
+      cowFaults += d.cowFaults;
+      cpuNs += d.cpuNs;
+    }
+    let pagesShared = 0;
+    let pagesSharing = 0;
+    const rmap = this.p2m.rmap;
+    for (const mfn of rmap.frames()) {
+      const n = rmap.count(mfn);
+      if (mfn !== this.zeroMfn && n >= 2) {
+        pagesShared++;
+        pagesSharing += n - 1;
+      }
+    }
+    const machineFramesUsed = this.frames.totalFrames - this.frames.freeFrames;
+    return {
+      guestPages,
+      machineFramesUsed,
+      machineFramesFree: this.frames.freeFrames,
+      pagesShared,
+      pagesSharing,
+      zeroPages: rmap.count(this.zeroMfn),
+      cowFaults,
+      savedPct: guestPages === 0 ? 0 : Math.round(((guestPages - machineFramesUsed) / guestPages) * 10000) / 100,
+      cpuNs,
+    };
+  }
+
+  /** Every broken invariant, in words; empty when the state is sound. */
+  audit(): string[] {
+    return auditHypervisor(this);
+  }
+
+  /** Metadata bytes held per populated guest page: frame table, p2m and dedup index. */
+  metadataBytes(): number {
+    return this.frames.metadataBytes() + this.p2m.metadataBytes() + this.dedup.metadataBytes();
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private charge(d: Domain, ns: number): void {
+    d.cpuNs += ns;
+  }
+
+  private populatePage(d: Domain, gfn: Gfn, pod: boolean): void {
+    if (pod) {
+      d.table.set(gfn, INVALID_MFN, P2mType.populate_on_demand);
+      this.charge(d, this.costModel.p2mUpdateNs);
+    } else if (this.dedup.populateZero) {
+      this.mapShared(d, gfn, this.zeroMfn);
+      this.charge(d, this.costModel.p2mUpdateNs);
+    } else {
+      const mfn = this.allocFrameFor('populate_physmap', d, gfn);
+      this.memory.zeroFrame(mfn);
+      d.table.set(gfn, mfn, P2mType.ram_rw);
+      this.charge(d, this.costModel.frameAllocNs + this.costModel.pageZeroNs + this.costModel.p2mUpdateNs);
+    }
+  }
+
+  private allocFrameFor(op: string, d: Domain, gfn: Gfn): Mfn {
+    const mfn = this.frames.allocFrame(d.id, gfn);
+    if (mfn === INVALID_MFN) throw new HypervisorError('ENOMEM', op, `no free machine frame for dom ${d.id} gfn ${gfn}`);
+    return mfn;
+  }
+
+  /** Maps `gfn` of `d` (whose entry is free to overwrite) to shared frame `mfn`. */
+  private mapShared(d: Domain, gfn: Gfn, mfn: Mfn): void {
+    this.p2m.rmap.add(mfn, d.id, gfn);
+    this.frames.addRef(mfn, 1);
+    d.table.set(gfn, mfn, P2mType.ram_shared);
+  }
+
+  /** Turns a private frame into a shared one with its one mapper; no-op when already shared. */
+  private makeShared(mfn: Mfn): void {
+    const flags = this.frames.flags(mfn);
+    if ((flags & FrameFlags.shared) !== 0) return;
+    const owner = this.frames.owner(mfn);
+    const gfn = this.frames.gfn(mfn);
+    this.domain('share', owner).table.set(gfn, mfn, P2mType.ram_shared);
+    this.p2m.rmap.add(mfn, owner, gfn);
+    this.frames.setOwner(mfn, DOMID_COW, INVALID_GFN);
+    this.frames.setFlags(mfn, flags | FrameFlags.shared);
+    if (this.dedup.inline && !this.dedup.contains(mfn)) this.dedup.insert(mfn, this.memory.hashFrame(mfn));
+  }
+
+  /** Drops whatever `gfn` maps (its frame, its share, or nothing) without changing accounting. */
+  private dropMapping(d: Domain, gfn: Gfn): void {
+    const t = d.table.type(gfn);
+    const mfn = d.table.mfn(gfn);
+    if (t === P2mType.ram_rw) {
+      this.dedup.remove(mfn);
+      this.handles[mfn] = 0;
+      this.frames.freeFrame(mfn);
+    } else if (t === P2mType.ram_shared) {
+      this.cow.release(d.id, gfn, mfn);
+      if (this.frames.isFree(mfn)) this.handles[mfn] = 0;
+    }
+    d.table.clear(gfn);
+  }
+
+  private releasePage(d: Domain, gfn: Gfn): void {
+    this.dropMapping(d, gfn);
+    this.charge(d, this.costModel.p2mUpdateNs);
+  }
+
+  private checkOrder(op: string, extentOrder: number): void {
+    if (!Number.isInteger(extentOrder) || extentOrder < 0 || extentOrder > MAX_ORDER) {
+      throw new HypervisorError('EINVAL', op, `extent order must be an integer in [0, ${MAX_ORDER}], got ${extentOrder}`);
+    }
+  }
+
+  private checkGfn(op: string, d: Domain, gfn: number): void {
+    if (!Number.isInteger(gfn) || gfn < 0 || gfn >= d.table.size) {
+      throw new HypervisorError('EINVAL', op, `gfn ${gfn} is outside dom ${d.id}'s ${d.table.size} guest frames`);
+    }
+  }
+
+  /**
+   * Checks every extent before anything changes: aligned, in range, no overlaps, and every page
+   * populated (`populated` true) or not (false). Returns the number of pages.
+   */
+  private checkExtents(op: string, d: Domain, gfns: ArrayLike<number>, extentOrder: number, populated: boolean): number {
+    this.checkOrder(op, extentOrder);
+    const n = 1 << extentOrder;
+    const seen = new Set<number>();
+    for (let i = 0; i < gfns.length; i++) {
+      const first = gfns[i]!;
+      if (!Number.isInteger(first) || first < 0 || first + n > d.table.size) {
+        throw new HypervisorError('EINVAL', op, `extent ${i} (gfn ${first}, order ${extentOrder}) is outside dom ${d.id}'s ${d.table.size} guest frames`);
+      }
+      if (first % n !== 0) {
+        throw new HypervisorError('EINVAL', op, `extent ${i}: gfn ${first} is not aligned to order ${extentOrder}`);
+      }
+      if (seen.has(first)) throw new HypervisorError('EINVAL', op, `extent ${i}: gfn ${first} is named twice`);
+      seen.add(first);
+      for (let g = first; g < first + n; g++) {
+        const isPopulated = d.table.type(asGfn(g)) !== P2mType.invalid;
+        if (isPopulated !== populated) {
+          throw populated
+            ? new HypervisorError('EINVAL', op, `dom ${d.id} gfn ${g} is not populated`)
+            : new HypervisorError('EEXIST', op, `dom ${d.id} gfn ${g} is already populated`);
+        }
+      }
+    }
+    return gfns.length * n;
+  }
+
+  /** Refuses growth past max_pages (E2BIG, as Xen's assign_pages) or past the free frames (ENOMEM). */
+  private checkCanGrow(op: string, d: Domain, pages: number, frames: number): void {
+    const tot = this.frames.totPages(d.id);
+    const max = this.frames.maxPages(d.id);
+    if (tot + pages > max) {
+      throw new HypervisorError('E2BIG', op, `dom ${d.id} would hold ${tot + pages} pages, over its max_pages ${max}`);
+    }
+    if (frames > this.frames.freeFrames) {
+      throw new HypervisorError('ENOMEM', op, `${frames} frames needed, ${this.frames.freeFrames} free`);
+    }
+  }
+
+  private checkAccess(op: string, d: Domain, gfn: Gfn, offset: number, length: number, buf: Uint8Array, bufOffset: number): void {
+    this.checkGfn(op, d, gfn);
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > PAGE_SIZE) {
+      throw new HypervisorError('EINVAL', op, `bytes [${offset}, ${offset + length}) are not within a ${PAGE_SIZE}-byte page`);
+    }
+    if (!Number.isInteger(bufOffset) || bufOffset < 0 || bufOffset + length > buf.length) {
+      throw new HypervisorError('EFAULT', op, `buffer of ${buf.length} bytes has no room for ${length} bytes at ${bufOffset}`);
+    }
+  }
+}
+
+function makeAllocator(name: string, frames: number): FrameAllocator {
+  if (name === 'buddy') return new BuddyAllocator(frames);
+  if (name === 'freelist') return new FreeListAllocator(frames);
+  throw new HypervisorError('EINVAL', 'create', `unknown allocator "${name}" (expected buddy or freelist)`);
+}
+
+/** True when `caller` may act on `target`: itself, or anything for the control domain. */
+export function mayActOn(caller: DomId, target: DomId): boolean {
+  return caller === DOMID_CONTROL || caller === target;
+}

@@ -1,0 +1,223 @@
+import { asDomId, asGfn, HypervisorError, PAGE_SIZE, type DomId } from '@pagevisor/types';
+import type { Hypervisor } from './hypervisor.js';
+
+/** One step of a model check. Domains are named by number; contents by index into a small pool. */
+export type ModelOp =
+  | { readonly kind: 'create'; readonly maxPages: number; readonly gfnCount: number }
+  | { readonly kind: 'populate'; readonly dom: number; readonly gfns: readonly number[]; readonly order: number; readonly pod: boolean }
+  | { readonly kind: 'writePage'; readonly dom: number; readonly gfn: number; readonly content: number }
+  | { readonly kind: 'writeBytes'; readonly dom: number; readonly gfn: number; readonly offset: number; readonly bytes: readonly number[] }
+  | { readonly kind: 'read'; readonly dom: number; readonly gfn: number }
+  | { readonly kind: 'decrease'; readonly dom: number; readonly gfns: readonly number[]; readonly order: number }
+  | { readonly kind: 'share'; readonly a: number; readonly gfnA: number; readonly b: number; readonly gfnB: number }
+  | { readonly kind: 'destroy'; readonly dom: number };
+
+interface ModelDomain {
+  readonly maxPages: number;
+  readonly size: number;
+  /** Content of every populated page. */
+  readonly pages: Map<number, Uint8Array>;
+}
+
+/**
+ * The reference model: a plain `Map` of page contents per domain, with the argument checks of
+ * the hypervisor's operations. No sharing, no frames: what a guest should read, nothing else.
+ */
+export class ReferenceModel {
+  readonly domains = new Map<number, ModelDomain>();
+  private nextDom = 1;
+
+  create(maxPages: number, gfnCount: number): number {
+    const id = this.nextDom++;
+    this.domains.set(id, { maxPages, size: gfnCount, pages: new Map() });
+    return id;
+  }
+
+  /**
+   * The outcomes the hypervisor may give `op`: an errno name, or undefined for success. Ops that
+   * need frames may also fail with ENOMEM; sharing may also be refused with EINVAL when a page has
+   * no frame of its own to share (zero frame, populate-on-demand) or the contents differ.
+   */
+  acceptable(op: ModelOp): ReadonlyArray<string | undefined> {
+    const expected = this.expectedError(op);
+    // Nominating a page with no frame of its own (zero frame, populate-on-demand) is EINVAL
+    // whatever follows; whether a page has one depends on the strategy, not on the model.
+    if (op.kind === 'share') return expected === 'ESRCH' && this.domains.has(op.a) ? ['ESRCH', 'EINVAL'] : expected === undefined ? [undefined, 'EINVAL'] : [expected];
+    if (expected !== undefined) return [expected];
+    if (op.kind === 'populate' || op.kind === 'writePage' || op.kind === 'writeBytes') return [undefined, 'ENOMEM'];
+    return [undefined];
+  }
+
+  private expectedError(op: ModelOp): string | undefined {
+    if (op.kind === 'create') return undefined;
+    if (op.kind === 'share') {
+      // Nominate a, nominate b, share: the first refusal wins.
+      const a = this.domains.get(op.a);
+      if (a === undefined) return 'ESRCH';
+      if (op.gfnA >= a.size || !a.pages.has(op.gfnA)) return 'EINVAL';
+      const b = this.domains.get(op.b);
+      if (b === undefined) return 'ESRCH';
+      if (op.gfnB >= b.size || !b.pages.has(op.gfnB)) return 'EINVAL';
+      return undefined;
+    }
+    const d = this.domains.get(op.dom);
+    if (d === undefined) return 'ESRCH';
+    switch (op.kind) {
+      case 'destroy':
+        return undefined;
+      case 'read':
+      case 'writePage':
+        return op.gfn < d.size && d.pages.has(op.gfn) ? undefined : 'EINVAL';
+      case 'writeBytes':
+        return op.gfn < d.size && d.pages.has(op.gfn) && op.offset + op.bytes.length <= PAGE_SIZE ? undefined : 'EINVAL';
+      case 'populate':
+      case 'decrease': {
+        const n = 1 << op.order;
+        const seen = new Set<number>();
+        for (const first of op.gfns) {
+          if (first + n > d.size || first % n !== 0 || seen.has(first)) return 'EINVAL';
+          seen.add(first);
+          for (let g = first; g < first + n; g++) {
+            if (op.kind === 'populate' && d.pages.has(g)) return 'EEXIST';
+            if (op.kind === 'decrease' && !d.pages.has(g)) return 'EINVAL';
+          }
+        }
+        if (op.kind === 'populate' && d.pages.size + op.gfns.length * n > d.maxPages) return 'E2BIG';
+        return undefined;
+      }
+    }
+  }
+
+  /** Applies a successful `op`. */
+  apply(op: ModelOp, page: (content: number) => Uint8Array): void {
+    switch (op.kind) {
+      case 'create':
+        this.create(op.maxPages, op.gfnCount);
+        return;
+      case 'populate':
+        for (const first of op.gfns) {
+          for (let g = first; g < first + (1 << op.order); g++) this.domains.get(op.dom)!.pages.set(g, new Uint8Array(PAGE_SIZE));
+        }
+        return;
+      case 'decrease':
+        for (const first of op.gfns) {
+          for (let g = first; g < first + (1 << op.order); g++) this.domains.get(op.dom)!.pages.delete(g);
+        }
+        return;
+      case 'writePage':
+        this.domains.get(op.dom)!.pages.set(op.gfn, page(op.content).slice());
+        return;
+      case 'writeBytes':
+        this.domains.get(op.dom)!.pages.get(op.gfn)!.set(op.bytes, op.offset);
+        return;
+      case 'destroy':
+        this.domains.delete(op.dom);
+        return;
+      case 'read':
+      case 'share':
+        return;
+    }
+  }
+}
+
+/** Options of {@link checkAgainstModel}. */
+export interface ModelCheckOptions {
+  /** Content of pool entry `i` (PAGE_SIZE bytes); a small pool makes pages collide and share. */
+  readonly page: (content: number) => Uint8Array;
+}
+
+/**
+ * Runs `ops` against `hv` (fresh, with no domains) and against the reference model. After every
+ * step: a refused op must carry the errno the model expects (see {@link ReferenceModel.acceptable}) and leave every page as it was; every read must equal the model's; the audit must be
+ * clean. At the end every page of every domain is compared. Throws an Error naming the step on
+ * the first mismatch.
+ */
+export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], options: ModelCheckOptions): void {
+  const model = new ReferenceModel();
+  const buf = new Uint8Array(PAGE_SIZE);
+  ops.forEach((op, step) => {
+    const where = `step ${step} ${JSON.stringify(op)}`;
+    const acceptable = model.acceptable(op);
+    const before = snapshot(hv);
+    let errno: string | undefined;
+    try {
+      runOp(hv, op, options, buf);
+    } catch (e) {
+      if (!(e instanceof HypervisorError)) throw new Error(`${where}: threw ${String(e)}`);
+      errno = e.errnoName;
+    }
+    if (!acceptable.includes(errno)) {
+      const wanted = acceptable.map((e) => e ?? 'success').join(' or ');
+      throw new Error(`${where}: hypervisor ${errno ?? 'succeeded'}, model expects ${wanted}`);
+    }
+    if (errno === undefined) {
+      model.apply(op, options.page);
+      if (op.kind === 'read' && !equalBytes(buf, model.domains.get(op.dom)!.pages.get(op.gfn)!)) {
+        throw new Error(`${where}: read differs from what was last written`);
+      }
+    } else if (op.kind !== 'share') {
+      // A refused op changes nothing (share is two nominations and a share: the nominations stand).
+      if (snapshot(hv) !== before) throw new Error(`${where}: refused with ${errno} but the figures changed`);
+      comparePages(hv, model, buf, where);
+    }
+    const problems = hv.audit();
+    if (problems.length > 0) throw new Error(`${where}: audit: ${problems.join('; ')}`);
+  });
+  comparePages(hv, model, buf, 'end');
+}
+
+function comparePages(hv: Hypervisor, model: ReferenceModel, buf: Uint8Array, where: string): void {
+  for (const [dom, d] of model.domains) {
+    for (const [gfn, content] of d.pages) {
+      hv.readPage(asDomId(dom), asGfn(gfn), 0, buf, 0, PAGE_SIZE);
+      if (!equalBytes(buf, content)) throw new Error(`${where}: dom ${dom} gfn ${gfn} differs from what was last written`);
+    }
+  }
+}
+
+/** Every figure of the host and its domains except simulated CPU time. */
+function snapshot(hv: Hypervisor): string {
+  const { cpuNs: _cpu, ...totals } = hv.totals();
+  const domains = hv.allDomainStats().map(({ cpuNs: _c, ...rest }) => rest);
+  return JSON.stringify({ totals, domains });
+}
+
+function runOp(hv: Hypervisor, op: ModelOp, options: ModelCheckOptions, buf: Uint8Array): void {
+  const dom = (n: number): DomId => asDomId(n);
+  switch (op.kind) {
+    case 'create':
+      hv.createDomain({ maxPages: op.maxPages, gfnCount: op.gfnCount });
+      return;
+    case 'populate':
+      hv.populatePhysmap(dom(op.dom), op.gfns, op.order, op.pod ? 1 << 16 : 0);
+      return;
+    case 'decrease':
+      hv.decreaseReservation(dom(op.dom), op.gfns, op.order);
+      return;
+    case 'writePage':
+      hv.writePage(dom(op.dom), asGfn(op.gfn), 0, options.page(op.content), 0, PAGE_SIZE);
+      return;
+    case 'writeBytes':
+      hv.writePage(dom(op.dom), asGfn(op.gfn), op.offset, Uint8Array.from(op.bytes), 0, op.bytes.length);
+      return;
+    case 'read':
+      hv.readPage(dom(op.dom), asGfn(op.gfn), 0, buf, 0, PAGE_SIZE);
+      return;
+    case 'share': {
+      // Nominate both, then share; a refused share must leave both pages readable as before.
+      const ha = hv.nominateGfn(dom(op.a), asGfn(op.gfnA));
+      const hb = hv.nominateGfn(dom(op.b), asGfn(op.gfnB));
+      hv.share(dom(op.a), asGfn(op.gfnA), ha, dom(op.b), asGfn(op.gfnB), hb);
+      return;
+    }
+    case 'destroy':
+      hv.destroyDomain(dom(op.dom));
+      return;
+  }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,26 @@
+import type { CostModel, DedupIndex, FrameAllocator } from '@pagevisor/types';
+
+/** Names of the built-in frame allocators. */
+export type AllocatorName = 'buddy' | 'freelist';
+
+/** How to compose a {@link Hypervisor}. */
+export interface HypervisorOptions {
+  /** Frames of machine RAM (4 KiB each). Required. */
+  readonly frames: number;
+  /** Frame allocator: a built-in name or an instance of your own (default `'buddy'`). */
+  readonly allocator?: AllocatorName | FrameAllocator;
+  /** De-duplication strategy (default a new `InlineDedup`). */
+  readonly dedup?: DedupIndex;
+  /** Simulated costs of the primitive operations (default `DEFAULT_COST_MODEL`). */
+  readonly costModel?: CostModel;
+}
+
+/** Options of a new domain. */
+export interface DomainOptions {
+  /** Name shown in reports (default `dom<N>`). */
+  readonly name?: string;
+  /** Most pages the domain may hold (Xen's max_pages). */
+  readonly maxPages: number;
+  /** Size of its guest-physical address space in pages (default maxPages). */
+  readonly gfnCount?: number;
+}

@@ -1,0 +1,216 @@
+import { constants as bufferConstants } from 'node:buffer';
+import { PAGE_SHIFT, PAGE_SIZE, type MachineMemory, type Mfn } from '@pagevisor/types';
+
+/** Frames per chunk when none is given: 65536 frames = 256 MiB. */
+export const DEFAULT_CHUNK_FRAMES = 65536;
+/** Largest chunk accepted: 2^18 frames = 1 GiB, so byte offsets inside a chunk stay int32. */
+export const MAX_CHUNK_FRAMES = 1 << 18;
+/** Largest machine accepted: 2^31 - 1 frames, so every mfn fits an Int32Array entry. */
+export const MAX_MACHINE_FRAMES = 0x7fffffff;
+
+/** Options of a machine's RAM. */
+export interface MachineMemoryOptions {
+  /** Frames of RAM (positive integer, at most {@link MAX_MACHINE_FRAMES}). */
+  frames: number;
+  /**
+   * Frames per chunk, a power of two up to {@link MAX_CHUNK_FRAMES}.
+   * Default {@link DEFAULT_CHUNK_FRAMES} (256 MiB); the last chunk is smaller when needed.
+   */
+  chunkFrames?: number;
+}
+
+/** A 32-bit hash of a byte array, such as xxhash-wasm's `h32Raw`. */
+export type Hash32 = (input: Uint8Array, seed?: number) => number;
+
+/**
+ * Machine RAM held in `Buffer` chunks over `ArrayBuffer`s, each allocated on the first write
+ * into it: a machine larger than 4 GiB costs nothing until used, and a frame of an untouched
+ * chunk reads as zeros. Every operation is a native memcpy/memcmp/memset on the chunk, with
+ * no allocation per call.
+ *
+ * Out-of-range frames, offsets or lengths are programming errors and throw `RangeError`.
+ */
+export class ChunkedMemory implements MachineMemory {
+  /** Frames of RAM. */
+  readonly frames: number;
+  /** Frames per chunk (a power of two). */
+  readonly chunkFrames: number;
+  /** Number of chunks, allocated or not. */
+  readonly chunkCount: number;
+
+  readonly #shift: number;
+  readonly #mask: number;
+  readonly #chunks: (Buffer | undefined)[];
+  readonly #hash32: Hash32;
+  /** Private zeros: callers may scribble on the exported ZERO_PAGE, never on this. */
+  readonly #zeros: Buffer = Buffer.alloc(PAGE_SIZE);
+  /** Frames are copied here before hashing so that hashing allocates no view per call. */
+  readonly #scratch: Uint8Array = new Uint8Array(PAGE_SIZE);
+  readonly #zeroHash: number;
+  #allocatedChunks = 0;
+
+  /**
+   * @param opts size of the machine and of its chunks.
+   * @param hash32 the 32-bit hash used by hashFrame/hashPage (xxhash-wasm's `h32Raw`);
+   *   {@link createMachineMemory} supplies it.
+   */
+  constructor(opts: MachineMemoryOptions, hash32: Hash32) {
+    const { frames } = opts;
+    const chunkFrames = opts.chunkFrames ?? DEFAULT_CHUNK_FRAMES;
+    if (!Number.isInteger(frames) || frames < 1 || frames > MAX_MACHINE_FRAMES) {
+      throw new RangeError(`machine frames must be an integer in 1..${MAX_MACHINE_FRAMES}, got ${frames}`);
+    }
+    if (
+      !Number.isInteger(chunkFrames) ||
+      chunkFrames < 1 ||
+      chunkFrames > MAX_CHUNK_FRAMES ||
+      (chunkFrames & (chunkFrames - 1)) !== 0 ||
+      chunkFrames * PAGE_SIZE > bufferConstants.MAX_LENGTH
+    ) {
+      throw new RangeError(
+        `chunkFrames must be a power of two in 1..${MAX_CHUNK_FRAMES} (and fit a Buffer), got ${chunkFrames}`,
+      );
+    }
+    this.frames = frames;
+    this.chunkFrames = chunkFrames;
+    this.#shift = 31 - Math.clz32(chunkFrames);
+    this.#mask = chunkFrames - 1;
+    this.chunkCount = Math.ceil(frames / chunkFrames);
+    this.#chunks = new Array<Buffer | undefined>(this.chunkCount).fill(undefined);
+    this.#hash32 = hash32;
+    this.#zeroHash = hash32(this.#zeros);
+  }
+
+  /** Chunks allocated so far (touched by a write). */
+  get allocatedChunks(): number {
+    return this.#allocatedChunks;
+  }
+
+  /** Bytes of RAM allocated so far (the sum of the allocated chunks' sizes). */
+  get allocatedBytes(): number {
+    let bytes = 0;
+    for (const chunk of this.#chunks) if (chunk !== undefined) bytes += chunk.byteLength;
+    return bytes;
+  }
+
+  read(mfn: Mfn, offset: number, dst: Uint8Array, dstOffset: number, length: number): void {
+    this.#checkSpan(mfn, offset, length);
+    if (!(dstOffset >>> 0 === dstOffset && dstOffset + length <= dst.length)) {
+      throw new RangeError(`read: dst range ${dstOffset}+${length} outside a buffer of ${dst.length} bytes`);
+    }
+    const chunk = this.#chunks[mfn >>> this.#shift];
+    if (chunk === undefined) {
+      dst.fill(0, dstOffset, dstOffset + length);
+      return;
+    }
+    const start = ((mfn & this.#mask) << PAGE_SHIFT) + offset;
+    chunk.copy(dst, dstOffset, start, start + length);
+  }
+
+  write(mfn: Mfn, offset: number, src: Uint8Array, srcOffset: number, length: number): void {
+    this.#checkSpan(mfn, offset, length);
+    if (!(srcOffset >>> 0 === srcOffset && srcOffset + length <= src.length)) {
+      throw new RangeError(`write: src range ${srcOffset}+${length} outside a buffer of ${src.length} bytes`);
+    }
+    const chunk = this.#chunkForWrite(mfn);
+    // Buffer's copy works on any Uint8Array source and, unlike set(), needs no subarray view.
+    Buffer.prototype.copy.call(src, chunk, ((mfn & this.#mask) << PAGE_SHIFT) + offset, srcOffset, srcOffset + length);
+  }
+
+  copyFrame(dst: Mfn, src: Mfn): void {
+    this.#checkMfn(dst);
+    this.#checkMfn(src);
+    const srcChunk = this.#chunks[src >>> this.#shift];
+    if (srcChunk === undefined) {
+      this.zeroFrame(dst);
+      return;
+    }
+    const from = (src & this.#mask) << PAGE_SHIFT;
+    srcChunk.copy(this.#chunkForWrite(dst), (dst & this.#mask) << PAGE_SHIFT, from, from + PAGE_SIZE);
+  }
+
+  zeroFrame(mfn: Mfn): void {
+    this.#checkMfn(mfn);
+    const chunk = this.#chunks[mfn >>> this.#shift];
+    // An untouched chunk is zeros already: do not allocate it just to write zeros.
+    if (chunk === undefined) return;
+    const start = (mfn & this.#mask) << PAGE_SHIFT;
+    chunk.fill(0, start, start + PAGE_SIZE);
+  }
+
+  isZeroFrame(mfn: Mfn): boolean {
+    this.#checkMfn(mfn);
+    const chunk = this.#chunks[mfn >>> this.#shift];
+    if (chunk === undefined) return true;
+    const start = (mfn & this.#mask) << PAGE_SHIFT;
+    return chunk.compare(this.#zeros, 0, PAGE_SIZE, start, start + PAGE_SIZE) === 0;
+  }
+
+  framesEqual(a: Mfn, b: Mfn): boolean {
+    this.#checkMfn(a);
+    this.#checkMfn(b);
+    if (a === b) return true;
+    const chunkA = this.#chunks[a >>> this.#shift];
+    const chunkB = this.#chunks[b >>> this.#shift];
+    if (chunkA === undefined) return this.isZeroFrame(b);
+    if (chunkB === undefined) return this.isZeroFrame(a);
+    const startA = (a & this.#mask) << PAGE_SHIFT;
+    const startB = (b & this.#mask) << PAGE_SHIFT;
+    return chunkA.compare(chunkB, startB, startB + PAGE_SIZE, startA, startA + PAGE_SIZE) === 0;
+  }
+
+  frameEquals(mfn: Mfn, page: Uint8Array): boolean {
+    this.#checkMfn(mfn);
+    this.#checkPage(page, 'frameEquals');
+    const chunk = this.#chunks[mfn >>> this.#shift] ?? this.#zeros;
+    const start = chunk === this.#zeros ? 0 : (mfn & this.#mask) << PAGE_SHIFT;
+    return chunk.compare(page, 0, PAGE_SIZE, start, start + PAGE_SIZE) === 0;
+  }
+
+  hashFrame(mfn: Mfn): number {
+    this.#checkMfn(mfn);
+    const chunk = this.#chunks[mfn >>> this.#shift];
+    if (chunk === undefined) return this.#zeroHash;
+    const start = (mfn & this.#mask) << PAGE_SHIFT;
+    // A memcpy into scratch costs about what a subarray view does, and leaves no garbage.
+    chunk.copy(this.#scratch, 0, start, start + PAGE_SIZE);
+    return this.#hash32(this.#scratch);
+  }
+
+  hashPage(page: Uint8Array): number {
+    this.#checkPage(page, 'hashPage');
+    return this.#hash32(page);
+  }
+
+  #chunkForWrite(mfn: number): Buffer {
+    const index = mfn >>> this.#shift;
+    const chunk = this.#chunks[index];
+    if (chunk !== undefined) return chunk;
+    const frames = Math.min(this.chunkFrames, this.frames - index * this.chunkFrames);
+    // A fresh ArrayBuffer is zero-filled (calloc): the OS commits its pages only when written.
+    const fresh = Buffer.from(new ArrayBuffer(frames * PAGE_SIZE));
+    this.#chunks[index] = fresh;
+    this.#allocatedChunks++;
+    return fresh;
+  }
+
+  #checkMfn(mfn: number): void {
+    // `>>> 0` rejects negatives, fractions and NaN in one compare; frames < 2^31.
+    if (!(mfn >>> 0 === mfn && mfn < this.frames)) {
+      throw new RangeError(`mfn ${mfn} outside machine RAM of ${this.frames} frames`);
+    }
+  }
+
+  #checkSpan(mfn: number, offset: number, length: number): void {
+    this.#checkMfn(mfn);
+    if (!(offset >>> 0 === offset && length >>> 0 === length && offset + length <= PAGE_SIZE)) {
+      throw new RangeError(`byte range ${offset}+${length} outside a frame of ${PAGE_SIZE} bytes`);
+    }
+  }
+
+  #checkPage(page: Uint8Array, op: string): void {
+    if (page.length !== PAGE_SIZE) {
+      throw new RangeError(`${op}: page must hold exactly ${PAGE_SIZE} bytes, got ${page.length}`);
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import { asDomId, asGfn, asMfn, INVALID_MFN, InvariantError, P2mType } from '@pagevisor/types';
+import { describe, expect, it } from 'vitest';
+import { ArrayP2mTable } from './p2m-table.js';
+
+const d1 = asDomId(1);
+const g = asGfn;
+const m = asMfn;
+
+describe('ArrayP2mTable', () => {
+  it('starts all invalid with no frame', () => {
+    const t = new ArrayP2mTable(d1, 4);
+    expect(t.dom).toBe(1);
+    expect(t.size).toBe(4);
+    expect(t.populated).toBe(0);
+    for (let i = 0; i < 4; i++) {
+      expect(t.type(g(i))).toBe(P2mType.invalid);
+      expect(t.mfn(g(i))).toBe(INVALID_MFN);
+      expect(t.rmapEntry[i]).toBe(-1);
+    }
+  });
+
+  it('sets, reads back and clears entries', () => {
+    const t = new ArrayP2mTable(d1, 8);
+    t.set(g(3), m(42), P2mType.ram_rw);
+    t.set(g(5), m(7), P2mType.ram_shared);
+    expect([t.mfn(g(3)), t.type(g(3))]).toEqual([42, P2mType.ram_rw]);
+    expect([t.mfn(g(5)), t.type(g(5))]).toEqual([7, P2mType.ram_shared]);
+    expect(t.mfn(g(4))).toBe(INVALID_MFN);
+    t.clear(g(3));
+    expect([t.mfn(g(3)), t.type(g(3))]).toEqual([INVALID_MFN, P2mType.invalid]);
+    expect(t.mfn(g(5))).toBe(7);
+  });
+
+  it('keeps large mfns intact (Int32 storage)', () => {
+    const t = new ArrayP2mTable(d1, 1);
+    t.set(g(0), m(0x7fffffff), P2mType.ram_rw);
+    expect(t.mfn(g(0))).toBe(0x7fffffff);
+  });
+
+  it('counts populated entries on every transition', () => {
+    const t = new ArrayP2mTable(d1, 4);
+    t.set(g(0), m(1), P2mType.ram_rw);
+    expect(t.populated).toBe(1);
+    t.set(g(0), m(2), P2mType.ram_shared); // populated -> populated
+    expect(t.populated).toBe(1);
+    t.set(g(1), INVALID_MFN, P2mType.populate_on_demand); // populated without a frame
+    t.set(g(2), INVALID_MFN, P2mType.paged);
+    expect(t.populated).toBe(3);
+    t.set(g(1), INVALID_MFN, P2mType.invalid); // set to invalid counts down
+    expect(t.populated).toBe(2);
+    t.set(g(3), INVALID_MFN, P2mType.invalid); // invalid -> invalid
+    expect(t.populated).toBe(2);
+    t.clear(g(0));
+    t.clear(g(0)); // clearing twice counts once
+    expect(t.populated).toBe(1);
+    t.clear(g(2));
+    expect(t.populated).toBe(0);
+  });
+
+  it('throws RangeError for gfns out of range and changes nothing', () => {
+    const t = new ArrayP2mTable(d1, 4);
+    for (const bad of [-1, 4, 1.5, Number.NaN, 2 ** 32]) {
+      expect(() => t.type(g(bad))).toThrow(RangeError);
+      expect(() => t.mfn(g(bad))).toThrow(RangeError);
+      expect(() => t.set(g(bad), m(1), P2mType.ram_rw)).toThrow(RangeError);
+      expect(() => t.clear(g(bad))).toThrow(RangeError);
+    }
+    expect(t.populated).toBe(0);
+  });
+
+  it('refuses a bad mfn or type without changing the entry', () => {
+    const t = new ArrayP2mTable(d1, 2);
+    t.set(g(0), m(5), P2mType.ram_rw);
+    expect(() => t.set(g(0), m(-2), P2mType.ram_rw)).toThrow(InvariantError);
+    expect(() => t.set(g(0), m(1.5), P2mType.ram_rw)).toThrow(InvariantError);
+    expect(() => t.set(g(0), m(1), 7 as P2mType)).toThrow(InvariantError);
+    expect(() => t.set(g(1), m(1), 256 as P2mType)).toThrow(InvariantError);
+    expect([t.mfn(g(0)), t.type(g(0)), t.populated]).toEqual([5, P2mType.ram_rw, 1]);
+    expect(t.type(g(1))).toBe(P2mType.invalid);
+  });
+
+  it('rejects a bad size', () => {
+    expect(() => new ArrayP2mTable(d1, -1)).toThrow(RangeError);
+    expect(() => new ArrayP2mTable(d1, 1.5)).toThrow(RangeError);
+    expect(new ArrayP2mTable(d1, 0).size).toBe(0);
+  });
+
+  it('spends 9 bytes per guest frame', () => {
+    expect(new ArrayP2mTable(d1, 1000).metadataBytes()).toBe(1000 * ArrayP2mTable.BYTES_PER_GFN);
+    expect(ArrayP2mTable.BYTES_PER_GFN).toBe(9);
+  });
+});
