@@ -15,8 +15,10 @@ export interface TimelineSample {
   readonly pagesSharing: number;
   /** Pages mapping the zero frame. */
   readonly zeroPages: number;
-  /** Copy-on-write faults so far. */
+  /** Copy-on-write faults on shared frames so far. */
   readonly cowFaults: number;
+  /** Zero-frame write faults so far. */
+  readonly zeroFaults: number;
 }
 
 /** A guest the hypervisor stopped with an error. */

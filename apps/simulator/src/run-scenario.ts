@@ -79,6 +79,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       pagesSharing: t.pagesSharing,
       zeroPages: t.zeroPages,
       cowFaults: t.cowFaults,
+      zeroFaults: t.zeroFaults,
     });
   };
   const pagesDone = (): number => guests.reduce((n, g) => n + g.guest.opsDone, 0);

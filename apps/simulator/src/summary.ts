@@ -22,6 +22,7 @@ function table(rows: readonly (readonly string[])[], rightAligned: ReadonlySet<n
 export function formatSummary(report: Report): string {
   const t = report.totals;
   const c = report.config;
+  const stateOf = new Map(report.guests.map((g) => [g.domId, g.state]));
   const pct = (n: number, of: number): string => (of === 0 ? '0.0%' : `${((n / of) * 100).toFixed(1)}%`);
   const lines: string[] = [
     `pagevisor ${report.pagevisor}: scenario "${report.scenario}", seed ${report.seed}`,
@@ -36,6 +37,7 @@ export function formatSummary(report: Report): string {
         ['sharing pages', String(t.pagesSharing)],
         ['zero pages', String(t.zeroPages)],
         ['cow faults', String(t.cowFaults)],
+        ['zero faults', String(t.zeroFaults)],
         ['saved', `${t.savedPct.toFixed(2)}%`],
         ['simulated time', seconds(report.simulatedNs)],
         ['failed guests', String(t.failedGuests)],
@@ -45,7 +47,7 @@ export function formatSummary(report: Report): string {
     '',
     ...table(
       [
-        ['dom', 'name', 'pages', 'private', 'shared', 'zero', 'cow faults', 'state'],
+        ['dom', 'name', 'pages', 'private', 'shared', 'zero', 'cow faults', 'zero faults', 'state'],
         ...report.domains.map((d) => [
           String(d.domId),
           d.name,
@@ -54,10 +56,11 @@ export function formatSummary(report: Report): string {
           String(d.sharedPages),
           String(d.zeroPages),
           String(d.cowFaults),
-          report.guests.find((g) => g.domId === d.domId)?.state ?? '-',
+          String(d.zeroFaults),
+          stateOf.get(d.domId) ?? '-',
         ]),
       ],
-      new Set([0, 2, 3, 4, 5, 6]),
+      new Set([0, 2, 3, 4, 5, 6, 7]),
     ),
   ];
   if (report.failures.length > 0) {
@@ -66,7 +69,7 @@ export function formatSummary(report: Report): string {
       lines.push(`  ${f.guest} (dom ${f.domId}) at ${seconds(f.atNs)}: ${f.message}`);
     }
     if (report.failures.some((f) => f.errno === 'ENOMEM')) {
-      lines.push(`  ENOMEM: the guests need more frames than the machine has with ${c.dedup.strategy} dedup.`);
+      lines.push(`  ENOMEM: the guests need more frames than the machine has (dedup: ${c.dedup.strategy}).`);
     }
   }
   lines.push(

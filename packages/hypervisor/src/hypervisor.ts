@@ -46,6 +46,7 @@ export interface Domain {
   readonly name: string;
   readonly table: P2mTable;
   cowFaults: number;
+  zeroFaults: number;
   cpuNs: number;
 }
 
@@ -128,7 +129,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const id = asDomId(this.nextDomId++);
     const table = this.p2m.createTable(id, gfnCount);
     this.frames.addDomain(id, maxPages);
-    this.domainsById.set(id, { id, name: opts.name ?? `dom${id}`, table, cowFaults: 0, cpuNs: 0 });
+    this.domainsById.set(id, { id, name: opts.name ?? `dom${id}`, table, cowFaults: 0, zeroFaults: 0, cpuNs: 0 });
     return id;
   }
 
@@ -274,7 +275,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     if (t === P2mType.ram_shared) {
       const old = d.table.mfn(gfn);
       const outcome = this.cow.unshare(d.id, d.table, gfn, willOverwrite);
-      d.cowFaults++;
+      if (outcome === CowOutcome.zeroAllocated) d.zeroFaults++;
+      else d.cowFaults++;
       const c = this.costModel;
       this.charge(d, c.faultNs + (outcome === CowOutcome.kept ? c.p2mUpdateNs : c.frameAllocNs + (willOverwrite ? 0 : outcome === CowOutcome.copied ? c.pageCopyNs : c.pageZeroNs)));
       if (outcome === CowOutcome.kept) this.handles[old] = 0;
@@ -408,6 +410,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       zeroPages,
       podPages,
       cowFaults: d.cowFaults,
+      zeroFaults: d.zeroFaults,
       cpuNs: d.cpuNs,
     };
   }
@@ -421,10 +424,12 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   totals(): TotalsStats {
     let guestPages = 0;
     let cowFaults = 0;
+    let zeroFaults = 0;
     let cpuNs = 0;
     for (const d of this.domainsById.values()) {
       guestPages += this.frames.totPages(d.id);
       cowFaults += d.cowFaults;
+      zeroFaults += d.zeroFaults;
       cpuNs += d.cpuNs;
     }
     let pagesShared = 0;
@@ -446,6 +451,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       pagesSharing,
       zeroPages: rmap.count(this.zeroMfn),
       cowFaults,
+      zeroFaults,
       savedPct: guestPages === 0 ? 0 : Math.round(((guestPages - machineFramesUsed) / guestPages) * 10000) / 100,
       cpuNs,
     };

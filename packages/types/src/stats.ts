@@ -16,8 +16,10 @@ export interface DomainStats {
   readonly zeroPages: number;
   /** Pages populated on demand, not yet backed. */
   readonly podPages: number;
-  /** Copy-on-write faults taken. */
+  /** Writes to a shared frame that copied it or, as its last sharer, kept it. */
   readonly cowFaults: number;
+  /** Writes to a page mapping the zero frame, which gave it a frame of its own. */
+  readonly zeroFaults: number;
   /** Simulated CPU time the hypervisor spent for this domain, in ns. */
   readonly cpuNs: number;
 }
@@ -36,8 +38,10 @@ export interface TotalsStats {
   readonly pagesSharing: number;
   /** Pages mapping the zero frame. */
   readonly zeroPages: number;
-  /** Copy-on-write faults over all domains. */
+  /** Copy-on-write faults on shared frames over all domains (see DomainStats.cowFaults). */
   readonly cowFaults: number;
+  /** Zero-frame write faults over all domains (see DomainStats.zeroFaults). */
+  readonly zeroFaults: number;
   /** Percentage of guest pages not needing a frame of their own: (guestPages - framesUsed) / guestPages. */
   readonly savedPct: number;
   /** Simulated hypervisor CPU time over all domains, in ns. */
