@@ -25,14 +25,18 @@ try {
   const program = `
 import { InlineDedup, NoDedup } from '@pagevisor/dedup';
 import { createMachineMemory } from '@pagevisor/machine';
-import { asDomId, asGfn, asMfn, INVALID_MFN, PAGE_SIZE, type DedupHost, type FrameTable } from '@pagevisor/types';
+import { asDomId, asGfn, asMfn, DEFAULT_COST_MODEL, INVALID_MFN, PAGE_SIZE, type DedupHost, type FrameTable, type P2m } from '@pagevisor/types';
 
 const memory = await createMachineMemory({ frames: 16 });
 const page = new Uint8Array(PAGE_SIZE).fill(7);
 memory.write(asMfn(3), 0, page, 0, PAGE_SIZE);
-// Only what the index asks of the frame table.
+// Only what the inline index asks of its host: memory, the frame table's isFree, the zero frame.
 const frames = { isFree: () => false, totalFrames: 16 } as unknown as FrameTable;
-const host: DedupHost = { memory, frames, zeroMfn: asMfn(0) };
+const refuse = (): never => { throw new Error('not used by the inline index'); };
+const host: DedupHost = {
+  memory, frames, zeroMfn: asMfn(0), p2m: {} as P2m, costModel: DEFAULT_COST_MODEL, numaNodes: 1,
+  nodeOf: () => 0, merge: refuse, unmerge: refuse, chargeCpu: () => {},
+};
 const dedup = new InlineDedup();
 dedup.attach(host);
 dedup.insert(asMfn(3), memory.hashFrame(asMfn(3)));

@@ -1,4 +1,5 @@
 import {
+  DEFAULT_COST_MODEL,
   asMfn,
   DOMID_INVALID,
   PAGE_SIZE,
@@ -44,6 +45,12 @@ export class FakeMemory implements MachineMemory {
   }
   framesEqual(a: Mfn, b: Mfn): boolean {
     return this.frameEquals(a, this.view(b));
+  }
+  compareFrames(a: Mfn, b: Mfn): number {
+    const x = this.view(a);
+    const y = this.view(b);
+    for (let i = 0; i < PAGE_SIZE; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+    return 0;
   }
   frameEquals(mfn: Mfn, page: Uint8Array): boolean {
     const v = this.view(mfn);
@@ -122,7 +129,26 @@ export function fakeHost(
 ): DedupHost & { memory: FakeMemory; frames: FakeFrameTable } {
   const memory = new FakeMemory(frames, hashFn);
   const table = new FakeFrameTable(frames);
-  return { memory, frames: table, zeroMfn: table.take(0) };
+  return { ...unusedHostParts(), memory, frames: table, zeroMfn: table.take(0) };
+}
+
+/**
+ * The parts of a DedupHost that only scanning strategies use (p2m, merge, unmerge ...), as stubs
+ * that fail the test if an index that does not scan ever calls them.
+ */
+export function unusedHostParts(): Omit<DedupHost, 'memory' | 'frames' | 'zeroMfn'> {
+  const unused = (what: string) => (): never => {
+    throw new Error(`test host: ${what} is not provided to this test`);
+  };
+  return {
+    p2m: { createTable: unused('p2m'), destroyTable: unused('p2m'), table: unused('p2m'), domains: unused('p2m'), rmap: undefined as never },
+    costModel: DEFAULT_COST_MODEL,
+    numaNodes: 1,
+    nodeOf: () => 0,
+    merge: unused('merge'),
+    unmerge: unused('unmerge'),
+    chargeCpu: () => {},
+  };
 }
 
 /** A page whose every byte is `fill`. */

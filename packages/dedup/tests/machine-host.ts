@@ -11,6 +11,7 @@ import {
   type DedupHost,
   type Mfn,
 } from '@pagevisor/types';
+import { unusedHostParts } from './fake-host.js';
 
 /** The domain that owns the test frames. */
 export const TEST_DOM = asDomId(1);
@@ -32,7 +33,7 @@ export async function machineHost(frames: number) {
     memory.write(mfn, 0, page, 0, PAGE_SIZE);
     return mfn;
   };
-  const host: DedupHost = { memory, frames: table, zeroMfn };
+  const host: DedupHost = { ...unusedHostParts(), memory, frames: table, zeroMfn };
   return { host, memory, table, zeroMfn, frameWith };
 }
 

@@ -72,6 +72,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   readonly costModel: CostModel;
   /** The shared zero frame. */
   readonly zeroMfn: Mfn;
+  /** NUMA nodes the frames are split into. */
+  readonly numaNodes: number;
 
   private readonly domainsById = new Map<number, Domain>();
   private nextDomId = 1;
@@ -79,9 +81,13 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   private readonly handles: Float64Array;
   private nextHandle = 1;
   private readonly abi: AbiHandler;
+  private readonly framesPerNode: number;
+  private dedupCpuNs = 0;
 
-  private constructor(memory: MachineMemory, allocator: FrameAllocator, dedup: DedupIndex, costModel: CostModel) {
+  private constructor(memory: MachineMemory, allocator: FrameAllocator, dedup: DedupIndex, costModel: CostModel, numaNodes: number) {
     this.memory = memory;
+    this.numaNodes = numaNodes;
+    this.framesPerNode = Math.ceil(memory.frames / numaNodes);
     this.frames = new ArrayFrameTable(allocator);
     this.p2m = new ArrayP2m(memory.frames);
     this.dedup = dedup;
@@ -95,7 +101,20 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.frames.addRef(zero, -1); // the zero frame's refcount counts its mappings only
     this.zeroMfn = zero;
 
-    dedup.attach({ memory, frames: this.frames, zeroMfn: zero });
+    dedup.attach({
+      memory,
+      frames: this.frames,
+      p2m: this.p2m,
+      zeroMfn: zero,
+      costModel,
+      numaNodes,
+      nodeOf: (mfn) => this.nodeOf(mfn),
+      merge: (dom, gfn, target) => this.mergePage(dom, gfn, target),
+      unmerge: (dom, gfn) => this.unmergePage(dom, gfn),
+      chargeCpu: (ns) => {
+        this.dedupCpuNs += ns;
+      },
+    });
     this.cow = new CowHandler({ frames: this.frames, p2m: this.p2m, memory, dedup, zeroMfn: zero });
     this.abi = new AbiHandler(this);
   }
@@ -106,9 +125,13 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     if (!Number.isSafeInteger(frames) || frames < 2) {
       throw new HypervisorError('EINVAL', 'create', `frames must be an integer >= 2, got ${frames}`);
     }
+    const numaNodes = options.numaNodes ?? 1;
+    if (!Number.isInteger(numaNodes) || numaNodes < 1 || numaNodes > 64 || numaNodes > frames) {
+      throw new HypervisorError('EINVAL', 'create', `numaNodes must be an integer in [1, 64] and at most the frames, got ${numaNodes}`);
+    }
     const allocator = typeof options.allocator === 'object' ? options.allocator : makeAllocator(options.allocator ?? 'buddy', frames);
     const memory = await createMachineMemory({ frames });
-    return new Hypervisor(memory, allocator, options.dedup ?? new InlineDedup(), options.costModel ?? DEFAULT_COST_MODEL);
+    return new Hypervisor(memory, allocator, options.dedup ?? new InlineDedup(), options.costModel ?? DEFAULT_COST_MODEL, numaNodes);
   }
 
   // ---- domains -------------------------------------------------------------------------------
@@ -136,6 +159,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   /** Destroys a domain: every page it maps is released, shared frames lose one sharer. */
   destroyDomain(dom: DomId): void {
     const d = this.domain('destroydomain', dom);
+    this.dedup.domainDestroyed?.(dom);
     const t = d.table;
     for (let g = 0; g < t.size; g++) {
       if (t.type(asGfn(g)) !== P2mType.invalid) this.releasePage(d, asGfn(g));
@@ -374,6 +398,63 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     return mfn;
   }
 
+  // ---- advice to the dedup strategy (madvise, prctl) -------------------------------------------
+
+  /**
+   * Marks `count` pages from `start` of `dom` mergeable or not (MADV_MERGEABLE /
+   * MADV_UNMERGEABLE); a scanning strategy then scans them, or unmerges them. Strategies that do
+   * not scan accept and ignore the advice, so one scenario runs under every strategy.
+   */
+  advise(dom: DomId, start: Gfn, count: number, mergeable: boolean): void {
+    const op = mergeable ? 'madvise_mergeable' : 'madvise_unmergeable';
+    const d = this.domain(op, dom);
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > d.table.size) {
+      throw new HypervisorError('EINVAL', op, `pages [${start}, ${start + count}) are outside dom ${dom}'s ${d.table.size} guest frames`);
+    }
+    this.dedup.advise?.(dom, start, count, mergeable);
+  }
+
+  /** Marks all of `dom` mergeable or not, present and future pages (PR_SET_MEMORY_MERGE). */
+  setDomainMergeable(dom: DomId, on: boolean): void {
+    this.domain('set_memory_merge', dom);
+    this.dedup.setDomainMergeable?.(dom, on);
+  }
+
+  /** The node of frame `mfn`: frames are split into `numaNodes` equal contiguous ranges. */
+  nodeOf(mfn: Mfn): number {
+    return Math.floor(mfn / this.framesPerNode);
+  }
+
+  /** DedupHost.merge: maps `dom`'s `gfn` to `target` shared, when their contents are equal. */
+  private mergePage(dom: DomId, gfn: Gfn, target: Mfn): boolean {
+    const d = this.domainsById.get(dom);
+    if (d === undefined || gfn < 0 || gfn >= d.table.size) return false;
+    const t = d.table.type(gfn);
+    const cur = d.table.mfn(gfn);
+    if ((t !== P2mType.ram_rw && t !== P2mType.ram_shared) || cur === target) return false;
+    if (target < 0 || target >= this.frames.totalFrames || this.frames.isFree(target)) return false;
+    this.dedupCpuNs += this.costModel.pageCompareNs;
+    if (!this.memory.framesEqual(cur, target)) return false;
+    this.makeShared(target);
+    this.dropMapping(d, gfn);
+    this.mapShared(d, gfn, target);
+    this.dedupCpuNs += this.costModel.p2mUpdateNs;
+    return true;
+  }
+
+  /** DedupHost.unmerge: gives `dom`'s `gfn` a private copy if it maps a shared frame. */
+  private unmergePage(dom: DomId, gfn: Gfn): boolean {
+    const d = this.domainsById.get(dom);
+    if (d === undefined || gfn < 0 || gfn >= d.table.size || d.table.type(gfn) !== P2mType.ram_shared) return true;
+    try {
+      this.writableFrame(d, gfn, false);
+      return true;
+    } catch (e) {
+      if (e instanceof HypervisorError && e.errnoName === 'ENOMEM') return false;
+      throw e;
+    }
+  }
+
   // ---- the hypercall gate ------------------------------------------------------------------------
 
   /** Decodes, validates and runs the hypercall in `request` on behalf of `caller`. */
@@ -454,6 +535,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       zeroFaults,
       savedPct: guestPages === 0 ? 0 : Math.round(((guestPages - machineFramesUsed) / guestPages) * 10000) / 100,
       cpuNs,
+      dedupCpuNs: this.dedupCpuNs,
     };
   }
 

@@ -13,6 +13,8 @@ export interface HypervisorOptions {
   readonly dedup?: DedupIndex;
   /** Simulated costs of the primitive operations (default `DEFAULT_COST_MODEL`). */
   readonly costModel?: CostModel;
+  /** NUMA nodes the frames are split into, in equal contiguous ranges (default 1). */
+  readonly numaNodes?: number;
 }
 
 /** Options of a new domain. */

@@ -86,6 +86,24 @@ describe('ChunkedMemory', () => {
     expect(mem.framesEqual(asMfn(3), asMfn(40))).toBe(true);
   });
 
+  it('orders frames by content like memcmp', async () => {
+    const mem = await createMachineMemory({ frames: 64, chunkFrames: 16 });
+    const low = new Uint8Array(PAGE_SIZE);
+    low[PAGE_SIZE - 1] = 1;
+    const high = new Uint8Array(PAGE_SIZE);
+    high[0] = 1;
+    mem.write(asMfn(1), 0, low, 0, PAGE_SIZE);
+    mem.write(asMfn(2), 0, high, 0, PAGE_SIZE);
+    mem.write(asMfn(18), 0, high, 0, PAGE_SIZE);
+    expect(mem.compareFrames(asMfn(1), asMfn(2))).toBeLessThan(0);
+    expect(mem.compareFrames(asMfn(2), asMfn(1))).toBeGreaterThan(0);
+    expect(mem.compareFrames(asMfn(2), asMfn(18))).toBe(0);
+    // Frame 40 lies in an untouched chunk: zeros sort below both.
+    expect(mem.compareFrames(asMfn(40), asMfn(1))).toBeLessThan(0);
+    expect(mem.compareFrames(asMfn(2), asMfn(40))).toBeGreaterThan(0);
+    expect(mem.compareFrames(asMfn(40), asMfn(41))).toBe(0);
+  });
+
   it('tells zero frames, down to a single non-zero last byte', async () => {
     const mem = await createMachineMemory({ frames: 16, chunkFrames: 16 });
     mem.write(asMfn(0), PAGE_SIZE - 1, Uint8Array.of(1), 0, 1);

@@ -147,16 +147,19 @@ export class ChunkedMemory implements MachineMemory {
   }
 
   framesEqual(a: Mfn, b: Mfn): boolean {
+    return a === b || this.compareFrames(a, b) === 0;
+  }
+
+  compareFrames(a: Mfn, b: Mfn): number {
     this.#checkMfn(a);
     this.#checkMfn(b);
-    if (a === b) return true;
-    const chunkA = this.#chunks[a >>> this.#shift];
-    const chunkB = this.#chunks[b >>> this.#shift];
-    if (chunkA === undefined) return this.isZeroFrame(b);
-    if (chunkB === undefined) return this.isZeroFrame(a);
-    const startA = (a & this.#mask) << PAGE_SHIFT;
-    const startB = (b & this.#mask) << PAGE_SHIFT;
-    return chunkA.compare(chunkB, startB, startB + PAGE_SIZE, startA, startA + PAGE_SIZE) === 0;
+    if (a === b) return 0;
+    // An untouched chunk reads as zeros: compare against the zero page instead.
+    const chunkA = this.#chunks[a >>> this.#shift] ?? this.#zeros;
+    const chunkB = this.#chunks[b >>> this.#shift] ?? this.#zeros;
+    const startA = chunkA === this.#zeros ? 0 : (a & this.#mask) << PAGE_SHIFT;
+    const startB = chunkB === this.#zeros ? 0 : (b & this.#mask) << PAGE_SHIFT;
+    return chunkA.compare(chunkB, startB, startB + PAGE_SIZE, startA, startA + PAGE_SIZE);
   }
 
   frameEquals(mfn: Mfn, page: Uint8Array): boolean {

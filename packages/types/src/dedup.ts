@@ -1,21 +1,46 @@
+import type { CostModel } from './cost-model.js';
 import type { FrameTable } from './frame-table.js';
-import type { Mfn } from './ids.js';
+import type { DomId, Gfn, Mfn } from './ids.js';
 import type { MachineMemory } from './memory.js';
+import type { P2m } from './p2m.js';
 
-/** What a de-duplication strategy may look at. Handed over once, by {@link DedupIndex.attach}. */
+/** What a de-duplication strategy may look at and do. Handed over once, by {@link DedupIndex.attach}. */
 export interface DedupHost {
   /** Machine RAM, for hashing and full compares. */
   readonly memory: MachineMemory;
-  /** The frame table, for owners, refcounts and flags. */
+  /** The frame table, for owners, refcounts and flags (read only). */
   readonly frames: FrameTable;
+  /** Every domain's p2m (read only): scanners walk it. */
+  readonly p2m: P2m;
   /** The hypervisor's shared zero frame. */
   readonly zeroMfn: Mfn;
+  /** Simulated costs, for charging scan work. */
+  readonly costModel: CostModel;
+  /** NUMA nodes of the machine (1 or more). */
+  readonly numaNodes: number;
+  /** NUMA node of frame `mfn` (0 .. numaNodes-1). */
+  nodeOf(mfn: Mfn): number;
+  /**
+   * Makes `dom`'s page `gfn` map frame `target`, shared copy-on-write (`target` may be private,
+   * already shared, or the zero frame). The host confirms with a full compare that the contents
+   * are equal. Returns false, changing nothing, when the page has no frame, already maps
+   * `target`, or the contents differ.
+   */
+  merge(dom: DomId, gfn: Gfn, target: Mfn): boolean;
+  /**
+   * Gives `dom`'s page `gfn` a private copy when it maps a shared frame (KSM's unmerge). Returns
+   * false, changing nothing, when no frame is free; true otherwise (also when nothing was shared).
+   */
+  unmerge(dom: DomId, gfn: Gfn): boolean;
+  /** Adds `ns` of simulated CPU time spent by the strategy itself (e.g. scanning). */
+  chargeCpu(ns: number): void;
 }
 
 /**
  * A de-duplication strategy: a content index of machine frames. The hypervisor asks it for a
  * frame with the same content when a whole page is written (if `inline`), tells it when an indexed
- * frame's content is about to change or the frame is freed, and audits it.
+ * frame's content is about to change or the frame is freed, and audits it. Scanning strategies
+ * also implement the optional hooks: the simulator wakes them on the simulated clock.
  *
  * Write your own by implementing this interface against `@pagevisor/types` alone and passing an
  * instance as the hypervisor's `dedup` option.
@@ -44,8 +69,25 @@ export interface DedupIndex {
   readonly size: number;
   /** Bytes of metadata the index holds. */
   metadataBytes(): number;
-  /** Strategy-specific counters (lookups, hits, collisions ...). */
+  /** Strategy-specific counters (lookups, hits, collisions, KSM's pages_shared ...). */
   stats(): Readonly<Record<string, number>>;
   /** Broken invariants of the index, in words (empty when sound). */
   audit(): string[];
+
+  /** Scanners: simulated time (ns) of the next wake-up, or Infinity when there is nothing to do. */
+  nextWakeNs?(): number;
+  /** Scanners: does the work of one wake-up due at `nowNs`. */
+  wake?(nowNs: number): void;
+  /** Marks `count` pages from `start` of `dom` mergeable or not (MADV_MERGEABLE / MADV_UNMERGEABLE). */
+  advise?(dom: DomId, start: Gfn, count: number, mergeable: boolean): void;
+  /** Marks all of `dom`, present and future pages, mergeable or not (PR_SET_MEMORY_MERGE). */
+  setDomainMergeable?(dom: DomId, on: boolean): void;
+  /** `dom` is about to be destroyed: forget it (called before its pages are released). */
+  domainDestroyed?(dom: DomId): void;
+  /** Sets a tunable by name (KSM's sysfs names); refuses with HypervisorError (EINVAL, EBUSY). */
+  setKnob?(name: string, value: number): void;
+  /** Current tunables by name. */
+  knobs?(): Readonly<Record<string, number>>;
+  /** Per-domain counters (KSM: rmap_items, merging_pages, zero_pages, profit). */
+  domainStats?(dom: DomId): Readonly<Record<string, number>>;
 }

@@ -19,6 +19,8 @@ export interface MachineMemory {
   isZeroFrame(mfn: Mfn): boolean;
   /** True when frames `a` and `b` hold the same bytes (a full compare). */
   framesEqual(a: Mfn, b: Mfn): boolean;
+  /** Orders frames by content like memcmp: negative, 0 or positive (for content-ordered trees). */
+  compareFrames(a: Mfn, b: Mfn): number;
   /** True when frame `mfn` holds exactly the PAGE_SIZE bytes of `page` (a full compare). */
   frameEquals(mfn: Mfn, page: Uint8Array): boolean;
   /** 32-bit xxhash of frame `mfn`. */

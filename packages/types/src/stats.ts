@@ -46,4 +46,6 @@ export interface TotalsStats {
   readonly savedPct: number;
   /** Simulated hypervisor CPU time over all domains, in ns. */
   readonly cpuNs: number;
+  /** Simulated CPU time the dedup strategy spent on its own (scanning), in ns. */
+  readonly dedupCpuNs: number;
 }
