@@ -10,7 +10,9 @@ export type ModelOp =
   | { readonly kind: 'read'; readonly dom: number; readonly gfn: number }
   | { readonly kind: 'decrease'; readonly dom: number; readonly gfns: readonly number[]; readonly order: number }
   | { readonly kind: 'share'; readonly a: number; readonly gfnA: number; readonly b: number; readonly gfnB: number }
-  | { readonly kind: 'destroy'; readonly dom: number };
+  | { readonly kind: 'destroy'; readonly dom: number }
+  | { readonly kind: 'advise'; readonly dom: number; readonly start: number; readonly count: number; readonly mergeable: boolean }
+  | { readonly kind: 'scan'; readonly wakes: number };
 
 interface ModelDomain {
   readonly maxPages: number;
@@ -44,7 +46,8 @@ export class ReferenceModel {
     // whatever follows; whether a page has one depends on the strategy, not on the model.
     if (op.kind === 'share') return expected === 'ESRCH' && this.domains.has(op.a) ? ['ESRCH', 'EINVAL'] : expected === undefined ? [undefined, 'EINVAL'] : [expected];
     if (expected !== undefined) return [expected];
-    if (op.kind === 'populate' || op.kind === 'writePage' || op.kind === 'writeBytes') return [undefined, 'ENOMEM'];
+    // Unmerging (MADV_UNMERGEABLE) needs frames too.
+    if (op.kind === 'populate' || op.kind === 'writePage' || op.kind === 'writeBytes' || op.kind === 'advise') return [undefined, 'ENOMEM'];
     return [undefined];
   }
 
@@ -60,11 +63,14 @@ export class ReferenceModel {
       if (op.gfnB >= b.size || !b.pages.has(op.gfnB)) return 'EINVAL';
       return undefined;
     }
+    if (op.kind === 'scan') return undefined;
     const d = this.domains.get(op.dom);
     if (d === undefined) return 'ESRCH';
     switch (op.kind) {
       case 'destroy':
         return undefined;
+      case 'advise':
+        return op.start + op.count <= d.size ? undefined : 'EINVAL';
       case 'read':
       case 'writePage':
         return op.gfn < d.size && d.pages.has(op.gfn) ? undefined : 'EINVAL';
@@ -115,6 +121,8 @@ export class ReferenceModel {
         return;
       case 'read':
       case 'share':
+      case 'advise':
+      case 'scan':
         return;
     }
   }
@@ -132,9 +140,24 @@ export interface ModelCheckOptions {
  * clean. At the end every page of every domain is compared. Throws an Error naming the step on
  * the first mismatch.
  */
-export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], options: ModelCheckOptions): void {
+/** What a model check exercised: a check that shared nothing proved little. */
+export interface ModelCheckSummary {
+  /** Operations the hypervisor carried out. */
+  readonly applied: number;
+  /** Operations it refused (with an errno the model accepted). */
+  readonly refused: number;
+  /** Most extra mappings of shared frames (pagesSharing) seen after any step. */
+  readonly peakPagesSharing: number;
+  /** Most pages mapping the zero frame seen after any step. */
+  readonly peakZeroPages: number;
+}
+
+export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], options: ModelCheckOptions): ModelCheckSummary {
   const model = new ReferenceModel();
   const buf = new Uint8Array(PAGE_SIZE);
+  let applied = 0;
+  let peakPagesSharing = 0;
+  let peakZeroPages = 0;
   ops.forEach((op, step) => {
     const where = `step ${step} ${JSON.stringify(op)}`;
     const acceptable = model.acceptable(op);
@@ -151,19 +174,25 @@ export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], optio
       throw new Error(`${where}: hypervisor ${errno ?? 'succeeded'}, model expects ${wanted}`);
     }
     if (errno === undefined) {
+      applied++;
       model.apply(op, options.page);
       if (op.kind === 'read' && !equalBytes(buf, model.domains.get(op.dom)!.pages.get(op.gfn)!)) {
         throw new Error(`${where}: read differs from what was last written`);
       }
-    } else if (op.kind !== 'share') {
-      // A refused op changes nothing (share is two nominations and a share: the nominations stand).
+    } else if (op.kind !== 'share' && op.kind !== 'advise') {
+      // A refused op changes nothing (share is two nominations and a share: the nominations stand;
+      // an unmergeable advice refused for want of frames keeps what it already unmerged).
       if (snapshot(hv) !== before) throw new Error(`${where}: refused with ${errno} but the figures changed`);
       comparePages(hv, model, buf, where);
     }
     const problems = hv.audit();
     if (problems.length > 0) throw new Error(`${where}: audit: ${problems.join('; ')}`);
+    const t = hv.totals();
+    peakPagesSharing = Math.max(peakPagesSharing, t.pagesSharing);
+    peakZeroPages = Math.max(peakZeroPages, t.zeroPages);
   });
   comparePages(hv, model, buf, 'end');
+  return { applied, refused: ops.length - applied, peakPagesSharing, peakZeroPages };
 }
 
 function comparePages(hv: Hypervisor, model: ReferenceModel, buf: Uint8Array, where: string): void {
@@ -186,7 +215,8 @@ function runOp(hv: Hypervisor, op: ModelOp, options: ModelCheckOptions, buf: Uin
   const dom = (n: number): DomId => asDomId(n);
   switch (op.kind) {
     case 'create':
-      hv.createDomain({ maxPages: op.maxPages, gfnCount: op.gfnCount });
+      // Every domain starts mergeable, as QEMU marks guest RAM: scanning strategies scan it.
+      hv.setDomainMergeable(hv.createDomain({ maxPages: op.maxPages, gfnCount: op.gfnCount }), true);
       return;
     case 'populate':
       hv.populatePhysmap(dom(op.dom), op.gfns, op.order, op.pod ? 1 << 16 : 0);
@@ -212,6 +242,17 @@ function runOp(hv: Hypervisor, op: ModelOp, options: ModelCheckOptions, buf: Uin
     }
     case 'destroy':
       hv.destroyDomain(dom(op.dom));
+      return;
+    case 'advise':
+      hv.advise(dom(op.dom), asGfn(op.start), op.count, op.mergeable);
+      return;
+    case 'scan':
+      // Scanning strategies: run `wakes` wake-ups, as the simulated clock would.
+      for (let i = 0; i < op.wakes && hv.dedup.wake !== undefined; i++) {
+        const t = hv.dedup.nextWakeNs?.() ?? Infinity;
+        if (!Number.isFinite(t)) break;
+        hv.dedup.wake(t);
+      }
       return;
   }
 }

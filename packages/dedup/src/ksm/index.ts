@@ -1,0 +1,12 @@
+export { KsmDedup } from './ksm-dedup.js';
+export {
+  checkKnob,
+  DEFAULT_KSM_OPTIONS,
+  isKsmKnob,
+  KSM_KNOBS,
+  type KsmKnob,
+  type KsmKnobValues,
+  type KsmOptions,
+} from './ksm-options.js';
+export { BYTES_PER_RMAP_ITEM } from './rmap-items.js';
+export { shouldSkipItem, skipAge } from './smart-scan.js';

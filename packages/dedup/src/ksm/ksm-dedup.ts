@@ -1,0 +1,774 @@
+import {
+  HypervisorError,
+  INVALID_MFN,
+  invariant,
+  InvariantError,
+  P2mType,
+  PAGE_SIZE,
+  type DedupHost,
+  type DedupIndex,
+  type DomId,
+  type Gfn,
+  type MachineMemory,
+  type Mfn,
+} from '@pagevisor/types';
+import { ABORTED, ContentTreap, NIL, SEARCH_ABORT, type TreapKey } from './content-treap.js';
+import type { FrameIndex } from './frame-index.js';
+import { checkKnob, resolveKsmOptions, type KsmKnob, type KsmKnobValues, type KsmOptions } from './ksm-options.js';
+import { BYTES_PER_RMAP_ITEM, DomainSlot, ItemFlags, RmapItems } from './rmap-items.js';
+import { shouldSkipItem } from './smart-scan.js';
+import { StableTree } from './stable-tree.js';
+
+const { mergeable: MERGEABLE, item: ITEM, unstable: UNSTABLE, parity: PARITY, stable: STABLE, zero: ZERO } = ItemFlags;
+const RAM_RW = P2mType.ram_rw;
+const RAM_SHARED = P2mType.ram_shared;
+
+/**
+ * Orders a page against the items of an unstable tree: by checksum (an item keeps the one it
+ * was inserted with, so this order never breaks), then by the content of the frames they map now.
+ * A tree item of equal checksum whose page is no longer a candidate (unmergeable, no frame, the
+ * zero frame, a KSM page, or the very frame searched for) stops the search, as
+ * get_mergeable_page failing does in the kernel.
+ */
+class UnstableKey implements TreapKey {
+  /** Frame of the page searched for. */
+  mfn = 0;
+  /** Its checksum. */
+  checksum = 0;
+  /** Frame of the last tree item compared page to page. */
+  treeMfn = -1;
+  constructor(
+    private readonly items: RmapItems,
+    private readonly memory: MachineMemory,
+    private readonly kpages: FrameIndex,
+    private readonly zeroMfn: number,
+  ) {}
+
+  compareTo(item: number): number {
+    const items = this.items;
+    const c = items.checksum[item]!;
+    if (this.checksum !== c) return this.checksum < c ? -1 : 1;
+    if ((items.flags[item]! & MERGEABLE) === 0) return SEARCH_ABORT;
+    const slot = items.slotOf(item);
+    const gfn = (item - slot.base) as Gfn;
+    const t = slot.table.type(gfn);
+    if (t !== RAM_RW && t !== RAM_SHARED) return SEARCH_ABORT;
+    const m = slot.table.mfn(gfn);
+    if (m === this.zeroMfn || m === this.mfn || this.kpages.get(m) >= 0) return SEARCH_ABORT;
+    this.treeMfn = m;
+    const d = this.memory.compareFrames(this.mfn as Mfn, m);
+    return d < 0 ? -1 : d > 0 ? 1 : 0;
+  }
+}
+
+/**
+ * Linux KSM (mm/ksm.c), rebuilt as a scanning {@link DedupIndex} on the simulated clock: every
+ * `sleep_millisecs` it scans `pages_to_scan` mergeable pages, domain by domain (in the order they
+ * became mergeable) and gfn by gfn, and for each does what `cmp_and_merge_page` does (in the
+ * order of Linux 6.11 and later, "don't waste time searching stable tree for fast changing page"):
+ *
+ * 1. a page still mapping the KSM page its rmap item hangs off: nothing to do; an item whose page
+ *    no longer maps it (a write broke the sharing) leaves it now, counters corrected;
+ * 2. the page's checksum (xxhash) is compared with its last one: changed, the page is volatile
+ *    this scan and goes no further (so merging takes two full scans);
+ * 3. with `use_zero_pages`, a page of zeros is merged onto the zero frame (ksm_zero_pages);
+ * 4. the stable tree (KSM pages ordered by content) is searched: a KSM page with room under
+ *    `max_page_sharing` takes the page (pages_sharing + 1);
+ * 5. the unstable tree (unchanged pages of this scan, by content, emptied after every full scan) is
+ *    searched: a match becomes a KSM page shared by both; else the page joins the tree.
+ *
+ * Content beyond `max_page_sharing` mappings gets more KSM pages, the dups of a stable_node_chain.
+ * `smart_scan` skips pages that keep failing to merge, `merge_across_nodes` = 0 keeps one pair
+ * of trees per NUMA node, `run` = 2 unmerges everything. Counters carry KSM's sysfs names.
+ *
+ * Not inline: whole-page writes are not looked up (`lookup` finds nothing, `insert` is a bug) and
+ * populated pages get frames of their own. Per page it keeps {@link BYTES_PER_RMAP_ITEM} bytes in
+ * typed arrays sized to each domain's p2m table; per KSM page, a stable node in typed arrays.
+ *
+ * Where it departs from the kernel, and why:
+ * - both trees order contents by checksum, then memcmp (the kernel: memcmp alone): a total order
+ *   on contents all the same, whose comparisons mostly end on two integers, not two pages (the
+ *   simulated CPU is still charged a page compare per tree node visited, as the kernel spends).
+ *   An unstable tree item is keyed by the checksum it was inserted with, so a page written while
+ *   in the tree misleads no search, and a page gone from under the tree stops a search only when
+ *   its checksum ties (the kernel stops at any gone page on the way);
+ * - a KSM page whose frame goes away (`remove`: freed, or written by its last sharer) is dropped
+ *   from the stable tree at once with all its items, counters corrected then (the kernel finds it
+ *   stale at its next lookup): the frame may be reused at once, so no stale node may remain;
+ * - a full scan ends as soon as its last page is scanned, not at the next wake-up, so a full scan
+ *   of N pages takes exactly ceil(N / pages_to_scan) wake-ups;
+ * - a merge of two pages keeps the tree page's frame as the KSM page (the kernel keeps the
+ *   scanned page's); pages mapping the zero frame are not scanned (the kernel's zero pte is not an
+ *   anonymous page) and a write to one is noticed at the next scan (ksm_zero_pages corrected then);
+ * - `setDomainMergeable(dom, false)` unmerges and clears every page of the domain, advised or not.
+ */
+export class KsmDedup implements DedupIndex {
+  /** Name of the strategy. */
+  readonly name = 'ksm';
+  /** Whole-page writes are not looked up: merging is the scanner's. */
+  readonly inline = false;
+  /** Populated pages get frames of their own. */
+  readonly populateZero = false;
+  /** Bytes of metadata per scanned page (one rmap item); Linux spends 64. */
+  readonly bytesPerRmapItem = BYTES_PER_RMAP_ITEM;
+
+  private readonly opts: KsmKnobValues;
+  private host: DedupHost | undefined;
+  private memory!: MachineMemory;
+  private zeroMfn = INVALID_MFN as number;
+  private zeroChecksum = 0;
+  private readonly items = new RmapItems();
+  private unstable!: ContentTreap;
+  private stable!: StableTree;
+  private key!: UnstableKey;
+
+  private readonly slots = new Map<number, DomainSlot>();
+  /** Domains in scanning order (the kernel's mm_slot list). */
+  private readonly scanList: DomainSlot[] = [];
+  /** Cursor: index in scanList (-1 between full scans) and gfn of the next page to look at. */
+  private curPos = -1;
+  private curGfn = 0;
+  private curMfn = 0;
+  /** The page at the cursor already went through smart_scan's decision. */
+  private readySlot: DomainSlot | null = null;
+  private readyGfn = -1;
+  /** Generation of the unstable trees: emptied (and this advanced) after every full scan. */
+  private generation = 0;
+  /** Items of the current unstable trees were dropped without leaving them: rebuild the trees. */
+  private unstableDirty = false;
+  private nowNs = 0;
+  private nextWake = 0;
+
+  private fullScans = 0;
+  private pagesScanned = 0;
+  private pagesSkipped = 0;
+  private pagesUnshared = 0;
+  private rmapItems = 0;
+  private ksmZeroPages = 0;
+  private mergeablePages = 0;
+  private hashes = 0;
+  private visited = 0;
+
+  /** @param opts tunables (sysfs names); unset fields take {@link DEFAULT_KSM_OPTIONS}. EINVAL when out of range. */
+  constructor(opts: KsmOptions = {}) {
+    this.opts = resolveKsmOptions(opts);
+  }
+
+  /** KSM pages (stable nodes that are pages, not chains). */
+  get size(): number {
+    return this.host === undefined ? 0 : this.stable.kpages;
+  }
+
+  /** Sizes the trees for the host's NUMA nodes and computes the zero page's checksum. Called once. */
+  attach(host: DedupHost): void {
+    invariant(this.host === undefined, 'ksm: attach called twice');
+    invariant(host.numaNodes >= 1 && host.numaNodes <= 256, `ksm: ${host.numaNodes} NUMA nodes`);
+    invariant(host.memory.isZeroFrame(host.zeroMfn), `ksm: zero frame ${host.zeroMfn} is not all zeros`);
+    this.host = host;
+    this.memory = host.memory;
+    this.zeroMfn = host.zeroMfn;
+    this.zeroChecksum = host.memory.hashFrame(host.zeroMfn) >>> 0;
+    this.stable = new StableTree(host.memory, this.items, host.numaNodes, this.opts.max_page_sharing, this.opts.stable_node_chains_prune_millisecs);
+    this.unstable = new ContentTreap(host.numaNodes, { left: this.items.left, right: this.items.right, parent: null, prio: null });
+    this.key = new UnstableKey(this.items, host.memory, this.stable.frames, host.zeroMfn);
+  }
+
+  /** KSM is not inline: nothing is found at write time. */
+  lookup(_page: Uint8Array, _hash: number): Mfn {
+    return INVALID_MFN;
+  }
+
+  /** KSM is not inline: the hypervisor must never insert. */
+  insert(mfn: Mfn, _hash: number): void {
+    throw new InvariantError(`ksm: insert of mfn ${mfn}, but KSM is not an inline strategy`);
+  }
+
+  /**
+   * Frame `mfn` is freed or about to be written by its last sharer: when it is a KSM page, it
+   * leaves the stable tree now with all its items (counters corrected). Other frames: nothing.
+   */
+  remove(mfn: Mfn): void {
+    if (this.host === undefined) return;
+    const node = this.stable.frames.get(mfn);
+    if (node >= 0) this.stable.removeNode(node);
+  }
+
+  /** True when `mfn` is a KSM page (a live stable node's frame). */
+  contains(mfn: Mfn): boolean {
+    return this.host !== undefined && this.stable.frames.get(mfn) >= 0;
+  }
+
+  /** Bytes of every array KSM holds: rmap items, stable nodes and frame index, tree buffers. */
+  metadataBytes(): number {
+    if (this.host === undefined) return this.items.bytes;
+    return this.items.bytes + this.stable.bytes + this.unstable.ownBytes;
+  }
+
+  /**
+   * KSM's counters, as in /sys/kernel/mm/ksm: pages_shared (KSM pages in use), pages_sharing
+   * (further mappings of them), pages_unshared (items in unstable trees), pages_volatile (the
+   * other items: rmap_items - shared - sharing - unshared), full_scans, pages_scanned,
+   * pages_skipped (smart_scan), ksm_zero_pages, general_profit ((pages_sharing + ksm_zero_pages) *
+   * PAGE_SIZE - rmap_items * bytesPerRmapItem), stable_node_chains, stable_node_dups; and rmap_items.
+   */
+  stats(): Readonly<Record<string, number>> {
+    const shared = this.host === undefined ? 0 : this.stable.pagesShared;
+    const sharing = this.host === undefined ? 0 : this.stable.pagesSharing;
+    return {
+      pages_shared: shared,
+      pages_sharing: sharing,
+      pages_unshared: this.pagesUnshared,
+      pages_volatile: Math.max(0, this.rmapItems - shared - sharing - this.pagesUnshared),
+      full_scans: this.fullScans,
+      pages_scanned: this.pagesScanned,
+      pages_skipped: this.pagesSkipped,
+      ksm_zero_pages: this.ksmZeroPages,
+      general_profit: (sharing + this.ksmZeroPages) * PAGE_SIZE - this.rmapItems * BYTES_PER_RMAP_ITEM,
+      stable_node_chains: this.host === undefined ? 0 : this.stable.chains,
+      stable_node_dups: this.host === undefined ? 0 : this.stable.dups,
+      rmap_items: this.rmapItems,
+    };
+  }
+
+  /**
+   * KSM's per-process counters for `dom` (/proc/PID/ksm_stat): rmap_items, merging_pages (its
+   * pages on KSM pages), zero_pages (merged onto the zero frame), profit ((merging_pages +
+   * zero_pages) * PAGE_SIZE - rmap_items * bytesPerRmapItem). Zeros for a domain KSM never saw.
+   */
+  domainStats(dom: DomId): Readonly<Record<string, number>> {
+    const s = this.slots.get(dom);
+    const rmap = s?.rmapItems ?? 0;
+    const merging = s?.mergingPages ?? 0;
+    const zero = s?.zeroPages ?? 0;
+    return {
+      rmap_items: rmap,
+      merging_pages: merging,
+      zero_pages: zero,
+      profit: (merging + zero) * PAGE_SIZE - rmap * BYTES_PER_RMAP_ITEM,
+    };
+  }
+
+  /** Current tunables by sysfs name. */
+  knobs(): Readonly<Record<string, number>> {
+    return { ...this.opts };
+  }
+
+  /**
+   * Sets tunable `name` (a sysfs name of {@link KsmOptions}). EINVAL for an unknown name or a
+   * value out of range; EBUSY for max_page_sharing or merge_across_nodes while KSM pages exist;
+   * `run` = 2 unmerges every page KSM merged (see {@link KsmOptions.run}); when a frame is missing
+   * for that, it stops with run = 0 and throws ENOMEM, what was unmerged staying unmerged.
+   */
+  setKnob(name: string, value: number): void {
+    const op = 'ksm_set_knob';
+    const v = checkKnob(op, name, value);
+    const knob = name as KsmKnob;
+    if (this.opts[knob] === v) return;
+    if (knob === 'max_page_sharing' || knob === 'merge_across_nodes') {
+      const kpages = this.size;
+      if (kpages > 0) {
+        throw new HypervisorError(
+          'EBUSY',
+          op,
+          `${knob} cannot change while ${kpages} KSM pages exist (pages_shared ${this.stable.pagesShared}); set run to 2 first`,
+        );
+      }
+    }
+    this.opts[knob] = v;
+    if (this.host !== undefined) {
+      this.stable.maxPageSharing = this.opts.max_page_sharing;
+      this.stable.pruneMillisecs = this.opts.stable_node_chains_prune_millisecs;
+    }
+    if (knob === 'run' && v === 2) {
+      try {
+        this.unmergeAll();
+      } catch (e) {
+        this.opts.run = 0;
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Simulated time of the next wake-up; Infinity when stopped or when nothing is mergeable. After
+   * an idle spell it may lie in the past: wake at once then (the kernel wakes ksmd when work comes).
+   */
+  nextWakeNs(): number {
+    if (this.host === undefined || this.opts.run !== 1) return Infinity;
+    if (this.mergeablePages === 0 && this.rmapItems === 0) return Infinity;
+    return this.nextWake;
+  }
+
+  /**
+   * One wake-up of ksmd at `nowNs`: scans up to `pages_to_scan` pages (skipped pages do not
+   * count), stopping early at the end of a full scan, charges the simulated CPU, and schedules the
+   * next wake-up `sleep_millisecs` later. Does nothing when `run` is not 1.
+   */
+  wake(nowNs: number): void {
+    const host = this.host;
+    if (host === undefined || this.opts.run !== 1) return;
+    this.nowNs = nowNs;
+    const comparisons0 = this.unstable.comparisons + this.stable.treap.comparisons + this.stable.comparisons;
+    const hashes0 = this.hashes;
+    const visited0 = this.visited;
+    let budget = this.opts.pages_to_scan;
+    if (budget > 0 && this.scanList.length > 0 && (this.mergeablePages > 0 || this.rmapItems > 0)) {
+      if (this.curPos < 0) {
+        this.curPos = 0;
+        this.curGfn = 0;
+        this.readySlot = null;
+      }
+      while (budget > 0) {
+        if (!this.findNext()) {
+          this.endFullScan();
+          break;
+        }
+        const slot = this.scanList[this.curPos]!;
+        this.cmpAndMerge(slot, this.curGfn, slot.base + this.curGfn, this.curMfn);
+        this.pagesScanned++;
+        budget--;
+        this.curGfn++;
+        this.readySlot = null;
+        // End the full scan with its last page, not at the next wake-up.
+        if (!this.findNext()) {
+          this.endFullScan();
+          break;
+        }
+      }
+    }
+    this.nextWake = nowNs + this.opts.sleep_millisecs * 1e6;
+    const c = host.costModel;
+    const comparisons = this.unstable.comparisons + this.stable.treap.comparisons + this.stable.comparisons - comparisons0;
+    const ns = (this.visited - visited0) * c.p2mUpdateNs + (this.hashes - hashes0) * c.pageHashNs + comparisons * c.pageCompareNs;
+    if (ns > 0) host.chargeCpu(ns);
+  }
+
+  /**
+   * MADV_MERGEABLE / MADV_UNMERGEABLE on `count` pages from `start` of `dom`. Unmergeable pages
+   * merged by KSM are unmerged first (each gets a frame of its own); if a frame is missing, throws
+   * ENOMEM and the range stays mergeable (what was unmerged stays unmerged). Their rmap items go
+   * at the next scan, as in the kernel.
+   */
+  advise(dom: DomId, start: Gfn, count: number, mergeable: boolean): void {
+    const host = this.attached('madvise');
+    if (mergeable) {
+      const slot = this.slotFor(host, dom);
+      const flags = this.items.flags;
+      for (let g = start; g < start + count; g++) {
+        const i = slot.base + g;
+        if ((flags[i]! & MERGEABLE) !== 0) continue;
+        flags[i]! |= MERGEABLE;
+        slot.mergeable++;
+        this.mergeablePages++;
+      }
+      return;
+    }
+    const slot = this.slots.get(dom);
+    if (slot === undefined) return;
+    for (let g = start; g < start + count; g++) this.unmergePage(slot, g, 'madvise_unmergeable');
+    this.clearMergeable(slot, start, start + count);
+  }
+
+  /**
+   * PR_SET_MEMORY_MERGE: `on` makes every page of `dom` mergeable, present and future ones;
+   * off unmerges every page of `dom` KSM merged and makes them all unmergeable (ENOMEM as
+   * {@link advise}, leaving the domain mergeable).
+   */
+  setDomainMergeable(dom: DomId, on: boolean): void {
+    const host = this.attached('set_memory_merge');
+    if (on) {
+      const slot = this.slotFor(host, dom);
+      slot.mergeAny = true;
+      const flags = this.items.flags;
+      for (let g = 0; g < slot.size; g++) {
+        const i = slot.base + g;
+        if ((flags[i]! & MERGEABLE) !== 0) continue;
+        flags[i]! |= MERGEABLE;
+        slot.mergeable++;
+        this.mergeablePages++;
+      }
+      return;
+    }
+    const slot = this.slots.get(dom);
+    if (slot === undefined) return;
+    for (let g = 0; g < slot.size; g++) this.unmergePage(slot, g, 'set_memory_merge');
+    this.clearMergeable(slot, 0, slot.size);
+    slot.mergeAny = false;
+  }
+
+  /** `dom` is about to be destroyed: its items leave the trees and the counters, its slot goes. */
+  domainDestroyed(dom: DomId): void {
+    const slot = this.slots.get(dom);
+    if (slot === undefined) return;
+    const flags = this.items.flags;
+    for (let g = 0; g < slot.size; g++) {
+      const i = slot.base + g;
+      if ((flags[i]! & ITEM) !== 0) this.freeItem(slot, i);
+    }
+    this.ksmZeroPages -= slot.zeroPages;
+    this.mergeablePages -= slot.mergeable;
+    // Rebuild before the range is cleared: the rebuild walks the tree through the items' links.
+    this.cleanUnstable();
+    const pos = this.scanList.indexOf(slot);
+    this.scanList.splice(pos, 1);
+    if (this.curPos > pos) this.curPos--;
+    else if (this.curPos === pos) this.curGfn = 0;
+    if (this.readySlot === slot) this.readySlot = null;
+    this.slots.delete(dom);
+    this.items.freeRange(slot);
+  }
+
+  /**
+   * Broken invariants, in words: the stable trees (see StableTree.audit), the unstable trees
+   * (shape, and only items of the current generation), every counter against a recount of the
+   * items, global and per domain.
+   */
+  audit(): string[] {
+    const host = this.host;
+    if (host === undefined) return [];
+    const problems = this.stable.audit(host, this.opts.merge_across_nodes === 0);
+    const report = (msg: string): void => {
+      if (problems.length < 60) problems.push(msg);
+    };
+    const items = this.items;
+    const current = this.parityBit();
+    let inTrees = 0;
+    for (let r = 0; r < this.unstable.roots.length; r++) {
+      for (const p of this.unstable.check(r)) report(`unstable ${p}`);
+      inTrees += this.unstable.sizes[r]!;
+      let prev = -1;
+      this.unstable.forEachInOrder(r, (i) => {
+        const f = items.flags[i]!;
+        if ((f & (ITEM | UNSTABLE)) !== (ITEM | UNSTABLE) || (f & PARITY) !== current) {
+          report(`unstable tree ${r}: item ${i} has flags ${f}`);
+        }
+        // Checksums are the items' own, fixed while in the tree: their order never breaks.
+        if (items.checksum[i]! < prev) report(`unstable tree ${r}: item ${i} out of checksum order`);
+        prev = items.checksum[i]!;
+      });
+    }
+    let rmap = 0;
+    let unshared = 0;
+    let currentUnstable = 0;
+    let zero = 0;
+    let mergeable = 0;
+    for (const slot of this.scanList) {
+      let sRmap = 0;
+      let sMerging = 0;
+      let sZero = 0;
+      let sMergeable = 0;
+      for (let g = 0; g < slot.size; g++) {
+        const i = slot.base + g;
+        const f = items.flags[i]!;
+        if ((f & MERGEABLE) !== 0) sMergeable++;
+        if ((f & ZERO) !== 0) sZero++;
+        if ((f & ITEM) === 0) {
+          if ((f & (UNSTABLE | STABLE)) !== 0) report(`dom ${slot.dom} gfn ${g}: no rmap item but flags ${f}`);
+          continue;
+        }
+        sRmap++;
+        if ((f & STABLE) !== 0) sMerging++;
+        if ((f & UNSTABLE) !== 0) {
+          unshared++;
+          if ((f & PARITY) === current) currentUnstable++;
+        }
+        if ((f & (STABLE | UNSTABLE)) === (STABLE | UNSTABLE)) report(`dom ${slot.dom} gfn ${g}: item both stable and unstable`);
+      }
+      if (sRmap !== slot.rmapItems) report(`dom ${slot.dom}: rmap_items ${slot.rmapItems}, recounted ${sRmap}`);
+      if (sMerging !== slot.mergingPages) report(`dom ${slot.dom}: merging_pages ${slot.mergingPages}, recounted ${sMerging}`);
+      if (sZero !== slot.zeroPages) report(`dom ${slot.dom}: zero_pages ${slot.zeroPages}, recounted ${sZero}`);
+      if (sMergeable !== slot.mergeable) report(`dom ${slot.dom}: ${slot.mergeable} mergeable pages counted, ${sMergeable} flagged`);
+      if (items.slotOf(slot.base) !== slot) report(`dom ${slot.dom}: item range not owned by its slot`);
+      rmap += sRmap;
+      zero += sZero;
+      mergeable += sMergeable;
+    }
+    if (rmap !== this.rmapItems) report(`rmap_items ${this.rmapItems}, recounted ${rmap}`);
+    if (unshared !== this.pagesUnshared) report(`pages_unshared ${this.pagesUnshared}, recounted ${unshared}`);
+    if (currentUnstable !== inTrees) report(`${currentUnstable} items of this generation flagged unstable, trees hold ${inTrees}`);
+    if (zero !== this.ksmZeroPages) report(`ksm_zero_pages ${this.ksmZeroPages}, recounted ${zero}`);
+    if (mergeable !== this.mergeablePages) report(`${this.mergeablePages} mergeable pages counted, ${mergeable} flagged`);
+    if (this.curPos > this.scanList.length) report(`cursor at domain ${this.curPos} of ${this.scanList.length}`);
+    return problems;
+  }
+
+  // ---- the scanner -------------------------------------------------------------------------
+
+  /**
+   * Moves the cursor to the next page to scan in this full scan (the kernel's
+   * scan_get_next_rmap_item): a mergeable page with a frame of its own. On the way, items of pages
+   * that are gone or unmergeable are freed, zero-page counts of written pages corrected, new pages
+   * get an item, and smart_scan skips what it skips. False at the end of the full scan.
+   */
+  private findNext(): boolean {
+    const items = this.items;
+    const flags = items.flags;
+    const zero = this.zeroMfn;
+    const kpages = this.stable.frames;
+    const smart = this.opts.smart_scan === 1;
+    while (this.curPos < this.scanList.length) {
+      const slot = this.scanList[this.curPos]!;
+      if (slot.busy) {
+        const table = slot.table;
+        const base = slot.base;
+        for (let g = this.curGfn; g < slot.size; g++) {
+          const i = base + g;
+          const f = flags[i]!;
+          if ((f & (MERGEABLE | ITEM | ZERO)) === 0) continue;
+          const t = table.type(g as Gfn);
+          const m = t === RAM_RW || t === RAM_SHARED ? table.mfn(g as Gfn) : -1;
+          if ((f & ZERO) !== 0 && m !== zero) this.dropZero(slot, i);
+          if ((f & MERGEABLE) === 0 || m < 0 || m === zero) {
+            if ((f & ITEM) !== 0) this.freeItem(slot, i);
+            continue;
+          }
+          if ((f & ITEM) === 0) this.newItem(slot, i);
+          if (slot !== this.readySlot || g !== this.readyGfn) {
+            this.visited++;
+            // Never skip KSM pages: their items must keep following them.
+            if (smart && kpages.get(m) < 0 && shouldSkipItem(items.age, items.skips, i)) {
+              this.skipItem(i);
+              continue;
+            }
+          }
+          this.curGfn = g;
+          this.curMfn = m;
+          this.readySlot = slot;
+          this.readyGfn = g;
+          return true;
+        }
+      }
+      this.curPos++;
+      this.curGfn = 0;
+    }
+    return false;
+  }
+
+  /** cmp_and_merge_page for item `i` (page `g` of `slot`), which maps frame `m`. */
+  private cmpAndMerge(slot: DomainSlot, g: number, i: number, m: number): void {
+    const host = this.host!;
+    const items = this.items;
+    const stable = this.stable;
+    const kpage = stable.frames.get(m);
+    let f = items.flags[i]!;
+    if ((f & STABLE) !== 0) {
+      if (items.left[i] === kpage) return;
+      // The page no longer maps its KSM page (copy-on-write broke it): the counters learn it now.
+      stable.detach(i);
+    }
+    f = items.flags[i]!;
+    if ((f & UNSTABLE) !== 0) this.leaveUnstable(i, f);
+    if (kpage >= 0) {
+      // Mapped onto a KSM page behind KSM's back (the kernel's forked KSM page): follow it.
+      stable.append(i, kpage);
+      return;
+    }
+    const checksum = this.memory.hashFrame(m as Mfn) >>> 0;
+    this.hashes++;
+    if (checksum !== items.checksum[i]) {
+      items.checksum[i] = checksum;
+      return;
+    }
+    const gfn = g as Gfn;
+    if (this.opts.use_zero_pages === 1 && checksum === this.zeroChecksum) {
+      if (host.merge(slot.dom, gfn, this.zeroMfn as Mfn)) {
+        items.flags[i]! |= ZERO;
+        slot.zeroPages++;
+        this.ksmZeroPages++;
+        return;
+      }
+    }
+    const nid = this.opts.merge_across_nodes === 1 ? 0 : host.nodeOf(m as Mfn);
+    const found = stable.search(nid, m, checksum, this.nowNs);
+    if (found !== NIL) {
+      if (host.merge(slot.dom, gfn, stable.kpfn[found] as Mfn)) stable.append(i, found);
+      return;
+    }
+    const key = this.key;
+    key.mfn = m;
+    key.checksum = checksum;
+    const tree = this.unstable.search(nid, key);
+    if (tree === ABORTED) return;
+    if (tree === NIL) {
+      this.unstable.insertAtSearchPath(nid, i);
+      items.flags[i]! |= UNSTABLE | this.parityBit();
+      this.pagesUnshared++;
+      return;
+    }
+    const treeMfn = key.treeMfn;
+    if (this.opts.merge_across_nodes === 0 && host.nodeOf(treeMfn as Mfn) !== nid) return;
+    if (!host.merge(slot.dom, gfn, treeMfn as Mfn)) return;
+    this.unstable.erase(nid, tree);
+    items.flags[tree]! &= ~(UNSTABLE | PARITY);
+    this.pagesUnshared--;
+    const node = stable.insert(treeMfn, nid, checksum, this.nowNs);
+    stable.append(tree, node);
+    stable.append(i, node);
+  }
+
+  /** The full scan is over: count it and empty the unstable trees (the next scan rebuilds them). */
+  private endFullScan(): void {
+    this.fullScans++;
+    this.generation++;
+    for (let r = 0; r < this.unstable.roots.length; r++) this.unstable.reset(r);
+    this.curPos = -1;
+    this.curGfn = 0;
+    this.readySlot = null;
+  }
+
+  private parityBit(): number {
+    return (this.generation & 1) === 0 ? 0 : PARITY;
+  }
+
+  /** Takes item `i` out of the unstable tree of a previous generation (already emptied). */
+  private leaveUnstable(i: number, f: number): void {
+    // An item is visited once per full scan, so it cannot be in the tree of this one.
+    if ((f & PARITY) === this.parityBit()) throw new InvariantError(`ksm: item ${i} scanned twice in one full scan`);
+    this.items.flags[i] = f & ~(UNSTABLE | PARITY);
+    this.pagesUnshared--;
+  }
+
+  private newItem(slot: DomainSlot, i: number): void {
+    const items = this.items;
+    items.flags[i]! |= ITEM;
+    items.age[i] = 0;
+    items.skips[i] = 0;
+    items.checksum[i] = 0;
+    items.left[i] = NIL;
+    items.right[i] = NIL;
+    slot.rmapItems++;
+    this.rmapItems++;
+  }
+
+  /** Frees item `i`: it leaves its stable node or unstable tree (a current tree is rebuilt later). */
+  private freeItem(slot: DomainSlot, i: number): void {
+    const items = this.items;
+    if ((items.flags[i]! & STABLE) !== 0) this.stable.detach(i);
+    const f = items.flags[i]!;
+    if ((f & UNSTABLE) !== 0) {
+      this.pagesUnshared--;
+      if ((f & PARITY) === this.parityBit()) this.unstableDirty = true;
+    }
+    items.flags[i] = f & (MERGEABLE | ZERO);
+    items.age[i] = 0;
+    items.skips[i] = 0;
+    items.checksum[i] = 0;
+    slot.rmapItems--;
+    this.rmapItems--;
+  }
+
+  /** smart_scan skipped item `i`: it leaves whatever tree it was in. */
+  private skipItem(i: number): void {
+    this.pagesSkipped++;
+    if ((this.items.flags[i]! & STABLE) !== 0) this.stable.detach(i);
+    const f = this.items.flags[i]!;
+    if ((f & UNSTABLE) !== 0) this.leaveUnstable(i, f);
+  }
+
+  private dropZero(slot: DomainSlot, i: number): void {
+    this.items.flags[i]! &= ~ZERO;
+    slot.zeroPages--;
+    this.ksmZeroPages--;
+  }
+
+  /** Rebuilds the unstable trees without the items freed from them, if any were. */
+  private cleanUnstable(): void {
+    if (!this.unstableDirty) return;
+    this.unstableDirty = false;
+    const flags = this.items.flags;
+    const want = UNSTABLE | this.parityBit();
+    for (let r = 0; r < this.unstable.roots.length; r++) {
+      this.unstable.rebuild(r, (i) => (flags[i]! & (UNSTABLE | PARITY)) === want);
+    }
+  }
+
+  /**
+   * break_ksm on page `g` of `slot`: a page on a KSM page, or merged onto the zero frame by KSM,
+   * gets a frame of its own. ENOMEM (named `op`) when none is free.
+   */
+  private unmergePage(slot: DomainSlot, g: number, op: string): void {
+    const host = this.host!;
+    const gfn = g as Gfn;
+    if (slot.table.type(gfn) !== RAM_SHARED) return;
+    const m = slot.table.mfn(gfn);
+    const i = slot.base + g;
+    const onZero = m === this.zeroMfn && (this.items.flags[i]! & ZERO) !== 0;
+    if (!onZero && this.stable.frames.get(m) < 0) return;
+    if (!host.unmerge(slot.dom, gfn)) {
+      throw new HypervisorError('ENOMEM', op, `no free frame to unmerge dom ${slot.dom} gfn ${g}`);
+    }
+    if (onZero) this.dropZero(slot, i);
+  }
+
+  private clearMergeable(slot: DomainSlot, from: number, to: number): void {
+    const flags = this.items.flags;
+    for (let g = from; g < to; g++) {
+      const i = slot.base + g;
+      if ((flags[i]! & MERGEABLE) === 0) continue;
+      flags[i]! &= ~MERGEABLE;
+      slot.mergeable--;
+      this.mergeablePages--;
+    }
+  }
+
+  /**
+   * run = 2 (unmerge_and_remove_all_rmap_items): unmerges every page of every domain that maps a
+   * KSM page or that KSM merged onto the zero frame, frees every item, forgets every KSM page and
+   * resets full_scans; the scan restarts from the first domain. ENOMEM stops it where it is.
+   */
+  private unmergeAll(): void {
+    if (this.host === undefined) return;
+    const flags = this.items.flags;
+    try {
+      for (const slot of this.scanList) {
+        for (let g = 0; g < slot.size; g++) {
+          const i = slot.base + g;
+          this.unmergePage(slot, g, 'ksm_run_unmerge');
+          if ((flags[i]! & ZERO) !== 0) this.dropZero(slot, i); // no longer on the zero frame
+          if ((flags[i]! & ITEM) !== 0) this.freeItem(slot, i);
+        }
+      }
+      this.stable.removeAll();
+      this.fullScans = 0;
+    } finally {
+      // Whatever was freed, the unstable trees restart empty, as does the scan.
+      this.unstableDirty = false;
+      this.generation++;
+      for (let r = 0; r < this.unstable.roots.length; r++) this.unstable.reset(r);
+      for (const slot of this.scanList) {
+        for (let g = 0; g < slot.size; g++) {
+          const i = slot.base + g;
+          if ((flags[i]! & UNSTABLE) !== 0) {
+            flags[i]! &= ~(UNSTABLE | PARITY);
+            this.pagesUnshared--;
+          }
+        }
+      }
+      this.curPos = -1;
+      this.curGfn = 0;
+      this.readySlot = null;
+    }
+  }
+
+  private attached(op: string): DedupHost {
+    const host = this.host;
+    if (host === undefined) throw new InvariantError(`ksm: ${op} before attach`);
+    return host;
+  }
+
+  /** The slot of `dom`, made (and queued for scanning) on first use. */
+  private slotFor(host: DedupHost, dom: DomId): DomainSlot {
+    let slot = this.slots.get(dom);
+    if (slot !== undefined) return slot;
+    const table = host.p2m.table(dom);
+    invariant(table !== undefined, `ksm: dom ${dom} has no p2m table`);
+    slot = new DomainSlot(dom, table, table.size);
+    if (this.items.allocRange(slot)) {
+      this.unstable.left = this.items.left;
+      this.unstable.right = this.items.right;
+    }
+    this.slots.set(dom, slot);
+    this.scanList.push(slot);
+    return slot;
+  }
+}
