@@ -4,7 +4,7 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['@pagevisor/source'] } },
   resolve: { conditions: ['@pagevisor/source'] },
   test: {
-    include: ['src/**/*.test.ts', 'tests/**/*.test.ts', 'examples/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'tests/**/*.test.ts'],
     environment: 'node',
   },
 });

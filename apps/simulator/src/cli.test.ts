@@ -35,6 +35,39 @@ beforeAll(async () => {
   await writeFile(file('tight.json'), JSON.stringify({ ...tiny, machine: { memoryMiB: 6 } }));
   await writeFile(file('bad.json'), JSON.stringify({ ...tiny, guests: [{ name: 'vm', memoryMiB: 0 }] }));
   await writeFile(file('broken.json'), '{ "name": ');
+  const idle = { name: 'vm', count: 2, memoryMiB: 1, zeroFraction: 1 };
+  await writeFile(
+    file('steps.json'),
+    JSON.stringify({
+      name: 'steps',
+      machine: { memoryMiB: 8 },
+      durationS: 0,
+      guests: [idle],
+      steps: [
+        { op: 'fill', guest: 'vm-0', gfn: 0, count: 4, pattern: 7 },
+        { op: 'checkpoint', label: 'filled' },
+        { op: 'set', knob: 'run', value: 1 },
+      ],
+    }),
+  );
+  await writeFile(
+    file('failing-step.json'),
+    JSON.stringify({
+      name: 'failing',
+      machine: { memoryMiB: 8 },
+      durationS: 0,
+      guests: [idle],
+      steps: [{ op: 'checkpoint', label: 'a' }, { op: 'set', knob: 'run', value: 1, expect: 'EBUSY' }, { op: 'checkpoint', label: 'b' }],
+    }),
+  );
+  await writeFile(
+    file('scans.json'),
+    JSON.stringify({ name: 'scans', machine: { memoryMiB: 8 }, guests: [idle], steps: [{ op: 'wait_full_scans', count: 2 }] }),
+  );
+  await writeFile(
+    file('bad-option.json'),
+    JSON.stringify({ name: 'opt', machine: { memoryMiB: 8 }, dedup: { strategy: 'inline', initialCapacity: 3 }, guests: [idle] }),
+  );
 });
 
 afterAll(async () => {
@@ -139,10 +172,88 @@ describe('pagevisor run', () => {
     expect(unknown.stdout).toBe('');
     expect((await cli('run', file('tiny.json'), '--seed', 'abc')).stderr).toMatch(/--seed: must be an integer from 0 to 4294967295, got "abc"/);
     expect((await cli('run', file('tiny.json'), '--seed', '4294967296')).code).toBe(ExitCode.usage);
-    const dedup = await cli('run', file('tiny.json'), '--dedup', 'ksm');
+    const dedup = await cli('run', file('tiny.json'), '--dedup', 'zfs');
     expect(dedup.code).toBe(ExitCode.usage);
-    expect(dedup.stderr).toMatch(/--dedup: must be inline or none, got "ksm"/);
+    expect(dedup.stderr).toMatch(/--dedup: must be inline, ksm, esx, none, got "zfs"/);
     expect((await cli('run', 'a.json', 'b.json')).code).toBe(ExitCode.usage);
+  });
+});
+
+describe('pagevisor run with steps and strategies', () => {
+  it('shows the strategy, its convergence, simulated CPU and the steps in the summary', async () => {
+    const r = await cli('run', file('steps.json'));
+    expect(r.code).toBe(ExitCode.ok);
+    expect(r.stdout).toMatch(/^dedup strategy\s+inline$/m);
+    expect(r.stdout).toMatch(/^converged at\s+\d+\.\d\d s$/m);
+    expect(r.stdout).toMatch(/^cpu guests\s+[\d.]+ (µs|ms|s)$/m);
+    expect(r.stdout).toMatch(/^cpu dedup\s+0\.00 µs$/m);
+    expect(r.stdout).toMatch(/^steps\s+3 of 3 run, 1 refused, 0 failed$/m);
+    expect(r.stdout).toMatch(/^checkpoints\s+filled$/m);
+    // Inline keeps no KSM counters.
+    expect(r.stdout).not.toMatch(/full_scans/);
+    const report = JSON.parse((await cli('run', file('steps.json'), '--json')).stdout) as Report;
+    expect(report.steps.map((s) => s.op)).toEqual(['fill', 'checkpoint', 'set']);
+    expect(report.checkpoints[0]!.totals.pagesSharing).toBe(3);
+    expect(Object.keys(report.dedup)).toEqual(['strategy', 'convergedAtNs', 'stats', 'knobs']);
+    expect(Object.keys(report.cpu)).toEqual(['guestNs', 'dedupNs', 'totalNs']);
+  });
+
+  it('exits 2 when a step fails its expect, naming it in the summary', async () => {
+    const r = await cli('run', file('failing-step.json'));
+    expect(r.code).toBe(ExitCode.guestFailed);
+    expect(r.stdout).toMatch(/^steps\s+2 of 3 run, 1 refused, 1 failed$/m);
+    expect(r.stdout).toMatch(/step 1 \(set\) failed at 0\.00 s: set_knob: EOPNOTSUPP: .* \(expected EBUSY\)/);
+  });
+
+  it('refuses, without running, wait_full_scans under a strategy without full scans and options the strategy refuses', async () => {
+    const scans = await cli('run', file('scans.json'), '--out', file('never2.json'));
+    expect(scans.code).toBe(ExitCode.usage);
+    expect(scans.stdout).toBe('');
+    expect(scans.stderr).toMatch(/invalid scenario .*scans\.json:\n {2}steps\[0\]\.op: wait_full_scans needs a strategy that counts full_scans; "inline" does not/);
+    await expect(readFile(file('never2.json'))).rejects.toThrow();
+    const opt = await cli('run', file('bad-option.json'));
+    expect(opt.code).toBe(ExitCode.usage);
+    expect(opt.stderr).toMatch(/dedup\.initialCapacity: initialCapacity must be a power of two/);
+    // --dedup with another strategy drops the options written for the scenario's.
+    const none = await cli('run', file('bad-option.json'), '--dedup', 'none', '--json');
+    expect(none.code).toBe(ExitCode.ok);
+    expect((JSON.parse(none.stdout) as Report).config.dedup).toEqual({ strategy: 'none' });
+  });
+});
+
+describe('pagevisor run with scanning strategies', () => {
+  const scenarios = new URL('../scenarios/', import.meta.url).pathname;
+
+  it('runs a KSM scenario file and shows KSM\'s counters in the summary', async () => {
+    const r = await cli('run', join(scenarios, 'ksm-merge.json'));
+    expect(r.code).toBe(ExitCode.ok);
+    expect(r.stdout).toMatch(/^dedup strategy\s+ksm$/m);
+    expect(r.stdout).toMatch(/^pages_shared\s+\d+$/m);
+    expect(r.stdout).toMatch(/^pages_sharing\s+\d+$/m);
+    expect(r.stdout).toMatch(/^full_scans\s+\d+$/m);
+    expect(r.stdout).toMatch(/^cpu dedup\s+[\d.]+ (µs|ms|s)$/m);
+  });
+
+  it('switches any scenario to ksm or esx with --dedup', async () => {
+    for (const strategy of ['ksm', 'esx']) {
+      const r = await cli('run', file('tiny.json'), '--dedup', strategy, '--json');
+      expect(r.code).toBe(ExitCode.ok);
+      const report = JSON.parse(r.stdout) as Report;
+      expect(report.dedup.strategy).toBe(strategy);
+      expect(report.config.dedup).toEqual({ strategy });
+      expect(report.totals.guestPages).toBe(2048);
+      expect(report.cpu.dedupNs).toBeGreaterThan(0);
+    }
+  });
+
+  it('refuses a KSM option KSM refuses, naming it', async () => {
+    await writeFile(
+      file('ksm-bad.json'),
+      JSON.stringify({ ...tiny, dedup: { strategy: 'ksm', pages_to_scan: 100, sleep_milisecs: 5 } }),
+    );
+    const r = await cli('run', file('ksm-bad.json'));
+    expect(r.code).toBe(ExitCode.usage);
+    expect(r.stderr).toMatch(/^ {2}dedup\.sleep_milisecs: ksm has no option "sleep_milisecs"/m);
   });
 });
 

@@ -1,7 +1,13 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { DEDUP_STRATEGIES, type DedupStrategy } from '@pagevisor/dedup';
-import { DEFAULT_SCENARIO, parseScenario, ScenarioError, type Scenario } from '@pagevisor/workloads';
+import {
+  DEDUP_STRATEGY_NAMES,
+  DEFAULT_SCENARIO,
+  parseScenario,
+  ScenarioError,
+  type DedupStrategyName,
+  type Scenario,
+} from '@pagevisor/workloads';
 import { ProgressBar } from './progress-bar.js';
 import { runScenario } from './run-scenario.js';
 import { formatSummary } from './summary.js';
@@ -13,7 +19,7 @@ export const ExitCode = {
   ok: 0,
   /** Bad usage or scenario: nothing was run. */
   usage: 1,
-  /** The run finished but some guest failed (e.g. ENOMEM). */
+  /** The run finished but some guest failed (e.g. ENOMEM), or a step failed (its `expect` was not met). */
   guestFailed: 2,
   /** A bug: the hypervisor's audit or an invariant failed. */
   internal: 3,
@@ -27,7 +33,7 @@ export interface CliIo {
 
 /** Usage text of `pagevisor --help`. */
 export const USAGE = `Usage:
-  pagevisor run [scenario.json] [--json] [--out FILE] [--seed N] [--dedup inline|none] [--quiet]
+  pagevisor run [scenario.json] [--json] [--out FILE] [--seed N] [--dedup STRATEGY] [--quiet]
   pagevisor default-scenario
   pagevisor --help | --version
 
@@ -39,10 +45,11 @@ Options of run:
   --json            Print the JSON report on stdout instead of the summary.
   --out FILE        Also write the JSON report to FILE.
   --seed N          Override the scenario's seed (0 .. 4294967295).
-  --dedup STRATEGY  Override the dedup strategy: ${DEDUP_STRATEGIES.join(' or ')}.
+  --dedup STRATEGY  Override the dedup strategy: ${DEDUP_STRATEGY_NAMES.join(', ')}. The scenario's
+                    dedup options are kept only when it names the same strategy.
   --quiet, -q       No progress bar (it is shown only when stderr is a terminal).
 
-Exit codes: 0 ok, 1 bad usage or scenario (nothing run), 2 some guest failed, 3 internal error.
+Exit codes: 0 ok, 1 bad usage or scenario (nothing run), 2 some guest or step failed, 3 internal error.
 `;
 
 class UsageError extends Error {}
@@ -55,11 +62,15 @@ function parseSeed(text: string): number {
   return n;
 }
 
-function parseDedup(text: string): DedupStrategy {
-  if (!(DEDUP_STRATEGIES as readonly string[]).includes(text)) {
-    throw new UsageError(`--dedup: must be ${DEDUP_STRATEGIES.join(' or ')}, got "${text}"`);
+function parseDedup(text: string): DedupStrategyName {
+  if (!(DEDUP_STRATEGY_NAMES as readonly string[]).includes(text)) {
+    throw new UsageError(`--dedup: must be ${DEDUP_STRATEGY_NAMES.join(', ')}, got "${text}"`);
   }
-  return text as DedupStrategy;
+  return text as DedupStrategyName;
+}
+
+function invalid(what: string, e: ScenarioError): UsageError {
+  return new UsageError(`invalid scenario ${what}:\n  ${e.issues.join('\n  ')}`);
 }
 
 async function loadScenario(file: string | undefined): Promise<Scenario> {
@@ -79,7 +90,7 @@ async function loadScenario(file: string | undefined): Promise<Scenario> {
   try {
     return parseScenario(json);
   } catch (e) {
-    if (e instanceof ScenarioError) throw new UsageError(`invalid scenario ${file}:\n  ${e.issues.join('\n  ')}`);
+    if (e instanceof ScenarioError) throw invalid(file, e);
     throw e;
   }
 }
@@ -163,7 +174,8 @@ async function run(
     scenario = parseScenario({
       ...scenario,
       seed: seed ?? scenario.seed,
-      dedup: { ...scenario.dedup, strategy: dedup ?? scenario.dedup.strategy },
+      // Options belong to the strategy they were written for: another strategy would refuse them.
+      dedup: dedup === undefined || dedup === scenario.dedup.strategy ? scenario.dedup : { strategy: dedup },
     });
   }
 
@@ -171,6 +183,10 @@ async function run(
   let report;
   try {
     report = await runScenario(scenario, bar === undefined ? {} : { onProgress: (p) => bar.update(p) });
+  } catch (e) {
+    // The strategy refused its options, or a step needs what the strategy lacks: nothing ran.
+    if (e instanceof ScenarioError) throw invalid(file ?? '(default)', e);
+    throw e;
   } finally {
     bar?.clear();
   }
@@ -186,5 +202,5 @@ async function run(
     }
   }
   io.stdout.write(values.json ? json : formatSummary(report));
-  return report.failures.length > 0 ? ExitCode.guestFailed : ExitCode.ok;
+  return report.failures.length > 0 || report.totals.failedSteps > 0 ? ExitCode.guestFailed : ExitCode.ok;
 }

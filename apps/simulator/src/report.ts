@@ -1,5 +1,5 @@
 import type { DomainStats, TotalsStats } from '@pagevisor/types';
-import type { GuestSpec } from '@pagevisor/workloads';
+import type { GuestSpec, Step } from '@pagevisor/workloads';
 
 /** One sample of the host's memory figures on the simulated clock. */
 export interface TimelineSample {
@@ -55,18 +55,83 @@ export interface GuestRecord {
   readonly wholePageWrites: number;
 }
 
+/** What one step of the scenario did, in the order the steps ran. */
+export interface StepResult {
+  /** The step's `op`, e.g. `"fill"`. */
+  readonly op: string;
+  /** Simulated time the step ran (a wait: the time it ended), in ns. */
+  readonly tNs: number;
+  /** True when the operation succeeded. */
+  readonly ok: boolean;
+  /** Errno name of a refusal, e.g. `"EBUSY"` (absent when ok). */
+  readonly errno?: string;
+  /** The refusal's message, or why the step failed (absent when ok and not failed). */
+  readonly message?: string;
+  /** The step's `expect`, when it had one. */
+  readonly expect?: string;
+  /**
+   * True when the step failed the run: its outcome differed from its `expect`, or a
+   * wait_full_scans could not see the scans rise. No further step runs; the CLI exits 2.
+   */
+  readonly failed: boolean;
+}
+
+/** Every statistic, global and per domain, at a `checkpoint` step. */
+export interface CheckpointRecord {
+  /** The step's label. */
+  readonly label: string;
+  /** Simulated time, in ns. */
+  readonly tNs: number;
+  /** The hypervisor's totals. */
+  readonly totals: TotalsStats;
+  /** The strategy's counters (`stats()`), e.g. KSM's pages_shared, full_scans. */
+  readonly dedup: Readonly<Record<string, number>>;
+  /** The strategy's tunables (`knobs()`; empty for a strategy without any). */
+  readonly knobs: Readonly<Record<string, number>>;
+  /** Per live domain: the hypervisor's DomainStats merged with the strategy's `domainStats(dom)`. */
+  readonly domains: readonly (DomainStats & Readonly<Record<string, number | string>>)[];
+}
+
+/** Simulated CPU time of the run. */
+export interface CpuStats {
+  /** Spent by the hypervisor for the guests (faults, hypercalls, inline dedup), in ns. */
+  readonly guestNs: number;
+  /** Spent by the dedup strategy on its own (scanning, merging), in ns. */
+  readonly dedupNs: number;
+  /** Both, in ns. */
+  readonly totalNs: number;
+}
+
+/** The de-duplication strategy's results. */
+export interface DedupReport {
+  /** Name of the strategy, e.g. `"ksm"`. */
+  readonly strategy: string;
+  /**
+   * Time of the first timeline sample from which machineFramesUsed stays within 0.5% of its
+   * final value, in ns (computed by `convergedAtNs` in convergence.ts); equal to the last sample's time when it was
+   * still moving at the end.
+   */
+  readonly convergedAtNs: number;
+  /** The strategy's counters at the end. */
+  readonly stats: Readonly<Record<string, number>>;
+  /** Its tunables at the end (empty for a strategy without any). */
+  readonly knobs: Readonly<Record<string, number>>;
+}
+
 /** The configuration a report was produced with (the scenario minus its name and seed). */
 export interface ReportConfig {
-  /** Machine RAM, its size in frames, and the frame allocator. */
-  readonly machine: { readonly memoryMiB: number; readonly frames: number; readonly allocator: string };
-  /** The de-duplication strategy. */
-  readonly dedup: { readonly strategy: string };
+  /** Machine RAM, its size in frames, the frame allocator and the NUMA nodes. */
+  readonly machine: { readonly memoryMiB: number; readonly frames: number; readonly allocator: string; readonly numaNodes: number };
+  /** The de-duplication strategy and the options it was given. */
+  readonly dedup: { readonly strategy: string } & Readonly<Record<string, string | number | boolean>>;
   /** Simulated seconds of steady state after each guest's boot. */
   readonly durationS: number;
   /** Simulated seconds between timeline samples. */
   readonly sampleIntervalS: number;
   /** The guest specs, defaults filled in. */
   readonly guests: readonly GuestSpec[];
+  /** The steps, defaults filled in. */
+  readonly steps: readonly Step[];
 }
 
 /** Wall-clock figures: the only part of a report that differs between runs of one seed. */
@@ -93,18 +158,24 @@ export interface Report {
   readonly config: ReportConfig;
   /** Simulated time at the end of the run, in ns. */
   readonly simulatedNs: number;
-  /** Host totals at the end, with the number of guests that failed. */
-  readonly totals: TotalsStats & { readonly failedGuests: number };
+  /** Host totals at the end, with the number of guests that failed and of steps that failed. */
+  readonly totals: TotalsStats & { readonly failedGuests: number; readonly failedSteps: number };
+  /** Simulated CPU time: guests' and the dedup strategy's. */
+  readonly cpu: CpuStats;
   /** Per-domain figures at the end. */
   readonly domains: readonly DomainStats[];
-  /** The dedup strategy's counters. */
-  readonly dedup: Readonly<Record<string, number>>;
+  /** The dedup strategy: name, convergence time, counters and tunables. */
+  readonly dedup: DedupReport;
   /** Per-guest activity. */
   readonly guests: readonly GuestRecord[];
   /** Host figures every sampleIntervalS, and at the end. */
   readonly timeline: readonly TimelineSample[];
   /** Guests the hypervisor stopped, in order of failure. */
   readonly failures: readonly FailureRecord[];
+  /** What each step did, in order (up to the first failed step). */
+  readonly steps: readonly StepResult[];
+  /** The `checkpoint` steps' records, in order. */
+  readonly checkpoints: readonly CheckpointRecord[];
   /** Wall-clock figures (not deterministic). */
   readonly wall: WallStats;
 }

@@ -48,7 +48,7 @@ describe('runScenario', () => {
     expect(r.totals.failedGuests).toBe(0);
     // Boot of 1024 pages at 4096 pages/s, then 2 s of writes.
     expect(r.simulatedNs).toBe(2.25 * NS_PER_S);
-    expect(r.config.machine).toEqual({ memoryMiB: 16, frames: 4096, allocator: 'buddy' });
+    expect(r.config.machine).toEqual({ memoryMiB: 16, frames: 4096, allocator: 'buddy', numaNodes: 1 });
     const guestDomains = r.domains.filter((d) => d.name.startsWith('g-'));
     expect(guestDomains.map((d) => d.totPages)).toEqual([1024, 1024]);
     expect(r.totals.cowFaults).toBeGreaterThan(0);

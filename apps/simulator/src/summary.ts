@@ -1,9 +1,19 @@
-import { NS_PER_S } from '@pagevisor/types';
+import { NS_PER_MS, NS_PER_S } from '@pagevisor/types';
 import type { Report } from './report.js';
 
 function seconds(ns: number): string {
   return `${(ns / NS_PER_S).toFixed(2)} s`;
 }
+
+/** A simulated duration in the unit that suits it: s, ms or µs. */
+function duration(ns: number): string {
+  if (ns >= NS_PER_S) return seconds(ns);
+  if (ns >= NS_PER_MS) return `${(ns / NS_PER_MS).toFixed(2)} ms`;
+  return `${(ns / 1000).toFixed(2)} µs`;
+}
+
+/** KSM's counters shown in the summary when the strategy keeps them. */
+const SCANNER_COUNTERS = ['pages_shared', 'pages_sharing', 'full_scans'] as const;
 
 function table(rows: readonly (readonly string[])[], rightAligned: ReadonlySet<number>): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
@@ -16,8 +26,9 @@ function table(rows: readonly (readonly string[])[], rightAligned: ReadonlySet<n
 }
 
 /**
- * The human-readable summary `pagevisor run` prints: host totals, one line per domain, and
- * what stopped each failed guest.
+ * The human-readable summary `pagevisor run` prints: host totals, the dedup strategy with its
+ * convergence time and simulated CPU cost (and KSM's pages_shared, pages_sharing, full_scans when
+ * it keeps them), steps, one line per domain, what stopped each failed guest and the failed step.
  */
 export function formatSummary(report: Report): string {
   const t = report.totals;
@@ -26,7 +37,7 @@ export function formatSummary(report: Report): string {
   const pct = (n: number, of: number): string => (of === 0 ? '0.0%' : `${((n / of) * 100).toFixed(1)}%`);
   const lines: string[] = [
     `pagevisor ${report.pagevisor}: scenario "${report.scenario}", seed ${report.seed}`,
-    `machine ${c.machine.memoryMiB} MiB (${c.machine.frames} frames), ${c.machine.allocator} allocator, ${c.dedup.strategy} dedup`,
+    `machine ${c.machine.memoryMiB} MiB (${c.machine.frames} frames${c.machine.numaNodes > 1 ? `, ${c.machine.numaNodes} NUMA nodes` : ''}), ${c.machine.allocator} allocator, ${report.dedup.strategy} dedup`,
     '',
     ...table(
       [
@@ -41,6 +52,15 @@ export function formatSummary(report: Report): string {
         ['saved', `${t.savedPct.toFixed(2)}%`],
         ['simulated time', seconds(report.simulatedNs)],
         ['failed guests', String(t.failedGuests)],
+        ['dedup strategy', report.dedup.strategy],
+        ['converged at', seconds(report.dedup.convergedAtNs)],
+        ['cpu guests', duration(report.cpu.guestNs)],
+        ['cpu dedup', duration(report.cpu.dedupNs)],
+        ...SCANNER_COUNTERS.filter((k) => report.dedup.stats[k] !== undefined).map((k) => [k, String(report.dedup.stats[k])]),
+        ...(report.steps.length === 0 && c.steps.length === 0
+          ? []
+          : [['steps', `${report.steps.length} of ${c.steps.length} run, ${report.steps.filter((r) => !r.ok).length} refused, ${t.failedSteps} failed`]]),
+        ...(report.checkpoints.length === 0 ? [] : [['checkpoints', report.checkpoints.map((cp) => cp.label).join(', ')]]),
       ],
       new Set(),
     ),
@@ -71,6 +91,11 @@ export function formatSummary(report: Report): string {
     if (report.failures.some((f) => f.errno === 'ENOMEM')) {
       lines.push(`  ENOMEM: the guests need more frames than the machine has (dedup: ${c.dedup.strategy}).`);
     }
+  }
+  const failedStep = report.steps.find((r) => r.failed);
+  if (failedStep !== undefined) {
+    const i = report.steps.indexOf(failedStep);
+    lines.push('', `step ${i} (${failedStep.op}) failed at ${seconds(failedStep.tNs)}: ${failedStep.message ?? ''}`);
   }
   lines.push(
     '',

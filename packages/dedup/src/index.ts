@@ -3,3 +3,4 @@ export { NoDedup } from './no-dedup.js';
 export { createDedup, DEDUP_STRATEGIES, type DedupStrategy } from './create-dedup.js';
 export { DEFAULT_ESX_OPTIONS, ESX_KNOBS, EsxDedup, type EsxDedupOptions, type EsxKnob } from './esx/index.js';
 export { BYTES_PER_RMAP_ITEM, DEFAULT_KSM_OPTIONS, isKsmKnob, KSM_KNOBS, KsmDedup, skipAge, type KsmKnob, type KsmOptions } from './ksm/index.js';
+export { HashMapDedup } from './examples/hash-map-dedup.js';

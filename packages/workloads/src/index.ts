@@ -1,5 +1,7 @@
 export {
+  DEDUP_STRATEGY_NAMES,
   DedupConfigSchema,
+  dedupOptionsOf,
   domainNames,
   formatPath,
   GuestSpecSchema,
@@ -10,12 +12,33 @@ export {
   parseScenario,
   ScenarioError,
   ScenarioSchema,
+  type DedupConfig,
+  type DedupStrategyName,
   type GuestSpec,
   type Scenario,
   type ScenarioInput,
 } from './scenario.js';
+export {
+  CheckpointStepSchema,
+  DEFAULT_WAIT_TIMEOUT_S,
+  DiscardStepSchema,
+  FillStepSchema,
+  MadviseStepSchema,
+  PopulateStepSchema,
+  SetMemoryMergeStepSchema,
+  SetStepSchema,
+  STEP_EXPECTATIONS,
+  STEP_OPS,
+  StepSchema,
+  WaitFullScansStepSchema,
+  WaitStepSchema,
+  WriteStepSchema,
+  type Step,
+  type StepInput,
+  type StepOp,
+} from './steps.js';
 export { DEFAULT_SCENARIO } from './default-scenario.js';
-export { fillImagePage, fillPrivatePage, imageSeed, PAGE_WORDS } from './page-content.js';
+export { fillImagePage, fillPrivatePage, fillSeededPage, imageSeed, PAGE_WORDS } from './page-content.js';
 export {
   DEFAULT_SYNTHETIC_GUEST_OPTIONS,
   PageKind,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Prng } from '@pagevisor/types';
-import { fillImagePage, fillPrivatePage, imageSeed, PAGE_WORDS } from './page-content.js';
+import { fillImagePage, fillPrivatePage, fillSeededPage, imageSeed, PAGE_WORDS } from './page-content.js';
 
 function imagePage(id: string | number, index: number): Uint32Array {
   const page = new Uint32Array(PAGE_WORDS);
@@ -56,5 +56,21 @@ describe('private pages', () => {
     const first = pa.slice();
     fillPrivatePage(pa, a);
     expect(pa).not.toEqual(first);
+  });
+});
+
+describe('seeded step pages', () => {
+  const page = (seed: number, index: number): Uint32Array => {
+    const p = new Uint32Array(PAGE_WORDS);
+    fillSeededPage(p, seed, index);
+    return p;
+  };
+
+  it('depend on the seed and index only, and differ from image pages of the same numbers', () => {
+    expect(page(5, 3)).toEqual(page(5, 3));
+    expect(page(5, 3)).not.toEqual(page(5, 4));
+    expect(page(5, 3)).not.toEqual(page(6, 3));
+    expect(page(5, 3)).not.toEqual(imagePage(5, 3));
+    expect(page(5, 0).some((w) => w !== 0)).toBe(true);
   });
 });

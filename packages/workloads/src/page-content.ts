@@ -18,6 +18,7 @@ export function imageSeed(imageId: string | number): number {
 
 const IMAGE_TAG = 0x1a6e;
 const PRIVATE_TAG = 0x9e17;
+const STEP_TAG = 0x5eed;
 
 /** Distinct page-sized windows into the pool, 64 words apart. */
 const POOL_WINDOWS = 1024;
@@ -73,4 +74,13 @@ export function fillImagePage(dst: Uint32Array, imageId: string | number, pageIn
  */
 export function fillPrivatePage(dst: Uint32Array, prng: Prng): void {
   fillSeeded(dst, prng.nextU32(), prng.nextU32(), PRIVATE_TAG);
+}
+
+/**
+ * Fills `dst` (at least {@link PAGE_WORDS} words) with page `index` of the seeded content
+ * `seed`, as a scenario's `fill` step writes it: equal (seed, index) give equal pages, different
+ * ones different pages, and none equals an image or private page. Allocates nothing.
+ */
+export function fillSeededPage(dst: Uint32Array, seed: number, index: number): void {
+  fillSeeded(dst, seed >>> 0, index >>> 0, STEP_TAG);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { domainNames, formatPath, parseScenario, ScenarioError } from './scenario.js';
+import { DEDUP_STRATEGY_NAMES, dedupOptionsOf, domainNames, formatPath, parseScenario, ScenarioError } from './scenario.js';
 
 const minimal = {
   name: 'tiny',
@@ -27,7 +27,7 @@ describe('parseScenario', () => {
     expect(s).toEqual({
       name: 'tiny',
       seed: 1,
-      machine: { memoryMiB: 16, allocator: 'buddy' },
+      machine: { memoryMiB: 16, allocator: 'buddy', numaNodes: 1 },
       dedup: { strategy: 'inline' },
       durationS: 60,
       sampleIntervalS: 1,
@@ -42,8 +42,10 @@ describe('parseScenario', () => {
           writeBytes: 64,
           wholePageWriteFraction: 0,
           bootPagesPerS: 262_144,
+          mergeable: true,
         },
       ],
+      steps: [],
     });
   });
 
@@ -79,14 +81,14 @@ describe('parseScenario', () => {
   it('reports every bad field at once', () => {
     const issues = issuesOf({
       ...minimal,
-      dedup: { strategy: 'ksm' },
+      dedup: { strategy: 'zfs' },
       machine: { memoryMiB: 16, allocator: 'slab' },
       guests: [{ name: 'g', memoryMiB: 4, writeBytes: 5000, zeroFraction: 2 }],
     });
     expect(issues).toEqual(
       expect.arrayContaining([
         'machine.allocator: must be "buddy" or "freelist"',
-        'dedup.strategy: must be "inline" or "none"',
+        'dedup.strategy: must be "inline", "ksm", "esx" or "none"',
         'guests[0].zeroFraction: must be a number from 0 to 1',
         'guests[0].writeBytes: must be an integer from 1 to 4096',
       ]),
@@ -137,12 +139,32 @@ describe('parseScenario', () => {
       'guests: at most 32751 guests in all (domain ids run out); got 40000',
     ]);
     expect(issuesOf({ ...minimal, durationS: 10, sampleIntervalS: 0.00001 })).toEqual([
-      'sampleIntervalS: gives 1000391 timeline samples over the run (boot 0.00390625 s + durationS 10 s); at most 100000',
+      "sampleIntervalS: gives 1000391 timeline samples over the run (boot 0.00390625 s + the longer of durationS 10 s and the steps' waits 0 s); at most 100000",
     ]);
     // A slow boot counts too.
     expect(issuesOf({ ...minimal, durationS: 0, guests: [{ name: 'g', memoryMiB: 4, bootPagesPerS: 0.001 }] })[0]).toMatch(
       /^sampleIntervalS: gives 1024000 timeline samples/,
     );
+  });
+
+  it('passes dedup options through as numbers or booleans, and refuses other values', () => {
+    const s = parseScenario({ ...minimal, dedup: { strategy: 'ksm', pages_to_scan: 1000, use_zero_pages: true } });
+    expect(s.dedup).toEqual({ strategy: 'ksm', pages_to_scan: 1000, use_zero_pages: true });
+    expect(dedupOptionsOf(s.dedup)).toEqual({ pages_to_scan: 1000, use_zero_pages: true });
+    expect(dedupOptionsOf(parseScenario(minimal).dedup)).toEqual({});
+    expect(issuesOf({ ...minimal, dedup: { strategy: 'ksm', pages_to_scan: 'many', run: null } })).toEqual([
+      'dedup.pages_to_scan: must be a number or true/false (a strategy option)',
+      'dedup.run: must be a number or true/false (a strategy option)',
+    ]);
+    expect(DEDUP_STRATEGY_NAMES).toEqual(['inline', 'ksm', 'esx', 'none']);
+  });
+
+  it('takes NUMA nodes from 1 to 64 and a mergeable flag per guest', () => {
+    const s = parseScenario({ ...minimal, machine: { memoryMiB: 16, numaNodes: 2 }, guests: [{ name: 'g', memoryMiB: 4, mergeable: false }] });
+    expect(s.machine.numaNodes).toBe(2);
+    expect(s.guests[0]!.mergeable).toBe(false);
+    expect(issuesOf({ ...minimal, machine: { memoryMiB: 16, numaNodes: 0 } })).toEqual(['machine.numaNodes: must be an integer from 1 to 64']);
+    expect(issuesOf(withGuest({ mergeable: 'yes' }))).toEqual(['guests[0].mergeable: must be true or false']);
   });
 
   it('keeps the seed a 32-bit unsigned integer', () => {

@@ -1,59 +1,15 @@
 import { z } from 'zod';
 import { DOMID_FIRST_RESERVED, mibToPages, PAGE_SIZE } from '@pagevisor/types';
-
-/**
- * Error message for a field: "missing; must be ..." when the key is absent, "must be ..." when it
- * holds the wrong thing. zod reports both as `invalid_type`; only the input tells them apart.
- */
-function must(what: string): { error: (issue: { input?: unknown }) => string } {
-  return {
-    error: (issue) => (issue.input === undefined ? `missing; must be ${what}` : `must be ${what}`),
-  };
-}
-
-function intIn(min: number, max: number, what: string) {
-  const m = must(what);
-  return z.number(m).int(m).min(min, m).max(max, m);
-}
-
-function positiveInt() {
-  return intIn(1, Number.MAX_SAFE_INTEGER, 'a positive integer');
-}
-
-function fraction() {
-  const m = must('a number from 0 to 1');
-  return z.number(m).min(0, m).max(1, m);
-}
-
-function nonNegative() {
-  const m = must('a number >= 0');
-  return z.number(m).min(0, m);
-}
-
-function positive() {
-  const m = must('a number > 0');
-  return z.number(m).positive(m);
-}
-
-function name() {
-  const m = must('a non-empty string');
-  return z.string(m).min(1, m);
-}
-
-function object<T extends z.core.$ZodLooseShape>(shape: T) {
-  return z.strictObject(shape, must('an object'));
-}
-
-/**
- * Cross-field checks run only on fields that passed their own checks: a sum over a malformed
- * guest list would say nothing useful, or throw.
- */
-const whenValid = { when: (payload: { issues: readonly unknown[] }) => payload.issues.length === 0 };
+import { bool, fraction, intIn, must, name, nonNegative, object, positive, positiveInt, whenValid } from './schema-helpers.js';
+import { StepSchema, type Step } from './steps.js';
 
 /** Largest machine this schema accepts, in MiB (4 TiB: 2^30 frames, indexable by an Int32Array). */
 export const MAX_MACHINE_MIB = 4 * 1024 * 1024;
 
-/** Most timeline samples a scenario may ask for: (longest boot + durationS) / sampleIntervalS. */
+/**
+ * Most timeline samples a scenario may ask for: (longest boot + the longer of durationS and the
+ * steps' waits, each wait_full_scans counted at its timeout) / sampleIntervalS.
+ */
 export const MAX_SAMPLES = 100_000;
 
 /** The host: its RAM and the frame allocator the hypervisor uses. */
@@ -65,13 +21,50 @@ export const MachineSchema = object({
   memoryMiB: intIn(1, MAX_MACHINE_MIB, `an integer from 1 to ${MAX_MACHINE_MIB} (MiB; one frame goes to the hypervisor's zero frame)`),
   /** Frame allocator: `"buddy"` (default, Xen's page_alloc) or `"freelist"`. */
   allocator: z.enum(['buddy', 'freelist'], must('"buddy" or "freelist"')).default('buddy'),
+  /** NUMA nodes, 1..64 (default 1): frames are split into equal contiguous ranges, one a node. */
+  numaNodes: intIn(1, 64, 'an integer from 1 to 64').default(1),
 });
 
-/** The de-duplication strategy. An object so that strategy options can join it later. */
-export const DedupConfigSchema = object({
-  /** `"inline"` (default: hash index at write/populate time) or `"none"`. */
-  strategy: z.enum(['inline', 'none'], must('"inline" or "none"')).default('inline'),
-});
+/** Names of the de-duplication strategies a scenario may choose. */
+export const DEDUP_STRATEGY_NAMES = ['inline', 'ksm', 'esx', 'none'] as const;
+
+/** Name of a de-duplication strategy a scenario may choose. */
+export type DedupStrategyName = (typeof DEDUP_STRATEGY_NAMES)[number];
+
+/**
+ * The de-duplication strategy and its options: `{ "strategy": "ksm", "pages_to_scan": 1000 }`.
+ * Every field but `strategy` is an option passed as it is (a number or a boolean) to the strategy,
+ * which validates it when the run starts: an unknown or bad option makes the scenario invalid.
+ */
+export const DedupConfigSchema = z
+  .looseObject(
+    {
+      /** `"inline"` (default: hash index at write/populate time), `"ksm"`, `"esx"` or `"none"`. */
+      strategy: z.enum(DEDUP_STRATEGY_NAMES, must(DEDUP_STRATEGY_NAMES.map((n) => `"${n}"`).join(', ').replace(/, ([^,]*)$/, ' or $1'))).default('inline'),
+    },
+    must('an object'),
+  )
+  .superRefine(
+    (config, ctx) => {
+      if (typeof config !== 'object' || config === null) return;
+      for (const [key, value] of Object.entries(config)) {
+        if (key === 'strategy') continue;
+        const ok = typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
+        if (!ok) ctx.addIssue({ code: 'custom', path: [key], message: 'must be a number or true/false (a strategy option)' });
+      }
+    },
+    // Check the options even when the strategy is wrong: every bad field is reported at once.
+    { when: () => true },
+  );
+
+/** A validated `dedup` field. */
+export type DedupConfig = z.output<typeof DedupConfigSchema>;
+
+/** The options of a `dedup` field: every field but `strategy`. */
+export function dedupOptionsOf(config: DedupConfig): Record<string, number | boolean> {
+  const { strategy: _strategy, ...options } = config;
+  return options as Record<string, number | boolean>;
+}
 
 /** Pages of a shared OS image: guests with the same image id have identical image pages. */
 export const ImageSchema = object({
@@ -101,6 +94,11 @@ export const GuestSpecSchema = object({
   wholePageWriteFraction: fraction().default(0),
   /** Pages booted (populated and written) per simulated second (default 262144: 1 GiB/s). */
   bootPagesPerS: positive().default(262_144),
+  /**
+   * Whether the guest's memory is mergeable from its creation (default true), as QEMU marks guest
+   * RAM with MADV_MERGEABLE: the simulator calls the hypervisor's `setDomainMergeable(dom, true)`.
+   */
+  mergeable: bool().default(true),
 }).superRefine((g, ctx) => {
   const sum = g.image.fraction + g.zeroFraction;
   if (sum > 1) {
@@ -112,7 +110,7 @@ export const GuestSpecSchema = object({
   }
 }, whenValid);
 
-/** A simulation: a machine, a dedup strategy and the guests that run on it. */
+/** A simulation: a machine, a dedup strategy, the guests that run on it and the steps run once they have booted. */
 export const ScenarioSchema = object({
   /** Name of the scenario, shown in reports (required). */
   name: name(),
@@ -128,6 +126,8 @@ export const ScenarioSchema = object({
   sampleIntervalS: positive().default(1),
   /** The guests, at least one kind (required). */
   guests: z.array(GuestSpecSchema, must('an array of guests')).min(1, must('a non-empty array of guests')),
+  /** Steps run in order once every guest has booted (default none); see `steps.ts`. */
+  steps: z.array(StepSchema, must('an array of steps')).default([]),
 }).superRefine((s, ctx) => {
   const total = s.guests.reduce((n, g) => n + g.count, 0);
   // Domain 0 is the control domain; guests take ids 1 .. DOMID_FIRST_RESERVED - 1.
@@ -154,17 +154,67 @@ export const ScenarioSchema = object({
       seen.set(n, i);
     }
   });
+  checkSteps(s.steps, seen, s.guests, ctx);
   // Cap the samples so a typo (sampleIntervalS: 0.000001) cannot produce a gigabyte report.
   const bootS = Math.max(...s.guests.map((g) => mibToPages(g.memoryMiB) / g.bootPagesPerS));
-  const samples = (bootS + s.durationS) / s.sampleIntervalS;
+  const stepsS = longestStepsS(s.steps);
+  const samples = (bootS + Math.max(s.durationS, stepsS)) / s.sampleIntervalS;
   if (samples > MAX_SAMPLES) {
     ctx.addIssue({
       code: 'custom',
       path: ['sampleIntervalS'],
-      message: `gives ${Math.ceil(samples)} timeline samples over the run (boot ${bootS} s + durationS ${s.durationS} s); at most ${MAX_SAMPLES}`,
+      message: `gives ${Math.ceil(samples)} timeline samples over the run (boot ${bootS} s + the longer of durationS ${s.durationS} s and the steps' waits ${stepsS} s); at most ${MAX_SAMPLES}`,
     });
   }
 }, whenValid);
+
+/** Longest simulated seconds the steps can take: their waits, each wait_full_scans at its timeout. */
+function longestStepsS(steps: readonly Step[]): number {
+  let s = 0;
+  for (const step of steps) {
+    if (step.op === 'wait') s += step.ms / 1000;
+    else if (step.op === 'wait_full_scans') s += step.timeoutS;
+  }
+  return s;
+}
+
+/**
+ * Steps name existing guests and stay inside them; checkpoint labels are unique. `seen` maps
+ * each domain name to the index of its guest spec.
+ */
+function checkSteps(steps: readonly Step[], seen: ReadonlyMap<string, number>, guests: readonly GuestSpec[], ctx: z.RefinementCtx): void {
+  const labels = new Map<string, number>();
+  const known = [...seen.keys()];
+  const listed = known.length <= 8 ? known.join(', ') : `${known.slice(0, 8).join(', ')} ...`;
+  steps.forEach((step, i) => {
+    if (step.op === 'checkpoint') {
+      const first = labels.get(step.label);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['steps', i, 'label'], message: `"${step.label}" is also the label of steps[${first}]; labels must be unique` });
+      } else {
+        labels.set(step.label, i);
+      }
+      return;
+    }
+    if (!('guest' in step)) return;
+    const spec = seen.get(step.guest);
+    if (spec === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['steps', i, 'guest'], message: `no guest named "${step.guest}"; guests are ${listed}` });
+      return;
+    }
+    if (!('gfn' in step)) return;
+    const pages = mibToPages(guests[spec]!.memoryMiB);
+    if (step.gfn >= pages) {
+      ctx.addIssue({ code: 'custom', path: ['steps', i, 'gfn'], message: `${step.gfn} is past guest "${step.guest}"'s ${pages} pages (gfns 0 .. ${pages - 1})` });
+    } else if ('count' in step && step.gfn + step.count > pages) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['steps', i, 'count'],
+        message: `${step.count} pages from gfn ${step.gfn} run past guest "${step.guest}"'s ${pages} pages (at most ${pages - step.gfn})`,
+      });
+    }
+  });
+}
 
 /** A validated scenario with every default filled in. */
 export type Scenario = z.output<typeof ScenarioSchema>;

@@ -37,6 +37,13 @@ describe('KSM options', () => {
     expect(() => resolveKsmOptions({ [name]: value })).toThrow(new RegExp(`^ksm: EINVAL: ${name}`));
   });
 
+  it('takes true/false for the 0/1 knobs only', () => {
+    expect(checkKnob('op', 'use_zero_pages', true)).toBe(1);
+    expect(checkKnob('op', 'smart_scan', false)).toBe(0);
+    expect(() => checkKnob('op', 'pages_to_scan', true)).toThrow(/pages_to_scan must be an integer/);
+    expect(() => checkKnob('op', 'run', true)).toThrow(/run must be an integer/);
+  });
+
   it('accepts the edges of each range, and refuses unknown knobs', () => {
     expect(checkKnob('op', 'max_page_sharing', 2)).toBe(2);
     expect(checkKnob('op', 'pages_to_scan', 0)).toBe(0);

@@ -80,10 +80,12 @@ export function checkKnob(op: string, name: string, value: unknown): number {
     throw new HypervisorError('EINVAL', op, `unknown KSM knob ${JSON.stringify(name)}; known: ${KSM_KNOBS.join(', ')}`);
   }
   const [min, max] = RANGES[name];
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+  // A 0/1 knob also takes false/true, as a scenario file may say it.
+  const v = typeof value === 'boolean' && max === 1 ? Number(value) : value;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw new HypervisorError('EINVAL', op, `${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
   }
-  return value;
+  return v;
 }
 
 /** `opts` over {@link DEFAULT_KSM_OPTIONS}, every field checked by {@link checkKnob}. */

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { INVALID_MFN, InvariantError, PAGE_SIZE, asMfn } from '@pagevisor/types';
-import { fakeHost, filledPage } from '../tests/fake-host.js';
-import { machineHost, numberedPage, randomPage } from '../tests/machine-host.js';
+import { fakeHost, filledPage } from '../../tests/fake-host.js';
+import { machineHost, numberedPage, randomPage } from '../../tests/machine-host.js';
 import { HashMapDedup } from './hash-map-dedup.js';
 
 describe('HashMapDedup (the README example)', () => {
@@ -85,7 +85,7 @@ describe('HashMapDedup (the README example)', () => {
 
   it('is embedded verbatim in the README', () => {
     const code = readFileSync(new URL('./hash-map-dedup.ts', import.meta.url), 'utf8');
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     expect(readme).toContain('```ts\n' + code + '```');
   });
 });
