@@ -60,10 +60,15 @@ const writeMiss = measure('inline write, new content', PAGES, REPEATS, (n) => {
     hv.writePage(dom, asGfn(i % PAGES), 0, page, 0, PAGE_SIZE);
   }
 });
-// Every write repeats one content: hash, index hit, full compare, remap.
-words[0] = 0;
+// Every write repeats a content already stored, and differs from what the page holds: hash,
+// index hit, full compare, remap onto the shared frame (two contents alternate per pass).
+const contentA = page.slice();
+const contentB = page.slice();
+new Uint32Array(contentB.buffer)[0] = 0xffffffff;
+let pass = 0;
 const writeHit = measure('inline write, duplicate content', PAGES, REPEATS, (n) => {
-  for (let i = 0; i < n; i++) hv.writePage(dom, asGfn(i % PAGES), 0, page, 0, PAGE_SIZE);
+  const src = pass++ % 2 === 0 ? contentA : contentB;
+  for (let i = 0; i < n; i++) hv.writePage(dom, asGfn(i % PAGES), 0, src, 0, PAGE_SIZE);
 });
 const audit = hv.audit();
 if (audit.length > 0) throw new Error(`audit after the write benchmark: ${audit.join('; ')}`);
@@ -91,9 +96,11 @@ for (let scan = 0; scan < 5; scan++) {
 const ksmStats = ksm.stats();
 const ksmAudit = hvKsm.audit();
 if (ksmAudit.length > 0) throw new Error(`audit after the KSM benchmark: ${ksmAudit.join('; ')}`);
-const ksmPagesPerS = (5 * PAGES) / scanRates.reduce((t, r) => t + PAGES / r, 0);
-// Linux's comparable figure is its 64-byte rmap_item per scanned page; stable nodes come on top.
-const ksmItemBytes = ksm.bytesPerRmapItem;
+// The target is judged on the first two full scans, the ones that hash every page and merge;
+// later scans mostly find pages already on their KSM page and are far faster.
+const ksmPagesPerS = 2 / (1 / scanRates[0]! + 1 / scanRates[1]!);
+// Measured: every byte KSM holds (rmap items, stable nodes, their index) per scanned page.
+// Linux spends 64 bytes on the rmap_item alone.
 const ksmBytesPerPage = ksm.metadataBytes() / ksmStats['rmap_items']!;
 
 const ratio = writeMiss.opsPerS / limit;
@@ -108,11 +115,10 @@ const report = {
   ksm: {
     fullScanPagesPerS: scanRates,
     pagesPerS: ksmPagesPerS,
-    rmapItemBytesPerScannedPage: ksmItemBytes,
     metadataBytesPerScannedPage: ksmBytesPerPage,
     pagesShared: ksmStats['pages_shared'],
     pagesSharing: ksmStats['pages_sharing'],
-    target: { pagesPerS: 250_000, rmapItemBytesPerScannedPage: 16, met: ksmPagesPerS >= 250_000 && ksmItemBytes <= 16 },
+    target: { pagesPerS: 250_000, metadataBytesPerScannedPage: 16, met: ksmPagesPerS >= 250_000 && ksmBytesPerPage <= 16 },
   },
 };
 if (values.json) {
@@ -128,7 +134,6 @@ if (values.json) {
   console.log(`  target: inline write >= 0.6 x limit: ${ratio >= 0.6 ? 'met' : 'missed'} (${ratio.toFixed(2)})`);
   console.log(`  KSM scan, full scans 1..5 (pages/s)  ${scanRates.map(fmt).join(', ')}`);
   console.log(`    after 5 scans: pages_shared ${ksmStats['pages_shared']}, pages_sharing ${ksmStats['pages_sharing']}`);
-  console.log(`  target: KSM scan >= 250,000 pages/s: ${ksmPagesPerS >= 250_000 ? 'met' : 'missed'} (${fmt(ksmPagesPerS)} over the 5 scans)`);
-  console.log(`  target: KSM metadata <= 16 bytes per scanned page: ${ksmItemBytes <= 16 ? 'met' : 'missed'} (rmap item ${ksmItemBytes}; Linux: 64 per rmap_item)`);
-  console.log(`    with stable nodes and their index, here half the pages KSM pages: ${ksmBytesPerPage.toFixed(1)} bytes per scanned page`);
+  console.log(`  target: KSM scan >= 250,000 pages/s: ${ksmPagesPerS >= 250_000 ? 'met' : 'missed'} (${fmt(ksmPagesPerS)} over full scans 1 and 2)`);
+  console.log(`  target: KSM metadata <= 16 bytes per scanned page: ${ksmBytesPerPage <= 16 ? 'met' : 'missed'} (${ksmBytesPerPage.toFixed(1)} with half the pages KSM pages; Linux: 64 per rmap_item alone)`);
 }

@@ -213,7 +213,7 @@ describe('pagevisor run with steps and strategies', () => {
     await expect(readFile(file('never2.json'))).rejects.toThrow();
     const opt = await cli('run', file('bad-option.json'));
     expect(opt.code).toBe(ExitCode.usage);
-    expect(opt.stderr).toMatch(/dedup\.initialCapacity: initialCapacity must be a power of two/);
+    expect(opt.stderr).toMatch(/dedup: initialCapacity must be a power of two/);
     // --dedup with another strategy drops the options written for the scenario's.
     const none = await cli('run', file('bad-option.json'), '--dedup', 'none', '--json');
     expect(none.code).toBe(ExitCode.ok);
@@ -253,7 +253,7 @@ describe('pagevisor run with scanning strategies', () => {
     );
     const r = await cli('run', file('ksm-bad.json'));
     expect(r.code).toBe(ExitCode.usage);
-    expect(r.stderr).toMatch(/^ {2}dedup\.sleep_milisecs: ksm has no option "sleep_milisecs"/m);
+    expect(r.stderr).toMatch(/^ {2}dedup: ksm has no option "sleep_milisecs"/m);
   });
 });
 

@@ -1,39 +1,20 @@
 import { createDedup } from '@pagevisor/dedup';
-import { HypervisorError, type DedupIndex } from '@pagevisor/types';
+import { HypervisorError, mixSeed, type DedupIndex } from '@pagevisor/types';
 import { dedupOptionsOf, ScenarioError, type DedupConfig } from '@pagevisor/workloads';
 
 /**
- * The scenario field a strategy's refusal is about: `dedup.<option>` for the option given that
- * the message names first (as a whole word, so `run` is not found in `pages_to_run`; a refusal
- * names the bad option before any list of known ones), else `dedup.strategy`.
+ * Builds the strategy a scenario's `dedup` field names, with its options. ESX's random scan
+ * takes its seed from the scenario's unless the options name one, so `--seed` reaches it.
+ * @throws ScenarioError when the strategy refuses them (an unknown strategy, an unknown or bad
+ *   option); the strategy's message names the option.
  */
-function fieldOf(error: HypervisorError, options: Readonly<Record<string, unknown>>): string {
-  let best: string | undefined;
-  let bestAt = Infinity;
-  for (const key of Object.keys(options)) {
-    const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const m = new RegExp(`(^|[^A-Za-z0-9_])${escaped}($|[^A-Za-z0-9_])`).exec(error.detail);
-    if (m === null) continue;
-    const at = m.index + m[1]!.length;
-    if (at < bestAt || (at === bestAt && key.length > best!.length)) {
-      best = key;
-      bestAt = at;
-    }
-  }
-  return `dedup.${best ?? 'strategy'}`;
-}
-
-/**
- * Builds the strategy a scenario's `dedup` field names, with its options.
- * @throws ScenarioError naming `dedup.<option>` (or `dedup.strategy`) when the strategy refuses
- *   them (an unknown strategy, an unknown or bad option).
- */
-export function makeDedup(config: DedupConfig): DedupIndex {
+export function makeDedup(config: DedupConfig, seed: number): DedupIndex {
   const options = dedupOptionsOf(config);
+  const withSeed = config.strategy === 'esx' && options['seed'] === undefined ? { ...options, seed: mixSeed(seed, 0xe5) } : options;
   try {
-    return createDedup(config.strategy, options);
+    return createDedup(config.strategy, withSeed);
   } catch (e) {
     if (!(e instanceof HypervisorError)) throw e;
-    throw new ScenarioError([`${fieldOf(e, options)}: ${e.detail}`]);
+    throw new ScenarioError([`dedup: ${e.detail}`]);
   }
 }

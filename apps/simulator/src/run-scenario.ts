@@ -66,7 +66,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   const tStart = performance.now();
   const s = parseScenario(scenario);
   const frames = mibToPages(s.machine.memoryMiB);
-  const dedup = opts.dedup ?? makeDedup(s.dedup);
+  const dedup = opts.dedup ?? makeDedup(s.dedup, s.seed);
   const hv = await Hypervisor.create({ frames, allocator: s.machine.allocator, dedup, numaNodes: s.machine.numaNodes });
   checkStepsAgainst(hv, s);
   const durationNs = Math.round(s.durationS * NS_PER_S);

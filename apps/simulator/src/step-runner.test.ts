@@ -180,7 +180,7 @@ describe('steps with inline dedup', () => {
     const bad = parseScenario({ ...scenario([]), dedup: { strategy: 'inline', initialCapacity: 3 } });
     const err = await runScenario(bad).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ScenarioError);
-    expect((err as ScenarioError).issues[0]).toMatch(/^dedup\.initialCapacity: initialCapacity must be a power of two/);
+    expect((err as ScenarioError).issues[0]).toMatch(/^dedup: initialCapacity must be a power of two/);
     const good = await runScenario(parseScenario({ ...scenario([]), dedup: { strategy: 'inline', initialCapacity: 64 } }));
     expect(good.config.dedup).toEqual({ strategy: 'inline', initialCapacity: 64 });
     expect(good.dedup.stats['capacity']).toBe(64);

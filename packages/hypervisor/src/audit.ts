@@ -105,6 +105,29 @@ export function auditHypervisor(hv: Hypervisor): string[] {
     }
   }
   if (free !== frames.freeFrames) report(`${free} frames are free but the allocator counts ${frames.freeFrames}`);
+
+  // The three records of live domains agree: the hypervisor's, the p2m's and the frame table's.
+  const live = hv.domains().map((d) => d.id);
+  const tables = [...p2m.domains()];
+  if (live.join() !== tables.join()) report(`live domains [${live}] but p2m tables for [${tables}]`);
+  for (const dom of live) if (!frames.hasDomain(dom)) report(`dom ${dom}: no page accounting in the frame table`);
+
+  // A sharing handle belongs to a shared frame only: a stale one on a reused frame would let
+  // share() merge unrelated content.
+  for (let m = 0; m < total; m++) {
+    const mfn = asMfn(m);
+    if (hv.handleOf(mfn) !== 0 && (mfn === zeroMfn || frames.isFree(mfn) || (frames.flags(mfn) & FrameFlags.shared) === 0)) {
+      report(`mfn ${m}: sharing handle ${hv.handleOf(mfn)} on a frame that is not shared`);
+    }
+  }
+
+  for (const msg of p2m.audit()) report(`p2m: ${msg}`);
+  const allocator = frames.allocator as { audit?: () => void };
+  try {
+    allocator.audit?.();
+  } catch (e) {
+    report(`allocator: ${e instanceof Error ? e.message : String(e)}`);
+  }
   for (const msg of dedup.audit()) report(`${dedup.name}: ${msg}`);
   return problems;
 }

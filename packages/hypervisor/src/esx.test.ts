@@ -207,6 +207,46 @@ describe('EsxDedup in the hypervisor', () => {
     expect(hv.audit()).toEqual([]);
   });
 
+  it('refuses an unmerge with ENOMEM, changing nothing, when fewer frames are free than it needs', async () => {
+    const hv = await esxHost({ scanRatePerDomainPagesPerS: 2000 }, 96);
+    // 4 zero pages and 16 pages of one content, in two domains.
+    const a = boot(hv, 12, (i) => (i < 4 ? 0 : 1));
+    const b = boot(hv, 8, () => 1);
+    hv.setDomainMergeable(a, true);
+    hv.setDomainMergeable(b, true);
+    runUntil(hv, 30 * NS_PER_S, () => hv.totals().machineFramesUsed === 2);
+    expect(hv.totals()).toMatchObject({ machineFramesUsed: 2, zeroPages: 4 });
+    // a's 8 sharers and 4 zero pages need 12 frames (b keeps sharing the frame): leave 11 free, and one in a domain that can go.
+    const spare = boot(hv, 1, () => 9);
+    boot(hv, hv.frames.freeFrames - 11, (i) => 100 + i);
+    expect(hv.frames.freeFrames).toBe(11);
+    const snapshot = () => ({
+      stats: hv.dedup.stats(),
+      a: hv.dedup.domainStats(a),
+      totals: hv.totals(),
+      free: hv.frames.freeFrames,
+      p2m: [a, b].map((d) => range(hv.p2m.table(d)!.size).map((g) => [hv.p2m.table(d)!.type(asGfn(g)), hv.p2m.table(d)!.mfn(asGfn(g))])),
+    });
+    const before = snapshot();
+    const refused = (fn: () => void, message: string): void => {
+      expect(fn).toThrow(HypervisorError);
+      expect(fn).toThrow(message);
+      expect(snapshot()).toEqual(before);
+      expect(hv.audit()).toEqual([]);
+      for (let i = 0; i < 12; i++) expectPage(hv, a, i, content(i < 4 ? 0 : 1));
+      for (let i = 0; i < 8; i++) expectPage(hv, b, i, content(1));
+    };
+    refused(() => hv.setDomainMergeable(a, false), 'set_memory_merge: ENOMEM: 12 frames needed to unmerge, 11 free');
+    refused(() => hv.advise(a, asGfn(0), 12, false), 'madvise_unmergeable: ENOMEM: 12 frames needed to unmerge, 11 free');
+    hv.destroyDomain(spare);
+    hv.advise(a, asGfn(0), 12, false);
+    expect(hv.frames.freeFrames).toBe(0);
+    expect(hv.dedup.stats()).toMatchObject({ unmerged: 12, mergeable_pages: 8 });
+    expect(hv.domainStats(a)).toMatchObject({ privatePages: 12, sharedPages: 0 });
+    expect(hv.audit()).toEqual([]);
+    for (let i = 0; i < 12; i++) expectPage(hv, a, i, content(i < 4 ? 0 : 1));
+  });
+
   it('forgets a destroyed domain: its hints go, frames it shared stay with the others', async () => {
     const hv = await esxHost({ scanRatePerDomainPagesPerS: 2000 });
     const a = boot(hv, 16, (i) => 1 + i);

@@ -143,14 +143,17 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     if (!Number.isSafeInteger(maxPages) || maxPages < 0) {
       throw new HypervisorError('EINVAL', 'createdomain', `maxPages must be a non-negative integer, got ${maxPages}`);
     }
-    if (!Number.isSafeInteger(gfnCount) || gfnCount < 0 || gfnCount > 0x7fffffff) {
-      throw new HypervisorError('EINVAL', 'createdomain', `gfnCount must be an integer in [0, 2^31), got ${gfnCount}`);
+    // A guest-physical space larger than 16 times the machine would only hold invalid entries.
+    const maxGfns = Math.min(2 ** 30, this.frames.totalFrames * 16);
+    if (!Number.isSafeInteger(gfnCount) || gfnCount < 0 || gfnCount > maxGfns) {
+      throw new HypervisorError('EINVAL', 'createdomain', `gfnCount must be an integer in [0, ${maxGfns}], got ${gfnCount}`);
     }
     if (this.nextDomId >= DOMID_FIRST_RESERVED) {
       throw new HypervisorError('ENOSPC', 'createdomain', 'no domain ids left');
     }
-    const id = asDomId(this.nextDomId++);
+    const id = asDomId(this.nextDomId);
     const table = this.p2m.createTable(id, gfnCount);
+    this.nextDomId++;
     this.frames.addDomain(id, maxPages);
     this.domainsById.set(id, { id, name: opts.name ?? `dom${id}`, table, cowFaults: 0, zeroFaults: 0, cpuNs: 0 });
     return id;
@@ -175,6 +178,11 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const d = this.domainsById.get(dom);
     if (d === undefined) throw new HypervisorError('ESRCH', op, `no domain ${dom}`);
     return d;
+  }
+
+  /** Sharing handle of frame `mfn` (0: none), as nominate_gfn returned it. */
+  handleOf(mfn: Mfn): number {
+    return this.handles[mfn]!;
   }
 
   /** Live domains in creation order. */
@@ -324,8 +332,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const hash = this.memory.hashPage(page);
     const match = this.dedup.lookup(page, hash);
     const cur = d.table.mfn(gfn);
-    this.charge(d, c.pageHashNs + (match === INVALID_MFN ? 0 : c.pageCompareNs));
     if (match !== INVALID_MFN) {
+      this.charge(d, c.pageHashNs + c.pageCompareNs);
       if (match === cur) return; // already holds this content
       this.makeShared(match);
       this.dropMapping(d, gfn);
@@ -333,10 +341,10 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       this.charge(d, c.p2mUpdateNs);
       return;
     }
-    const mfn = this.writableFrame(d, gfn, true);
+    const mfn = this.writableFrame(d, gfn, true); // may refuse with ENOMEM: charge nothing before
     this.memory.write(mfn, 0, page, 0, PAGE_SIZE);
     this.dedup.insert(mfn, hash);
-    this.charge(d, c.pageCopyNs);
+    this.charge(d, c.pageHashNs + c.pageCopyNs);
   }
 
   // ---- sharing ops (XENMEM_sharing_op) ------------------------------------------------------
@@ -378,13 +386,11 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     if (!this.memory.framesEqual(smfn, cmfn)) {
       throw new HypervisorError('EINVAL', op, `source dom ${sourceDom} gfn ${sourceGfn} and client dom ${clientDom} gfn ${clientGfn} differ in content`);
     }
-    const sharers: Array<[DomId, Gfn]> = [];
-    this.p2m.rmap.forEach(cmfn, (dom, gfn) => sharers.push([dom, gfn]));
-    for (const [dom, gfn] of sharers) {
-      const d = this.domain(op, dom);
+    // forEach reads every mapping before the first call, so the callback may move them.
+    this.p2m.rmap.forEach(cmfn, (dom, gfn) => {
       this.cow.release(dom, gfn, cmfn);
-      this.mapShared(d, gfn, smfn);
-    }
+      this.mapShared(this.domain(op, dom), gfn, smfn);
+    });
     this.handles[cmfn] = 0;
     if (this.dedup.inline && !this.dedup.contains(smfn)) this.dedup.insert(smfn, this.memory.hashFrame(smfn));
     this.charge(s, this.costModel.hypercallNs + this.costModel.pageCompareNs);

@@ -77,6 +77,16 @@ function checkContents(hv: Hypervisor, model: Map<number, Map<number, Uint8Array
   }
 }
 
+/** What a refused operation must leave as it was: knobs, counters, every p2m entry, the host's figures. */
+function snapshot(hv: Hypervisor, ksm: KsmDedup): unknown {
+  const p2m: number[] = [];
+  for (const d of hv.domains()) {
+    for (let g = 0; g < d.table.size; g++) p2m.push(d.table.type(asGfn(g)), d.table.mfn(asGfn(g)));
+  }
+  const doms = hv.domains().map((d) => ksm.domainStats(d.table.dom));
+  return { knobs: ksm.knobs(), stats: ksm.stats(), doms, totals: hv.totals(), free: hv.frames.freeFrames, next: ksm.nextWakeNs(), p2m };
+}
+
 function readBack(hv: Hypervisor, dom: DomId, gfn: number): Uint8Array {
   const out = new Uint8Array(PAGE_SIZE);
   hv.readPage(dom, asGfn(gfn), 0, out, 0, PAGE_SIZE);
@@ -307,36 +317,45 @@ describe('KSM: run = 0 and run = 2', () => {
     expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 19, ksm_zero_pages: 10, full_scans: 2 });
   });
 
-  it('run = 2 without enough free frames stops with ENOMEM at run = 0, counters matching what was unmerged', async () => {
-    const { hv, ksm } = await ksmHost({}, 48);
-    const dom = guest(hv, 30, () => 8);
+  it('run = 2, MADV_UNMERGEABLE and PR_SET_MEMORY_MERGE 0 without enough free frames are refused with ENOMEM, changing nothing', async () => {
+    const { hv, ksm } = await ksmHost({ use_zero_pages: 1 }, 96);
+    // 25 pages of one content and 5 of zeros.
+    const dom = guest(hv, 30, (i) => (i < 5 ? undefined : 8));
     hv.setDomainMergeable(dom, true);
     fullScans(hv, ksm, 2);
-    expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 29 });
-    // Leave 5 free frames.
-    const free = hv.frames.freeFrames;
-    guest(hv, free - 5, (i) => 500 + i);
-    const err = (() => {
-      try {
-        ksm.setKnob('run', 2);
-      } catch (e) {
-        return e;
-      }
-      return undefined;
-    })();
-    expect(err).toBeInstanceOf(HypervisorError);
-    expect((err as HypervisorError).errnoName).toBe('ENOMEM');
-    expect(ksm.knobs()['run']).toBe(0);
-    expect(ksm.nextWakeNs()).toBe(Infinity);
-    expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 24 });
-    expect(hv.totals()).toMatchObject({ pagesShared: 1, pagesSharing: 24 });
+    expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 24, ksm_zero_pages: 5 });
+    // Unmerging all of it needs 24 + 5 frames (the last sharer of the KSM page keeps it): leave 28
+    // free, and one more in a domain that can go.
+    const spare = guest(hv, 1, () => 600);
+    guest(hv, hv.frames.freeFrames - 28, (i) => 500 + i);
+    expect(hv.frames.freeFrames).toBe(28);
+    const model = new Map([[dom as number, new Map(range(30).map((g) => [g, readBack(hv, dom, g)]))]]);
+    const before = snapshot(hv, ksm);
+    const refused = (fn: () => void, message: string): void => {
+      expect(fn).toThrow(HypervisorError);
+      expect(fn).toThrow(message);
+      expect(snapshot(hv, ksm)).toEqual(before);
+      expectClean(hv);
+      checkContents(hv, model, message);
+    };
+    refused(() => ksm.setKnob('run', 2), 'ksm_run_unmerge: ENOMEM: 29 frames needed to unmerge, 28 free');
+    expect(ksm.knobs()['run']).toBe(1);
+    refused(() => hv.advise(dom, asGfn(0), 30, false), 'madvise_unmergeable: ENOMEM: 29 frames needed to unmerge, 28 free');
+    refused(() => hv.setDomainMergeable(dom, false), 'set_memory_merge: ENOMEM: 29 frames needed to unmerge, 28 free');
+    // Not all the sharers: each needs a frame of its own (24 of 25 sharers, 5 zero pages).
+    refused(() => hv.advise(dom, asGfn(0), 29, false), 'madvise_unmergeable: ENOMEM: 29 frames needed to unmerge, 28 free');
+    // The scanner carries on as before.
+    fullScans(hv, ksm, 1);
+    expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 24, ksm_zero_pages: 5, full_scans: 3 });
+    // With exactly the 29 frames needed, run = 2 goes through and uses them all.
+    hv.destroyDomain(spare);
+    expect(hv.frames.freeFrames).toBe(29);
+    ksm.setKnob('run', 2);
+    expect(hv.frames.freeFrames).toBe(0);
+    expect(ksm.stats()).toMatchObject({ pages_shared: 0, pages_sharing: 0, ksm_zero_pages: 0, rmap_items: 0, full_scans: 0 });
+    expect(hv.totals()).toMatchObject({ pagesShared: 0, zeroPages: 0 });
     expectClean(hv);
-    // MADV_UNMERGEABLE has no frame either: refused, the range stays mergeable.
-    expect(() => hv.advise(dom, asGfn(0), 30, false)).toThrow(/madvise_unmergeable: ENOMEM/);
-    ksm.setKnob('run', 1);
-    expect(Number.isFinite(ksm.nextWakeNs())).toBe(true);
-    fullScans(hv, ksm, 2);
-    expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 29 });
+    checkContents(hv, model, 'after run = 2');
   });
 
   it('run = 0 stops scanning and keeps the state; run = 1 resumes where it stopped', async () => {

@@ -7,7 +7,8 @@ import { checkAgainstModel, type ModelOp } from './model-check.js';
 
 /** Runs per configuration; `MODEL_CHECK_RUNS` raises it for long runs (npm run check:model). */
 const RUNS = Number(process.env['MODEL_CHECK_RUNS'] ?? 60);
-const SEED = process.env['MODEL_CHECK_SEED'] === undefined ? undefined : Number(process.env['MODEL_CHECK_SEED']);
+// A fixed seed by default, so the suite is repeatable; MODEL_CHECK_SEED explores others.
+const SEED = Number(process.env['MODEL_CHECK_SEED'] ?? 20261126);
 
 // A small pool of contents, so whole-page writes often repeat and share. Pool entry 0 is zeros.
 const POOL = Array.from({ length: 4 }, (_, i) => {
@@ -25,13 +26,13 @@ const opArb: fc.Arbitrary<ModelOp> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('create' as const), maxPages: fc.integer({ min: 4, max: 16 }), gfnCount: fc.constant(16) }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('populate' as const), dom, gfns: fc.uniqueArray(gfn, { maxLength: 4 }), order: fc.integer({ min: 0, max: 2 }), pod: fc.boolean() }) },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('writePage' as const), dom, gfn, content: fc.integer({ min: 0, max: POOL.length - 1 }) }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('writeBytes' as const), dom, gfn, offset: fc.integer({ min: 0, max: PAGE_SIZE - 8 }), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 8 }) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('writeBytes' as const), dom, gfn, offset: fc.integer({ min: 0, max: PAGE_SIZE }), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 8 }) }) },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('read' as const), dom, gfn }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('decrease' as const), dom, gfns: fc.uniqueArray(gfn, { maxLength: 3 }), order: fc.integer({ min: 0, max: 1 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('share' as const), a: dom, gfnA: gfn, b: dom, gfnB: gfn }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('destroy' as const), dom }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('advise' as const), dom, start: fc.integer({ min: 0, max: 12 }), count: fc.integer({ min: 0, max: 6 }), mergeable: fc.boolean() }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('scan' as const), wakes: fc.integer({ min: 1, max: 6 }) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('scan' as const), wakes: fc.integer({ min: 1, max: 12 }) }) },
 );
 // Start with three domains, half populated, so that most ops land somewhere.
 const opsArb = fc
@@ -51,19 +52,25 @@ describe.each([
   // Small scans and max_page_sharing 2 so that two full scans, chains and smart_scan happen within a run.
   { strategy: 'ksm', options: { pages_to_scan: 4, max_page_sharing: 2, use_zero_pages: 1 }, allocator: 'buddy' as const, frames: 40, numaNodes: 1 },
   { strategy: 'ksm', options: { pages_to_scan: 6, merge_across_nodes: 0 }, allocator: 'buddy' as const, frames: 40, numaNodes: 2 },
-  { strategy: 'esx', options: { scanRatePerDomainPagesPerS: 200, wakeIntervalMs: 20 }, allocator: 'buddy' as const, frames: 40, numaNodes: 1 },
+  { strategy: 'esx', options: { scanRatePerDomainPagesPerS: 1000, wakeIntervalMs: 20 }, allocator: 'buddy' as const, frames: 40, numaNodes: 1 },
 ])('reference model: dedup $strategy $options, allocator $allocator, $frames frames, $numaNodes nodes', ({ strategy, options, allocator, frames, numaNodes }) => {
   it('every read equals what was last written and the audit stays clean', async () => {
-    // The property is only as good as the sharing it exercises: count the runs that shared.
+    // The property is only as good as the sharing it exercises: count the runs in which the
+    // strategy itself merged pages (not only the share hypercall, which every strategy has).
     let runsThatShared = 0;
     await fc.assert(
       fc.asyncProperty(opsArb, async (ops) => {
         const hv = await Hypervisor.create({ frames, allocator, numaNodes, dedup: createDedup(strategy, options) });
-        const summary = checkAgainstModel(hv, ops, { page });
-        if (summary.peakPagesSharing > 0) runsThatShared++;
+        let merged = false;
+        const afterStep = (h: Hypervisor): void => {
+          const st = h.dedup.stats();
+          merged ||= strategy === 'ksm' ? (st['pages_sharing'] ?? 0) + (st['ksm_zero_pages'] ?? 0) > 0 : strategy === 'esx' ? (st['pages_merged'] ?? 0) > 0 : strategy === 'inline' ? (st['hits'] ?? 0) > 0 : h.totals().pagesSharing > 0;
+        };
+        checkAgainstModel(hv, ops, { page, afterStep });
+        if (merged) runsThatShared++;
       }),
       { numRuns: RUNS, seed: SEED },
     );
-    expect(runsThatShared).toBeGreaterThan(RUNS / 4);
+    expect(runsThatShared).toBeGreaterThan(RUNS / 5);
   });
 });

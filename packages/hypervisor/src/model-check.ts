@@ -132,6 +132,15 @@ export class ReferenceModel {
 export interface ModelCheckOptions {
   /** Content of pool entry `i` (PAGE_SIZE bytes); a small pool makes pages collide and share. */
   readonly page: (content: number) => Uint8Array;
+  /** Called after every step, e.g. to watch a strategy's own counters. */
+  readonly afterStep?: (hv: Hypervisor) => void;
+}
+
+/** Frames `op` may need at most, so that ENOMEM is only accepted when fewer are free. */
+function framesNeeded(op: ModelOp): number {
+  if (op.kind === 'writePage' || op.kind === 'writeBytes') return 1;
+  if (op.kind === 'populate') return op.gfns.length << op.order;
+  return Infinity; // advise may unmerge any number of pages
 }
 
 /**
@@ -161,7 +170,8 @@ export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], optio
   ops.forEach((op, step) => {
     const where = `step ${step} ${JSON.stringify(op)}`;
     const acceptable = model.acceptable(op);
-    const before = snapshot(hv);
+    const before = snapshotState(hv);
+    const freeBefore = hv.frames.freeFrames;
     let errno: string | undefined;
     try {
       runOp(hv, op, options, buf);
@@ -173,16 +183,18 @@ export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], optio
       const wanted = acceptable.map((e) => e ?? 'success').join(' or ');
       throw new Error(`${where}: hypervisor ${errno ?? 'succeeded'}, model expects ${wanted}`);
     }
+    if (errno === 'ENOMEM' && freeBefore >= framesNeeded(op)) {
+      throw new Error(`${where}: ENOMEM with ${freeBefore} frames free`);
+    }
     if (errno === undefined) {
       applied++;
       model.apply(op, options.page);
       if (op.kind === 'read' && !equalBytes(buf, model.domains.get(op.dom)!.pages.get(op.gfn)!)) {
         throw new Error(`${where}: read differs from what was last written`);
       }
-    } else if (op.kind !== 'share' && op.kind !== 'advise') {
-      // A refused op changes nothing (share is two nominations and a share: the nominations stand;
-      // an unmergeable advice refused for want of frames keeps what it already unmerged).
-      if (snapshot(hv) !== before) throw new Error(`${where}: refused with ${errno} but the figures changed`);
+    } else if (op.kind !== 'share') {
+      // A refused op changes nothing (share is two nominations and a share: the nominations stand).
+      if (snapshotState(hv) !== before) throw new Error(`${where}: refused with ${errno} but the state changed`);
       comparePages(hv, model, buf, where);
     }
     const problems = hv.audit();
@@ -190,6 +202,7 @@ export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], optio
     const t = hv.totals();
     peakPagesSharing = Math.max(peakPagesSharing, t.pagesSharing);
     peakZeroPages = Math.max(peakZeroPages, t.zeroPages);
+    options.afterStep?.(hv);
   });
   comparePages(hv, model, buf, 'end');
   return { applied, refused: ops.length - applied, peakPagesSharing, peakZeroPages };
@@ -204,13 +217,20 @@ function comparePages(hv: Hypervisor, model: ReferenceModel, buf: Uint8Array, wh
   }
 }
 
-/** Every figure of the host and its domains except simulated CPU time. */
-function snapshot(hv: Hypervisor): string {
-  const { cpuNs: _cpu, ...totals } = hv.totals();
-  const domains = hv.allDomainStats().map(({ cpuNs: _c, ...rest }) => rest);
-  return JSON.stringify({ totals, domains });
+/**
+ * Everything a refused operation must leave as it was: every figure of the host and its domains
+ * (simulated CPU included) and every p2m entry (type and frame) of every domain.
+ */
+export function snapshotState(hv: Hypervisor): string {
+  const tables = hv.domains().map((d) => {
+    let digest = 7;
+    for (let g = 0; g < d.table.size; g++) {
+      digest = (Math.imul(digest, 31) + d.table.type(asGfn(g)) * 0x10001 + d.table.mfn(asGfn(g))) | 0;
+    }
+    return digest;
+  });
+  return JSON.stringify({ totals: hv.totals(), domains: hv.allDomainStats(), tables, free: hv.frames.freeFrames });
 }
-
 function runOp(hv: Hypervisor, op: ModelOp, options: ModelCheckOptions, buf: Uint8Array): void {
   const dom = (n: number): DomId => asDomId(n);
   switch (op.kind) {

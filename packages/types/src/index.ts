@@ -40,3 +40,4 @@ export type { DedupHost, DedupIndex } from './dedup.js';
 export { CowOutcome, type CowFaultHandler } from './cow.js';
 export type { GuestMemoryAccess, HypercallPort } from './guest.js';
 export type { DomainStats, TotalsStats } from './stats.js';
+export type { EvictionPolicy, SwapBackend, SwapDevice, SwapStats } from './swap.js';

@@ -56,8 +56,8 @@ class FakeTable implements P2mTable {
 
 /**
  * A scanning host over real machine memory and frame table, with p2m tables of its own and a
- * merge that only remaps (no reference counts, no reverse map): enough to watch the scanner's
- * decisions. Every merge and unmerge is recorded.
+ * merge that remaps and counts references (no reverse map), and an unmerge that only records:
+ * enough to watch the scanner's decisions. Every merge and unmerge is recorded.
  */
 async function scanHost(opts: EsxDedupOptions = {}, frames = 256) {
   const base = await machineHost(frames);
@@ -87,6 +87,8 @@ async function scanHost(opts: EsxDedupOptions = {}, frames = 256) {
         frameTable.setOwner(target, DOMID_COW, INVALID_GFN);
         frameTable.setFlags(target, FrameFlags.shared);
       }
+      // Unmerge advice counts the frames it needs from these.
+      if (target !== zeroMfn) frameTable.addRef(target, 1);
       if (t.type(gfn) === P2mType.ram_rw) frameTable.freeFrame(cur);
       t.set(gfn, target, P2mType.ram_shared);
       return true;
@@ -295,18 +297,40 @@ describe('EsxDedup scanning', () => {
     expect(h.dedup.audit()).toEqual([]);
   });
 
-  it('refuses unmerge advice with ENOMEM when the host has no frame, keeping the marks', async () => {
+  it('refuses unmerge advice with ENOMEM, changing nothing, when fewer frames are free than the copies need', async () => {
     const h = await scanHost({ scanRatePerDomainPagesPerS: 100 });
-    const t = h.domain(1, 2);
-    h.put(t, 0, numberedPage(3));
-    h.put(t, 1, numberedPage(3));
+    const t = h.domain(1, 5);
+    for (let g = 0; g < 3; g++) h.put(t, g, numberedPage(3));
+    h.put(t, 3, new Uint8Array(PAGE_SIZE));
+    h.put(t, 4, numberedPage(9));
     h.dedup.setDomainMergeable(t.dom, true);
-    h.runUntil(1000 * NS_PER_MS);
-    expect(h.dedup.stats().shared_frames).toBe(1);
+    h.runUntil(2000 * NS_PER_MS);
+    expect(h.dedup.stats()).toMatchObject({ shared_frames: 1, zero_merges: 1, hints: 1 });
+    const shared = t.mfn(asGfn(0));
+    expect(h.frameTable.refcount(shared)).toBe(3);
+    // Leave one free frame.
+    while (h.frameTable.freeFrames > 1) h.frameTable.allocFrame(asDomId(9), asGfn(0));
+    const before = { stats: h.dedup.stats(), dom: h.dedup.domainStats(t.dom), types: t.types.slice(), mfns: t.mfns.slice() };
+    const unchanged = (): void => {
+      expect(h.unmerges).toEqual([]);
+      expect({ stats: h.dedup.stats(), dom: h.dedup.domainStats(t.dom), types: t.types.slice(), mfns: t.mfns.slice() }).toEqual(before);
+      expect(h.dedup.audit()).toEqual([]);
+    };
+    // Three sharers, all unmerged, plus the zero page: 2 + 1 frames (the last sharer keeps its frame).
+    expect(() => h.dedup.setDomainMergeable(t.dom, false)).toThrow('set_memory_merge: ENOMEM: 3 frames needed to unmerge, 1 free');
+    unchanged();
+    // Two of three sharers: each needs a frame of its own.
+    expect(() => h.dedup.advise(t.dom, asGfn(0), 2, false)).toThrow('madvise_unmergeable: ENOMEM: 2 frames needed to unmerge, 1 free');
+    unchanged();
+    expect(() => h.dedup.advise(t.dom, asGfn(2), 2, false)).toThrow(expect.objectContaining({ errnoName: 'ENOMEM' }));
+    unchanged();
+    // One frame is enough for one sharer.
+    h.dedup.advise(t.dom, asGfn(1), 1, false);
+    expect(h.unmerges).toEqual([[1, 1]]);
+    expect(h.dedup.domainStats(t.dom).mergeable_pages).toBe(4);
+    // A host that then finds no frame breaks the count: a bug, not ENOMEM.
     h.failUnmerge();
-    expect(() => h.dedup.setDomainMergeable(t.dom, false)).toThrow(expect.objectContaining({ errnoName: 'ENOMEM' }));
-    expect(h.unmerges).toEqual([[1, 0]]);
-    expect(h.dedup.domainStats(t.dom).mergeable_pages).toBe(2);
+    expect(() => h.dedup.advise(t.dom, asGfn(0), 1, false)).toThrow(InvariantError);
   });
 });
 

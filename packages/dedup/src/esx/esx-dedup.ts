@@ -15,6 +15,7 @@ import {
   type Gfn,
   type Mfn,
 } from '@pagevisor/types';
+import { UnmergeCount } from '../unmerge-count.js';
 import { EsxDomain } from './esx-domain.js';
 import { checkKnob, ESX_KNOBS, resolveEsxOptions, type EsxDedupOptions, type EsxKnob } from './esx-options.js';
 import { EsxSlot, EsxTable, NO_SLOT } from './esx-table.js';
@@ -246,8 +247,8 @@ export class EsxDedup implements DedupIndex {
    * Marks `count` pages from `start` of `dom` mergeable or not (MADV_MERGEABLE /
    * MADV_UNMERGEABLE). Unmarking first unmerges every page of the range that maps a shared entry
    * (or the zero frame, when `populateZero` is off) and drops the range's hints; when the host
-   * has no frame for a copy this is an ENOMEM HypervisorError and the marks stay as they were
-   * (pages unmerged before the failure stay unmerged, as with Linux's madvise).
+   * has fewer free frames than those copies need, this is an ENOMEM HypervisorError that changes
+   * nothing (no page unmerged, marks and hints as they were).
    */
   advise(dom: DomId, start: Gfn, count: number, mergeable: boolean): void {
     const op = mergeable ? 'madvise_mergeable' : 'madvise_unmergeable';
@@ -472,10 +473,23 @@ export class EsxDedup implements DedupIndex {
 
   /**
    * Unmerges every page of [start, start + count) that maps a shared entry (or the zero frame
-   * when populate does not map it), then unmarks the range and drops its hints.
+   * when populate does not map it), then unmarks the range and drops its hints. The frames the
+   * copies need are counted first: ENOMEM (named `op`), changing nothing, when fewer are free.
    */
   private unmergeRange(op: string, d: EsxDomain, start: number, count: number): void {
     const { host, table } = this.attached(op);
+    const need = new UnmergeCount(count);
+    for (let g = start; g < start + count; g++) {
+      const gfn = g as Gfn;
+      if (d.table.type(gfn) !== P2mType.ram_shared) continue;
+      const mfn = d.table.mfn(gfn);
+      if (mfn === this.zeroMfn) {
+        if (!this.populateZero) need.addZero();
+      } else if (table.slotOf(mfn) !== NO_SLOT) {
+        need.addShared(mfn);
+      }
+    }
+    need.check(op, host.frames);
     for (let g = start; g < start + count; g++) {
       const gfn = g as Gfn;
       if (d.table.type(gfn) !== P2mType.ram_shared) continue;
@@ -483,7 +497,7 @@ export class EsxDedup implements DedupIndex {
       const ours = table.slotOf(mfn) !== NO_SLOT || (mfn === this.zeroMfn && !this.populateZero);
       if (!ours) continue;
       if (!host.unmerge(d.dom, gfn)) {
-        throw new HypervisorError('ENOMEM', op, `no free frame to unmerge dom ${d.dom} gfn ${g}`);
+        throw new InvariantError(`esx dedup: no free frame to unmerge dom ${d.dom} gfn ${g}, though the frames needed were counted free`);
       }
       this.unmerged++;
     }

@@ -18,6 +18,7 @@ import { checkKnob, resolveKsmOptions, type KsmKnob, type KsmKnobValues, type Ks
 import { BYTES_PER_RMAP_ITEM, DomainSlot, ItemFlags, RmapItems } from './rmap-items.js';
 import { shouldSkipItem } from './smart-scan.js';
 import { StableTree } from './stable-tree.js';
+import { UnmergeCount } from '../unmerge-count.js';
 
 const { mergeable: MERGEABLE, item: ITEM, unstable: UNSTABLE, parity: PARITY, stable: STABLE, zero: ZERO } = ItemFlags;
 const RAM_RW = P2mType.ram_rw;
@@ -256,8 +257,8 @@ export class KsmDedup implements DedupIndex {
   /**
    * Sets tunable `name` (a sysfs name of {@link KsmOptions}). EINVAL for an unknown name or a
    * value out of range; EBUSY for max_page_sharing or merge_across_nodes while KSM pages exist;
-   * `run` = 2 unmerges every page KSM merged (see {@link KsmOptions.run}); when a frame is missing
-   * for that, it stops with run = 0 and throws ENOMEM, what was unmerged staying unmerged.
+   * `run` = 2 unmerges every page KSM merged (see {@link KsmOptions.run}); when fewer frames are
+   * free than that needs, it throws ENOMEM having changed nothing (run keeps its value).
    */
   setKnob(name: string, value: number): void {
     const op = 'ksm_set_knob';
@@ -274,19 +275,14 @@ export class KsmDedup implements DedupIndex {
         );
       }
     }
+    // Checked before anything changes: a refused run = 2 leaves run, pages and counters as they were.
+    if (knob === 'run' && v === 2 && this.host !== undefined) this.countUnmergeAll().check('ksm_run_unmerge', this.host.frames);
     this.opts[knob] = v;
     if (this.host !== undefined) {
       this.stable.maxPageSharing = this.opts.max_page_sharing;
       this.stable.pruneMillisecs = this.opts.stable_node_chains_prune_millisecs;
     }
-    if (knob === 'run' && v === 2) {
-      try {
-        this.unmergeAll();
-      } catch (e) {
-        this.opts.run = 0;
-        throw e;
-      }
-    }
+    if (knob === 'run' && v === 2) this.unmergeAll();
   }
 
   /**
@@ -345,9 +341,9 @@ export class KsmDedup implements DedupIndex {
 
   /**
    * MADV_MERGEABLE / MADV_UNMERGEABLE on `count` pages from `start` of `dom`. Unmergeable pages
-   * merged by KSM are unmerged first (each gets a frame of its own); if a frame is missing, throws
-   * ENOMEM and the range stays mergeable (what was unmerged stays unmerged). Their rmap items go
-   * at the next scan, as in the kernel.
+   * merged by KSM are unmerged first (each gets a frame of its own); when fewer frames are free
+   * than that needs, throws ENOMEM having changed nothing. Their rmap items go at the next scan,
+   * as in the kernel.
    */
   advise(dom: DomId, start: Gfn, count: number, mergeable: boolean): void {
     const host = this.attached('madvise');
@@ -365,14 +361,14 @@ export class KsmDedup implements DedupIndex {
     }
     const slot = this.slots.get(dom);
     if (slot === undefined) return;
-    for (let g = start; g < start + count; g++) this.unmergePage(slot, g, 'madvise_unmergeable');
+    this.unmergeRange(host, slot, start, start + count, 'madvise_unmergeable');
     this.clearMergeable(slot, start, start + count);
   }
 
   /**
    * PR_SET_MEMORY_MERGE: `on` makes every page of `dom` mergeable, present and future ones;
    * off unmerges every page of `dom` KSM merged and makes them all unmergeable (ENOMEM as
-   * {@link advise}, leaving the domain mergeable).
+   * {@link advise}, changing nothing).
    */
   setDomainMergeable(dom: DomId, on: boolean): void {
     const host = this.attached('set_memory_merge');
@@ -391,7 +387,7 @@ export class KsmDedup implements DedupIndex {
     }
     const slot = this.slots.get(dom);
     if (slot === undefined) return;
-    for (let g = 0; g < slot.size; g++) this.unmergePage(slot, g, 'set_memory_merge');
+    this.unmergeRange(host, slot, 0, slot.size, 'set_memory_merge');
     this.clearMergeable(slot, 0, slot.size);
     slot.mergeAny = false;
   }
@@ -683,10 +679,37 @@ export class KsmDedup implements DedupIndex {
   }
 
   /**
-   * break_ksm on page `g` of `slot`: a page on a KSM page, or merged onto the zero frame by KSM,
-   * gets a frame of its own. ENOMEM (named `op`) when none is free.
+   * Adds to `count` the pages of [from, to) of `slot` that {@link unmergePage} would unmerge: those
+   * on a KSM page, and those KSM merged onto the zero frame.
    */
-  private unmergePage(slot: DomainSlot, g: number, op: string): void {
+  private countUnmerge(count: UnmergeCount, slot: DomainSlot, from: number, to: number): void {
+    const table = slot.table;
+    const flags = this.items.flags;
+    const kpages = this.stable.frames;
+    for (let g = from; g < to; g++) {
+      if (table.type(g as Gfn) !== RAM_SHARED) continue;
+      const m = table.mfn(g as Gfn);
+      if (m === this.zeroMfn) {
+        if ((flags[slot.base + g]! & ZERO) !== 0) count.addZero();
+      } else if (kpages.get(m) >= 0) {
+        count.addShared(m);
+      }
+    }
+  }
+
+  /** Unmerges pages [from, to) of `slot`, or throws ENOMEM (named `op`) having changed nothing. */
+  private unmergeRange(host: DedupHost, slot: DomainSlot, from: number, to: number, op: string): void {
+    const count = new UnmergeCount(to - from);
+    this.countUnmerge(count, slot, from, to);
+    count.check(op, host.frames);
+    for (let g = from; g < to; g++) this.unmergePage(slot, g);
+  }
+
+  /**
+   * break_ksm on page `g` of `slot`: a page on a KSM page, or merged onto the zero frame by KSM,
+   * gets a frame of its own. The frames were counted beforehand: a missing one is a bug.
+   */
+  private unmergePage(slot: DomainSlot, g: number): void {
     const host = this.host!;
     const gfn = g as Gfn;
     if (slot.table.type(gfn) !== RAM_SHARED) return;
@@ -695,7 +718,7 @@ export class KsmDedup implements DedupIndex {
     const onZero = m === this.zeroMfn && (this.items.flags[i]! & ZERO) !== 0;
     if (!onZero && this.stable.frames.get(m) < 0) return;
     if (!host.unmerge(slot.dom, gfn)) {
-      throw new HypervisorError('ENOMEM', op, `no free frame to unmerge dom ${slot.dom} gfn ${g}`);
+      throw new InvariantError(`ksm: no free frame to unmerge dom ${slot.dom} gfn ${g}, though the frames needed were counted free`);
     }
     if (onZero) this.dropZero(slot, i);
   }
@@ -712,42 +735,42 @@ export class KsmDedup implements DedupIndex {
   }
 
   /**
+   * The pages run = 2 unmerges, counted (see {@link countUnmerge}) over every domain.
+   */
+  private countUnmergeAll(): UnmergeCount {
+    let pages = 0;
+    for (const slot of this.scanList) pages += slot.size;
+    const count = new UnmergeCount(pages);
+    for (const slot of this.scanList) this.countUnmerge(count, slot, 0, slot.size);
+    return count;
+  }
+
+  /**
    * run = 2 (unmerge_and_remove_all_rmap_items): unmerges every page of every domain that maps a
    * KSM page or that KSM merged onto the zero frame, frees every item, forgets every KSM page and
-   * resets full_scans; the scan restarts from the first domain. ENOMEM stops it where it is.
+   * resets full_scans; the scan restarts from the first domain. The caller checked that enough
+   * frames are free.
    */
   private unmergeAll(): void {
     if (this.host === undefined) return;
     const flags = this.items.flags;
-    try {
-      for (const slot of this.scanList) {
-        for (let g = 0; g < slot.size; g++) {
-          const i = slot.base + g;
-          this.unmergePage(slot, g, 'ksm_run_unmerge');
-          if ((flags[i]! & ZERO) !== 0) this.dropZero(slot, i); // no longer on the zero frame
-          if ((flags[i]! & ITEM) !== 0) this.freeItem(slot, i);
-        }
+    for (const slot of this.scanList) {
+      for (let g = 0; g < slot.size; g++) {
+        const i = slot.base + g;
+        this.unmergePage(slot, g);
+        if ((flags[i]! & ZERO) !== 0) this.dropZero(slot, i); // no longer on the zero frame
+        if ((flags[i]! & ITEM) !== 0) this.freeItem(slot, i);
       }
-      this.stable.removeAll();
-      this.fullScans = 0;
-    } finally {
-      // Whatever was freed, the unstable trees restart empty, as does the scan.
-      this.unstableDirty = false;
-      this.generation++;
-      for (let r = 0; r < this.unstable.roots.length; r++) this.unstable.reset(r);
-      for (const slot of this.scanList) {
-        for (let g = 0; g < slot.size; g++) {
-          const i = slot.base + g;
-          if ((flags[i]! & UNSTABLE) !== 0) {
-            flags[i]! &= ~(UNSTABLE | PARITY);
-            this.pagesUnshared--;
-          }
-        }
-      }
-      this.curPos = -1;
-      this.curGfn = 0;
-      this.readySlot = null;
     }
+    this.stable.removeAll();
+    this.fullScans = 0;
+    // Every item was freed: the unstable trees restart empty, as does the scan.
+    this.unstableDirty = false;
+    this.generation++;
+    for (let r = 0; r < this.unstable.roots.length; r++) this.unstable.reset(r);
+    this.curPos = -1;
+    this.curGfn = 0;
+    this.readySlot = null;
   }
 
   private attached(op: string): DedupHost {
