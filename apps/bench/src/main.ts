@@ -4,6 +4,7 @@ import { Hypervisor } from '@pagevisor/hypervisor';
 import { createMachineMemory } from '@pagevisor/machine';
 import { asGfn, asMfn, PAGE_SIZE, Prng } from '@pagevisor/types';
 import { measure, type Rate } from './measure.js';
+import { benchSwap } from './swap-bench.js';
 
 const { values } = parseArgs({
   options: {
@@ -103,6 +104,9 @@ const ksmPagesPerS = 2 / (1 / scanRates[0]! + 1 / scanRates[1]!);
 // Linux spends 64 bytes on the rmap_item alone.
 const ksmBytesPerPage = ksm.metadataBytes() / ksmStats['rmap_items']!;
 
+// ---- the shared swap area ---------------------------------------------------------------------------
+const swapBench = benchSwap(memory, Math.min(PAGES, 16384));
+
 const ratio = writeMiss.opsPerS / limit;
 const rows: Array<Rate & { ratio?: number }> = [copy, hash, compare, { ...writeMiss, ratio }, { ...writeHit, ratio: writeHit.opsPerS / limit }];
 const report = {
@@ -120,6 +124,7 @@ const report = {
     pagesSharing: ksmStats['pages_sharing'],
     target: { pagesPerS: 250_000, metadataBytesPerScannedPage: 16, met: ksmPagesPerS >= 250_000 && ksmBytesPerPage <= 16 },
   },
+  swap: swapBench,
 };
 if (values.json) {
   console.log(JSON.stringify(report, null, 2));
@@ -136,4 +141,9 @@ if (values.json) {
   console.log(`    after 5 scans: pages_shared ${ksmStats['pages_shared']}, pages_sharing ${ksmStats['pages_sharing']}`);
   console.log(`  target: KSM scan >= 250,000 pages/s: ${ksmPagesPerS >= 250_000 ? 'met' : 'missed'} (${fmt(ksmPagesPerS)} over full scans 1 and 2)`);
   console.log(`  target: KSM metadata <= 16 bytes per scanned page: ${ksmBytesPerPage <= 16 ? 'met' : 'missed'} (${ksmBytesPerPage.toFixed(1)} with half the pages KSM pages; Linux: 64 per rmap_item alone)`);
+  console.log(`  swap, ${swapBench.pages} pages (pages/s): raw 4 KiB file write ${fmt(swapBench.rawFileWritePagesPerS)}, read ${fmt(swapBench.rawFileReadPagesPerS)}`);
+  for (const c of swapBench.configs) {
+    const vs = c.device === 'file' ? ` (${(c.swapOutPagesPerS / swapBench.rawFileWritePagesPerS).toFixed(2)} / ${(c.swapInPagesPerS / swapBench.rawFileReadPagesPerS).toFixed(2)} x raw)` : '';
+    console.log(`    ${c.device.padEnd(6)} ${c.compression.padEnd(7)} out ${fmt(c.swapOutPagesPerS).padStart(10)}  in ${fmt(c.swapInPagesPerS).padStart(10)}  ratio ${c.compressionRatio.toFixed(2)}${vs}`);
+  }
 }

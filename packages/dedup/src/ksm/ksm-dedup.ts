@@ -348,15 +348,7 @@ export class KsmDedup implements DedupIndex {
   advise(dom: DomId, start: Gfn, count: number, mergeable: boolean): void {
     const host = this.attached('madvise');
     if (mergeable) {
-      const slot = this.slotFor(host, dom);
-      const flags = this.items.flags;
-      for (let g = start; g < start + count; g++) {
-        const i = slot.base + g;
-        if ((flags[i]! & MERGEABLE) !== 0) continue;
-        flags[i]! |= MERGEABLE;
-        slot.mergeable++;
-        this.mergeablePages++;
-      }
+      this.markMergeable(this.slotFor(host, dom), start, start + count);
       return;
     }
     const slot = this.slots.get(dom);
@@ -375,14 +367,7 @@ export class KsmDedup implements DedupIndex {
     if (on) {
       const slot = this.slotFor(host, dom);
       slot.mergeAny = true;
-      const flags = this.items.flags;
-      for (let g = 0; g < slot.size; g++) {
-        const i = slot.base + g;
-        if ((flags[i]! & MERGEABLE) !== 0) continue;
-        flags[i]! |= MERGEABLE;
-        slot.mergeable++;
-        this.mergeablePages++;
-      }
+      this.markMergeable(slot, 0, slot.size);
       return;
     }
     const slot = this.slots.get(dom);
@@ -390,6 +375,18 @@ export class KsmDedup implements DedupIndex {
     this.unmergeRange(host, slot, 0, slot.size, 'set_memory_merge');
     this.clearMergeable(slot, 0, slot.size);
     slot.mergeAny = false;
+  }
+
+  /** Marks gfns [from, to) of `slot`'s domain mergeable. */
+  private markMergeable(slot: DomainSlot, from: number, to: number): void {
+    const flags = this.items.flags;
+    for (let g = from; g < to; g++) {
+      const i = slot.base + g;
+      if ((flags[i]! & MERGEABLE) !== 0) continue;
+      flags[i]! |= MERGEABLE;
+      slot.mergeable++;
+      this.mergeablePages++;
+    }
   }
 
   /** `dom` is about to be destroyed: its items leave the trees and the counters, its slot goes. */
