@@ -5,6 +5,9 @@ import {
   DEFAULT_SCENARIO,
   parseScenario,
   ScenarioError,
+  SWAP_COMPRESSION_NAMES,
+  SWAP_DEVICE_NAMES,
+  SWAP_POLICY_NAMES,
   type DedupStrategyName,
   type Scenario,
 } from '@pagevisor/workloads';
@@ -33,7 +36,8 @@ export interface CliIo {
 
 /** Usage text of `pagevisor --help`. */
 export const USAGE = `Usage:
-  pagevisor run [scenario.json] [--json] [--out FILE] [--seed N] [--dedup STRATEGY] [--quiet]
+  pagevisor run [scenario.json] [--json] [--out FILE] [--seed N] [--dedup STRATEGY]
+                [--swap-policy POLICY] [--swap-device DEVICE] [--compression CODEC] [--quiet]
   pagevisor default-scenario
   pagevisor --help | --version
 
@@ -47,6 +51,10 @@ Options of run:
   --seed N          Override the scenario's seed (0 .. 4294967295).
   --dedup STRATEGY  Override the dedup strategy: ${DEDUP_STRATEGY_NAMES.join(', ')}. The scenario's
                     dedup options are kept only when it names the same strategy.
+  --swap-policy POLICY  Eviction policy of the swap: ${SWAP_POLICY_NAMES.join(', ')}.
+  --swap-device DEVICE  Swap device: ${SWAP_DEVICE_NAMES.join(', ')} (file: a temporary file).
+  --compression CODEC   Compression of swap slots: ${SWAP_COMPRESSION_NAMES.join(', ')}.
+                    Each swap option gives a scenario without swap a shared swap area.
   --quiet, -q       No progress bar (it is shown only when stderr is a terminal).
 
 Exit codes: 0 ok, 1 bad usage or scenario (nothing run), 2 some guest or step failed, 3 internal error.
@@ -54,7 +62,7 @@ Exit codes: 0 ok, 1 bad usage or scenario (nothing run), 2 some guest or step fa
 
 class UsageError extends Error {}
 
-const RUN_ONLY = ['json', 'out', 'seed', 'dedup', 'quiet'] as const;
+const RUN_ONLY = ['json', 'out', 'seed', 'dedup', 'swap-policy', 'swap-device', 'compression', 'quiet'] as const;
 
 function parseSeed(text: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
@@ -67,6 +75,12 @@ function parseDedup(text: string): DedupStrategyName {
     throw new UsageError(`--dedup: must be ${DEDUP_STRATEGY_NAMES.join(', ')}, got "${text}"`);
   }
   return text as DedupStrategyName;
+}
+
+function parseChoice<T extends string>(flag: string, text: string | undefined, names: readonly T[]): T | undefined {
+  if (text === undefined) return undefined;
+  if (!(names as readonly string[]).includes(text)) throw new UsageError(`--${flag}: must be ${names.join(', ')}, got "${text}"`);
+  return text as T;
 }
 
 function invalid(what: string, e: ScenarioError): UsageError {
@@ -124,6 +138,9 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
         out: { type: 'string' },
         seed: { type: 'string' },
         dedup: { type: 'string' },
+        'swap-policy': { type: 'string' },
+        'swap-device': { type: 'string' },
+        compression: { type: 'string' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
@@ -163,13 +180,41 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
 
 async function run(
   file: string | undefined,
-  values: { json?: boolean; out?: string; seed?: string; dedup?: string; quiet?: boolean },
+  values: {
+    json?: boolean;
+    out?: string;
+    seed?: string;
+    dedup?: string;
+    'swap-policy'?: string;
+    'swap-device'?: string;
+    compression?: string;
+    quiet?: boolean;
+  },
   io: CliIo,
 ): Promise<number> {
   const seed = values.seed === undefined ? undefined : parseSeed(values.seed);
   const dedup = values.dedup === undefined ? undefined : parseDedup(values.dedup);
+  const policy = parseChoice('swap-policy', values['swap-policy'], SWAP_POLICY_NAMES);
+  const device = parseChoice('swap-device', values['swap-device'], SWAP_DEVICE_NAMES);
+  const compression = parseChoice('compression', values.compression, SWAP_COMPRESSION_NAMES);
   if (values.out === '') throw new UsageError('--out: needs a file name');
   let scenario = await loadScenario(file);
+  if (policy !== undefined || device !== undefined || compression !== undefined) {
+    const swap = { ...(scenario.machine.swap ?? {}) };
+    if (policy !== undefined) swap.policy = policy;
+    if (compression !== undefined) swap.compression = compression;
+    if (device !== undefined) {
+      swap.device = device;
+      // A path belongs to the file device it was written for.
+      if (device === 'memory') delete swap.path;
+    }
+    try {
+      scenario = parseScenario({ ...scenario, machine: { ...scenario.machine, swap } });
+    } catch (e) {
+      if (e instanceof ScenarioError) throw invalid(file ?? '(default)', e);
+      throw e;
+    }
+  }
   if (seed !== undefined || dedup !== undefined) {
     scenario = parseScenario({
       ...scenario,

@@ -1,5 +1,5 @@
 import type { DomainStats, TotalsStats } from '@pagevisor/types';
-import type { GuestSpec, Step } from '@pagevisor/workloads';
+import type { GuestSpec, Step, SwapConfig } from '@pagevisor/workloads';
 
 /** One sample of the host's memory figures on the simulated clock. */
 export interface TimelineSample {
@@ -19,6 +19,45 @@ export interface TimelineSample {
   readonly cowFaults: number;
   /** Zero-frame write faults so far. */
   readonly zeroFaults: number;
+  /** Pages whose content is in swap (0 without swap). */
+  readonly pagedPages: number;
+}
+
+/** A guest paused by an EIO (failed swap-in) or EAGAIN (paused domain); it retried later. */
+export type PauseRecord = FailureRecord;
+
+/** The swap area(s): configuration, counters at the end, disk peaks and the guests' pauses. */
+export interface SwapReport {
+  /** `"shared"` or `"per-domain"`. */
+  readonly mode: string;
+  /** `"memory"` or `"file"`. */
+  readonly device: string;
+  /** `"none"`, `"deflate"` or `"lz4"`. */
+  readonly compression: string;
+  /** `"clock"`, `"lru"` or `"random"`. */
+  readonly policy: string;
+  /** Pages stored (de-duplicated or not). */
+  readonly swapOuts: number;
+  /** Pages read back. */
+  readonly swapIns: number;
+  /** Slots holding a page at the end. */
+  readonly swapSlotsUsed: number;
+  /** Bytes written to the device(s). */
+  readonly swapBytesWritten: number;
+  /** Stores that found identical content in a slot and wrote nothing. */
+  readonly slotsSavedByDedup: number;
+  /** Uncompressed bytes stored / device bytes they take (1 without compression). */
+  readonly compressionRatio: number;
+  /** Evictions the area refused (full, device error): the page stayed in RAM. */
+  readonly evictionFailures: number;
+  /** Swap-ins that failed (device error, checksum): the domain was paused. */
+  readonly swapInFailures: number;
+  /** Peak device bytes of the shared-mode run (this run's, or the baseline's); null when not run. */
+  readonly swapDiskBytesShared: number | null;
+  /** Peak device bytes the per-domain areas needed together (this run's, or the baseline's); null when not run. */
+  readonly swapDiskBytesPerDomain: number | null;
+  /** Each pause of a guest, in order. */
+  readonly pauses: readonly PauseRecord[];
 }
 
 /** A guest the hypervisor stopped with an error. */
@@ -53,6 +92,10 @@ export interface GuestRecord {
   readonly writes: number;
   /** Of those, whole-page writes. */
   readonly wholePageWrites: number;
+  /** Steady-state reads done (absent when the guest reads nothing). */
+  readonly reads?: number;
+  /** Times the guest paused (absent when it never did). */
+  readonly pauses?: number;
 }
 
 /** What one step of the scenario did, in the order the steps ran. */
@@ -121,7 +164,14 @@ export interface DedupReport {
 /** The configuration a report was produced with (the scenario minus its name and seed). */
 export interface ReportConfig {
   /** Machine RAM, its size in frames, the frame allocator and the NUMA nodes. */
-  readonly machine: { readonly memoryMiB: number; readonly frames: number; readonly allocator: string; readonly numaNodes: number };
+  readonly machine: {
+    readonly memoryMiB: number;
+    readonly frames: number;
+    readonly allocator: string;
+    readonly numaNodes: number;
+    /** The swap configuration without its file path (absent without swap). */
+    readonly swap?: Omit<SwapConfig, 'path'>;
+  };
   /** The de-duplication strategy and the options it was given. */
   readonly dedup: { readonly strategy: string } & Readonly<Record<string, string | number | boolean>>;
   /** Simulated seconds of steady state after each guest's boot. */
@@ -168,6 +218,8 @@ export interface Report {
   readonly dedup: DedupReport;
   /** Per-guest activity. */
   readonly guests: readonly GuestRecord[];
+  /** Swap figures (absent when the machine has no swap). */
+  readonly swap?: SwapReport;
   /** Host figures every sampleIntervalS, and at the end. */
   readonly timeline: readonly TimelineSample[];
   /** Guests the hypervisor stopped, in order of failure. */

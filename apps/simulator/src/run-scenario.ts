@@ -3,11 +3,12 @@ import { HypercallClient } from '@pagevisor/hypercall-abi';
 import { Hypervisor } from '@pagevisor/hypervisor';
 import { InvariantError, invariant, mibToPages, mixSeed, NS_PER_MS, NS_PER_S, SimClock, type DedupIndex } from '@pagevisor/types';
 import { domainNames, MAX_SAMPLES, parseScenario, ScenarioError, SyntheticGuest, type Scenario } from '@pagevisor/workloads';
+import { makeSwap, type SwapSetup } from './make-swap.js';
 import { convergedAtNs } from './convergence.js';
 import { EventQueue } from './event-queue.js';
 import { makeDedup } from './make-dedup.js';
 import { fullScansOf, StepRunner, type StepGuest } from './step-runner.js';
-import type { FailureRecord, GuestRecord, Report, TimelineSample } from './report.js';
+import type { FailureRecord, GuestRecord, PauseRecord, Report, SwapReport, TimelineSample } from './report.js';
 import { VERSION } from './version.js';
 
 /** Where a run is, for progress displays. */
@@ -57,17 +58,60 @@ function roundMs(ms: number): number {
  * event goes first; at equal times guests go first (lower index first), then the scanner, then
  * the steps. The host is sampled every `sampleIntervalS`. The run ends once every guest is done
  * (or failed) and every step has run (or one failed); the scanner alone never keeps it going.
+ * With `machine.swap` the hypervisor pages to the area(s) `makeSwap` builds (closed, temporary
+ * files removed, at the end); a guest paused by a failed swap-in (EIO) or EAGAIN is unpaused
+ * (`unpauseDomain`) at its retry and its pauses go to `swap.pauses`. `compareBaseline` first runs
+ * the scenario in the other swap mode without faults (with the scenario's own dedup strategy,
+ * even when `opts.dedup` is given) and reports its disk peak beside this run's.
  * Everything in the report but `wall` depends only on the scenario, its seed and the strategy.
  * @throws ScenarioError when the scenario is invalid, the strategy refuses its options, or a
  *   wait_full_scans step meets a strategy without a full_scans counter.
  * @throws InvariantError when the hypervisor's audit finds a broken invariant at the end (a bug).
  */
 export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Promise<Report> {
-  const tStart = performance.now();
   const s = parseScenario(scenario);
+  const swapConfig = s.machine.swap;
+  let baselinePeak: number | null = null;
+  if (swapConfig?.compareBaseline === true) {
+    // The other mode, same scenario, no injected faults: only its disk peak is reported.
+    const other = swapConfig.mode === 'shared' ? 'per-domain' : 'shared';
+    const { faults: _faults, ...rest } = swapConfig;
+    const baseline = await runScenario({ ...s, machine: { ...s.machine, swap: { ...rest, mode: other, compareBaseline: false } } });
+    baselinePeak = baseline.swap!.mode === 'shared' ? baseline.swap!.swapDiskBytesShared : baseline.swap!.swapDiskBytesPerDomain;
+  }
+  const tStart = performance.now();
   const frames = mibToPages(s.machine.memoryMiB);
   const dedup = opts.dedup ?? makeDedup(s.dedup, s.seed);
-  const hv = await Hypervisor.create({ frames, allocator: s.machine.allocator, dedup, numaNodes: s.machine.numaNodes });
+  let hashOf: ((page: Uint8Array) => number) | undefined;
+  let swap: SwapSetup | undefined;
+  if (swapConfig !== undefined) {
+    const pages = s.guests.map((g) => mibToPages(g.memoryMiB));
+    swap = makeSwap(swapConfig, {
+      frames,
+      guestPages: s.guests.reduce((n, g, i) => n + g.count * pages[i]!, 0),
+      largestGuestPages: Math.max(...pages),
+      seed: s.seed,
+      // Bound below: the areas hash only when they store, after the hypervisor exists.
+      hashPage: (page) => hashOf!(page),
+    });
+  }
+  try {
+    const hv = await Hypervisor.create({
+      frames,
+      allocator: s.machine.allocator,
+      dedup,
+      numaNodes: s.machine.numaNodes,
+      ...(swap === undefined ? {} : { swap: swap.options }),
+    });
+    hashOf = (page) => hv.memory.hashPage(page);
+    return run(s, hv, dedup, opts, tStart, baselinePeak);
+  } finally {
+    swap?.close();
+  }
+}
+
+function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, tStart: number, baselinePeak: number | null): Report {
+  const frames = mibToPages(s.machine.memoryMiB);
   checkStepsAgainst(hv, s);
   const durationNs = Math.round(s.durationS * NS_PER_S);
 
@@ -105,8 +149,10 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       zeroPages: t.zeroPages,
       cowFaults: t.cowFaults,
       zeroFaults: t.zeroFaults,
+      pagedPages: t.pagedPages,
     });
   };
+  const pauses: PauseRecord[] = [];
   const pagesDone = (): number => guests.reduce((n, g) => n + g.guest.opsDone, 0);
   const everySteps = opts.progressEverySteps ?? 64;
   let samples = 0;
@@ -146,11 +192,14 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       const i = queue.pop();
       const { name, guest } = guests[i]!;
       const wasBooting = guest.state === 'booting';
+      // A failed swap-in paused the domain; its retry is due now.
+      if (guest.paused && hv.isPaused(guest.domId)) hv.unpauseDomain(guest.domId);
       guest.step(t);
       const failure = guest.failure;
       if (failure !== null) {
         failures.push({ guest: name, domId: guest.domId, ...failure });
       } else {
+        if (guest.paused) pauses.push({ guest: name, domId: guest.domId, ...guest.lastPause! });
         const next = guest.nextEventNs();
         invariant(next >= t, `guest ${name} asked for an event at ${next} ns, before now (${t} ns)`);
         if (next !== Infinity) queue.push(i, next);
@@ -193,7 +242,32 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     pagesBooted: guest.pagesBooted,
     writes: guest.writesDone,
     wholePageWrites: guest.wholePageWrites,
+    ...(guest.readsPlanned > 0 ? { reads: guest.readsDone } : {}),
+    ...(guest.pauses > 0 ? { pauses: guest.pauses } : {}),
   }));
+  const swapConfig = s.machine.swap;
+  let swapReport: SwapReport | undefined;
+  if (swapConfig !== undefined) {
+    const st = hv.swapStats()!;
+    const shared = swapConfig.mode === 'shared';
+    swapReport = {
+      mode: swapConfig.mode,
+      device: swapConfig.device,
+      compression: swapConfig.compression,
+      policy: swapConfig.policy,
+      swapOuts: st.swapOuts,
+      swapIns: st.swapIns,
+      swapSlotsUsed: st.swapSlotsUsed,
+      swapBytesWritten: st.swapBytesWritten,
+      slotsSavedByDedup: st.slotsSavedByDedup,
+      compressionRatio: st.compressionRatio,
+      evictionFailures: st.evictionFailures,
+      swapInFailures: st.swapInFailures,
+      swapDiskBytesShared: shared ? st.diskBytesPeak : baselinePeak,
+      swapDiskBytesPerDomain: shared ? baselinePeak : st.diskBytesPeak,
+      pauses,
+    };
+  }
   const totals = hv.totals();
   const runMs = tEnd - tSetup;
   return {
@@ -201,7 +275,13 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     scenario: s.name,
     seed: s.seed,
     config: {
-      machine: { memoryMiB: s.machine.memoryMiB, frames, allocator: s.machine.allocator, numaNodes: s.machine.numaNodes },
+      machine: {
+        memoryMiB: s.machine.memoryMiB,
+        frames,
+        allocator: s.machine.allocator,
+        numaNodes: s.machine.numaNodes,
+        ...(swapConfig === undefined ? {} : { swap: withoutPath(swapConfig) }),
+      },
       dedup: opts.dedup === undefined ? { ...s.dedup } : { strategy: dedup.name },
       durationS: s.durationS,
       sampleIntervalS: s.sampleIntervalS,
@@ -219,6 +299,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       knobs: { ...(dedup.knobs?.() ?? {}) },
     },
     guests: guestRecords,
+    ...(swapReport === undefined ? {} : { swap: swapReport }),
     timeline,
     failures,
     steps: steps.results,
@@ -242,4 +323,10 @@ function checkStepsAgainst(hv: Hypervisor, s: Scenario): void {
     }
   });
   if (issues.length > 0) throw new ScenarioError(issues);
+}
+
+/** The swap configuration as reports show it: a file path differs between runs, so it is left out. */
+function withoutPath(config: NonNullable<Scenario['machine']['swap']>): Omit<typeof config, 'path'> {
+  const { path: _path, ...rest } = config;
+  return rest;
 }

@@ -25,10 +25,32 @@ function table(rows: readonly (readonly string[])[], rightAligned: ReadonlySet<n
   );
 }
 
+function mib(bytes: number | null): string {
+  return bytes === null ? '-' : `${(bytes / (1024 * 1024)).toFixed(2)} MiB`;
+}
+
+/** The swap lines of the summary (none without swap). */
+function swapLines(report: Report): string[][] {
+  const w = report.swap;
+  if (w === undefined) return [];
+  return [
+    ['paged pages', String(report.totals.pagedPages)],
+    ['swap', `${w.mode}, ${w.device} device, ${w.policy} eviction, compression ${w.compression}`],
+    ['swap outs / ins', `${w.swapOuts} / ${w.swapIns}`],
+    ['swap slots used', String(w.swapSlotsUsed)],
+    ['swap written', mib(w.swapBytesWritten)],
+    ['slots saved by dedup', String(w.slotsSavedByDedup)],
+    ['compression ratio', w.compressionRatio.toFixed(2)],
+    ['swap disk shared', mib(w.swapDiskBytesShared)],
+    ['swap disk per-domain', mib(w.swapDiskBytesPerDomain)],
+    ['swap failures', `${w.evictionFailures} evictions, ${w.swapInFailures} swap-ins, ${w.pauses.length} guest pauses`],
+  ];
+}
+
 /**
  * The human-readable summary `pagevisor run` prints: host totals, the dedup strategy with its
  * convergence time and simulated CPU cost (and KSM's pages_shared, pages_sharing, full_scans when
- * it keeps them), steps, one line per domain, what stopped each failed guest and the failed step.
+ * it keeps them), swap figures when the machine has swap, steps, one line per domain, what stopped each failed guest and the failed step.
  */
 export function formatSummary(report: Report): string {
   const t = report.totals;
@@ -49,6 +71,7 @@ export function formatSummary(report: Report): string {
         ['zero pages', String(t.zeroPages)],
         ['cow faults', String(t.cowFaults)],
         ['zero faults', String(t.zeroFaults)],
+        ...swapLines(report),
         ['saved', `${t.savedPct.toFixed(2)}%`],
         ['simulated time', seconds(report.simulatedNs)],
         ['failed guests', String(t.failedGuests)],

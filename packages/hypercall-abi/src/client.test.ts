@@ -4,6 +4,7 @@ import {
   DOMID_SELF,
   Errno,
   HypervisorError,
+  PAGE_SIZE,
   type DomId,
   type HypercallPort,
 } from '@pagevisor/types';
@@ -76,6 +77,29 @@ describe('HypercallClient', () => {
     expect(new TextDecoder().decode(g2.readPage(DOMID_SELF, asGfn(20), 0, 4))).toBe('same');
   });
 
+  it('pages a guest page out and back in', () => {
+    const h = new FakeHandler();
+    const port = connect(h);
+    const guest = new HypercallClient(port, DOM1);
+    const dom0 = new HypercallClient(port, asDomId(0));
+    guest.populatePhysmap(DOMID_SELF, [3, 4]);
+    guest.writePage(DOMID_SELF, asGfn(3), 0, Uint8Array.of(1, 2));
+    const saved = dom0.readPage(DOM1, asGfn(3), 0, PAGE_SIZE);
+    expect(dom0.pagingNominate(DOM1, asGfn(3))).toBeUndefined();
+    dom0.pagingEvict(DOM1, asGfn(3));
+    expect(thrown(() => guest.readPage(DOMID_SELF, asGfn(3), 0, 1)).errnoName).toBe('EAGAIN');
+    dom0.pagingPrep(DOM1, asGfn(3), saved);
+    expect(guest.readPage(DOMID_SELF, asGfn(3), 0, 3)).toEqual(Uint8Array.of(1, 2, 0));
+    guest.pagingNominate(DOMID_SELF, asGfn(4));
+    guest.pagingEvict(DOMID_SELF, asGfn(4));
+    guest.pagingPrep(DOMID_SELF, asGfn(4));
+    expect(h.calls.at(-1)).toEqual({ method: 'pagingPrep', caller: 1, args: [1, 4, undefined] });
+    const e = thrown(() => guest.pagingPrep(DOMID_SELF, asGfn(4)));
+    expect([e.errnoName, e.op, e.detail]).toEqual(['EINVAL', 'paging_prep', 'gfn 4 of domain 1 is not paged out']);
+    expect(thrown(() => guest.pagingEvict(DOMID_SELF, asGfn(4))).errnoName).toBe('EBUSY');
+    expect(thrown(() => guest.pagingNominate(DOM2, asGfn(4))).errnoName).toBe('EPERM');
+  });
+
   it('throws HypervisorError with the errno, op and message of a failed hypercall', () => {
     const h = new FakeHandler(2);
     const guest = new HypercallClient(connect(h), DOM1);
@@ -102,6 +126,12 @@ describe('HypercallClient', () => {
     expect(e.detail).toBe('read_page.domid: must be <= 32752, got 32753');
     e = thrown(() => guest.increaseReservation(DOMID_SELF, 1, 0, 0xff));
     expect(e.detail).toMatch(/^increase_reservation\.memFlags: has unknown bits 0xff/);
+    e = thrown(() => guest.pagingPrep(DOMID_SELF, asGfn(1), new Uint8Array(100)));
+    expect(e.detail).toBe('paging_prep.data: must be 4096 bytes when present, got 100');
+    e = thrown(() => guest.pagingNominate(DOMID_SELF, asGfn(-1)));
+    expect(e.detail).toBe('paging_nominate.gfn: must be >= 0, got -1');
+    e = thrown(() => guest.pagingEvict(asDomId(0x7ff1), asGfn(1)));
+    expect(e.detail).toBe('paging_evict.domid: must be <= 32752, got 32753');
     expect(port.issued).toBe(0);
     expect(h.calls).toEqual([]);
   });

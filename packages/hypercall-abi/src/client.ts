@@ -72,6 +72,21 @@ export class HypercallClient {
     this.call({ op: 'sharing_share', sourceDomid, sourceGfn, sourceHandle, clientDomid, clientGfn, clientHandle });
   }
 
+  /** Nominates page `gfn` for paging out. */
+  pagingNominate(domid: DomId, gfn: Gfn): void {
+    this.call({ op: 'paging_nominate', domid, gfn });
+  }
+
+  /** Drops the frame of nominated page `gfn`; the page is then paged out. */
+  pagingEvict(domid: DomId, gfn: Gfn): void {
+    this.call({ op: 'paging_evict', domid, gfn });
+  }
+
+  /** Backs paged-out page `gfn` with a frame again, loaded with `data` (PAGE_SIZE bytes) when given. */
+  pagingPrep(domid: DomId, gfn: Gfn, data?: Uint8Array): void {
+    this.call(data === undefined ? { op: 'paging_prep', domid, gfn } : { op: 'paging_prep', domid, gfn, data });
+  }
+
   private call(req: HypercallRequest): HypercallResponse {
     const res = decodeResponse(req.op, this.port.hypercall(this.caller, encodeRequest(req)));
     if (res.rc < 0) throw errorFromRc(res.rc, req.op, res.message);

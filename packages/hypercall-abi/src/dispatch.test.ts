@@ -1,4 +1,4 @@
-import { asDomId, DOMID_SELF, Errno, HypervisorError, InvariantError, type DomId } from '@pagevisor/types';
+import { asDomId, DOMID_SELF, Errno, HypervisorError, InvariantError, PAGE_SIZE, type DomId } from '@pagevisor/types';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { anyRequest, FakeHandler, withU32 } from '../tests/fixtures.js';
@@ -66,6 +66,65 @@ describe('dispatchHypercall', () => {
     expect(h.calls[1]).toEqual({ method: 'populatePhysmap', caller: 1, args: [1, [5, 6], 0, 0] });
   });
 
+  it('runs the paging ops through the handler: nominate, evict, prep with and without content', () => {
+    const h = new FakeHandler();
+    run(h, DOM1, { op: 'populate_physmap', domid: 1, extentOrder: 0, memFlags: 0, gfns: [5, 6] });
+    run(h, DOM1, { op: 'write_page', domid: 1, gfn: 5, offset: 0, data: Uint8Array.of(9) });
+    expect(run(h, DOM1, { op: 'paging_nominate', domid: 1, gfn: 5 })).toEqual({ rc: 0 });
+    expect(run(h, DOM1, { op: 'paging_evict', domid: 1, gfn: 5 })).toEqual({ rc: 0 });
+    expect(run(h, DOM1, { op: 'read_page', domid: 1, gfn: 5, offset: 0, length: 1 })).toEqual({
+      rc: -Errno.EAGAIN,
+      message: 'gfn 5 of domain 1 is paged out',
+    });
+    const page = new Uint8Array(PAGE_SIZE).fill(7);
+    expect(run(h, DOM0, { op: 'paging_prep', domid: 1, gfn: 5, data: page })).toEqual({ rc: 0 });
+    expect(run(h, DOM1, { op: 'read_page', domid: 1, gfn: 5, offset: 4094, length: 2 }).data).toEqual(
+      Uint8Array.of(7, 7),
+    );
+    // Prep without content gives the page back zeroed, for the pager to fill.
+    run(h, DOM1, { op: 'paging_nominate', domid: 1, gfn: 6 });
+    run(h, DOM1, { op: 'paging_evict', domid: 1, gfn: 6 });
+    expect(run(h, DOM1, { op: 'paging_prep', domid: 1, gfn: 6 })).toEqual({ rc: 0 });
+    expect(run(h, DOM1, { op: 'read_page', domid: 1, gfn: 6, offset: 0, length: 2 }).data).toEqual(new Uint8Array(2));
+    const paging = h.calls.filter((c) => c.method.startsWith('paging'));
+    expect(paging).toEqual([
+      { method: 'pagingNominate', caller: 1, args: [1, 5] },
+      { method: 'pagingEvict', caller: 1, args: [1, 5] },
+      { method: 'pagingPrep', caller: 0, args: [1, 5, page] },
+      { method: 'pagingNominate', caller: 1, args: [1, 6] },
+      { method: 'pagingEvict', caller: 1, args: [1, 6] },
+      { method: 'pagingPrep', caller: 1, args: [1, 6, undefined] },
+    ]);
+  });
+
+  it("returns the paging handler's refusals as rc = -errno", () => {
+    const h = new FakeHandler();
+    run(h, DOM1, { op: 'populate_physmap', domid: 1, extentOrder: 0, memFlags: 0, gfns: [5] });
+    expect(run(h, DOM1, { op: 'paging_evict', domid: 1, gfn: 5 })).toEqual({
+      rc: -Errno.EBUSY,
+      message: 'gfn 5 of domain 1 is not nominated',
+    });
+    run(h, DOM1, { op: 'paging_nominate', domid: 1, gfn: 5 });
+    // A write after nomination makes the page unfit for eviction, as in Xen.
+    run(h, DOM1, { op: 'write_page', domid: 1, gfn: 5, offset: 0, data: Uint8Array.of(1) });
+    expect(run(h, DOM1, { op: 'paging_evict', domid: 1, gfn: 5 }).rc).toBe(-Errno.EBUSY);
+    expect(run(h, DOM1, { op: 'paging_prep', domid: 1, gfn: 5 })).toEqual({
+      rc: -Errno.EINVAL,
+      message: 'gfn 5 of domain 1 is not paged out',
+    });
+    expect(run(h, DOM1, { op: 'paging_nominate', domid: 1, gfn: 8 }).rc).toBe(-Errno.ENOENT);
+    expect(run(h, DOM1, { op: 'paging_nominate', domid: 2, gfn: 5 }).rc).toBe(-Errno.EPERM);
+    // A bad buffer length is refused while decoding: the handler never sees it.
+    const prep = encodeRequest({ op: 'paging_prep', domid: 1, gfn: 5 });
+    const short = withU32(withU32(Uint8Array.of(...prep, 1, 2, 3), 12, 19), 20, 3);
+    const before = h.calls.length;
+    expect(decodeResponse('paging_prep', dispatchHypercall(h, DOM1, short))).toEqual({
+      rc: -Errno.EINVAL,
+      message: 'paging_prep.data: must be 4096 bytes when present, got 3',
+    });
+    expect(h.calls.length).toBe(before);
+  });
+
   it('resolves DOMID_SELF to the caller in every domain argument', () => {
     const h = new FakeHandler();
     run(h, DOM2, { op: 'populate_physmap', domid: DOMID_SELF, extentOrder: 0, memFlags: 0, gfns: [1, 2] });
@@ -82,7 +141,13 @@ describe('dispatchHypercall', () => {
       clientHandle: b,
     });
     expect(res).toEqual({ rc: 0 });
+    run(h, DOM2, { op: 'paging_nominate', domid: DOMID_SELF, gfn: 1 });
+    run(h, DOM2, { op: 'paging_evict', domid: DOMID_SELF, gfn: 1 });
+    expect(run(h, DOM2, { op: 'paging_prep', domid: DOMID_SELF, gfn: 1 })).toEqual({ rc: 0 });
     expect(h.calls.map((c) => [c.caller, c.args[0]])).toEqual([
+      [2, 2],
+      [2, 2],
+      [2, 2],
       [2, 2],
       [2, 2],
       [2, 2],

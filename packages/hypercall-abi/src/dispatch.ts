@@ -46,6 +46,16 @@ export interface HypercallHandler {
     clientGfn: Gfn,
     clientHandle: number,
   ): void;
+  /** Nominates page `gfn` for paging out (XENMEM_paging_op_nominate). */
+  pagingNominate(caller: DomId, domid: DomId, gfn: Gfn): void;
+  /** Drops the frame of nominated page `gfn`, which is then paged out (XENMEM_paging_op_evict). */
+  pagingEvict(caller: DomId, domid: DomId, gfn: Gfn): void;
+  /**
+   * Backs paged-out page `gfn` with a frame again (XENMEM_paging_op_prep); when `data` is given
+   * (exactly PAGE_SIZE bytes) the page is loaded with it. `data` may be a view of the request:
+   * copy it to keep it.
+   */
+  pagingPrep(caller: DomId, domid: DomId, gfn: Gfn, data: Uint8Array | undefined): void;
 }
 
 /**
@@ -117,6 +127,15 @@ function call(h: HypercallHandler, caller: DomId, req: HypercallRequest): Hyperc
         asGfn(req.clientGfn),
         req.clientHandle,
       );
+      return { rc: 0 };
+    case 'paging_nominate':
+      h.pagingNominate(caller, self(caller, req.domid), asGfn(req.gfn));
+      return { rc: 0 };
+    case 'paging_evict':
+      h.pagingEvict(caller, self(caller, req.domid), asGfn(req.gfn));
+      return { rc: 0 };
+    case 'paging_prep':
+      h.pagingPrep(caller, self(caller, req.domid), asGfn(req.gfn), req.data);
       return { rc: 0 };
   }
 }

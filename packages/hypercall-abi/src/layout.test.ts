@@ -8,6 +8,7 @@ import {
   HYPERCALL_OPS,
   Hypercall,
   OP_LAYOUTS,
+  PagingOp,
   REQUEST_HEADER,
   RESPONSE_HEADER,
   SharingOp,
@@ -56,9 +57,11 @@ describe('layout table', () => {
       current_reservation: 3,
       maximum_reservation: 4,
       populate_physmap: 6,
+      paging_op: 20,
       sharing_op: 22,
     });
     expect(SharingOp).toEqual({ nominate_gfn: 0, share: 2 });
+    expect(PagingOp).toEqual({ nominate: 0, evict: 1, prep: 2 });
     expect(XENMEMF_populate_on_demand).toBe(0x10000);
     expect(Hypercall.read_page).toBeGreaterThanOrEqual(0x1000);
     expect(Hypercall.write_page).toBeGreaterThanOrEqual(0x1000);
@@ -76,6 +79,15 @@ describe('layout table', () => {
     const sharing = HYPERCALL_OPS.filter((op) => OP_LAYOUTS[op].subop === XenMem.sharing_op);
     expect(sharing).toEqual(['sharing_nominate_gfn', 'sharing_share']);
     for (const op of sharing) expect(OP_LAYOUTS[op].request.fields[0]).toMatchObject({ offset: 0, type: 'u32' });
+    const paging = HYPERCALL_OPS.filter((op) => OP_LAYOUTS[op].subop === XenMem.paging_op);
+    expect(paging).toEqual(['paging_nominate', 'paging_evict', 'paging_prep']);
+    expect(paging.map((op) => OP_LAYOUTS[op].request.fields[0])).toMatchObject([
+      { offset: 0, type: 'u32', role: 'selector', value: PagingOp.nominate },
+      { offset: 0, type: 'u32', role: 'selector', value: PagingOp.evict },
+      { offset: 0, type: 'u32', role: 'selector', value: PagingOp.prep },
+    ]);
+    // Only prep carries a buffer, and it may be left out.
+    expect(paging.map((op) => OP_LAYOUTS[op].request.tail?.optional)).toEqual([undefined, undefined, true]);
   });
 });
 
@@ -120,6 +132,22 @@ describe('golden bytes', () => {
         '02000000' + '0200' + '0000' +
         '0500000000000000' + '0100000001000000' + '0600000000000000' + '0700000000000000',
     );
+  });
+
+  it('encodes paging ops with the op selector, buffer length and inline page', () => {
+    expect(hex(encodeRequest({ op: 'paging_evict', domid: 3, gfn: 2 ** 32 + 5 }))).toBe(
+      '0c000000' + '14000000' + '0300' + '0000' + '10000000' + '01000000' + '00000000' + '0500000001000000',
+    );
+    expect(hex(encodeRequest({ op: 'paging_prep', domid: DOMID_SELF, gfn: 7 }))).toBe(
+      '0c000000' + '14000000' + 'f07f' + '0000' + '10000000' + '02000000' + '00000000' + '0700000000000000',
+    );
+    const page = new Uint8Array(4096).fill(0xaa);
+    const buf = encodeRequest({ op: 'paging_prep', domid: 1, gfn: 7, data: page });
+    expect(hex(buf.subarray(0, 32))).toBe(
+      '0c000000' + '14000000' + '0100' + '0000' + '10100000' + '02000000' + '00100000' + '0700000000000000',
+    );
+    expect(buf.length).toBe(32 + 4096);
+    expect(buf.subarray(32).every((b) => b === 0xaa)).toBe(true);
   });
 
   it('encodes responses: negative rc as i64, body only on success, message last', () => {

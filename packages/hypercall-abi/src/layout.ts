@@ -1,4 +1,4 @@
-import { Hypercall, SharingOp, XenMem } from './op-numbers.js';
+import { Hypercall, PagingOp, SharingOp, XenMem } from './op-numbers.js';
 import type { HypercallOp } from './request.js';
 
 /**
@@ -15,7 +15,7 @@ export const FIELD_SIZE: { readonly [T in FieldType]: number } = { u16: 2, u32: 
  * - `value`: the request/response property named by `prop`;
  * - `count`: the number of elements of the struct's tail;
  * - `zero`: reserved, written as 0 and refused with EINVAL when not 0;
- * - `selector`: a constant (`value`) that selects the operation, like Xen's sharing `op` byte.
+ * - `selector`: a constant (`value`) that selects the operation, like Xen's sharing and paging `op` byte.
  */
 export type FieldRole = 'value' | 'count' | 'zero' | 'selector';
 
@@ -43,6 +43,11 @@ export interface TailSpec {
   readonly prop: 'gfns' | 'data';
   /** Element type: `u64` numbers (gfns) or raw bytes. */
   readonly element: 'u64' | 'u8';
+  /**
+   * When true the property is optional: absent encodes as an empty tail, and an empty tail
+   * decodes as the property absent (not as an empty array).
+   */
+  readonly optional?: boolean;
   readonly doc: string;
 }
 
@@ -125,6 +130,36 @@ const EXTENT_ARRAY: TailSpec = {
   element: 'u64',
   doc: 'base gfn of each extent (xen_pfn_t, 64-bit)',
 };
+
+/**
+ * Request of a `XENMEM_paging_op` sub-operation. Xen's struct xen_mem_paging_op is { u8 op;
+ * domid_t domain; u64 buffer; u64 gfn }: here the domain is the header's domid, `op` is widened to
+ * u32 like the sharing op's, and prep's guest buffer pointer becomes `buffer_length` bytes inline
+ * after the struct (0, or PAGE_SIZE to load the page).
+ */
+function pagingRequest(op: number, name: string, gfnDoc: string, withBuffer: boolean): StructLayout {
+  return {
+    size: 16,
+    fields: [
+      selector('op', 0, 'u32', op, name),
+      withBuffer
+        ? count('buffer_length', 4, 'u32', 'bytes of buffer: 0, or PAGE_SIZE to load the page')
+        : zero('pad', 4, 'u32'),
+      value('gfn', 8, 'u64', 'gfn', gfnDoc),
+    ],
+    ...(withBuffer
+      ? {
+          tail: {
+            name: 'buffer',
+            prop: 'data',
+            element: 'u8',
+            optional: true,
+            doc: 'the page content to load (Xen: the guest buffer of XENMEM_paging_op_prep)',
+          } satisfies TailSpec,
+        }
+      : {}),
+  };
+}
 
 /**
  * The ABI, one row per operation: numbers, request payload and response body. The codecs are
@@ -295,6 +330,36 @@ export const OP_LAYOUTS: { readonly [K in HypercallOp]: OpLayout & { readonly op
         value('client_handle', 32, 'u64', 'clientHandle', 'handle from nominating the client'),
       ],
     },
+    response: NO_BODY,
+  },
+  paging_nominate: {
+    op: 'paging_nominate',
+    hypercall: Hypercall.memory_op,
+    subop: XenMem.paging_op,
+    domidProp: 'domid',
+    xen: 'XENMEM_paging_op / XENMEM_paging_op_nominate (struct xen_mem_paging_op)',
+    rc: '0',
+    request: pagingRequest(PagingOp.nominate, 'XENMEM_paging_op_nominate', 'page to nominate for paging out', false),
+    response: NO_BODY,
+  },
+  paging_evict: {
+    op: 'paging_evict',
+    hypercall: Hypercall.memory_op,
+    subop: XenMem.paging_op,
+    domidProp: 'domid',
+    xen: 'XENMEM_paging_op / XENMEM_paging_op_evict (struct xen_mem_paging_op)',
+    rc: '0',
+    request: pagingRequest(PagingOp.evict, 'XENMEM_paging_op_evict', 'nominated page to evict', false),
+    response: NO_BODY,
+  },
+  paging_prep: {
+    op: 'paging_prep',
+    hypercall: Hypercall.memory_op,
+    subop: XenMem.paging_op,
+    domidProp: 'domid',
+    xen: 'XENMEM_paging_op / XENMEM_paging_op_prep (struct xen_mem_paging_op); the buffer travels inline',
+    rc: '0',
+    request: pagingRequest(PagingOp.prep, 'XENMEM_paging_op_prep', 'paged-out page to back again', true),
     response: NO_BODY,
   },
 };

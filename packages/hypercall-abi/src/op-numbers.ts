@@ -5,7 +5,7 @@
  * so they can never collide with a Xen hypercall.
  */
 export const Hypercall = {
-  /** Xen's `__HYPERVISOR_memory_op`: reservation, physmap and sharing sub-operations. */
+  /** Xen's `__HYPERVISOR_memory_op`: reservation, physmap, paging and sharing sub-operations. */
   memory_op: 12,
   /** pagevisor only: read bytes of one guest page. */
   read_page: 0x1000,
@@ -25,6 +25,8 @@ export const XenMem = {
   maximum_reservation: 4,
   /** `XENMEM_populate_physmap`: back the given gfns with memory; returns extents done. */
   populate_physmap: 6,
+  /** `XENMEM_paging_op`: page-out and page-in of guest pages, selected by {@link PagingOp}. */
+  paging_op: 20,
   /** `XENMEM_sharing_op`: memory-sharing operations, selected by {@link SharingOp}. */
   sharing_op: 22,
 } as const;
@@ -35,6 +37,16 @@ export const SharingOp = {
   nominate_gfn: 0,
   /** `XENMEM_sharing_op_share`: merge a client page into a source page, both nominated. */
   share: 2,
+} as const;
+
+/** Sub-operations of `XENMEM_paging_op`, as Xen's `XENMEM_paging_op_*`. */
+export const PagingOp = {
+  /** `XENMEM_paging_op_nominate`: mark a page as a candidate for paging out. */
+  nominate: 0,
+  /** `XENMEM_paging_op_evict`: drop a nominated page's frame; the page is then paged out. */
+  evict: 1,
+  /** `XENMEM_paging_op_prep`: back a paged-out page with a frame again, loading its content if given. */
+  prep: 2,
 } as const;
 
 /** `XENMEMF_populate_on_demand`: populate without frames; the first access allocates one. */

@@ -42,11 +42,11 @@ export function encodeRequest(req: HypercallRequest): Uint8Array {
  * Decodes and validates a request. Throws HypervisorError, having changed nothing:
  * - EFAULT when the buffer is shorter than the header, or its length, the header's
  *   `payload_length` and the op struct's own lengths disagree (truncation, trailing bytes);
- * - ENOSYS for an unknown hypercall, subop or sharing op number;
+ * - ENOSYS for an unknown hypercall, subop, sharing or paging op number;
  * - EINVAL when a value is out of range, a 64-bit value exceeds 2^53 - 1 or a reserved field is
  *   not 0; the detail names the field, e.g. `populate_physmap.extentOrder: must be <= 18, got 40`.
  *
- * A `write_page` request's `data` is a view of `buf`, not a copy.
+ * A `write_page` or `paging_prep` request's `data` is a view of `buf`, not a copy.
  */
 export function decodeRequest(buf: Uint8Array): HypercallRequest {
   const hsize = REQUEST_HEADER.size;
@@ -83,7 +83,7 @@ export function decodeRequest(buf: Uint8Array): HypercallRequest {
   return validateRequest(out);
 }
 
-/** Picks the layout among those sharing a hypercall and subop by its selector field (sharing op). */
+/** Picks the layout among those sharing a hypercall and subop by its selector field (sharing and paging op). */
 function selectLayout(
   candidates: readonly OpLayout[],
   view: DataView,
@@ -104,9 +104,10 @@ function selectLayout(
   return layout;
 }
 
-/** Name of a hypercall (or of the sharing sub-hypercall) for errors before the op is known. */
+/** Name of a hypercall (or of the sharing or paging sub-hypercall) for errors before the op is known. */
 function groupName(hypercall: number, subop: number): string {
   if (hypercall === Hypercall.memory_op && subop === XenMem.sharing_op) return 'sharing_op';
+  if (hypercall === Hypercall.memory_op && subop === XenMem.paging_op) return 'paging_op';
   for (const [name, value] of Object.entries(Hypercall)) if (value === hypercall) return name;
   return UNKNOWN_OP;
 }

@@ -12,6 +12,9 @@ export const HYPERCALL_OPS = [
   'write_page',
   'sharing_nominate_gfn',
   'sharing_share',
+  'paging_nominate',
+  'paging_evict',
+  'paging_prep',
 ] as const;
 
 /** Name of an operation of the ABI. */
@@ -97,6 +100,32 @@ export interface SharingShareRequest {
   readonly clientHandle: number;
 }
 
+/** `XENMEM_paging_op_nominate`: nominate page `gfn` of `domid` for paging out. */
+export interface PagingNominateRequest {
+  readonly op: 'paging_nominate';
+  readonly domid: number;
+  readonly gfn: number;
+}
+
+/** `XENMEM_paging_op_evict`: drop the frame of nominated page `gfn`; the page is then paged out. */
+export interface PagingEvictRequest {
+  readonly op: 'paging_evict';
+  readonly domid: number;
+  readonly gfn: number;
+}
+
+/**
+ * `XENMEM_paging_op_prep`: back paged-out page `gfn` with a frame again. With `data` (exactly
+ * PAGE_SIZE bytes) the page is loaded with it in the same call, as Xen's prep with a buffer
+ * ("prep/load"); without, the pager fills the page afterwards.
+ */
+export interface PagingPrepRequest {
+  readonly op: 'paging_prep';
+  readonly domid: number;
+  readonly gfn: number;
+  readonly data?: Uint8Array;
+}
+
 /** A decoded hypercall: one of the request shapes above, tagged by `op`. */
 export type HypercallRequest =
   | IncreaseReservationRequest
@@ -107,7 +136,10 @@ export type HypercallRequest =
   | ReadPageRequest
   | WritePageRequest
   | SharingNominateGfnRequest
-  | SharingShareRequest;
+  | SharingShareRequest
+  | PagingNominateRequest
+  | PagingEvictRequest
+  | PagingPrepRequest;
 
 /** The request shape of operation `K`. */
 export type HypercallRequestOf<K extends HypercallOp> = Extract<HypercallRequest, { op: K }>;

@@ -141,6 +141,34 @@ describe('validateRequest', () => {
     );
   });
 
+  it('checks paging requests, naming the field', () => {
+    const page = new Uint8Array(PAGE_SIZE);
+    expect(validateRequest({ op: 'paging_prep', domid: DOMID_SELF, gfn: 2 ** 53 - 1, data: page })).toEqual({
+      op: 'paging_prep',
+      domid: DOMID_SELF,
+      gfn: 2 ** 53 - 1,
+      data: page,
+    });
+    expect(validateRequest({ op: 'paging_prep', domid: 0, gfn: 0 })).toEqual({ op: 'paging_prep', domid: 0, gfn: 0 });
+    expect(einval({ op: 'paging_nominate', domid: DOMID_SELF + 1, gfn: 1 }).detail).toBe(
+      'paging_nominate.domid: must be <= 32752, got 32753',
+    );
+    expect(einval({ op: 'paging_evict', domid: 1, gfn: -1 }).detail).toBe('paging_evict.gfn: must be >= 0, got -1');
+    expect(einval({ op: 'paging_evict', domid: 1 }).detail).toMatch(/^paging_evict\.gfn: must be number/);
+    expect(einval({ op: 'paging_prep', domid: 1, gfn: 2 ** 53 }).detail).toBe(
+      'paging_prep.gfn: must be <= 9007199254740991, got 9007199254740992',
+    );
+    expect(einval({ op: 'paging_prep', domid: 1, gfn: 1, data: new Uint8Array(0) }).detail).toBe(
+      'paging_prep.data: must be 4096 bytes when present, got 0',
+    );
+    expect(einval({ op: 'paging_prep', domid: 1, gfn: 1, data: new Uint8Array(PAGE_SIZE + 1) }).detail).toBe(
+      'paging_prep.data: must be 4096 bytes when present, got 4097',
+    );
+    expect(einval({ op: 'paging_prep', domid: 1, gfn: 1, data: [...page] }).detail).toBe(
+      'paging_prep.data: must be a Uint8Array',
+    );
+  });
+
   it('exports one discriminated schema equivalent to the per-op ones', () => {
     expect(hypercallRequestSchema.safeParse(populate).success).toBe(true);
     expect(hypercallRequestSchema.safeParse({ ...populate, extentOrder: 19 }).success).toBe(false);

@@ -108,10 +108,32 @@ const sharingShare = z.object({
   clientHandle: handle,
 });
 
+const pagingNominate = z.object({ op: z.literal('paging_nominate'), domid, gfn });
+const pagingEvict = z.object({ op: z.literal('paging_evict'), domid, gfn });
+const pagingPrep = z.object({
+  op: z.literal('paging_prep'),
+  domid,
+  gfn,
+  // A page is loaded whole or not at all: Xen's prep buffer is always one full page.
+  data: z
+    .custom<Uint8Array>((v) => v instanceof Uint8Array, { error: 'must be a Uint8Array' })
+    .check((ctx) => {
+      if (ctx.value.length !== PAGE_SIZE) {
+        ctx.issues.push({
+          code: 'custom',
+          input: ctx.value,
+          message: `must be ${PAGE_SIZE} bytes when present, got ${ctx.value.length}`,
+        });
+      }
+    })
+    .optional(),
+});
+
 /**
  * The zod schema of each operation's request: argument types and ranges (domid 0..DOMID_SELF,
  * extentOrder 0..MAX_ORDER, gfns and handles non-negative safe integers, at most MAX_EXTENTS
- * extents, page accesses within one page, memFlags limited to MEM_FLAGS_KNOWN).
+ * extents, page accesses within one page, memFlags limited to MEM_FLAGS_KNOWN, a paging_prep
+ * `data` of exactly PAGE_SIZE bytes when present).
  */
 export const REQUEST_SCHEMAS = {
   increase_reservation: increaseReservation,
@@ -123,6 +145,9 @@ export const REQUEST_SCHEMAS = {
   write_page: writePage,
   sharing_nominate_gfn: sharingNominateGfn,
   sharing_share: sharingShare,
+  paging_nominate: pagingNominate,
+  paging_evict: pagingEvict,
+  paging_prep: pagingPrep,
 } as const;
 
 /** One schema for any request, discriminated by `op`. */
@@ -136,6 +161,9 @@ export const hypercallRequestSchema = z.discriminatedUnion('op', [
   writePage,
   sharingNominateGfn,
   sharingShare,
+  pagingNominate,
+  pagingEvict,
+  pagingPrep,
 ]);
 
 // Compile-time proof that the schemas produce exactly the hand-written request types.

@@ -13,7 +13,8 @@ export function structSize(layout: StructLayout, tailLength: number): number {
 /** Elements in `obj`'s tail property for `layout` (0 without a tail). */
 export function tailLength(layout: StructLayout, obj: Readonly<Record<string, unknown>>): number {
   if (!layout.tail) return 0;
-  return (obj[layout.tail.prop] as ArrayLike<unknown>).length;
+  // Only an optional tail may be absent; validation has already refused a missing required one.
+  return (obj[layout.tail.prop] as ArrayLike<unknown> | undefined)?.length ?? 0;
 }
 
 function tailElementSize(layout: StructLayout): number {
@@ -42,6 +43,7 @@ export function writeStruct(
   const tail = layout.tail;
   if (!tail) return;
   const at = base + layout.size;
+  if (n === 0) return;
   if (tail.element === 'u8') {
     bytes.set(obj[tail.prop] as Uint8Array, at);
   } else {
@@ -54,7 +56,8 @@ export function writeStruct(
  * Reads `layout` from exactly `length` bytes at `base` into `out`; returns the tail length.
  * Throws HypervisorError EFAULT when the bytes do not hold exactly the struct and its tail, and
  * EINVAL when a reserved field is not 0 or a 64-bit value is not a safe integer. Errors carry
- * `op` and name the field as `prefix.field`. A `u8` tail is a view of `bytes`, not a copy.
+ * `op` and name the field as `prefix.field`. A `u8` tail is a view of `bytes`, not a copy; an
+ * empty optional tail leaves its property unset.
  */
 export function readStruct(
   view: DataView,
@@ -91,6 +94,7 @@ export function readStruct(
     }
   }
   if (!tail) return 0;
+  if (n === 0 && tail.optional) return 0;
   const at = base + layout.size;
   if (tail.element === 'u8') {
     out[tail.prop] = bytes.subarray(at, at + n);

@@ -11,6 +11,14 @@ const extentOrder = fc.integer({ min: 0, max: MAX_ORDER });
 const memFlags = fc.constantFrom(0, XENMEMF_populate_on_demand);
 const gfns = fc.array(u53, { maxLength: 40 });
 const offset = fc.integer({ min: 0, max: PAGE_SIZE });
+// A whole page with random bytes at a random place: cheaper to generate than 4096 random bytes.
+const page = fc
+  .tuple(fc.uint8Array({ minLength: 1, maxLength: 32 }), fc.nat(PAGE_SIZE - 32))
+  .map(([bytes, at]) => {
+    const p = new Uint8Array(PAGE_SIZE);
+    p.set(bytes, at);
+    return p;
+  });
 
 /** Arbitrary valid request of each op. */
 export const requestArbs: { [K in HypercallOp]: fc.Arbitrary<Extract<HypercallRequest, { op: K }>> } = {
@@ -53,6 +61,17 @@ export const requestArbs: { [K in HypercallOp]: fc.Arbitrary<Extract<HypercallRe
     clientGfn: u53,
     clientHandle: u53,
   }),
+  paging_nominate: fc.record({ op: fc.constant('paging_nominate'), domid, gfn: u53 }),
+  paging_evict: fc.record({ op: fc.constant('paging_evict'), domid, gfn: u53 }),
+  paging_prep: fc.record(
+    {
+      op: fc.constant('paging_prep'),
+      domid,
+      gfn: u53,
+      data: page,
+    },
+    { requiredKeys: ['op', 'domid', 'gfn'] },
+  ),
 };
 
 /** Arbitrary valid request of any op. */
@@ -75,12 +94,18 @@ interface FakeDomain {
   extents: Map<number, number>;
   pages: Map<number, Uint8Array>;
   handles: Map<number, number>;
+  /** Gfns nominated for paging out and not written since. */
+  nominated: Set<number>;
+  /** Gfns evicted and not yet prepared. */
+  pagedOut: Set<number>;
 }
 
 /**
  * A hypervisor in a few maps: domains 0, 1 and 2 (0 is privileged; others may act on themselves
  * only), page counting against max_pages with partial completion, pages readable once populated,
- * sharing handles checked on share (which copies the source content). Records every call.
+ * sharing handles checked on share (which copies the source content), paging out (nominate, then
+ * evict unless written since; a paged-out page is EAGAIN until prepared, with its content or
+ * zeros). Records every call.
  */
 export class FakeHandler implements HypercallHandler {
   readonly calls: Call[] = [];
@@ -96,6 +121,8 @@ export class FakeHandler implements HypercallHandler {
         extents: new Map(),
         pages: new Map(),
         handles: new Map(),
+        nominated: new Set(),
+        pagedOut: new Set(),
       });
     }
   }
@@ -123,6 +150,8 @@ export class FakeHandler implements HypercallHandler {
       if (d.extents.get(g) !== extentOrder) break;
       d.extents.delete(g);
       d.pages.delete(g);
+      d.nominated.delete(g);
+      d.pagedOut.delete(g);
       d.totPages -= 2 ** extentOrder;
       done++;
     }
@@ -166,6 +195,8 @@ export class FakeHandler implements HypercallHandler {
   writePage(caller: DomId, domid: DomId, gfn: Gfn, offset: number, data: Uint8Array): void {
     this.calls.push({ method: 'writePage', caller, args: [domid, gfn, offset, data.slice()] });
     this.page('write_page', caller, domid, gfn).set(data, offset);
+    // As in Xen, writing a nominated page makes it unfit for eviction.
+    this.domain('write_page', caller, domid).nominated.delete(gfn);
   }
 
   nominateGfn(caller: DomId, domid: DomId, gfn: Gfn): number {
@@ -201,6 +232,33 @@ export class FakeHandler implements HypercallHandler {
     cli.pages.set(clientGfn, this.page('sharing_share', caller, sourceDomid, sourceGfn).slice());
   }
 
+  pagingNominate(caller: DomId, domid: DomId, gfn: Gfn): void {
+    this.calls.push({ method: 'pagingNominate', caller, args: [domid, gfn] });
+    this.page('paging_nominate', caller, domid, gfn);
+    this.domain('paging_nominate', caller, domid).nominated.add(gfn);
+  }
+
+  pagingEvict(caller: DomId, domid: DomId, gfn: Gfn): void {
+    this.calls.push({ method: 'pagingEvict', caller, args: [domid, gfn] });
+    const d = this.domain('paging_evict', caller, domid);
+    if (!d.nominated.has(gfn)) {
+      throw new HypervisorError('EBUSY', 'paging_evict', `gfn ${gfn} of domain ${domid} is not nominated`);
+    }
+    d.nominated.delete(gfn);
+    d.pages.delete(gfn);
+    d.pagedOut.add(gfn);
+  }
+
+  pagingPrep(caller: DomId, domid: DomId, gfn: Gfn, data: Uint8Array | undefined): void {
+    this.calls.push({ method: 'pagingPrep', caller, args: [domid, gfn, data?.slice()] });
+    const d = this.domain('paging_prep', caller, domid);
+    if (!d.pagedOut.has(gfn)) {
+      throw new HypervisorError('EINVAL', 'paging_prep', `gfn ${gfn} of domain ${domid} is not paged out`);
+    }
+    d.pagedOut.delete(gfn);
+    d.pages.set(gfn, data ? data.slice() : new Uint8Array(PAGE_SIZE));
+  }
+
   /** Methods called, in order. */
   methods(): string[] {
     return this.calls.map((c) => c.method);
@@ -220,6 +278,7 @@ export class FakeHandler implements HypercallHandler {
     let covered = false;
     for (const [base, order] of d.extents) if (gfn >= base && gfn < base + 2 ** order) covered = true;
     if (!covered) throw new HypervisorError('ENOENT', op, `gfn ${gfn} of domain ${domid} is not populated`);
+    if (d.pagedOut.has(gfn)) throw new HypervisorError('EAGAIN', op, `gfn ${gfn} of domain ${domid} is paged out`);
     let page = d.pages.get(gfn);
     if (!page) d.pages.set(gfn, (page = new Uint8Array(PAGE_SIZE)));
     return page;

@@ -63,4 +63,19 @@ export class AbiHandler implements HypercallHandler {
     this.permit('sharing_share', caller, clientDomid);
     this.hv.share(sourceDomid, asGfn(sourceGfn), sourceHandle, clientDomid, asGfn(clientGfn), clientHandle);
   }
+
+  pagingNominate(caller: DomId, domid: DomId, gfn: Gfn): void {
+    this.permit('paging_nominate', caller, domid);
+    this.hv.pagingNominate(domid, gfn);
+  }
+
+  pagingEvict(caller: DomId, domid: DomId, gfn: Gfn): void {
+    this.permit('paging_evict', caller, domid);
+    this.hv.pagingEvict(domid, gfn);
+  }
+
+  pagingPrep(caller: DomId, domid: DomId, gfn: Gfn, data: Uint8Array | undefined): void {
+    this.permit('paging_prep', caller, domid);
+    this.hv.pagingPrep(domid, gfn, data);
+  }
 }

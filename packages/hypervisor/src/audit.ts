@@ -46,7 +46,7 @@ export function auditHypervisor(hv: Hypervisor): string[] {
       const where = `dom ${d.id} gfn ${g} (${P2M_TYPE_NAMES[type]}, mfn ${mfn})`;
       if (type === P2mType.invalid || type === P2mType.populate_on_demand) {
         if (mfn !== INVALID_MFN) report(`${where}: has a frame but should have none`);
-      } else if (type === P2mType.ram_rw) {
+      } else if (type === P2mType.ram_rw || type === P2mType.paging_out) {
         if (mfn < 0 || mfn >= total) report(`${where}: frame out of range`);
         else if (frames.isFree(mfn)) report(`${where}: maps a free frame`);
         else if (frames.owner(mfn) !== d.id || frames.gfn(mfn) !== gfn) {
@@ -56,6 +56,9 @@ export function auditHypervisor(hv: Hypervisor): string[] {
         if (mfn < 0 || mfn >= total) report(`${where}: frame out of range`);
         else if (frames.isFree(mfn)) report(`${where}: maps a free frame`);
         else sharedSeen[mfn]!++;
+      } else if (type === P2mType.paged) {
+        // Holds a swap slot, checked with the swap area below.
+        if (hv.pager === undefined) report(`${where}: paged without swap`);
       } else {
         report(`${where}: type not used by this hypervisor`);
       }
@@ -129,5 +132,6 @@ export function auditHypervisor(hv: Hypervisor): string[] {
     report(`allocator: ${e instanceof Error ? e.message : String(e)}`);
   }
   for (const msg of dedup.audit()) report(`${dedup.name}: ${msg}`);
+  for (const msg of hv.pager?.audit(live) ?? []) report(`swap: ${msg}`);
   return problems;
 }

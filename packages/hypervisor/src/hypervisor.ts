@@ -16,6 +16,7 @@ import {
   INVALID_GFN,
   INVALID_MFN,
   MAX_ORDER,
+  P2M_TYPE_NAMES,
   P2mType,
   PAGE_SIZE,
   asDomId,
@@ -35,7 +36,8 @@ import {
 } from '@pagevisor/types';
 import { auditHypervisor } from './audit.js';
 import { AbiHandler } from './abi-handler.js';
-import type { DomainOptions, HypervisorOptions } from './options.js';
+import { Pager, type PagerStats } from './pager.js';
+import type { DomainOptions, HypervisorOptions, SwapOptions } from './options.js';
 
 /** `memFlags` bit asking populate_physmap for populate-on-demand entries (Xen's XENMEMF_populate_on_demand). */
 export const MEMF_POPULATE_ON_DEMAND = 1 << 16;
@@ -48,6 +50,8 @@ export interface Domain {
   cowFaults: number;
   zeroFaults: number;
   cpuNs: number;
+  /** Set by a failed swap-in: accesses are refused with EAGAIN until unpaused. */
+  paused: boolean;
 }
 
 /**
@@ -74,6 +78,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   readonly zeroMfn: Mfn;
   /** NUMA nodes the frames are split into. */
   readonly numaNodes: number;
+  /** Paging to swap, when configured. */
+  readonly pager: Pager | undefined;
 
   private readonly domainsById = new Map<number, Domain>();
   private nextDomId = 1;
@@ -84,7 +90,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   private readonly framesPerNode: number;
   private dedupCpuNs = 0;
 
-  private constructor(memory: MachineMemory, allocator: FrameAllocator, dedup: DedupIndex, costModel: CostModel, numaNodes: number) {
+  private constructor(memory: MachineMemory, allocator: FrameAllocator, dedup: DedupIndex, costModel: CostModel, numaNodes: number, swap: SwapOptions | undefined) {
     this.memory = memory;
     this.numaNodes = numaNodes;
     this.framesPerNode = Math.ceil(memory.frames / numaNodes);
@@ -116,6 +122,22 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       },
     });
     this.cow = new CowHandler({ frames: this.frames, p2m: this.p2m, memory, dedup, zeroMfn: zero });
+    this.pager =
+      swap === undefined
+        ? undefined
+        : new Pager(
+            {
+              memory,
+              frames: this.frames,
+              p2m: this.p2m,
+              dedup,
+              zeroMfn: zero,
+              frameGone: (mfn) => {
+                this.handles[mfn] = 0;
+              },
+            },
+            swap,
+          );
     this.abi = new AbiHandler(this);
   }
 
@@ -131,7 +153,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     }
     const allocator = typeof options.allocator === 'object' ? options.allocator : makeAllocator(options.allocator ?? 'buddy', frames);
     const memory = await createMachineMemory({ frames });
-    return new Hypervisor(memory, allocator, options.dedup ?? new InlineDedup(), options.costModel ?? DEFAULT_COST_MODEL, numaNodes);
+    return new Hypervisor(memory, allocator, options.dedup ?? new InlineDedup(), options.costModel ?? DEFAULT_COST_MODEL, numaNodes, options.swap);
   }
 
   // ---- domains -------------------------------------------------------------------------------
@@ -155,7 +177,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const table = this.p2m.createTable(id, gfnCount);
     this.nextDomId++;
     this.frames.addDomain(id, maxPages);
-    this.domainsById.set(id, { id, name: opts.name ?? `dom${id}`, table, cowFaults: 0, zeroFaults: 0, cpuNs: 0 });
+    this.pager?.addDomain(id);
+    this.domainsById.set(id, { id, name: opts.name ?? `dom${id}`, table, cowFaults: 0, zeroFaults: 0, cpuNs: 0, paused: false });
     return id;
   }
 
@@ -170,6 +193,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.frames.addTotPages(dom, -this.frames.totPages(dom));
     this.frames.removeDomain(dom);
     this.p2m.destroyTable(dom);
+    this.pager?.removeDomain(dom);
     this.domainsById.delete(dom);
   }
 
@@ -210,6 +234,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     }
     this.frames.addTotPages(dom, pages);
     this.charge(d, this.costModel.hypercallNs);
+    this.pager?.reclaim();
     return gfns.length;
   }
 
@@ -272,9 +297,15 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const op = 'read_page';
     const d = this.domain(op, dom);
     this.checkAccess(op, d, gfn, offset, length, dst, dstOffset);
-    const t = d.table.type(gfn);
-    if (t === P2mType.ram_rw || t === P2mType.ram_shared) {
-      this.memory.read(d.table.mfn(gfn), offset, dst, dstOffset, length);
+    if (d.table.type(gfn) === P2mType.invalid) throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} is not populated`);
+    const t = this.present(op, d, gfn);
+    if (t === P2mType.ram_rw || t === P2mType.ram_shared || t === P2mType.paging_out) {
+      const mfn = d.table.mfn(gfn);
+      this.memory.read(mfn, offset, dst, dstOffset, length);
+      if (this.pager !== undefined) {
+        if (mfn !== this.zeroMfn) this.pager.touch(mfn);
+        this.pager.reclaim();
+      }
     } else if (t === P2mType.populate_on_demand) {
       dst.fill(0, dstOffset, dstOffset + length);
     } else {
@@ -291,19 +322,68 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const op = 'write_page';
     const d = this.domain(op, dom);
     this.checkAccess(op, d, gfn, offset, length, src, srcOffset);
-    const t = d.table.type(gfn);
-    if (t === P2mType.invalid) throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} is not populated`);
+    if (d.table.type(gfn) === P2mType.invalid) throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} is not populated`);
+    this.present(op, d, gfn);
     if (length === PAGE_SIZE && this.dedup.inline) {
       this.writeWholePageInline(d, gfn, src, srcOffset);
-      return;
+    } else {
+      const mfn = this.writableFrame(d, gfn, length === PAGE_SIZE);
+      this.memory.write(mfn, offset, src, srcOffset, length);
     }
-    const mfn = this.writableFrame(d, gfn, length === PAGE_SIZE);
-    this.memory.write(mfn, offset, src, srcOffset, length);
+    if (this.pager !== undefined) {
+      const mfn = d.table.mfn(gfn);
+      if (mfn !== this.zeroMfn) this.pager.touch(mfn);
+      this.pager.reclaim();
+    }
+  }
+
+  /**
+   * The type of `gfn` once it is present: with swap, a paged-out page is first brought back in
+   * (evicting another when no frame is free), and one frame is kept free for the access. A
+   * paused domain is refused with EAGAIN; a failed swap-in pauses it and throws EIO.
+   */
+  private present(op: string, d: Domain, gfn: Gfn): P2mType {
+    const pager = this.pager;
+    if (pager === undefined) return d.table.type(gfn);
+    if (d.paused) throw new HypervisorError('EAGAIN', op, `dom ${d.id} is paused after a failed swap-in`);
+    // One free frame covers any access: a swap-in, a copy-on-write copy or a populate-on-demand
+    // frame. Evicting may pick this very page: it is then swapped back in below.
+    pager.ensureFree(1);
+    if (d.table.type(gfn) !== P2mType.paged) return d.table.type(gfn);
+    if (this.frames.freeFrames === 0) throw new HypervisorError('ENOMEM', op, `no free machine frame to swap in dom ${d.id} gfn ${gfn}`);
+    try {
+      pager.faultIn(op, d.id, gfn);
+    } catch (e) {
+      if (e instanceof HypervisorError && e.errnoName === 'EIO') d.paused = true;
+      throw e;
+    }
+    this.charge(d, this.costModel.faultNs + this.costModel.frameAllocNs + this.costModel.pageCopyNs);
+    return P2mType.ram_rw;
+  }
+
+  /** True when a failed swap-in paused `dom`. */
+  isPaused(dom: DomId): boolean {
+    return this.domain('is_paused', dom).paused;
+  }
+
+  /** Lets a paused domain run again (the swap fault has cleared, or the caller retries). */
+  unpauseDomain(dom: DomId): void {
+    this.domain('unpause', dom).paused = false;
+  }
+
+  /** Swap figures (zeros without swap). */
+  swapStats(): PagerStats | undefined {
+    return this.pager?.stats();
   }
 
   /** Makes `gfn` a private writable frame (unsharing or backing it) and returns it. Throws ENOMEM first. */
   private writableFrame(d: Domain, gfn: Gfn, willOverwrite: boolean): Mfn {
-    const t = d.table.type(gfn);
+    let t = d.table.type(gfn);
+    if (t === P2mType.paging_out) {
+      // A write cancels the nomination: the page is no longer a candidate for evict.
+      d.table.set(gfn, d.table.mfn(gfn), P2mType.ram_rw);
+      t = P2mType.ram_rw;
+    }
     if (t === P2mType.ram_shared) {
       const old = d.table.mfn(gfn);
       const outcome = this.cow.unshare(d.id, d.table, gfn, willOverwrite);
@@ -319,9 +399,10 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       this.charge(d, this.costModel.faultNs + this.costModel.frameAllocNs);
     } else {
       const mfn = d.table.mfn(gfn);
-      // The content of an indexed frame is about to change under the index.
+      // The content of an indexed frame is about to change under the index (and the swap cache).
       this.dedup.remove(mfn);
       this.handles[mfn] = 0;
+      this.pager?.dropCache(mfn, d.id);
     }
     return d.table.mfn(gfn);
   }
@@ -404,6 +485,58 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     return mfn;
   }
 
+  // ---- paging ops (XENMEM_paging_op) ---------------------------------------------------------------
+
+  /**
+   * Nominates `gfn` for paging out (XENMEM_paging_op_nominate): a private page becomes
+   * paging_out and keeps its frame; a guest write before `pagingEvict` cancels the nomination.
+   */
+  pagingNominate(dom: DomId, gfn: Gfn): void {
+    const op = 'paging_nominate';
+    const d = this.pagingDomain(op, dom, gfn);
+    const t = d.table.type(gfn);
+    if (t !== P2mType.ram_rw) {
+      throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} is ${P2M_TYPE_NAMES[t]}: only a private ram_rw page can be nominated`);
+    }
+    d.table.set(gfn, d.table.mfn(gfn), P2mType.paging_out);
+  }
+
+  /** Evicts a nominated page to swap (XENMEM_paging_op_evict): paging_out becomes paged, the frame is freed. */
+  pagingEvict(dom: DomId, gfn: Gfn): void {
+    const op = 'paging_evict';
+    const d = this.pagingDomain(op, dom, gfn);
+    const t = d.table.type(gfn);
+    if (t !== P2mType.paging_out) {
+      throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} is ${P2M_TYPE_NAMES[t]}, not paging_out (nominate it first; a write cancels the nomination)`);
+    }
+    this.pager!.evictPage(op, d.id, gfn);
+  }
+
+  /**
+   * Brings a paged-out page back (XENMEM_paging_op_prep, and with `data` the load): allocates a
+   * frame and fills it with `data` (the pager's copy) or, without it, from the swap slot. The
+   * entry is paging_in while the frame is filled, then ram_rw.
+   */
+  pagingPrep(dom: DomId, gfn: Gfn, data?: Uint8Array): void {
+    const op = 'paging_prep';
+    const d = this.pagingDomain(op, dom, gfn);
+    const t = d.table.type(gfn);
+    if (t !== P2mType.paged) throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} is ${P2M_TYPE_NAMES[t]}, not paged`);
+    if (data !== undefined && data.length !== PAGE_SIZE) {
+      throw new HypervisorError('EINVAL', op, `data must be ${PAGE_SIZE} bytes, got ${data.length}`);
+    }
+    if (!this.pager!.ensureFree(1)) throw new HypervisorError('ENOMEM', op, `no free machine frame for dom ${dom} gfn ${gfn}`);
+    // Evicting to make room may not touch this entry: it is paged already.
+    this.pager!.faultIn(op, d.id, gfn, data);
+  }
+
+  private pagingDomain(op: string, dom: DomId, gfn: Gfn): Domain {
+    const d = this.domain(op, dom);
+    this.checkGfn(op, d, gfn);
+    if (this.pager === undefined) throw new HypervisorError('EOPNOTSUPP', op, 'this hypervisor has no swap area to page to');
+    return d;
+  }
+
   // ---- advice to the dedup strategy (madvise, prctl) -------------------------------------------
 
   /**
@@ -478,10 +611,12 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     let sharedPages = 0;
     let zeroPages = 0;
     let podPages = 0;
+    let pagedPages = 0;
     for (let g = 0; g < t.size; g++) {
       const type = t.type(asGfn(g));
-      if (type === P2mType.ram_rw) privatePages++;
+      if (type === P2mType.ram_rw || type === P2mType.paging_out) privatePages++;
       else if (type === P2mType.populate_on_demand) podPages++;
+      else if (type === P2mType.paged) pagedPages++;
       else if (type === P2mType.ram_shared) {
         if (t.mfn(asGfn(g)) === this.zeroMfn) zeroPages++;
         else sharedPages++;
@@ -496,6 +631,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       sharedPages,
       zeroPages,
       podPages,
+      pagedPages,
       cowFaults: d.cowFaults,
       zeroFaults: d.zeroFaults,
       cpuNs: d.cpuNs,
@@ -537,12 +673,21 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       pagesShared,
       pagesSharing,
       zeroPages: rmap.count(this.zeroMfn),
+      pagedPages: this.pager === undefined ? 0 : this.countPaged(),
       cowFaults,
       zeroFaults,
       savedPct: guestPages === 0 ? 0 : Math.round(((guestPages - machineFramesUsed) / guestPages) * 10000) / 100,
       cpuNs,
       dedupCpuNs: this.dedupCpuNs,
     };
+  }
+
+  private countPaged(): number {
+    let n = 0;
+    for (const d of this.domainsById.values()) {
+      for (let g = 0; g < d.table.size; g++) if (d.table.type(asGfn(g)) === P2mType.paged) n++;
+    }
+    return n;
   }
 
   /** Every broken invariant, in words; empty when the state is sound. */
@@ -572,6 +717,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       const mfn = this.allocFrameFor('populate_physmap', d, gfn);
       this.memory.zeroFrame(mfn);
       d.table.set(gfn, mfn, P2mType.ram_rw);
+      this.pager?.touch(mfn);
       this.charge(d, this.costModel.frameAllocNs + this.costModel.pageZeroNs + this.costModel.p2mUpdateNs);
     }
   }
@@ -595,6 +741,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     if ((flags & FrameFlags.shared) !== 0) return;
     const owner = this.frames.owner(mfn);
     const gfn = this.frames.gfn(mfn);
+    this.pager?.dropCache(mfn, owner);
     this.domain('share', owner).table.set(gfn, mfn, P2mType.ram_shared);
     this.p2m.rmap.add(mfn, owner, gfn);
     this.frames.setOwner(mfn, DOMID_COW, INVALID_GFN);
@@ -606,10 +753,13 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   private dropMapping(d: Domain, gfn: Gfn): void {
     const t = d.table.type(gfn);
     const mfn = d.table.mfn(gfn);
-    if (t === P2mType.ram_rw) {
+    if (t === P2mType.ram_rw || t === P2mType.paging_out) {
       this.dedup.remove(mfn);
       this.handles[mfn] = 0;
+      this.pager?.dropCache(mfn, d.id);
       this.frames.freeFrame(mfn);
+    } else if (t === P2mType.paged) {
+      this.pager!.releaseSlot(d.id, mfn);
     } else if (t === P2mType.ram_shared) {
       this.cow.release(d.id, gfn, mfn);
       if (this.frames.isFree(mfn)) this.handles[mfn] = 0;
@@ -671,7 +821,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     if (tot + pages > max) {
       throw new HypervisorError('E2BIG', op, `dom ${d.id} would hold ${tot + pages} pages, over its max_pages ${max}`);
     }
-    if (frames > this.frames.freeFrames) {
+    if (frames > this.frames.freeFrames && !this.pager?.ensureFree(frames)) {
       throw new HypervisorError('ENOMEM', op, `${frames} frames needed, ${this.frames.freeFrames} free`);
     }
   }

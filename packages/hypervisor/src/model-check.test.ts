@@ -1,6 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createDedup } from '@pagevisor/dedup';
+import { createEvictionPolicy, MemorySwapDevice, SharedSwap, type FaultPlanOptions } from '@pagevisor/swap';
+import { FaultPlan } from '@pagevisor/swap';
+import type { SwapOptions } from './options.js';
 import { PAGE_SIZE, Prng } from '@pagevisor/types';
 import { Hypervisor } from './hypervisor.js';
 import { checkAgainstModel, type ModelOp } from './model-check.js';
@@ -45,29 +48,55 @@ const opsArb = fc
     ...ops,
   ]);
 
-describe.each([
-  { strategy: 'inline', options: {}, allocator: 'buddy' as const, frames: 40, numaNodes: 1 },
-  { strategy: 'inline', options: {}, allocator: 'freelist' as const, frames: 24, numaNodes: 1 },
-  { strategy: 'none', options: {}, allocator: 'buddy' as const, frames: 30, numaNodes: 1 },
+interface SwapConfig {
+  readonly mode: 'shared' | 'per-domain';
+  readonly policy: 'clock' | 'lru' | 'random';
+  readonly faults?: FaultPlanOptions;
+}
+
+/** Swap options for a host of `frames` frames; hashPage is bound once the hypervisor exists. */
+function swapOptions(config: SwapConfig, frames: number, hashPage: (p: Uint8Array) => number): SwapOptions {
+  const faults = new FaultPlan(config.faults ?? {});
+  const area = (dedup: boolean) => new SharedSwap({ device: new MemorySwapDevice({ slots: 256, faults }), hashPage, dedup });
+  return {
+    backend: config.mode === 'shared' ? area(true) : () => area(false),
+    policy: createEvictionPolicy(config.policy, { frames, seed: 7 }),
+    lowWatermark: 1,
+    highWatermark: 2,
+  };
+}
+
+describe.each<{ strategy: string; options: Record<string, unknown>; allocator: 'buddy' | 'freelist'; frames: number; numaNodes: number; swap?: SwapConfig }>([
+  { strategy: 'inline', options: {}, allocator: 'buddy', frames: 40, numaNodes: 1 },
+  { strategy: 'inline', options: {}, allocator: 'freelist', frames: 24, numaNodes: 1 },
+  { strategy: 'none', options: {}, allocator: 'buddy', frames: 30, numaNodes: 1 },
   // Small scans and max_page_sharing 2 so that two full scans, chains and smart_scan happen within a run.
-  { strategy: 'ksm', options: { pages_to_scan: 4, max_page_sharing: 2, use_zero_pages: 1 }, allocator: 'buddy' as const, frames: 40, numaNodes: 1 },
-  { strategy: 'ksm', options: { pages_to_scan: 6, merge_across_nodes: 0 }, allocator: 'buddy' as const, frames: 40, numaNodes: 2 },
-  { strategy: 'esx', options: { scanRatePerDomainPagesPerS: 1000, wakeIntervalMs: 20 }, allocator: 'buddy' as const, frames: 40, numaNodes: 1 },
-])('reference model: dedup $strategy $options, allocator $allocator, $frames frames, $numaNodes nodes', ({ strategy, options, allocator, frames, numaNodes }) => {
+  { strategy: 'ksm', options: { pages_to_scan: 4, max_page_sharing: 2, use_zero_pages: 1 }, allocator: 'buddy', frames: 40, numaNodes: 1 },
+  { strategy: 'ksm', options: { pages_to_scan: 6, merge_across_nodes: 0 }, allocator: 'buddy', frames: 40, numaNodes: 2 },
+  { strategy: 'esx', options: { scanRatePerDomainPagesPerS: 1000, wakeIntervalMs: 20 }, allocator: 'buddy', frames: 40, numaNodes: 1 },
+  // Swap: far fewer frames than guest pages, so pages go out and come back all the time.
+  { strategy: 'inline', options: {}, allocator: 'buddy', frames: 5, numaNodes: 1, swap: { mode: 'shared', policy: 'clock' } },
+  { strategy: 'none', options: {}, allocator: 'buddy', frames: 12, numaNodes: 1, swap: { mode: 'per-domain', policy: 'lru' } },
+  { strategy: 'ksm', options: { pages_to_scan: 4 }, allocator: 'buddy', frames: 14, numaNodes: 1, swap: { mode: 'shared', policy: 'random', faults: { seed: 3, writeErrorProbability: 0.05, readErrorProbability: 0.05, shortWriteProbability: 0.03 } } },
+  { strategy: 'none', options: {}, allocator: 'buddy', frames: 12, numaNodes: 1, swap: { mode: 'shared', policy: 'clock', faults: { seed: 4, writeErrorProbability: 0.1, readErrorProbability: 0.1 } } },
+])('reference model: dedup $strategy $options, allocator $allocator, $frames frames, $numaNodes nodes, swap $swap', ({ strategy, options, allocator, frames, numaNodes, swap }) => {
   it('every read equals what was last written and the audit stays clean', async () => {
     // The property is only as good as the sharing it exercises: count the runs in which the
     // strategy itself merged pages (not only the share hypercall, which every strategy has).
     let runsThatShared = 0;
     await fc.assert(
       fc.asyncProperty(opsArb, async (ops) => {
-        const hv = await Hypervisor.create({ frames, allocator, numaNodes, dedup: createDedup(strategy, options) });
+        let hv: Hypervisor | undefined;
+        const hashPage = (p: Uint8Array): number => hv!.memory.hashPage(p);
+        hv = await Hypervisor.create({ frames, allocator, numaNodes, dedup: createDedup(strategy, options), swap: swap && swapOptions(swap, frames, hashPage) });
         let merged = false;
         const afterStep = (h: Hypervisor): void => {
           const st = h.dedup.stats();
           merged ||= strategy === 'ksm' ? (st['pages_sharing'] ?? 0) + (st['ksm_zero_pages'] ?? 0) > 0 : strategy === 'esx' ? (st['pages_merged'] ?? 0) > 0 : strategy === 'inline' ? (st['hits'] ?? 0) > 0 : h.totals().pagesSharing > 0;
         };
         checkAgainstModel(hv, ops, { page, afterStep });
-        if (merged) runsThatShared++;
+        // With swap, what matters is that pages went out and came back.
+        if (swap ? hv.swapStats()!.swapIns > 0 : merged) runsThatShared++;
       }),
       { numRuns: RUNS, seed: SEED },
     );

@@ -1,4 +1,4 @@
-import { asDomId, asGfn, HypervisorError, PAGE_SIZE, type DomId } from '@pagevisor/types';
+import { asDomId, asGfn, HypervisorError, PAGE_SIZE, type DomId, type Gfn } from '@pagevisor/types';
 import type { Hypervisor } from './hypervisor.js';
 
 /** One step of a model check. Domains are named by number; contents by index into a small pool. */
@@ -179,7 +179,14 @@ export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], optio
       if (!(e instanceof HypervisorError)) throw new Error(`${where}: threw ${String(e)}`);
       errno = e.errnoName;
     }
-    if (!acceptable.includes(errno)) {
+    // With swap, an access may meet an injected device fault (EIO, and EAGAIN while paused);
+    // an allocation may evict pages before it is refused with ENOMEM.
+    const swapping = hv.pager !== undefined;
+    const access = op.kind === 'read' || op.kind === 'writePage' || op.kind === 'writeBytes';
+    if (swapping && access && (errno === 'EIO' || errno === 'EAGAIN') && acceptable.includes(undefined)) {
+      // The fault clears before the next step.
+      for (const d of hv.domains()) hv.unpauseDomain(d.id);
+    } else if (!acceptable.includes(errno)) {
       const wanted = acceptable.map((e) => e ?? 'success').join(' or ');
       throw new Error(`${where}: hypervisor ${errno ?? 'succeeded'}, model expects ${wanted}`);
     }
@@ -193,8 +200,11 @@ export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], optio
         throw new Error(`${where}: read differs from what was last written`);
       }
     } else if (op.kind !== 'share') {
-      // A refused op changes nothing (share is two nominations and a share: the nominations stand).
-      if (snapshotState(hv) !== before) throw new Error(`${where}: refused with ${errno} but the state changed`);
+      // A refused op changes nothing (share is two nominations and a share: the nominations
+      // stand; with swap, pages evicted to make room stay evicted, which no guest can tell).
+      if (!(swapping && (errno === 'ENOMEM' || errno === 'EIO' || errno === 'EAGAIN')) && snapshotState(hv) !== before) {
+        throw new Error(`${where}: refused with ${errno} but the state changed`);
+      }
       comparePages(hv, model, buf, where);
     }
     const problems = hv.audit();
@@ -211,8 +221,24 @@ export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], optio
 function comparePages(hv: Hypervisor, model: ReferenceModel, buf: Uint8Array, where: string): void {
   for (const [dom, d] of model.domains) {
     for (const [gfn, content] of d.pages) {
-      hv.readPage(asDomId(dom), asGfn(gfn), 0, buf, 0, PAGE_SIZE);
+      readRetrying(hv, asDomId(dom), asGfn(gfn), buf);
       if (!equalBytes(buf, content)) throw new Error(`${where}: dom ${dom} gfn ${gfn} differs from what was last written`);
+    }
+  }
+}
+
+/**
+ * Reads a whole page; an injected swap-in fault (EIO) changes nothing, so unpause and try again
+ * (a fault that never clears is a failure).
+ */
+function readRetrying(hv: Hypervisor, dom: DomId, gfn: Gfn, buf: Uint8Array): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      hv.readPage(dom, gfn, 0, buf, 0, PAGE_SIZE);
+      return;
+    } catch (e) {
+      if (!(e instanceof HypervisorError) || e.errnoName !== 'EIO' || attempt === 50) throw e;
+      hv.unpauseDomain(dom);
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { CostModel, DedupIndex, FrameAllocator } from '@pagevisor/types';
+import type { CostModel, DedupIndex, DomId, EvictionPolicy, FrameAllocator, SwapBackend } from '@pagevisor/types';
 
 /** Names of the built-in frame allocators. */
 export type AllocatorName = 'buddy' | 'freelist';
@@ -15,6 +15,23 @@ export interface HypervisorOptions {
   readonly costModel?: CostModel;
   /** NUMA nodes the frames are split into, in equal contiguous ranges (default 1). */
   readonly numaNodes?: number;
+  /** Paging to swap when RAM runs short (default none: allocations fail with ENOMEM). */
+  readonly swap?: SwapOptions;
+}
+
+/** The swap area(s) and when to evict. */
+export interface SwapOptions {
+  /**
+   * The area shared by every domain, or a factory giving each new domain an area of its own
+   * (the per-domain baseline: no sharing of slots between domains).
+   */
+  readonly backend: SwapBackend | ((dom: DomId) => SwapBackend);
+  /** Which frame to evict next. */
+  readonly policy: EvictionPolicy;
+  /** Free frames below which eviction starts (default max(4, frames / 64)). */
+  readonly lowWatermark?: number;
+  /** Free frames eviction restores once started (default 2 × lowWatermark). */
+  readonly highWatermark?: number;
 }
 
 /** Options of a new domain. */

@@ -1,3 +1,4 @@
+/// <reference path="./lz4js.d.ts" />
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import lz4 from 'lz4js';
 import { PAGE_SIZE } from '@pagevisor/types';

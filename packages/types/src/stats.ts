@@ -16,6 +16,8 @@ export interface DomainStats {
   readonly zeroPages: number;
   /** Pages populated on demand, not yet backed. */
   readonly podPages: number;
+  /** Pages whose content is in swap, not in RAM. */
+  readonly pagedPages: number;
   /** Writes to a shared frame that copied it or, as its last sharer, kept it. */
   readonly cowFaults: number;
   /** Writes to a page mapping the zero frame, which gave it a frame of its own. */
@@ -38,6 +40,8 @@ export interface TotalsStats {
   readonly pagesSharing: number;
   /** Pages mapping the zero frame. */
   readonly zeroPages: number;
+  /** Pages whose content is in swap, not in RAM. */
+  readonly pagedPages: number;
   /** Copy-on-write faults on shared frames over all domains (see DomainStats.cowFaults). */
   readonly cowFaults: number;
   /** Zero-frame write faults over all domains (see DomainStats.zeroFaults). */

@@ -12,6 +12,7 @@ export {
   parseScenario,
   ScenarioError,
   ScenarioSchema,
+  WorkingSetSchema,
   type DedupConfig,
   type DedupStrategyName,
   type GuestSpec,
@@ -42,11 +43,25 @@ export { fillImagePage, fillPrivatePage, fillSeededPage, imageSeed, PAGE_WORDS }
 export {
   DEFAULT_SYNTHETIC_GUEST_OPTIONS,
   PageKind,
+  PAUSING_ERRNOS,
   SyntheticGuest,
   type GuestFailure,
+  type GuestPause,
   type GuestHypercalls,
   type GuestPorts,
   type GuestState,
   type SyntheticGuestOptions,
   type SyntheticGuestSpec,
 } from './synthetic-guest.js';
+export {
+  SWAP_COMPRESSION_NAMES,
+  SWAP_DEVICE_NAMES,
+  SWAP_POLICY_NAMES,
+  SwapConfigSchema,
+  SwapFaultsSchema,
+  type SwapCompressionName,
+  type SwapConfig,
+  type SwapDeviceName,
+  type SwapFaults,
+  type SwapPolicyName,
+} from './swap-config.js';

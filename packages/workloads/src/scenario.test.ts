@@ -72,7 +72,7 @@ describe('parseScenario', () => {
 
   it('refuses unknown fields at every level', () => {
     expect(issuesOf({ ...minimal, colour: 'red' })).toEqual(['colour: unknown field']);
-    expect(issuesOf({ ...minimal, machine: { memoryMiB: 16, swap: 1 } })).toEqual(['machine.swap: unknown field']);
+    expect(issuesOf({ ...minimal, machine: { memoryMiB: 16, hugepages: 1 } })).toEqual(['machine.hugepages: unknown field']);
     expect(issuesOf(withGuest({ image: { id: 'x', fraction: 0.5, size: 3 } }))).toEqual([
       'guests[0].image.size: unknown field',
     ]);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DOMID_FIRST_RESERVED, mibToPages, PAGE_SIZE } from '@pagevisor/types';
 import { bool, fraction, intIn, must, name, nonNegative, object, positive, positiveInt, whenValid } from './schema-helpers.js';
 import { StepSchema, type Step } from './steps.js';
+import { SwapConfigSchema } from './swap-config.js';
 
 /** Largest machine this schema accepts, in MiB (4 TiB: 2^30 frames, indexable by an Int32Array). */
 export const MAX_MACHINE_MIB = 4 * 1024 * 1024;
@@ -23,6 +24,8 @@ export const MachineSchema = object({
   allocator: z.enum(['buddy', 'freelist'], must('"buddy" or "freelist"')).default('buddy'),
   /** NUMA nodes, 1..64 (default 1): frames are split into equal contiguous ranges, one a node. */
   numaNodes: intIn(1, 64, 'an integer from 1 to 64').default(1),
+  /** Swap (default none): see `swap-config.ts`. */
+  swap: SwapConfigSchema.optional(),
 });
 
 /** Names of the de-duplication strategies a scenario may choose. */
@@ -74,6 +77,17 @@ export const ImageSchema = object({
   fraction: fraction().default(0),
 });
 
+/**
+ * Where a guest's steady-state accesses go: a window of `fraction` of its pages, moved to a new
+ * seeded position every `moveEveryS` simulated seconds.
+ */
+export const WorkingSetSchema = object({
+  /** Fraction of the guest's pages in the window, in (0, 1]. */
+  fraction: fraction().refine((f) => f > 0, must('a number greater than 0 and at most 1')),
+  /** Simulated seconds between moves of the window (> 0). */
+  moveEveryS: positive(),
+});
+
 /** One kind of guest; `count` identical-in-shape guests are started from it. */
 export const GuestSpecSchema = object({
   /** Name of the guest; with `count > 1` the domains are named `name-0`, `name-1` ... (required). */
@@ -88,6 +102,10 @@ export const GuestSpecSchema = object({
   zeroFraction: fraction().default(0),
   /** Page writes per simulated second in steady state (default 0). */
   writeRatePagesPerS: nonNegative().default(0),
+  /** Page reads per simulated second in steady state (default 0; left out of reports when absent). */
+  readRatePagesPerS: nonNegative().optional(),
+  /** Working set of steady-state reads and writes (default: every page, uniformly). */
+  workingSet: WorkingSetSchema.optional(),
   /** Bytes changed by a partial write, 1..4096 (default 64). */
   writeBytes: intIn(1, PAGE_SIZE, `an integer from 1 to ${PAGE_SIZE}`).default(64),
   /** Fraction of writes that replace a whole page with new private content (default 0). */

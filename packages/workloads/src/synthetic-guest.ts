@@ -4,6 +4,7 @@ import {
   mibToPages,
   NS_PER_MS,
   NS_PER_S,
+  mixSeed,
   PAGE_SIZE,
   Prng,
   type DomId,
@@ -28,7 +29,8 @@ export interface GuestPorts {
 export type SyntheticGuestSpec = Pick<
   GuestSpec,
   'memoryMiB' | 'image' | 'zeroFraction' | 'writeRatePagesPerS' | 'writeBytes' | 'wholePageWriteFraction' | 'bootPagesPerS'
->;
+> &
+  Partial<Pick<GuestSpec, 'readRatePagesPerS' | 'workingSet'>>;
 
 /** Timing options of a {@link SyntheticGuest}. */
 export interface SyntheticGuestOptions {
@@ -40,6 +42,10 @@ export interface SyntheticGuestOptions {
   readonly batchPages?: number;
   /** Simulated ns of steady-state writes done by one step (default 10 ms). */
   readonly writeQuantumNs?: number;
+  /** Simulated ns a paused guest waits before it retries (default 1 ms). */
+  readonly retryNs?: number;
+  /** Consecutive pauses (failed retries) after which the guest fails (default 16). */
+  readonly maxConsecutivePauses?: number;
 }
 
 /** Defaults of {@link SyntheticGuestOptions}. */
@@ -48,7 +54,15 @@ export const DEFAULT_SYNTHETIC_GUEST_OPTIONS: Required<SyntheticGuestOptions> = 
   durationNs: 0,
   batchPages: 512,
   writeQuantumNs: 10 * NS_PER_MS,
+  retryNs: NS_PER_MS,
+  maxConsecutivePauses: 16,
 });
+
+/**
+ * Errnos that pause a guest instead of failing it: EIO (a swap-in failed; the hypervisor paused
+ * the domain, the page is still in swap) and EAGAIN (an access to a paused domain).
+ */
+export const PAUSING_ERRNOS: ReadonlySet<string> = new Set(['EIO', 'EAGAIN']);
 
 /** Where a guest is in its life. */
 export type GuestState = 'booting' | 'running' | 'done' | 'failed';
@@ -64,6 +78,16 @@ export interface GuestFailure {
   /** Simulated time of the failure, in ns. */
   readonly atNs: number;
 }
+
+/** Why a guest paused: an operation refused with EIO or EAGAIN; it retries after `retryNs`. */
+export type GuestPause = GuestFailure;
+
+const NO_ACCESS = 0;
+const PARTIAL_WRITE = 1;
+const WHOLE_WRITE = 2;
+const READ = 3;
+/** Bytes read by one steady-state read. */
+const READ_BYTES = 64;
 
 /** What kind of content a guest page holds after boot. */
 export const PageKind = { image: 0, zero: 1, private: 2 } as const;
@@ -81,10 +105,16 @@ export type PageKind = (typeof PageKind)[keyof typeof PageKind];
  * private pages whole, at `bootPagesPerS`. Then, for `durationNs`, it writes `writeRatePagesPerS`
  * pages: each write picks a gfn at random and either changes `writeBytes` random bytes at a random
  * offset (a partial write: a shared page takes a copy-on-write fault) or, with probability
- * `wholePageWriteFraction`, replaces the whole page with new private data.
+ * `wholePageWriteFraction`, replaces the whole page with new private data; it also reads
+ * `readRatePagesPerS` pages (64 bytes each; writes go first at equal times). With a `workingSet`
+ * those gfns are drawn from a window of `fraction` of the pages (wrapping at the end) whose start
+ * moves to a seeded position every `moveEveryS`; without one, from every page.
  *
- * A {@link HypervisorError} from any operation (e.g. ENOMEM when the host runs out of frames)
- * marks the guest `failed` and stops it. Nothing is allocated per page.
+ * An EIO or EAGAIN {@link HypervisorError} (a failed swap-in, a paused domain) pauses the guest:
+ * {@link paused} is true, {@link lastPause} says why, and its next event, `retryNs` later, retries
+ * the same operation (the same gfn and bytes); after `maxConsecutivePauses` pauses in a row it
+ * fails. Any other HypervisorError (e.g. ENOMEM when the host runs out of frames and swap) marks
+ * the guest `failed` and stops it. Nothing is allocated per page.
  */
 export class SyntheticGuest {
   /** The guest's domain. */
@@ -112,7 +142,15 @@ export class SyntheticGuest {
   private readonly writeBytes: number;
   private readonly wholePageWriteFraction: number;
   private readonly writeQuantumNs: number;
+  private readonly readNsPerRead: number;
+  private readonly readsTotal: number;
+  private readonly wsPages: number;
+  private readonly wsMoveNs: number;
+  private readonly wsSeed: number;
+  private readonly retryNs: number;
+  private readonly maxConsecutivePauses: number;
   private readonly batch: number[];
+  private readonly readBuf = new Uint8Array(READ_BYTES);
   private readonly scratch32 = new Uint32Array(PAGE_WORDS);
   private readonly scratch8 = new Uint8Array(this.scratch32.buffer);
 
@@ -121,14 +159,34 @@ export class SyntheticGuest {
   private bootCursor = 0;
   private writesDoneValue = 0;
   private wholePageWritesValue = 0;
+  private readsDoneValue = 0;
+  /** End of the boot batch whose gfns are populated (fills may still be due). */
+  private batchEnd = 0;
+  /** Gfn whose private content is in the scratch page, not yet written (-1: none). */
+  private filledGfn = -1;
+  /** The access drawn and not yet done (retried after a pause). */
+  private pendingKind = NO_ACCESS;
+  private pendingGfn = 0;
+  private pendingOffset = 0;
+  private pendingLength = 0;
+  private wsWindow = -1;
+  private wsStart = 0;
+  private pausedValue = false;
+  private resumeNs = 0;
+  private consecutivePauses = 0;
+  private pausesValue = 0;
+  private lastPauseValue: GuestPause | null = null;
 
   constructor(spec: SyntheticGuestSpec, domId: DomId, seed: number, ports: GuestPorts, options: SyntheticGuestOptions = {}) {
     const o = { ...DEFAULT_SYNTHETIC_GUEST_OPTIONS, ...options };
     if (!(Number.isInteger(o.batchPages) && o.batchPages >= 1)) {
       throw new RangeError(`SyntheticGuest: batchPages must be a positive integer, got ${o.batchPages}`);
     }
-    if (!(o.durationNs >= 0 && o.startNs >= 0 && o.writeQuantumNs > 0)) {
-      throw new RangeError('SyntheticGuest: startNs and durationNs must be >= 0 and writeQuantumNs > 0');
+    if (!(o.durationNs >= 0 && o.startNs >= 0 && o.writeQuantumNs > 0 && o.retryNs > 0)) {
+      throw new RangeError('SyntheticGuest: startNs and durationNs must be >= 0, writeQuantumNs and retryNs > 0');
+    }
+    if (!(Number.isInteger(o.maxConsecutivePauses) && o.maxConsecutivePauses >= 0)) {
+      throw new RangeError(`SyntheticGuest: maxConsecutivePauses must be an integer >= 0, got ${o.maxConsecutivePauses}`);
     }
     if (!(spec.bootPagesPerS > 0)) throw new RangeError('SyntheticGuest: bootPagesPerS must be > 0');
     this.domId = domId;
@@ -148,6 +206,16 @@ export class SyntheticGuest {
     this.writeBytes = spec.writeBytes;
     this.wholePageWriteFraction = spec.wholePageWriteFraction;
     this.writeQuantumNs = o.writeQuantumNs;
+    const readRate = spec.readRatePagesPerS ?? 0;
+    this.readNsPerRead = readRate > 0 ? NS_PER_S / readRate : Infinity;
+    this.readsTotal = readRate > 0 ? Math.floor((o.durationNs * readRate) / NS_PER_S) : 0;
+    const ws = spec.workingSet;
+    this.wsPages = ws === undefined ? this.pages : Math.max(1, Math.min(this.pages, Math.round(ws.fraction * this.pages)));
+    this.wsMoveNs = ws === undefined ? Infinity : Math.max(1, Math.round(ws.moveEveryS * NS_PER_S));
+    // Its own seed, so the window's moves draw nothing from the guest's stream.
+    this.wsSeed = mixSeed(seed, 0x5753);
+    this.retryNs = o.retryNs;
+    this.maxConsecutivePauses = o.maxConsecutivePauses;
     this.batch = new Array<number>(Math.min(o.batchPages, Math.max(this.pages, 1))).fill(0);
   }
 
@@ -176,6 +244,36 @@ export class SyntheticGuest {
     return this.wholePageWritesValue;
   }
 
+  /** Steady-state reads done so far. */
+  get readsDone(): number {
+    return this.readsDoneValue;
+  }
+
+  /** Steady-state reads the guest will do if it does not fail. */
+  get readsPlanned(): number {
+    return this.readsTotal;
+  }
+
+  /** Pages in the working-set window (every page without a working set). */
+  get workingSetPages(): number {
+    return this.wsPages;
+  }
+
+  /** True while the guest waits to retry an operation refused with EIO or EAGAIN. */
+  get paused(): boolean {
+    return this.pausedValue;
+  }
+
+  /** Times the guest paused so far. */
+  get pauses(): number {
+    return this.pausesValue;
+  }
+
+  /** Why the guest last paused, or null. */
+  get lastPause(): GuestPause | null {
+    return this.lastPauseValue;
+  }
+
   /** Steady-state writes the guest will do if it does not fail. */
   get writesPlanned(): number {
     return this.writesTotal;
@@ -183,7 +281,7 @@ export class SyntheticGuest {
 
   /** Page operations done so far (pages booted + writes), for progress reports. */
   get opsDone(): number {
-    return this.bootCursor + this.writesDoneValue;
+    return this.bootCursor + this.writesDoneValue + this.readsDoneValue;
   }
 
   /** What page `gfn` holds after boot. */
@@ -197,14 +295,24 @@ export class SyntheticGuest {
   nextEventNs(): number {
     switch (this.stateValue) {
       case 'booting':
+        if (this.pausedValue) return this.resumeNs;
         return this.startNs + Math.floor(this.bootCursor * this.bootNsPerPage);
-      case 'running':
-        return this.writesDoneValue < this.writesTotal
-          ? this.bootEndNs + Math.floor(this.writesDoneValue * this.writeNsPerWrite)
-          : this.endNs;
+      case 'running': {
+        if (this.pausedValue) return this.resumeNs;
+        const t = Math.min(this.nextWriteNs(), this.nextReadNs());
+        return t === Infinity ? this.endNs : t;
+      }
       default:
         return Infinity;
     }
+  }
+
+  private nextWriteNs(): number {
+    return this.writesDoneValue < this.writesTotal ? this.bootEndNs + Math.floor(this.writesDoneValue * this.writeNsPerWrite) : Infinity;
+  }
+
+  private nextReadNs(): number {
+    return this.readsDoneValue < this.readsTotal ? this.bootEndNs + Math.floor(this.readsDoneValue * this.readNsPerRead) : Infinity;
   }
 
   /**
@@ -212,62 +320,124 @@ export class SyntheticGuest {
    * of boot, the writes of one write quantum, or the final step that marks the guest done.
    */
   step(nowNs: number): void {
+    this.pausedValue = false;
     try {
       if (this.stateValue === 'booting') this.bootBatch();
       else if (this.stateValue === 'running') this.writeQuantum(nowNs);
     } catch (e) {
       if (!(e instanceof HypervisorError)) throw e;
+      const record = { op: e.op, errno: e.errnoName, message: e.message, atNs: nowNs };
+      if (PAUSING_ERRNOS.has(e.errnoName) && this.consecutivePauses < this.maxConsecutivePauses) {
+        this.consecutivePauses++;
+        this.pausesValue++;
+        this.pausedValue = true;
+        this.resumeNs = nowNs + this.retryNs;
+        this.lastPauseValue = record;
+        return;
+      }
       this.stateValue = 'failed';
-      this.failureValue = { op: e.op, errno: e.errnoName, message: e.message, atNs: nowNs };
+      this.failureValue = record;
     }
   }
 
   private bootBatch(): void {
     const first = this.bootCursor;
-    const n = Math.min(this.batch.length, this.pages - first);
-    const gfns = this.batch;
-    // Only the last batch is shorter; shrinking the reused array once is not per-page allocation.
-    if (gfns.length !== n) gfns.length = n;
-    for (let i = 0; i < n; i++) gfns[i] = first + i;
-    const done = this.ports.hypercalls.populatePhysmap(this.domId, gfns);
-    if (done !== n) {
-      throw new HypervisorError('ENOMEM', 'populate_physmap', `populated ${done} of ${n} pages from gfn ${first}`);
+    // A retry after a pause resumes the batch it was in; its gfns are populated already.
+    if (first >= this.batchEnd) {
+      const n = Math.min(this.batch.length, this.pages - first);
+      const gfns = this.batch;
+      // Only the last batch is shorter; shrinking the reused array once is not per-page allocation.
+      if (gfns.length !== n) gfns.length = n;
+      for (let i = 0; i < n; i++) gfns[i] = first + i;
+      const done = this.ports.hypercalls.populatePhysmap(this.domId, gfns);
+      if (done !== n) {
+        throw new HypervisorError('ENOMEM', 'populate_physmap', `populated ${done} of ${n} pages from gfn ${first}`);
+      }
+      this.batchEnd = first + n;
     }
+    const end = this.batchEnd;
     const zeroStart = this.imagePages;
     const zeroEnd = this.imagePages + this.zeroPages;
-    for (let gfn = first; gfn < first + n; gfn++) {
+    for (let gfn = first; gfn < end; gfn++) {
       if (gfn < zeroStart) fillImagePage(this.scratch32, this.imageSeedValue, gfn);
-      else if (gfn >= zeroEnd) fillPrivatePage(this.scratch32, this.prng);
-      else continue; // zero pages stay as populated
+      else if (gfn >= zeroEnd) {
+        // A retried page keeps the content drawn for it: the stream is drawn once a page.
+        if (this.filledGfn !== gfn) fillPrivatePage(this.scratch32, this.prng);
+        this.filledGfn = gfn;
+      } else continue; // zero pages stay as populated
       this.ports.memory.writePage(this.domId, gfn as Gfn, 0, this.scratch8, 0, PAGE_SIZE);
+      this.filledGfn = -1;
+      this.consecutivePauses = 0;
       // Count each page once it is in place, so a failure mid-batch reports how far boot got.
       this.bootCursor = gfn + 1;
     }
-    this.bootCursor = first + n;
+    this.bootCursor = end;
     if (this.bootCursor === this.pages) this.stateValue = this.writesTotal > 0 || this.endNs > this.bootEndNs ? 'running' : 'done';
   }
 
   private writeQuantum(nowNs: number): void {
     const until = nowNs + this.writeQuantumNs;
     const prng = this.prng;
+    if (this.pendingKind !== NO_ACCESS) this.doPending();
+    for (;;) {
+      const tw = this.nextWriteNs();
+      const tr = this.nextReadNs();
+      const t = tw <= tr ? tw : tr;
+      if (t === Infinity || t >= until) break;
+      const gfn = this.pickGfn(t);
+      this.pendingGfn = gfn;
+      if (tw <= tr) {
+        if (prng.nextFloat() < this.wholePageWriteFraction) {
+          fillPrivatePage(this.scratch32, prng);
+          this.pendingKind = WHOLE_WRITE;
+        } else {
+          const len = this.writeBytes;
+          this.pendingOffset = prng.nextInt(PAGE_SIZE - len + 1);
+          this.pendingLength = len;
+          prng.fillU32(this.scratch32, 0, (len + 3) >>> 2);
+          this.pendingKind = PARTIAL_WRITE;
+        }
+      } else {
+        this.pendingKind = READ;
+      }
+      this.doPending();
+    }
+    // All accesses done: the last step, at endNs, only marks the guest done.
+    if (nowNs >= this.endNs && this.nextWriteNs() === Infinity && this.nextReadNs() === Infinity) this.stateValue = 'done';
+  }
+
+  /** Gfn of the access due at `t`: anywhere, or inside the working-set window of `t`. */
+  private pickGfn(t: number): number {
+    if (this.wsMoveNs === Infinity) return this.prng.nextInt(this.pages);
+    const window = Math.floor((t - this.bootEndNs) / this.wsMoveNs);
+    if (window !== this.wsWindow) {
+      this.wsWindow = window;
+      this.wsStart = mixSeed(this.wsSeed, window) % this.pages;
+    }
+    const g = this.wsStart + this.prng.nextInt(this.wsPages);
+    return g >= this.pages ? g - this.pages : g;
+  }
+
+  /** Does the access drawn (kept so a pause retries exactly it) and counts it. */
+  private doPending(): void {
     const memory = this.ports.memory;
-    while (this.writesDoneValue < this.writesTotal) {
-      const t = this.bootEndNs + Math.floor(this.writesDoneValue * this.writeNsPerWrite);
-      if (t >= until) return;
-      const gfn = prng.nextInt(this.pages) as Gfn;
-      if (prng.nextFloat() < this.wholePageWriteFraction) {
-        fillPrivatePage(this.scratch32, prng);
+    const gfn = this.pendingGfn as Gfn;
+    switch (this.pendingKind) {
+      case WHOLE_WRITE:
         memory.writePage(this.domId, gfn, 0, this.scratch8, 0, PAGE_SIZE);
         this.wholePageWritesValue++;
-      } else {
-        const len = this.writeBytes;
-        const offset = prng.nextInt(PAGE_SIZE - len + 1);
-        prng.fillU32(this.scratch32, 0, (len + 3) >>> 2);
-        memory.writePage(this.domId, gfn, offset, this.scratch8, 0, len);
-      }
-      this.writesDoneValue++;
+        this.writesDoneValue++;
+        break;
+      case PARTIAL_WRITE:
+        memory.writePage(this.domId, gfn, this.pendingOffset, this.scratch8, 0, this.pendingLength);
+        this.writesDoneValue++;
+        break;
+      case READ:
+        memory.readPage(this.domId, gfn, 0, this.readBuf, 0, READ_BYTES);
+        this.readsDoneValue++;
+        break;
     }
-    // All writes done: the last step, at endNs, only marks the guest done.
-    if (nowNs >= this.endNs) this.stateValue = 'done';
+    this.pendingKind = NO_ACCESS;
+    this.consecutivePauses = 0;
   }
 }

@@ -1,0 +1,375 @@
+import {
+  asGfn,
+  asMfn,
+  asSwapSlot,
+  DOMID_COW,
+  FrameFlags,
+  HypervisorError,
+  INVALID_MFN,
+  isRealDomId,
+  P2mType,
+  PAGE_SIZE,
+  type DedupIndex,
+  type DomId,
+  type EvictionPolicy,
+  type Gfn,
+  type MachineMemory,
+  type Mfn,
+  type P2m,
+  type SwapBackend,
+  type SwapSlot,
+} from '@pagevisor/types';
+import type { ArrayFrameTable } from '@pagevisor/frame-allocator';
+import type { SwapOptions } from './options.js';
+
+/** Swap figures summed over every area the pager used. */
+export interface PagerStats {
+  readonly swapOuts: number;
+  readonly swapIns: number;
+  readonly swapSlotsUsed: number;
+  readonly swapBytesWritten: number;
+  readonly slotsSavedByDedup: number;
+  readonly compressionRatio: number;
+  readonly diskBytesUsed: number;
+  /** Sum of each area's peak (for per-domain areas: what the domains needed together). */
+  readonly diskBytesPeak: number;
+  /** Evictions refused by the area (full, or a device error): the page stayed in RAM. */
+  readonly evictionFailures: number;
+  /** Swap-ins that failed (device error or checksum): the domain was paused. */
+  readonly swapInFailures: number;
+}
+
+/** What the pager needs of the hypervisor. */
+export interface PagerHost {
+  readonly memory: MachineMemory;
+  readonly frames: ArrayFrameTable;
+  readonly p2m: P2m;
+  readonly dedup: DedupIndex;
+  readonly zeroMfn: Mfn;
+  /** Frame `mfn` is about to be freed or rewritten by paging: forget what is keyed on it (handles). */
+  frameGone(mfn: Mfn): void;
+}
+
+/**
+ * Paging to swap: chooses victims with the eviction policy, writes them to the swap area(s),
+ * turns their p2m entries into `paged` entries holding the slot, and faults them back in on
+ * access. A page swapped in keeps its slot until it is written (the swap cache), so evicting it
+ * again writes nothing.
+ *
+ * A p2m entry of type `paged` holds its swap slot where other entries hold a frame.
+ */
+export class Pager {
+  private readonly host: PagerHost;
+  private readonly policy: EvictionPolicy;
+  private readonly shared: SwapBackend | undefined;
+  private readonly makeArea: ((dom: DomId) => SwapBackend) | undefined;
+  private readonly areas = new Map<DomId, SwapBackend>();
+  /** Every area ever used, for the figures (a destroyed domain's area still counted its bytes). */
+  private readonly allAreas: SwapBackend[] = [];
+  readonly lowWatermark: number;
+  readonly highWatermark: number;
+  /** 1 when the frame is in the policy. */
+  private readonly tracked: Uint8Array;
+  /** Swap-cache slot of each frame (-1: none): the frame's content is still in that slot. */
+  private readonly cacheSlot: Int32Array;
+  private readonly scratch = new Uint8Array(PAGE_SIZE);
+  private evictionFailures = 0;
+  private swapInFailures = 0;
+
+  constructor(host: PagerHost, options: SwapOptions) {
+    this.host = host;
+    this.policy = options.policy;
+    if (typeof options.backend === 'function') this.makeArea = options.backend;
+    else {
+      this.shared = options.backend;
+      this.allAreas.push(options.backend);
+    }
+    const frames = host.frames.totalFrames;
+    this.lowWatermark = options.lowWatermark ?? Math.max(4, Math.floor(frames / 64));
+    this.highWatermark = options.highWatermark ?? 2 * this.lowWatermark;
+    if (!Number.isInteger(this.lowWatermark) || this.lowWatermark < 1 || !Number.isInteger(this.highWatermark) || this.highWatermark < this.lowWatermark || this.highWatermark >= frames) {
+      throw new HypervisorError('EINVAL', 'create', `swap watermarks must be integers with 1 <= low (${this.lowWatermark}) <= high (${this.highWatermark}) < frames (${frames})`);
+    }
+    this.tracked = new Uint8Array(frames);
+    this.cacheSlot = new Int32Array(frames).fill(-1);
+  }
+
+  /** A new domain: give it an area of its own in per-domain mode. */
+  addDomain(dom: DomId): void {
+    if (this.makeArea === undefined) return;
+    const area = this.makeArea(dom);
+    this.areas.set(dom, area);
+    this.allAreas.push(area);
+  }
+
+  /** A destroyed domain (all its pages released): its own area goes. */
+  removeDomain(dom: DomId): void {
+    this.areas.delete(dom);
+  }
+
+  /** The area holding `dom`'s pages. */
+  areaOf(dom: DomId): SwapBackend {
+    return this.shared ?? this.areas.get(dom)!;
+  }
+
+  /** Frame `mfn` holds a guest page that was just accessed (the accessed bit). */
+  touch(mfn: Mfn): void {
+    if (this.tracked[mfn] === 1) this.policy.touch(mfn);
+    else {
+      this.tracked[mfn] = 1;
+      this.policy.insert(mfn);
+    }
+  }
+
+  /** Evicts until `n` frames are free; false when eviction could not free enough. */
+  ensureFree(n: number): boolean {
+    while (this.host.frames.freeFrames < n) if (!this.evictOne()) return false;
+    return true;
+  }
+
+  /** Background reclaim: below the low watermark, evict up to the high one (as far as it goes). */
+  reclaim(): void {
+    if (this.host.frames.freeFrames >= this.lowWatermark) return;
+    while (this.host.frames.freeFrames < this.highWatermark && this.evictOne());
+  }
+
+  /**
+   * Evicts one page: the policy's victim, skipping frames that no longer hold an evictable guest
+   * page. False when there is none, or the area refused it (full or failing): then the page stays
+   * in RAM.
+   */
+  evictOne(): boolean {
+    const { frames } = this.host;
+    for (let tries = this.policy.size; tries >= 0; tries--) {
+      const m = this.policy.victim();
+      if (m === INVALID_MFN) return false;
+      if (!this.evictable(m)) {
+        this.untrack(m);
+        continue;
+      }
+      try {
+        if ((frames.flags(m) & FrameFlags.shared) !== 0) this.evictShared(m);
+        else this.evictPrivate(m);
+      } catch (e) {
+        if (!(e instanceof HypervisorError)) throw e;
+        this.evictionFailures++;
+        return false;
+      }
+      this.untrack(m);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Brings `dom`'s page `gfn` (type paged) back into a new frame, which must be available. On a
+   * device error or a bad checksum nothing changes and HypervisorError EIO is thrown: the caller
+   * pauses the domain.
+   */
+  faultIn(op: string, dom: DomId, gfn: Gfn, data?: Uint8Array): Mfn {
+    const { frames, memory, p2m } = this.host;
+    const table = p2m.table(dom)!;
+    const slot = asSwapSlot(table.mfn(gfn));
+    const area = this.areaOf(dom);
+    if (data === undefined) {
+      try {
+        area.load(slot, this.scratch);
+      } catch (e) {
+        if (!(e instanceof HypervisorError)) throw e;
+        this.swapInFailures++;
+        throw new HypervisorError('EIO', op, `dom ${dom} gfn ${gfn}: swap-in of slot ${slot} failed (${e.detail}); domain paused`);
+      }
+    }
+    const mfn = frames.allocFrame(dom, gfn);
+    if (mfn === INVALID_MFN) throw new HypervisorError('ENOMEM', op, `no free machine frame to swap in dom ${dom} gfn ${gfn}`);
+    table.set(gfn, mfn, P2mType.paging_in);
+    memory.write(mfn, 0, data ?? this.scratch, 0, PAGE_SIZE);
+    table.set(gfn, mfn, P2mType.ram_rw);
+    if (data === undefined) {
+      // The entry's reference to the slot moves to the swap cache.
+      this.cacheSlot[mfn] = slot;
+    } else {
+      // The pager supplied the content: the slot may no longer match it.
+      area.addRef(slot, -1);
+    }
+    this.touch(mfn);
+    return mfn;
+  }
+
+  /**
+   * Evicts `dom`'s private page `gfn` (ram_rw or paging_out) now, whatever the policy would
+   * choose (Xen's paging evict). Throws what the area throws, changing nothing.
+   */
+  evictPage(op: string, dom: DomId, gfn: Gfn): void {
+    const m = this.host.p2m.table(dom)!.mfn(gfn);
+    try {
+      this.evictPrivate(m);
+    } catch (e) {
+      if (e instanceof HypervisorError) throw new HypervisorError(e.errnoName as 'EIO', op, `dom ${dom} gfn ${gfn}: ${e.detail}`);
+      throw e;
+    }
+    this.untrack(m);
+  }
+
+  /** Private frame `mfn` of `owner` is about to change or be freed: its swap-cache slot goes. */
+  dropCache(mfn: Mfn, owner: DomId): void {
+    const slot = this.cacheSlot[mfn]!;
+    if (slot < 0) return;
+    this.cacheSlot[mfn] = -1;
+    this.areaOf(owner).addRef(asSwapSlot(slot), -1);
+  }
+
+  /** `dom`'s paged entry holding `slot` is being dropped. */
+  releaseSlot(dom: DomId, slot: number): void {
+    this.areaOf(dom).addRef(asSwapSlot(slot), -1);
+  }
+
+  /** Swap figures over every area. */
+  stats(): PagerStats {
+    let swapOuts = 0;
+    let swapIns = 0;
+    let swapSlotsUsed = 0;
+    let swapBytesWritten = 0;
+    let slotsSavedByDedup = 0;
+    let diskBytesUsed = 0;
+    let diskBytesPeak = 0;
+    let stored = 0;
+    for (const area of this.allAreas) {
+      const s = area.stats();
+      swapOuts += s.swapOuts;
+      swapIns += s.swapIns;
+      swapSlotsUsed += s.swapSlotsUsed;
+      swapBytesWritten += s.swapBytesWritten;
+      slotsSavedByDedup += s.slotsSavedByDedup;
+      diskBytesUsed += s.diskBytesUsed;
+      diskBytesPeak += s.diskBytesPeak;
+      stored += s.diskBytesUsed * s.compressionRatio;
+    }
+    return {
+      swapOuts,
+      swapIns,
+      swapSlotsUsed,
+      swapBytesWritten,
+      slotsSavedByDedup,
+      compressionRatio: diskBytesUsed === 0 ? 1 : Math.round((stored / diskBytesUsed) * 1000) / 1000,
+      diskBytesUsed,
+      diskBytesPeak,
+      evictionFailures: this.evictionFailures,
+      swapInFailures: this.swapInFailures,
+    };
+  }
+
+  /**
+   * Broken invariants of paging: every used slot is referenced exactly as often as paged
+   * entries and swap-cache frames name it; cache slots sit on private frames only; the areas'
+   * own audits.
+   */
+  audit(domains: readonly DomId[]): string[] {
+    const problems: string[] = [];
+    const { frames, p2m } = this.host;
+    const refs = new Map<SwapBackend, Map<number, number>>();
+    const count = (area: SwapBackend, slot: number): void => {
+      let m = refs.get(area);
+      if (m === undefined) refs.set(area, (m = new Map()));
+      m.set(slot, (m.get(slot) ?? 0) + 1);
+    };
+    for (const dom of domains) {
+      const t = p2m.table(dom)!;
+      for (let g = 0; g < t.size; g++) {
+        if (t.type(asGfn(g)) === P2mType.paged) count(this.areaOf(dom), t.mfn(asGfn(g)));
+      }
+    }
+    for (let m = 0; m < this.cacheSlot.length; m++) {
+      const slot = this.cacheSlot[m]!;
+      if (slot < 0) continue;
+      const mfn = asMfn(m);
+      const owner = frames.owner(mfn);
+      if (frames.isFree(mfn) || (frames.flags(mfn) & FrameFlags.shared) !== 0 || !isRealDomId(owner) || !domains.includes(owner)) {
+        problems.push(`mfn ${m}: swap-cache slot ${slot} on a frame that is not a live private frame`);
+        continue;
+      }
+      count(this.areaOf(owner), slot);
+    }
+    for (const area of new Set([...this.areas.values(), ...(this.shared ? [this.shared] : [])])) {
+      const expected = refs.get(area) ?? new Map<number, number>();
+      for (const [slot, n] of expected) {
+        if (area.refcount(asSwapSlot(slot)) !== n) problems.push(`${area.name} slot ${slot}: refcount ${area.refcount(asSwapSlot(slot))}, referenced ${n} times`);
+      }
+      for (const slot of area.usedSlots()) {
+        if (!expected.has(slot)) problems.push(`${area.name} slot ${slot}: used (refcount ${area.refcount(slot)}) but nothing references it`);
+      }
+      for (const msg of area.audit()) problems.push(`${area.name}: ${msg}`);
+    }
+    return problems;
+  }
+
+  private untrack(m: Mfn): void {
+    this.tracked[m] = 0;
+    this.policy.remove(m);
+  }
+
+  /** True when frame `m` holds a guest page that paging may write out. */
+  private evictable(m: Mfn): boolean {
+    const { frames, p2m, zeroMfn } = this.host;
+    if (m === zeroMfn || frames.isFree(m)) return false;
+    if ((frames.flags(m) & FrameFlags.shared) !== 0) return frames.owner(m) === DOMID_COW && p2m.rmap.count(m) > 0;
+    const owner = frames.owner(m);
+    if (!isRealDomId(owner)) return false;
+    const t = p2m.table(owner);
+    const g = frames.gfn(m);
+    return t !== undefined && t.type(g) === P2mType.ram_rw && t.mfn(g) === m;
+  }
+
+  /** Reads frame `m` and stores it in `area`; throws what the area throws (nothing changed). */
+  private store(area: SwapBackend, m: Mfn): SwapSlot {
+    const { memory } = this.host;
+    memory.read(m, 0, this.scratch, 0, PAGE_SIZE);
+    return area.store(this.scratch, memory.hashPage(this.scratch));
+  }
+
+  private evictPrivate(m: Mfn): void {
+    const { frames, p2m, dedup } = this.host;
+    const owner = frames.owner(m);
+    const gfn = frames.gfn(m);
+    const cached = this.cacheSlot[m]!;
+    // An unmodified page swapped in earlier still has its slot: evicting it writes nothing.
+    const slot = cached >= 0 ? cached : this.store(this.areaOf(owner), m);
+    this.cacheSlot[m] = -1;
+    p2m.table(owner)!.set(gfn, asMfn(slot), P2mType.paged);
+    dedup.remove(m);
+    this.host.frameGone(m);
+    frames.freeFrame(m);
+  }
+
+  private evictShared(m: Mfn): void {
+    const { frames, p2m, dedup } = this.host;
+    const doms: DomId[] = [];
+    const gfns: Gfn[] = [];
+    p2m.rmap.forEach(m, (d, g) => {
+      doms.push(d);
+      gfns.push(g);
+    });
+    const slots: SwapSlot[] = [];
+    if (this.shared !== undefined) {
+      // One slot for every sharer: the shared area stores the content once.
+      const slot = this.store(this.shared, m);
+      this.shared.addRef(slot, doms.length - 1);
+      for (let i = 0; i < doms.length; i++) slots.push(slot);
+    } else {
+      try {
+        for (const d of doms) slots.push(this.store(this.areaOf(d), m));
+      } catch (e) {
+        slots.forEach((slot, i) => this.areaOf(doms[i]!).addRef(slot, -1));
+        throw e;
+      }
+    }
+    for (let i = 0; i < doms.length; i++) {
+      p2m.rmap.remove(m, doms[i]!, gfns[i]!);
+      frames.addRef(m, -1);
+      p2m.table(doms[i]!)!.set(gfns[i]!, asMfn(slots[i]!), P2mType.paged);
+    }
+    dedup.remove(m);
+    this.host.frameGone(m);
+    frames.freeFrame(m);
+  }
+}
