@@ -666,6 +666,9 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       }
     }
     const machineFramesUsed = this.frames.totalFrames - this.frames.freeFrames;
+    const pagedPages = this.pager === undefined ? 0 : this.countPaged();
+    // Saved by sharing only: pages out on swap need no frame either, but sharing did not save them.
+    const resident = guestPages - pagedPages;
     return {
       guestPages,
       machineFramesUsed,
@@ -673,10 +676,10 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       pagesShared,
       pagesSharing,
       zeroPages: rmap.count(this.zeroMfn),
-      pagedPages: this.pager === undefined ? 0 : this.countPaged(),
+      pagedPages,
       cowFaults,
       zeroFaults,
-      savedPct: guestPages === 0 ? 0 : Math.round(((guestPages - machineFramesUsed) / guestPages) * 10000) / 100,
+      savedPct: guestPages === 0 ? 0 : Math.round(((resident - machineFramesUsed) / guestPages) * 10000) / 100,
       cpuNs,
       dedupCpuNs: this.dedupCpuNs,
     };

@@ -46,7 +46,10 @@ export interface TotalsStats {
   readonly cowFaults: number;
   /** Zero-frame write faults over all domains (see DomainStats.zeroFaults). */
   readonly zeroFaults: number;
-  /** Percentage of guest pages not needing a frame of their own: (guestPages - framesUsed) / guestPages. */
+  /**
+   * Percentage of guest pages that sharing spares a frame of their own:
+   * (guestPages - pagedPages - machineFramesUsed) / guestPages (pages out on swap do not count).
+   */
   readonly savedPct: number;
   /** Simulated hypervisor CPU time over all domains, in ns. */
   readonly cpuNs: number;
