@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { EsxDedup, InlineDedup, type EsxDedupOptions } from '@pagevisor/dedup';
 import { asGfn, HypervisorError, NS_PER_MS, NS_PER_S, PAGE_SIZE, Prng, type DomId } from '@pagevisor/types';
 import { Hypervisor, MEMF_POPULATE_ON_DEMAND } from './hypervisor.js';
+import { read } from '../tests/pages.js';
 
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
 
@@ -24,12 +25,6 @@ function expectPage(hv: Hypervisor, dom: DomId, gfn: number, expected: Uint8Arra
   if (!Buffer.from(actual.buffer).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength))) {
     expect(actual, `dom ${dom} gfn ${gfn}`).toEqual(expected);
   }
-}
-
-function read(hv: Hypervisor, dom: DomId, gfn: number): Uint8Array {
-  const out = new Uint8Array(PAGE_SIZE);
-  hv.readPage(dom, asGfn(gfn), 0, out, 0, PAGE_SIZE);
-  return out;
 }
 
 /** A domain of `pages` pages, page i holding content(contentOf(i)). */

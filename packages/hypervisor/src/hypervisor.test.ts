@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createDedup } from '@pagevisor/dedup';
-import { asGfn, PAGE_SIZE, Prng, type DomId } from '@pagevisor/types';
+import { asGfn, PAGE_SIZE, type DomId } from '@pagevisor/types';
 import { Hypervisor, MEMF_POPULATE_ON_DEMAND } from './hypervisor.js';
+import { pageOf, read } from '../tests/pages.js';
 
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
-
-function pageOf(seed: number): Uint8Array {
-  const p = new Uint8Array(PAGE_SIZE);
-  new Prng(seed).fillBytes(p);
-  return p;
-}
-
-function read(hv: Hypervisor, dom: DomId, gfn: number): Uint8Array {
-  const out = new Uint8Array(PAGE_SIZE);
-  hv.readPage(dom, asGfn(gfn), 0, out, 0, PAGE_SIZE);
-  return out;
-}
 
 /** A guest of `pages` pages whose page i holds content `seed(i)`. */
 function boot(hv: Hypervisor, pages: number, seed: (i: number) => number): DomId {

@@ -2,15 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { KsmDedup, type KsmOptions } from '@pagevisor/dedup';
 import { asDomId, asGfn, HypervisorError, P2mType, PAGE_SIZE, Prng, type DomId } from '@pagevisor/types';
 import { Hypervisor } from './hypervisor.js';
+import { pageOf } from '../tests/pages.js';
 
 const MS = 1e6;
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
-
-function pageOf(seed: number): Uint8Array {
-  const p = new Uint8Array(PAGE_SIZE);
-  new Prng(seed).fillBytes(p);
-  return p;
-}
 
 async function ksmHost(opts: KsmOptions = {}, frames = 2048, numaNodes = 1): Promise<{ hv: Hypervisor; ksm: KsmDedup }> {
   const ksm = new KsmDedup(opts);

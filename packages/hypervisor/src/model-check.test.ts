@@ -1,8 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createDedup } from '@pagevisor/dedup';
-import { createEvictionPolicy, MemorySwapDevice, SharedSwap, type FaultPlanOptions } from '@pagevisor/swap';
-import { FaultPlan } from '@pagevisor/swap';
+import { createEvictionPolicy, FaultPlan, MemorySwapDevice, SharedSwap, type FaultPlanOptions } from '@pagevisor/swap';
 import type { SwapOptions } from './options.js';
 import { PAGE_SIZE, Prng } from '@pagevisor/types';
 import { Hypervisor } from './hypervisor.js';

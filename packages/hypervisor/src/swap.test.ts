@@ -1,23 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createDedup } from '@pagevisor/dedup';
 import { createEvictionPolicy, EVICTION_POLICIES, FaultPlan, MemorySwapDevice, SharedSwap, type FaultPlanOptions } from '@pagevisor/swap';
-import { asGfn, DOMID_CONTROL, INVALID_MFN, P2mType, PAGE_SIZE, Prng, type DomId, type EvictionPolicy, type Mfn, type SwapBackend } from '@pagevisor/types';
+import { asGfn, DOMID_CONTROL, INVALID_MFN, P2mType, PAGE_SIZE, type DomId, type EvictionPolicy, type Mfn, type SwapBackend } from '@pagevisor/types';
 import { HypercallClient } from '@pagevisor/hypercall-abi';
 import { Hypervisor } from './hypervisor.js';
+import { pageOf, read } from '../tests/pages.js';
 
 const FRAMES = 32;
-
-function pageOf(seed: number): Uint8Array {
-  const p = new Uint8Array(PAGE_SIZE);
-  new Prng(seed).fillBytes(p);
-  return p;
-}
-
-function read(hv: Hypervisor, dom: DomId, gfn: number): Uint8Array {
-  const out = new Uint8Array(PAGE_SIZE);
-  hv.readPage(dom, asGfn(gfn), 0, out, 0, PAGE_SIZE);
-  return out;
-}
 
 interface Setup {
   readonly hv: Hypervisor;
