@@ -174,10 +174,11 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       throw new HypervisorError('ENOSPC', 'createdomain', 'no domain ids left');
     }
     const id = asDomId(this.nextDomId);
+    // First what may fail (a per-domain swap area), then the records that cannot.
+    this.pager?.addDomain(id);
     const table = this.p2m.createTable(id, gfnCount);
     this.nextDomId++;
     this.frames.addDomain(id, maxPages);
-    this.pager?.addDomain(id);
     this.domainsById.set(id, { id, name: opts.name ?? `dom${id}`, table, cowFaults: 0, zeroFaults: 0, cpuNs: 0, paused: false });
     return id;
   }
@@ -298,7 +299,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const d = this.domain(op, dom);
     this.checkAccess(op, d, gfn, offset, length, dst, dstOffset);
     if (d.table.type(gfn) === P2mType.invalid) throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} is not populated`);
-    const t = this.present(op, d, gfn);
+    const t = this.present(op, d, gfn, false);
     if (t === P2mType.ram_rw || t === P2mType.ram_shared || t === P2mType.paging_out) {
       const mfn = d.table.mfn(gfn);
       this.memory.read(mfn, offset, dst, dstOffset, length);
@@ -323,7 +324,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const d = this.domain(op, dom);
     this.checkAccess(op, d, gfn, offset, length, src, srcOffset);
     if (d.table.type(gfn) === P2mType.invalid) throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} is not populated`);
-    this.present(op, d, gfn);
+    this.present(op, d, gfn, true);
     if (length === PAGE_SIZE && this.dedup.inline) {
       this.writeWholePageInline(d, gfn, src, srcOffset);
     } else {
@@ -342,13 +343,14 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
    * (evicting another when no frame is free), and one frame is kept free for the access. A
    * paused domain is refused with EAGAIN; a failed swap-in pauses it and throws EIO.
    */
-  private present(op: string, d: Domain, gfn: Gfn): P2mType {
+  private present(op: string, d: Domain, gfn: Gfn, forWrite: boolean): P2mType {
     const pager = this.pager;
     if (pager === undefined) return d.table.type(gfn);
     if (d.paused) throw new HypervisorError('EAGAIN', op, `dom ${d.id} is paused after a failed swap-in`);
-    // One free frame covers any access: a swap-in, a copy-on-write copy or a populate-on-demand
-    // frame. Evicting may pick this very page: it is then swapped back in below.
-    pager.ensureFree(1);
+    const t = d.table.type(gfn);
+    // One free frame covers what this access may allocate: a swap-in, a copy-on-write copy or a
+    // populate-on-demand frame. Evicting may pick this very page: it is then swapped back in.
+    if (t === P2mType.paged || (forWrite && (t === P2mType.ram_shared || t === P2mType.populate_on_demand))) pager.ensureFree(1);
     if (d.table.type(gfn) !== P2mType.paged) return d.table.type(gfn);
     if (this.frames.freeFrames === 0) throw new HypervisorError('ENOMEM', op, `no free machine frame to swap in dom ${d.id} gfn ${gfn}`);
     try {
@@ -586,7 +588,9 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const d = this.domainsById.get(dom);
     if (d === undefined || gfn < 0 || gfn >= d.table.size || d.table.type(gfn) !== P2mType.ram_shared) return true;
     try {
-      this.writableFrame(d, gfn, false);
+      const mfn = this.writableFrame(d, gfn, false);
+      // The new private frame is a guest page like any other: the eviction policy tracks it.
+      this.pager?.touch(mfn);
       return true;
     } catch (e) {
       if (e instanceof HypervisorError && e.errnoName === 'ENOMEM') return false;

@@ -93,7 +93,7 @@ describe.each<{ strategy: string; options: Record<string, unknown>; allocator: '
           const st = h.dedup.stats();
           merged ||= strategy === 'ksm' ? (st['pages_sharing'] ?? 0) + (st['ksm_zero_pages'] ?? 0) > 0 : strategy === 'esx' ? (st['pages_merged'] ?? 0) > 0 : strategy === 'inline' ? (st['hits'] ?? 0) > 0 : h.totals().pagesSharing > 0;
         };
-        checkAgainstModel(hv, ops, { page, afterStep });
+        checkAgainstModel(hv, ops, { page, afterStep, swapFaults: swap?.faults !== undefined });
         // With swap, what matters is that pages went out and came back.
         if (swap ? hv.swapStats()!.swapIns > 0 : merged) runsThatShared++;
       }),

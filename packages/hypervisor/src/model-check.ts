@@ -134,6 +134,8 @@ export interface ModelCheckOptions {
   readonly page: (content: number) => Uint8Array;
   /** Called after every step, e.g. to watch a strategy's own counters. */
   readonly afterStep?: (hv: Hypervisor) => void;
+  /** True when the swap device injects faults: accesses may then fail with EIO (and EAGAIN). */
+  readonly swapFaults?: boolean;
 }
 
 /** Frames `op` may need at most, so that ENOMEM is only accepted when fewer are free. */
@@ -183,7 +185,7 @@ export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], optio
     // an allocation may evict pages before it is refused with ENOMEM.
     const swapping = hv.pager !== undefined;
     const access = op.kind === 'read' || op.kind === 'writePage' || op.kind === 'writeBytes';
-    if (swapping && access && (errno === 'EIO' || errno === 'EAGAIN') && acceptable.includes(undefined)) {
+    if (options.swapFaults === true && access && (errno === 'EIO' || errno === 'EAGAIN') && acceptable.includes(undefined)) {
       // The fault clears before the next step.
       for (const d of hv.domains()) hv.unpauseDomain(d.id);
     } else if (!acceptable.includes(errno)) {

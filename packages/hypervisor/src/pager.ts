@@ -152,8 +152,11 @@ export class Pager {
         else this.evictPrivate(m);
       } catch (e) {
         if (!(e instanceof HypervisorError)) throw e;
+        // The page stays in RAM; give it a second chance and try another victim (another page
+        // may need no write: its content is in a slot already).
         this.evictionFailures++;
-        return false;
+        this.policy.touch(m);
+        continue;
       }
       this.untrack(m);
       return true;

@@ -98,7 +98,10 @@ describe('the shared swap area', () => {
       const { hv } = await host(mode);
       const a = boot(hv, 30, (i) => i);
       const b = boot(hv, 30, (i) => i); // the same contents, page for page
-      for (let i = 0; i < 30; i++) expect(read(hv, a, i)).toEqual(read(hv, b, i));
+      for (let i = 0; i < 30; i++) {
+        expect(read(hv, a, i)).toEqual(pageOf(i));
+        expect(read(hv, b, i)).toEqual(pageOf(i));
+      }
       expect(hv.audit()).toEqual([]);
       peak[mode] = hv.swapStats()!.diskBytesPeak;
       if (mode === 'shared') expect(hv.swapStats()!.slotsSavedByDedup).toBeGreaterThan(10);
@@ -135,6 +138,25 @@ describe('the shared swap area', () => {
     const expected = pageOf(3);
     expected[0] = 1;
     expect(read(hv, a, 3)).toEqual(expected);
+    expect(hv.audit()).toEqual([]);
+  });
+
+  it('writes a shared frame once for all its sharers, and each sharer reads it back', async () => {
+    let hv: Hypervisor | undefined;
+    const policy = new PickPolicy();
+    hv = await Hypervisor.create({
+      frames: FRAMES,
+      dedup: createDedup('inline'),
+      swap: { backend: new SharedSwap({ device: new MemorySwapDevice({ slots: 64 }), hashPage: (p) => hv!.memory.hashPage(p) }), policy, lowWatermark: 1, highWatermark: 1 },
+    });
+    const doms = [0, 1, 2].map(() => boot(hv!, 4, (i) => 50 + i)); // identical guests: shared frames
+    policy.next = hv.p2m.table(doms[0]!)!.mfn(asGfn(2));
+    expect(hv.p2m.rmap.count(policy.next)).toBe(3);
+    expect(hv.pager!.evictOne()).toBe(true);
+    expect(hv.swapStats()).toMatchObject({ swapOuts: 1, swapBytesWritten: PAGE_SIZE, swapSlotsUsed: 1 });
+    for (const d of doms) expect(hv.p2m.table(d)!.type(asGfn(2))).toBe(P2mType.paged);
+    expect(hv.audit()).toEqual([]);
+    for (const d of doms) expect(read(hv, d, 2)).toEqual(pageOf(52));
     expect(hv.audit()).toEqual([]);
   });
 
