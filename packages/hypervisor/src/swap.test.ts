@@ -160,6 +160,30 @@ describe('the shared swap area', () => {
     expect(hv.audit()).toEqual([]);
   });
 
+  it('per-domain areas: a shared frame is stored once per sharer; a failed store rolls back the others', async () => {
+    let hv: Hypervisor | undefined;
+    const policy = new PickPolicy();
+    const faults = new FaultPlan({ failWriteAt: [2] }); // the second store of the first eviction fails
+    hv = await Hypervisor.create({
+      frames: FRAMES,
+      dedup: createDedup('inline'),
+      swap: {
+        backend: () => new SharedSwap({ device: new MemorySwapDevice({ slots: 16, faults }), hashPage: (p) => hv!.memory.hashPage(p), dedup: false }),
+        policy,
+        lowWatermark: 1,
+        highWatermark: 1,
+      },
+    });
+    const [a, b] = [boot(hv, 2, (i) => 70 + i), boot(hv, 2, (i) => 70 + i)];
+    policy.next = hv.p2m.table(a)!.mfn(asGfn(1));
+    expect(hv.pager!.evictOne()).toBe(true); // first try fails and rolls back, the retry succeeds
+    expect(hv.swapStats()).toMatchObject({ evictionFailures: 1, swapSlotsUsed: 2 });
+    expect(hv.audit()).toEqual([]); // no slot left behind by the failed try
+    expect(read(hv, a, 1)).toEqual(pageOf(71));
+    expect(read(hv, b, 1)).toEqual(pageOf(71));
+    expect(hv.audit()).toEqual([]);
+  });
+
   it('frees slots when pages are released and when a domain is destroyed', async () => {
     const { hv } = await host('shared');
     const a = boot(hv, 40, (i) => i);
