@@ -1,3 +1,4 @@
+import type { PagerStats } from '@pagevisor/hypervisor';
 import type { DomainStats, TotalsStats } from '@pagevisor/types';
 import type { GuestSpec, Step, SwapConfig } from '@pagevisor/workloads';
 
@@ -27,7 +28,11 @@ export interface TimelineSample {
 export type PauseRecord = FailureRecord;
 
 /** The swap area(s): configuration, counters at the end, disk peaks and the guests' pauses. */
-export interface SwapReport {
+export interface SwapReport
+  extends Pick<
+    PagerStats,
+    'swapOuts' | 'swapIns' | 'swapSlotsUsed' | 'swapBytesWritten' | 'slotsSavedByDedup' | 'compressionRatio' | 'evictionFailures' | 'swapInFailures'
+  > {
   /** `"shared"` or `"per-domain"`. */
   readonly mode: string;
   /** `"memory"` or `"file"`. */
@@ -36,22 +41,6 @@ export interface SwapReport {
   readonly compression: string;
   /** `"clock"`, `"lru"` or `"random"`. */
   readonly policy: string;
-  /** Pages stored (de-duplicated or not). */
-  readonly swapOuts: number;
-  /** Pages read back. */
-  readonly swapIns: number;
-  /** Slots holding a page at the end. */
-  readonly swapSlotsUsed: number;
-  /** Bytes written to the device(s). */
-  readonly swapBytesWritten: number;
-  /** Stores that found identical content in a slot and wrote nothing. */
-  readonly slotsSavedByDedup: number;
-  /** Uncompressed bytes stored / device bytes they take (1 without compression). */
-  readonly compressionRatio: number;
-  /** Evictions the area refused (full, device error): the page stayed in RAM. */
-  readonly evictionFailures: number;
-  /** Swap-ins that failed (device error, checksum): the domain was paused. */
-  readonly swapInFailures: number;
   /** Peak device bytes of the shared-mode run (this run's, or the baseline's); null when not run. */
   readonly swapDiskBytesShared: number | null;
   /** Peak device bytes the per-domain areas needed together (this run's, or the baseline's); null when not run. */

@@ -75,6 +75,11 @@ export function auditHypervisor(hv: Hypervisor): string[] {
     const refs = frames.refcount(mfn);
     const owner = frames.owner(mfn);
     const mapped = rmap.count(mfn);
+    // A sharing handle belongs to a shared frame only: a stale one on a reused frame would let
+    // share() merge unrelated content.
+    if (hv.handleOf(mfn) !== 0 && (mfn === zeroMfn || frames.isFree(mfn) || (flags & FrameFlags.shared) === 0)) {
+      report(`mfn ${m}: sharing handle ${hv.handleOf(mfn)} on a frame that is not shared`);
+    }
     if (frames.isFree(mfn)) {
       free++;
       if (owner !== DOMID_INVALID || refs !== 0 || flags !== 0) report(`mfn ${m}: free but owner ${owner}, refcount ${refs}, flags ${flags}`);
@@ -114,15 +119,6 @@ export function auditHypervisor(hv: Hypervisor): string[] {
   const tables = [...p2m.domains()];
   if (live.join() !== tables.join()) report(`live domains [${live}] but p2m tables for [${tables}]`);
   for (const dom of live) if (!frames.hasDomain(dom)) report(`dom ${dom}: no page accounting in the frame table`);
-
-  // A sharing handle belongs to a shared frame only: a stale one on a reused frame would let
-  // share() merge unrelated content.
-  for (let m = 0; m < total; m++) {
-    const mfn = asMfn(m);
-    if (hv.handleOf(mfn) !== 0 && (mfn === zeroMfn || frames.isFree(mfn) || (frames.flags(mfn) & FrameFlags.shared) === 0)) {
-      report(`mfn ${m}: sharing handle ${hv.handleOf(mfn)} on a frame that is not shared`);
-    }
-  }
 
   for (const msg of p2m.audit()) report(`p2m: ${msg}`);
   const allocator = frames.allocator as { audit?: () => void };

@@ -24,12 +24,19 @@ import type { SwapOptions } from './options.js';
 
 /** Swap figures summed over every area the pager used. */
 export interface PagerStats {
+  /** Pages stored (de-duplicated or not). */
   readonly swapOuts: number;
+  /** Pages read back. */
   readonly swapIns: number;
+  /** Slots holding a page now. */
   readonly swapSlotsUsed: number;
+  /** Bytes written to the device(s). */
   readonly swapBytesWritten: number;
+  /** Stores that found identical content in a slot and wrote nothing. */
   readonly slotsSavedByDedup: number;
+  /** Uncompressed bytes stored / device bytes they take (1 without compression). */
   readonly compressionRatio: number;
+  /** Device bytes in use now. */
   readonly diskBytesUsed: number;
   /** Sum of each area's peak (for per-domain areas: what the domains needed together). */
   readonly diskBytesPeak: number;

@@ -1,16 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HypervisorError, PAGE_SIZE, Prng } from '@pagevisor/types';
+import { HypervisorError, PAGE_SIZE } from '@pagevisor/types';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FaultPlan } from './fault-plan.js';
 import { FileSwapDevice } from './file-swap-device.js';
-
-function page(seed: number): Uint8Array {
-  const p = new Uint8Array(PAGE_SIZE);
-  new Prng(seed).fillBytes(p);
-  return p;
-}
+import { page } from '../tests/helpers.js';
 
 let dir: string;
 beforeEach(() => {

@@ -1,23 +1,9 @@
-import { HypervisorError, PAGE_SIZE, Prng } from '@pagevisor/types';
+import { HypervisorError, PAGE_SIZE } from '@pagevisor/types';
 import { describe, expect, it } from 'vitest';
 import { FaultPlan } from './fault-plan.js';
 import { MemorySwapDevice } from './memory-swap-device.js';
+import { errnoOf, page } from '../tests/helpers.js';
 
-function page(seed: number): Uint8Array {
-  const p = new Uint8Array(PAGE_SIZE);
-  new Prng(seed).fillBytes(p);
-  return p;
-}
-
-function errno(fn: () => void): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof HypervisorError) return e.errnoName;
-    throw e;
-  }
-  return 'none';
-}
 
 describe('MemorySwapDevice', () => {
   it('reads back what was written at each slot', () => {
@@ -37,25 +23,25 @@ describe('MemorySwapDevice', () => {
 
   it('rejects ranges outside the device or the buffer', () => {
     const dev = new MemorySwapDevice({ slots: 1 });
-    expect(errno(() => dev.write(PAGE_SIZE - 1, page(1), 0, 2))).toBe('EINVAL');
-    expect(errno(() => dev.read(0, new Uint8Array(10), 0, 11))).toBe('EINVAL');
-    expect(errno(() => dev.read(-1, new Uint8Array(10), 0, 1))).toBe('EINVAL');
+    expect(errnoOf(() => dev.write(PAGE_SIZE - 1, page(1), 0, 2))).toBe('EINVAL');
+    expect(errnoOf(() => dev.read(0, new Uint8Array(10), 0, 11))).toBe('EINVAL');
+    expect(errnoOf(() => dev.read(-1, new Uint8Array(10), 0, 1))).toBe('EINVAL');
     expect(() => new MemorySwapDevice({ slots: 0 })).toThrow(HypervisorError);
   });
 
   it('an injected EIO write or ENOSPC writes nothing', () => {
     const dev = new MemorySwapDevice({ slots: 2, faults: new FaultPlan({ failWriteAt: [1], fullAfterWrites: 0 }) });
-    expect(errno(() => dev.write(0, page(1), 0, PAGE_SIZE))).toBe('ENOSPC');
+    expect(errnoOf(() => dev.write(0, page(1), 0, PAGE_SIZE))).toBe('ENOSPC');
     expect(dev.medium().every((b) => b === 0)).toBe(true);
     const dev2 = new MemorySwapDevice({ slots: 2, faults: new FaultPlan({ failWriteAt: [1] }) });
-    expect(errno(() => dev2.write(0, page(1), 0, PAGE_SIZE))).toBe('EIO');
+    expect(errnoOf(() => dev2.write(0, page(1), 0, PAGE_SIZE))).toBe('EIO');
     expect(dev2.medium().every((b) => b === 0)).toBe(true);
   });
 
   it('a short write writes a strict prefix and reports EIO', () => {
     const dev = new MemorySwapDevice({ slots: 1, faults: new FaultPlan({ shortWriteAt: [1] }) });
     const p = page(9);
-    expect(errno(() => dev.write(0, p, 0, PAGE_SIZE))).toBe('EIO');
+    expect(errnoOf(() => dev.write(0, p, 0, PAGE_SIZE))).toBe('EIO');
     const m = dev.medium();
     let written = 0;
     while (written < PAGE_SIZE && m[written] === p[written]) written++;
@@ -69,7 +55,7 @@ describe('MemorySwapDevice', () => {
     const dev = new MemorySwapDevice({ slots: 1, faults });
     dev.write(0, page(4), 0, PAGE_SIZE);
     const out = new Uint8Array(PAGE_SIZE).fill(7);
-    expect(errno(() => dev.read(0, out, 0, PAGE_SIZE))).toBe('EIO');
+    expect(errnoOf(() => dev.read(0, out, 0, PAGE_SIZE))).toBe('EIO');
     expect(out.every((b) => b === 7)).toBe(true);
     faults.clear();
     dev.read(0, out, 0, PAGE_SIZE);
@@ -79,6 +65,6 @@ describe('MemorySwapDevice', () => {
   it('refuses I/O once closed', () => {
     const dev = new MemorySwapDevice({ slots: 1 });
     dev.close();
-    expect(errno(() => dev.read(0, new Uint8Array(PAGE_SIZE), 0, PAGE_SIZE))).toBe('EINVAL');
+    expect(errnoOf(() => dev.read(0, new Uint8Array(PAGE_SIZE), 0, PAGE_SIZE))).toBe('EINVAL');
   });
 });

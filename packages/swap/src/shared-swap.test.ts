@@ -2,13 +2,14 @@ import { mkdtempSync, openSync, closeSync, writeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMachineMemory } from '@pagevisor/machine';
-import { asSwapSlot, HypervisorError, PAGE_SIZE, Prng, type SwapDevice } from '@pagevisor/types';
+import { asSwapSlot, PAGE_SIZE, Prng, type SwapDevice } from '@pagevisor/types';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FaultPlan } from './fault-plan.js';
 import { FileSwapDevice } from './file-swap-device.js';
 import { MemorySwapDevice } from './memory-swap-device.js';
 import type { Compression } from './page-codec.js';
 import { SharedSwap } from './shared-swap.js';
+import { errnoOf } from '../tests/helpers.js';
 
 const { hashPage } = await createMachineMemory({ frames: 4 }).then((m) => ({ hashPage: (p: Uint8Array) => m.hashPage(p) }));
 
@@ -36,16 +37,6 @@ function sparsePage(seed: number): Uint8Array {
   const p = new Uint8Array(PAGE_SIZE);
   for (let i = 0; i < 32; i++) p[prng.nextInt(PAGE_SIZE)] = 1 + (prng.nextU32() % 255);
   return p;
-}
-
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof HypervisorError) return e.errnoName;
-    throw e;
-  }
-  return 'none';
 }
 
 let dir: string;
