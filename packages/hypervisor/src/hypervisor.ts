@@ -52,6 +52,8 @@ export interface Domain {
   cpuNs: number;
   /** Set by a failed swap-in: accesses are refused with EAGAIN until unpaused. */
   paused: boolean;
+  /** Trust group: pages of domains in different groups never share a frame (the zero frame aside). */
+  readonly trustGroup: number;
 }
 
 /**
@@ -120,6 +122,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       chargeCpu: (ns) => {
         this.dedupCpuNs += ns;
       },
+      groupOf: (dom) => this.domainsById.get(dom)?.trustGroup ?? 0,
     });
     this.cow = new CowHandler({ frames: this.frames, p2m: this.p2m, memory, dedup, zeroMfn: zero });
     this.pager =
@@ -179,7 +182,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const table = this.p2m.createTable(id, gfnCount);
     this.nextDomId++;
     this.frames.addDomain(id, maxPages);
-    this.domainsById.set(id, { id, name: opts.name ?? `dom${id}`, table, cowFaults: 0, zeroFaults: 0, cpuNs: 0, paused: false });
+    this.domainsById.set(id, { id, name: opts.name ?? `dom${id}`, table, cowFaults: 0, zeroFaults: 0, cpuNs: 0, paused: false, trustGroup: opts.trustGroup ?? 0 });
     return id;
   }
 
@@ -413,7 +416,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const page = srcOffset === 0 && src.length === PAGE_SIZE ? src : src.subarray(srcOffset, srcOffset + PAGE_SIZE);
     const c = this.costModel;
     const hash = this.memory.hashPage(page);
-    const match = this.dedup.lookup(page, hash);
+    const match = this.dedup.lookup(page, hash, d.id);
     const cur = d.table.mfn(gfn);
     if (match !== INVALID_MFN) {
       this.charge(d, c.pageHashNs + c.pageCompareNs);

@@ -42,4 +42,6 @@ export interface DomainOptions {
   readonly maxPages: number;
   /** Size of its guest-physical address space in pages (default maxPages). */
   readonly gfnCount?: number;
+  /** Trust group (default 0): only domains of one group share frames, like ESX's salting. */
+  readonly trustGroup?: number;
 }

@@ -34,6 +34,12 @@ export interface DedupHost {
   unmerge(dom: DomId, gfn: Gfn): boolean;
   /** Adds `ns` of simulated CPU time spent by the strategy itself (e.g. scanning). */
   chargeCpu(ns: number): void;
+  /**
+   * Trust group of `dom` (0 unless the domain was created in another). Pages of domains in
+   * different groups must never share a frame (other than the zero frame); the host refuses such
+   * merges, and a strategy that partitions its index by group (PartitionedDedup) never asks.
+   */
+  groupOf(dom: DomId): number;
 }
 
 /**
@@ -56,9 +62,10 @@ export interface DedupIndex {
   attach(host: DedupHost): void;
   /**
    * A frame whose content equals `page` (confirmed by a full compare), or INVALID_MFN.
-   * `hash` is `memory.hashPage(page)`, computed once by the caller.
+   * `hash` is `memory.hashPage(page)`, computed once by the caller; `dom` is the writing domain
+   * (strategies that partition by trust group look in that group only; others may ignore it).
    */
-  lookup(page: Uint8Array, hash: number): Mfn;
+  lookup(page: Uint8Array, hash: number, dom: DomId): Mfn;
   /** Indexes frame `mfn`, whose content hashes to `hash`. */
   insert(mfn: Mfn, hash: number): void;
   /** Drops frame `mfn` from the index if it is there (its content will change or it is freed). */
@@ -82,6 +89,12 @@ export interface DedupIndex {
   advise?(dom: DomId, start: Gfn, count: number, mergeable: boolean): void;
   /** Marks all of `dom`, present and future pages, mergeable or not (PR_SET_MEMORY_MERGE). */
   setDomainMergeable?(dom: DomId, on: boolean): void;
+  /**
+   * True when `dom`'s page `gfn` is a merge candidate (KSM: inside a MADV_MERGEABLE range or a
+   * PR_SET_MEMORY_MERGE domain). Absent: every page is a candidate. The uniform-write
+   * mitigation makes candidates fault alike on write, merged or not.
+   */
+  isMergeable?(dom: DomId, gfn: Gfn): boolean;
   /** `dom` is about to be destroyed: forget it (called before its pages are released). */
   domainDestroyed?(dom: DomId): void;
   /** Sets a tunable by name (KSM's sysfs names); refuses with HypervisorError (EINVAL, EBUSY). */
