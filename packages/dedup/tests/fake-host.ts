@@ -2,6 +2,8 @@ import {
   DEFAULT_COST_MODEL,
   asMfn,
   DOMID_INVALID,
+  INVALID_MFN,
+  P2mType,
   PAGE_SIZE,
   type DedupHost,
   type DomId,
@@ -9,6 +11,9 @@ import {
   type Gfn,
   type MachineMemory,
   type Mfn,
+  type P2m,
+  type P2mTable,
+  type ReverseMap,
 } from '@pagevisor/types';
 
 /**
@@ -122,21 +127,36 @@ export class FakeFrameTable implements FrameTable {
   addTotPages(): void {}
 }
 
-/** A host of `frames` frames whose frame 0 is the (allocated, all-zero) zero frame. */
+/** Trust group of each domain, as a test sets it: domains not listed are in group 0. */
+export type GroupsOf = ReadonlyMap<number, number> | Readonly<Record<number, number>>;
+
+/** `DedupHost.groupOf` over `groups` (group 0 for a domain not listed). */
+export function groupOfFn(groups: GroupsOf = {}): (dom: DomId) => number {
+  if (groups instanceof Map) return (dom) => groups.get(dom) ?? 0;
+  const record = groups as Readonly<Record<number, number>>;
+  return (dom) => record[dom] ?? 0;
+}
+
+/**
+ * A host of `frames` frames whose frame 0 is the (allocated, all-zero) zero frame; `groups` gives
+ * the trust group of each domain (group 0 for the others).
+ */
 export function fakeHost(
   frames: number,
   hashFn: (page: Uint8Array) => number,
+  groups: GroupsOf = {},
 ): DedupHost & { memory: FakeMemory; frames: FakeFrameTable } {
   const memory = new FakeMemory(frames, hashFn);
   const table = new FakeFrameTable(frames);
-  return { ...unusedHostParts(), memory, frames: table, zeroMfn: table.take(0) };
+  return { ...unusedHostParts(groups), memory, frames: table, zeroMfn: table.take(0) };
 }
 
 /**
  * The parts of a DedupHost that only scanning strategies use (p2m, merge, unmerge ...), as stubs
- * that fail the test if an index that does not scan ever calls them.
+ * that fail the test if an index that does not scan ever calls them; `groupOf` answers from
+ * `groups` (group 0 for a domain not listed).
  */
-export function unusedHostParts(): Omit<DedupHost, 'memory' | 'frames' | 'zeroMfn'> {
+export function unusedHostParts(groups: GroupsOf = {}): Omit<DedupHost, 'memory' | 'frames' | 'zeroMfn'> {
   const unused = (what: string) => (): never => {
     throw new Error(`test host: ${what} is not provided to this test`);
   };
@@ -148,10 +168,93 @@ export function unusedHostParts(): Omit<DedupHost, 'memory' | 'frames' | 'zeroMf
     merge: unused('merge'),
     unmerge: unused('unmerge'),
     chargeCpu: () => {},
+    groupOf: groupOfFn(groups),
   };
 }
 
 /** A page whose every byte is `fill`. */
 export function filledPage(fill: number): Uint8Array {
   return new Uint8Array(PAGE_SIZE).fill(fill);
+}
+
+/** One domain's p2m table in typed arrays, as the real one keeps it. */
+export class FakeP2mTable implements P2mTable {
+  private readonly mfns: Int32Array;
+  private readonly types: Uint8Array;
+  populated = 0;
+
+  constructor(
+    readonly dom: DomId,
+    readonly size: number,
+  ) {
+    this.mfns = new Int32Array(size).fill(INVALID_MFN);
+    this.types = new Uint8Array(size);
+  }
+  type(gfn: Gfn): P2mType {
+    return (gfn >= 0 && gfn < this.size ? this.types[gfn]! : P2mType.invalid) as P2mType;
+  }
+  mfn(gfn: Gfn): Mfn {
+    return (gfn >= 0 && gfn < this.size ? this.mfns[gfn]! : INVALID_MFN) as Mfn;
+  }
+  set(gfn: Gfn, mfn: Mfn, type: P2mType): void {
+    if (!(gfn >= 0 && gfn < this.size)) throw new Error(`fake p2m: gfn ${gfn} outside dom ${this.dom}`);
+    this.populated += (type !== P2mType.invalid ? 1 : 0) - (this.types[gfn] !== P2mType.invalid ? 1 : 0);
+    this.mfns[gfn] = mfn;
+    this.types[gfn] = type;
+  }
+  clear(gfn: Gfn): void {
+    this.set(gfn, INVALID_MFN, P2mType.invalid);
+  }
+}
+
+/** The reverse map of shared frames, in a Map of arrays (a test needs no O(1) remove). */
+export class FakeReverseMap implements ReverseMap {
+  private readonly byFrame = new Map<number, Array<[DomId, Gfn]>>();
+
+  add(mfn: Mfn, dom: DomId, gfn: Gfn): void {
+    const list = this.byFrame.get(mfn);
+    if (list === undefined) this.byFrame.set(mfn, [[dom, gfn]]);
+    else list.push([dom, gfn]);
+  }
+  remove(mfn: Mfn, dom: DomId, gfn: Gfn): void {
+    const list = this.byFrame.get(mfn) ?? [];
+    const i = list.findIndex(([d, g]) => d === dom && g === gfn);
+    if (i < 0) throw new Error(`fake rmap: dom ${dom} gfn ${gfn} does not map mfn ${mfn}`);
+    list.splice(i, 1);
+    if (list.length === 0) this.byFrame.delete(mfn);
+  }
+  count(mfn: Mfn): number {
+    return this.byFrame.get(mfn)?.length ?? 0;
+  }
+  forEach(mfn: Mfn, fn: (dom: DomId, gfn: Gfn) => void): void {
+    // A copy, so that `fn` may move mappings, as the real reverse map allows.
+    for (const [d, g] of [...(this.byFrame.get(mfn) ?? [])]) fn(d, g);
+  }
+  frames(): Iterable<Mfn> {
+    return [...this.byFrame.keys()] as Mfn[];
+  }
+}
+
+/** Every domain's {@link FakeP2mTable} and a {@link FakeReverseMap}. */
+export class FakeP2m implements P2m {
+  private readonly tables = new Map<number, FakeP2mTable>();
+  readonly rmap = new FakeReverseMap();
+
+  createTable(dom: DomId, size: number): FakeP2mTable {
+    if (this.tables.has(dom)) throw new Error(`fake p2m: dom ${dom} has a table already`);
+    const t = new FakeP2mTable(dom, size);
+    this.tables.set(dom, t);
+    return t;
+  }
+  destroyTable(dom: DomId): void {
+    const t = this.tables.get(dom);
+    if (t === undefined || t.populated !== 0) throw new Error(`fake p2m: dom ${dom} has no table or populated entries`);
+    this.tables.delete(dom);
+  }
+  table(dom: DomId): FakeP2mTable | undefined {
+    return this.tables.get(dom);
+  }
+  domains(): Iterable<DomId> {
+    return [...this.tables.keys()] as DomId[];
+  }
 }

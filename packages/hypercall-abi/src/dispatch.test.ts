@@ -191,7 +191,7 @@ describe('dispatchHypercall', () => {
       [populate.subarray(0, 20), Errno.EFAULT, 'memory_op: header.payload_length is 24 but 4 bytes follow the header'],
       [new Uint8Array(3), Errno.EFAULT, 'hypercall: request is 3 bytes, shorter than the 16-byte header'],
       [withU32(populate, 0, 99), Errno.ENOSYS, 'hypercall: unknown hypercall number 99 (0x63)'],
-      [withU32(populate, 4, 2), Errno.ENOSYS, 'memory_op: unknown subop 2'],
+      [withU32(populate, 4, 5), Errno.ENOSYS, 'memory_op: unknown subop 5'],
       [withU32(populate, 20, 40), Errno.EINVAL, 'populate_physmap.extentOrder: must be <= 18, got 40'],
       [withU32(populate, 24, 3), Errno.EINVAL, 'populate_physmap.memFlags: has unknown bits 0x3 (known: 0x10000)'],
     ];

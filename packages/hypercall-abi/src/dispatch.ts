@@ -5,10 +5,12 @@ import {
   HypervisorError,
   invariant,
   isRealDomId,
+  PAGE_SIZE,
   type DomId,
   type Gfn,
 } from '@pagevisor/types';
 import { errorResponse } from './errno.js';
+import { TMEM_POOL_PERSIST } from './op-numbers.js';
 import { decodeRequest } from './request-codec.js';
 import { HYPERCALL_OPS, type HypercallOp, type HypercallRequest } from './request.js';
 import { encodeResponse, type HypercallResponse } from './response-codec.js';
@@ -56,7 +58,56 @@ export interface HypercallHandler {
    * copy it to keep it.
    */
   pagingPrep(caller: DomId, domid: DomId, gfn: Gfn, data: Uint8Array | undefined): void;
+  /** Highest gfn `domid` has populated (0 when none). */
+  maximumGpfn(caller: DomId, domid: DomId): number;
+  /** Claims free frames so `domid` can grow to `nrPages` pages in total; 0 cancels the claim. */
+  claimPages(caller: DomId, domid: DomId, nrPages: number): void;
+  /** Frames sharing saves, host-wide. */
+  sharingFreedPages(caller: DomId): number;
+  /** Shared frames in use, host-wide. */
+  sharingSharedPages(caller: DomId): number;
+  /** Linux madvise `advice` (Madvise.*) over `count` pages from `gfn`. */
+  madvise(caller: DomId, domid: DomId, gfn: Gfn, count: number, advice: number): void;
+  /** Mappings of the frame behind page `gfn`. */
+  debugGfn(caller: DomId, domid: DomId, gfn: Gfn): number;
+  /** Maps the nominated source page's frame at the client's unpopulated `clientGfn`. */
+  addPhysmap(caller: DomId, sourceDomid: DomId, sourceGfn: Gfn, sourceHandle: number, clientDomid: DomId, clientGfn: Gfn): void;
+  /** Broken invariants of the host (0: sound). */
+  sharingAudit(caller: DomId): number;
+  /** Shares every identical page of [firstGfn, lastGfn] between the two domains; returns the pages shared. */
+  rangeShare(caller: DomId, sourceDomid: DomId, clientDomid: DomId, firstGfn: Gfn, lastGfn: Gfn): number;
+  /** Makes empty domain `child` a copy-on-write fork of `parent`. */
+  fork(caller: DomId, child: DomId, parent: DomId): void;
+  /** Drops the fork's own pages: it maps its parent's again. */
+  forkReset(caller: DomId, domid: DomId): void;
+  /** A new tmem pool of `domid`; returns its id. */
+  tmemNewPool(caller: DomId, domid: DomId, persistent: boolean): number;
+  /** Drops tmem pool `poolId` of `domid`. */
+  tmemDestroyPool(caller: DomId, domid: DomId, poolId: number): void;
+  /** Stores `page` (a view of the request: copy it to keep it); true when stored. */
+  tmemPutPage(caller: DomId, domid: DomId, poolId: number, oid: TmemOid, index: number, page: Uint8Array): boolean;
+  /** The page at the key (a new PAGE_SIZE array), or undefined when there is none. */
+  tmemGetPage(caller: DomId, domid: DomId, poolId: number, oid: TmemOid, index: number): Uint8Array | undefined;
+  /** Drops the page at the key; true when one was there. */
+  tmemFlushPage(caller: DomId, domid: DomId, poolId: number, oid: TmemOid, index: number): boolean;
+  /** Drops every page of the object; returns how many. */
+  tmemFlushObject(caller: DomId, domid: DomId, poolId: number, oid: TmemOid): number;
+  /** A new domain with no memory; returns its id. */
+  createDomain(caller: DomId, maxPages: number, gfnCount: number, trustGroup: number): DomId;
+  /** Destroys `domid`. */
+  destroyDomain(caller: DomId, domid: DomId): void;
+  /** Pauses `domid`: its accesses are refused with EAGAIN. */
+  pauseDomain(caller: DomId, domid: DomId): void;
+  /** Lets `domid` run again. */
+  unpauseDomain(caller: DomId, domid: DomId): void;
+  /** Sets the most pages `domid` may hold. */
+  setMaxPages(caller: DomId, domid: DomId, maxPages: number): void;
+  /** Enables or disables sharing of `domid`'s pages. */
+  setSharing(caller: DomId, domid: DomId, enable: boolean): void;
 }
+
+/** A tmem object id: three 64-bit words, each a safe integer. */
+export type TmemOid = readonly [number, number, number];
 
 /**
  * Runs one hypercall for domain `caller` (a real domain id): decodes and validates `request`,
@@ -137,7 +188,87 @@ function call(h: HypercallHandler, caller: DomId, req: HypercallRequest): Hyperc
     case 'paging_prep':
       h.pagingPrep(caller, self(caller, req.domid), asGfn(req.gfn), req.data);
       return { rc: 0 };
+    case 'maximum_gpfn':
+      return count(op, h.maximumGpfn(caller, self(caller, req.domid)), Number.MAX_SAFE_INTEGER);
+    case 'claim_pages':
+      h.claimPages(caller, self(caller, req.domid), req.nrPages);
+      return { rc: 0 };
+    case 'get_sharing_freed_pages':
+      return count(op, h.sharingFreedPages(caller), Number.MAX_SAFE_INTEGER);
+    case 'get_sharing_shared_pages':
+      return count(op, h.sharingSharedPages(caller), Number.MAX_SAFE_INTEGER);
+    case 'madvise':
+      h.madvise(caller, self(caller, req.domid), asGfn(req.gfn), req.count, req.advice);
+      return { rc: 0 };
+    case 'sharing_debug_gfn':
+      return count(op, h.debugGfn(caller, self(caller, req.domid), asGfn(req.gfn)), Number.MAX_SAFE_INTEGER);
+    case 'sharing_add_physmap':
+      h.addPhysmap(
+        caller,
+        self(caller, req.sourceDomid),
+        asGfn(req.sourceGfn),
+        req.sourceHandle,
+        self(caller, req.clientDomid),
+        asGfn(req.clientGfn),
+      );
+      return { rc: 0 };
+    case 'sharing_audit':
+      return count(op, h.sharingAudit(caller), Number.MAX_SAFE_INTEGER);
+    case 'sharing_range_share': {
+      const shared = h.rangeShare(
+        caller,
+        self(caller, req.sourceDomid),
+        self(caller, req.clientDomid),
+        asGfn(req.firstGfn),
+        asGfn(req.lastGfn),
+      );
+      return count(op, shared, req.lastGfn - req.firstGfn + 1);
+    }
+    case 'sharing_fork':
+      h.fork(caller, self(caller, req.domid), self(caller, req.parentDomid));
+      return { rc: 0 };
+    case 'sharing_fork_reset':
+      h.forkReset(caller, self(caller, req.domid));
+      return { rc: 0 };
+    case 'tmem_new_pool':
+      return count(op, h.tmemNewPool(caller, self(caller, req.domid), req.flags === TMEM_POOL_PERSIST), 0xffff_ffff);
+    case 'tmem_destroy_pool':
+      h.tmemDestroyPool(caller, self(caller, req.domid), req.poolId);
+      return { rc: 0 };
+    case 'tmem_put_page':
+      return { rc: h.tmemPutPage(caller, self(caller, req.domid), req.poolId, oidOf(req), req.index, req.data) ? 1 : 0 };
+    case 'tmem_get_page': {
+      const page = h.tmemGetPage(caller, self(caller, req.domid), req.poolId, oidOf(req), req.index);
+      if (page === undefined) return { rc: 0 };
+      invariant(page.length === PAGE_SIZE, `${op}: handler returned ${page.length} bytes`);
+      return { rc: 1, data: page };
+    }
+    case 'tmem_flush_page':
+      return { rc: h.tmemFlushPage(caller, self(caller, req.domid), req.poolId, oidOf(req), req.index) ? 1 : 0 };
+    case 'tmem_flush_object':
+      return count(op, h.tmemFlushObject(caller, self(caller, req.domid), req.poolId, oidOf(req)), Number.MAX_SAFE_INTEGER);
+    case 'domctl_createdomain':
+      return count(op, h.createDomain(caller, req.maxPages, req.gfnCount, req.trustGroup), DOMID_SELF - 1);
+    case 'domctl_destroydomain':
+      h.destroyDomain(caller, self(caller, req.domid));
+      return { rc: 0 };
+    case 'domctl_pausedomain':
+      h.pauseDomain(caller, self(caller, req.domid));
+      return { rc: 0 };
+    case 'domctl_unpausedomain':
+      h.unpauseDomain(caller, self(caller, req.domid));
+      return { rc: 0 };
+    case 'domctl_max_mem':
+      h.setMaxPages(caller, self(caller, req.domid), req.maxMemKb / (PAGE_SIZE / 1024));
+      return { rc: 0 };
+    case 'domctl_sharing_control':
+      h.setSharing(caller, self(caller, req.domid), req.enable === 1);
+      return { rc: 0 };
   }
+}
+
+function oidOf(req: { readonly oid0: number; readonly oid1: number; readonly oid2: number }): TmemOid {
+  return [req.oid0, req.oid1, req.oid2];
 }
 
 /** DOMID_SELF names the calling domain. */

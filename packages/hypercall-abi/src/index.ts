@@ -1,16 +1,46 @@
 export {
+  DomCtl,
   Hypercall,
+  Madvise,
   MAX_EXTENTS,
   MEM_FLAGS_KNOWN,
   PagingOp,
   SharingOp,
+  TMEM_POOL_PERSIST,
+  TMEM_POOL_SHARED,
+  TmemCmd,
+  XEN_DOMCTL_MEM_SHARING_CONTROL,
   XENMEMF_populate_on_demand,
   XenMem,
 } from './op-numbers.js';
 export {
   HYPERCALL_OPS,
+  type ClaimPagesRequest,
   type CurrentReservationRequest,
   type DecreaseReservationRequest,
+  type DomctlCreatedomainRequest,
+  type DomctlDestroydomainRequest,
+  type DomctlMaxMemRequest,
+  type DomctlPausedomainRequest,
+  type DomctlSharingControlRequest,
+  type DomctlUnpausedomainRequest,
+  type GetSharingFreedPagesRequest,
+  type GetSharingSharedPagesRequest,
+  type MadviseRequest,
+  type MaximumGpfnRequest,
+  type SharingAddPhysmapRequest,
+  type SharingAuditRequest,
+  type SharingDebugGfnRequest,
+  type SharingForkRequest,
+  type SharingForkResetRequest,
+  type SharingRangeShareRequest,
+  type TmemDestroyPoolRequest,
+  type TmemFlushObjectRequest,
+  type TmemFlushPageRequest,
+  type TmemGetPageRequest,
+  type TmemKey,
+  type TmemNewPoolRequest,
+  type TmemPutPageRequest,
   type HypercallOp,
   type HypercallRequest,
   type HypercallRequestOf,
@@ -26,6 +56,7 @@ export {
   type WritePageRequest,
 } from './request.js';
 export {
+  DECODE_ERRORS,
   FIELD_SIZE,
   OP_LAYOUTS,
   REQUEST_HEADER,
@@ -41,5 +72,7 @@ export { hypercallRequestSchema, REQUEST_SCHEMAS, validateRequest } from './sche
 export { decodeRequest, encodeRequest } from './request-codec.js';
 export { decodeResponse, encodeResponse, type HypercallResponse } from './response-codec.js';
 export { errorFromRc, errorResponse, NO_MESSAGE } from './errno.js';
-export { dispatchHypercall, type HypercallHandler } from './dispatch.js';
+export { dispatchHypercall, type HypercallHandler, type TmemOid } from './dispatch.js';
 export { HypercallClient } from './client.js';
+export { renderAbiDoc } from './abi-doc.js';
+export { DEFAULT_FUZZ_BATCH, formatFuzzStats, fromHex, fuzzContext, fuzzHypervisor, mergeFuzzStats, mutate, newFuzzStats, randomGarbage, toHex, UNDECODED, validRequest, type FuzzContext, type FuzzFailure, type FuzzOpStats, type FuzzOptions, type FuzzStats, type FuzzTarget } from './fuzz-buffers.js';

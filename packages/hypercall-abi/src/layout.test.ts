@@ -2,6 +2,7 @@ import { DOMID_SELF } from '@pagevisor/types';
 import { describe, expect, it } from 'vitest';
 import { hex } from '../tests/fixtures.js';
 import {
+  DomCtl,
   encodeRequest,
   encodeResponse,
   FIELD_SIZE,
@@ -12,6 +13,7 @@ import {
   REQUEST_HEADER,
   RESPONSE_HEADER,
   SharingOp,
+  TmemCmd,
   XENMEMF_populate_on_demand,
   XenMem,
   type StructLayout,
@@ -54,13 +56,30 @@ describe('layout table', () => {
     expect(XenMem).toEqual({
       increase_reservation: 0,
       decrease_reservation: 1,
+      maximum_gpfn: 2,
       current_reservation: 3,
       maximum_reservation: 4,
       populate_physmap: 6,
+      get_sharing_freed_pages: 18,
+      get_sharing_shared_pages: 19,
       paging_op: 20,
       sharing_op: 22,
+      claim_pages: 24,
     });
-    expect(SharingOp).toEqual({ nominate_gfn: 0, share: 2 });
+    expect(SharingOp).toEqual({
+      nominate_gfn: 0,
+      share: 2,
+      debug_gfn: 3,
+      add_physmap: 6,
+      audit: 7,
+      range_share: 8,
+      fork: 9,
+      fork_reset: 10,
+    });
+    expect([Hypercall.domctl, Hypercall.tmem_op]).toEqual([36, 38]);
+    expect(DomCtl).toEqual({ createdomain: 1, destroydomain: 2, pausedomain: 3, unpausedomain: 4, max_mem: 11, mem_sharing_op: 58 });
+    expect(TmemCmd).toEqual({ new_pool: 1, destroy_pool: 2, put_page: 4, get_page: 5, flush_page: 6, flush_object: 7 });
+    expect(Hypercall.madvise).toBeGreaterThanOrEqual(0x1000);
     expect(PagingOp).toEqual({ nominate: 0, evict: 1, prep: 2 });
     expect(XENMEMF_populate_on_demand).toBe(0x10000);
     expect(Hypercall.read_page).toBeGreaterThanOrEqual(0x1000);
@@ -77,7 +96,16 @@ describe('layout table', () => {
     expect(new Set(keys).size).toBe(keys.length);
     // Ops sharing hypercall and subop must all carry a selector at the same place.
     const sharing = HYPERCALL_OPS.filter((op) => OP_LAYOUTS[op].subop === XenMem.sharing_op);
-    expect(sharing).toEqual(['sharing_nominate_gfn', 'sharing_share']);
+    expect(sharing).toEqual([
+      'sharing_nominate_gfn',
+      'sharing_share',
+      'sharing_debug_gfn',
+      'sharing_add_physmap',
+      'sharing_audit',
+      'sharing_range_share',
+      'sharing_fork',
+      'sharing_fork_reset',
+    ]);
     for (const op of sharing) expect(OP_LAYOUTS[op].request.fields[0]).toMatchObject({ offset: 0, type: 'u32' });
     const paging = HYPERCALL_OPS.filter((op) => OP_LAYOUTS[op].subop === XenMem.paging_op);
     expect(paging).toEqual(['paging_nominate', 'paging_evict', 'paging_prep']);

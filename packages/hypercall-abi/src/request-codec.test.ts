@@ -176,10 +176,10 @@ describe('decodeRequest refusals', () => {
     const base = encodeRequest({ op: 'current_reservation', domid: 1 });
     let e = refusal(() => decodeRequest(withU32(base, 0, 13)));
     expect([e.errno, e.op, e.detail]).toEqual([Errno.ENOSYS, 'hypercall', 'unknown hypercall number 13 (0xd)']);
-    e = refusal(() => decodeRequest(withU32(base, 0, 0x1002)));
+    e = refusal(() => decodeRequest(withU32(base, 0, 0x1003)));
     expect(e.errno).toBe(Errno.ENOSYS);
 
-    for (const subop of [2, 5, 7, 21, 23, 0xffff_ffff]) {
+    for (const subop of [5, 7, 21, 23, 25, 0xffff_ffff]) {
       e = refusal(() => decodeRequest(withU32(base, 4, subop)));
       expect([e.errno, e.op, e.detail]).toEqual([Errno.ENOSYS, 'memory_op', `unknown subop ${subop}`]);
     }
@@ -188,7 +188,7 @@ describe('decodeRequest refusals', () => {
     expect([e.errno, e.op]).toEqual([Errno.ENOSYS, 'read_page']);
 
     const nominate = encodeRequest({ op: 'sharing_nominate_gfn', domid: 1, gfn: 5 });
-    for (const sharingOp of [1, 3, 8, 99]) {
+    for (const sharingOp of [1, 4, 5, 11, 99]) {
       e = refusal(() => decodeRequest(withU32(nominate, HEADER, sharingOp)));
       expect([e.errno, e.op, e.detail]).toEqual([Errno.ENOSYS, 'sharing_op', `unknown op ${sharingOp}`]);
     }

@@ -6,7 +6,8 @@ import { readStruct, structSize, tailLength, writeStruct } from './struct-codec.
 /**
  * The result of a hypercall. `rc >= 0` is the result (Xen's convention: extents done for the
  * reservation ops, pages for current/maximum_reservation, 0 for the others) and the op's outputs
- * are set: `gfns` (increase_reservation), `data` (read_page), `handle` (sharing_nominate_gfn).
+ * are set: `gfns` (increase_reservation), `data` (read_page; tmem_get_page when rc = 1), `handle`
+ * (sharing_nominate_gfn).
  * `rc < 0` is -errno and only `message` may be set. `message` is a pagevisor addition: Xen returns
  * the errno alone.
  */
@@ -57,6 +58,7 @@ function checkBody(
   const tail = body.tail;
   if (!tail) return;
   const v = fields[tail.prop];
+  if (tail.optional && v === undefined) return;
   if (tail.element === 'u8') {
     invariant(v instanceof Uint8Array, `${op}: response ${tail.prop} is not a Uint8Array`);
     return;

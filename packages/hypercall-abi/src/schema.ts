@@ -1,6 +1,6 @@
 import { DOMID_SELF, HypervisorError, MAX_ORDER, PAGE_SIZE } from '@pagevisor/types';
 import { z } from 'zod';
-import { MAX_EXTENTS, MEM_FLAGS_KNOWN } from './op-numbers.js';
+import { Madvise, MAX_EXTENTS, MEM_FLAGS_KNOWN, TMEM_POOL_PERSIST } from './op-numbers.js';
 import { HYPERCALL_OPS, type HypercallOp, type HypercallRequest } from './request.js';
 
 const domid = z.int().min(0).max(DOMID_SELF);
@@ -50,6 +50,26 @@ const populatePhysmap = z.object({
 
 const currentReservation = z.object({ op: z.literal('current_reservation'), domid });
 const maximumReservation = z.object({ op: z.literal('maximum_reservation'), domid });
+const maximumGpfn = z.object({ op: z.literal('maximum_gpfn'), domid });
+const u32 = z.int().min(0).max(0xffff_ffff);
+const u16 = z.int().min(0).max(0xffff);
+const claimPages = z.object({ op: z.literal('claim_pages'), domid, nrPages: u32 });
+/** A number that must be exactly `n`, typed as a plain number like the header field it checks. */
+function exactly(n: number, why: string) {
+  return z.int().check((ctx) => {
+    if (ctx.value !== n) ctx.issues.push({ code: 'custom', input: ctx.value, message: `must be ${n} (${why}), got ${ctx.value}` });
+  });
+}
+/** A number that must be one of `values` (named in the message), typed as a plain number. */
+function oneOf(values: readonly number[], names: string) {
+  return z.int().check((ctx) => {
+    if (!values.includes(ctx.value)) ctx.issues.push({ code: 'custom', input: ctx.value, message: `must be ${names}, got ${ctx.value}` });
+  });
+}
+// Host-wide figures name no domain: the header's domid must say "the caller".
+const hostWide = exactly(DOMID_SELF, 'DOMID_SELF: the op is host-wide');
+const getSharingFreedPages = z.object({ op: z.literal('get_sharing_freed_pages'), domid: hostWide });
+const getSharingSharedPages = z.object({ op: z.literal('get_sharing_shared_pages'), domid: hostWide });
 
 function inPage(n: unknown): n is number {
   return Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= PAGE_SIZE;
@@ -96,7 +116,35 @@ const writePage = z
     }
   });
 
+const madvise = z.object({
+  op: z.literal('madvise'),
+  domid,
+  gfn,
+  count: z.int().min(0),
+  advice: oneOf([Madvise.dontneed, Madvise.mergeable, Madvise.unmergeable], 'MADV_DONTNEED (4), MADV_MERGEABLE (12) or MADV_UNMERGEABLE (13)'),
+});
+
 const sharingNominateGfn = z.object({ op: z.literal('sharing_nominate_gfn'), domid, gfn });
+const sharingDebugGfn = z.object({ op: z.literal('sharing_debug_gfn'), domid, gfn });
+const sharingAddPhysmap = z.object({
+  op: z.literal('sharing_add_physmap'),
+  sourceDomid: domid,
+  sourceGfn: gfn,
+  sourceHandle: handle,
+  clientDomid: domid,
+  clientGfn: gfn,
+});
+const sharingAudit = z.object({ op: z.literal('sharing_audit'), domid: hostWide });
+const sharingRangeShare = z
+  .object({ op: z.literal('sharing_range_share'), sourceDomid: domid, clientDomid: domid, firstGfn: gfn, lastGfn: gfn })
+  .check((ctx) => {
+    const { firstGfn, lastGfn } = ctx.value;
+    if (Number.isSafeInteger(firstGfn) && Number.isSafeInteger(lastGfn) && lastGfn < firstGfn) {
+      ctx.issues.push({ code: 'custom', path: ['lastGfn'], input: lastGfn, message: `must be >= firstGfn ${firstGfn}, got ${lastGfn}` });
+    }
+  });
+const sharingFork = z.object({ op: z.literal('sharing_fork'), domid, parentDomid: domid });
+const sharingForkReset = z.object({ op: z.literal('sharing_fork_reset'), domid });
 
 const sharingShare = z.object({
   op: z.literal('sharing_share'),
@@ -115,18 +163,58 @@ const pagingPrep = z.object({
   domid,
   gfn,
   // A page is loaded whole or not at all: Xen's prep buffer is always one full page.
-  data: z
+  data: fullPage(' when present').optional(),
+});
+
+/** A Uint8Array of exactly PAGE_SIZE bytes. */
+function fullPage(when = '') {
+  return z
     .custom<Uint8Array>((v) => v instanceof Uint8Array, { error: 'must be a Uint8Array' })
     .check((ctx) => {
       if (ctx.value.length !== PAGE_SIZE) {
-        ctx.issues.push({
-          code: 'custom',
-          input: ctx.value,
-          message: `must be ${PAGE_SIZE} bytes when present, got ${ctx.value.length}`,
-        });
+        ctx.issues.push({ code: 'custom', input: ctx.value, message: `must be ${PAGE_SIZE} bytes${when}, got ${ctx.value.length}` });
       }
-    })
-    .optional(),
+    });
+}
+
+const poolId = u32;
+const oidWord = z.int().min(0);
+const tmemKey = { domid, poolId, oid0: oidWord, oid1: oidWord, oid2: oidWord };
+const tmemNewPool = z.object({
+  op: z.literal('tmem_new_pool'),
+  domid,
+  // Only TMEM_POOL_PERSIST: shared pools would cross domains; page size and version bits must be 0.
+  flags: oneOf([0, TMEM_POOL_PERSIST], '0 (ephemeral) or TMEM_POOL_PERSIST (1)'),
+});
+const tmemDestroyPool = z.object({ op: z.literal('tmem_destroy_pool'), domid, poolId });
+const tmemPutPage = z.object({ op: z.literal('tmem_put_page'), ...tmemKey, index: u32, data: fullPage() });
+const tmemGetPage = z.object({ op: z.literal('tmem_get_page'), ...tmemKey, index: u32 });
+const tmemFlushPage = z.object({ op: z.literal('tmem_flush_page'), ...tmemKey, index: u32 });
+const tmemFlushObject = z.object({ op: z.literal('tmem_flush_object'), ...tmemKey });
+
+const domctlCreatedomain = z.object({
+  op: z.literal('domctl_createdomain'),
+  // The hypervisor picks the id; Xen's "0: any free id" is the only request accepted.
+  domid: exactly(0, 'the hypervisor picks the new id'),
+  maxPages: z.int().min(0),
+  gfnCount: z.int().min(0),
+  trustGroup: u16,
+});
+const domctlDestroydomain = z.object({ op: z.literal('domctl_destroydomain'), domid });
+const domctlPausedomain = z.object({ op: z.literal('domctl_pausedomain'), domid });
+const domctlUnpausedomain = z.object({ op: z.literal('domctl_unpausedomain'), domid });
+const domctlMaxMem = z
+  .object({ op: z.literal('domctl_max_mem'), domid, maxMemKb: z.int().min(0) })
+  .check((ctx) => {
+    const kb = ctx.value.maxMemKb;
+    if (Number.isSafeInteger(kb) && kb % (PAGE_SIZE / 1024) !== 0) {
+      ctx.issues.push({ code: 'custom', path: ['maxMemKb'], input: kb, message: `must be a multiple of ${PAGE_SIZE / 1024} KiB, got ${kb}` });
+    }
+  });
+const domctlSharingControl = z.object({
+  op: z.literal('domctl_sharing_control'),
+  domid,
+  enable: oneOf([0, 1], '0 or 1'),
 });
 
 /**
@@ -141,30 +229,42 @@ export const REQUEST_SCHEMAS = {
   populate_physmap: populatePhysmap,
   current_reservation: currentReservation,
   maximum_reservation: maximumReservation,
+  maximum_gpfn: maximumGpfn,
+  claim_pages: claimPages,
+  get_sharing_freed_pages: getSharingFreedPages,
+  get_sharing_shared_pages: getSharingSharedPages,
   read_page: readPage,
   write_page: writePage,
+  madvise,
   sharing_nominate_gfn: sharingNominateGfn,
   sharing_share: sharingShare,
+  sharing_debug_gfn: sharingDebugGfn,
+  sharing_add_physmap: sharingAddPhysmap,
+  sharing_audit: sharingAudit,
+  sharing_range_share: sharingRangeShare,
+  sharing_fork: sharingFork,
+  sharing_fork_reset: sharingForkReset,
   paging_nominate: pagingNominate,
   paging_evict: pagingEvict,
   paging_prep: pagingPrep,
+  tmem_new_pool: tmemNewPool,
+  tmem_destroy_pool: tmemDestroyPool,
+  tmem_put_page: tmemPutPage,
+  tmem_get_page: tmemGetPage,
+  tmem_flush_page: tmemFlushPage,
+  tmem_flush_object: tmemFlushObject,
+  domctl_createdomain: domctlCreatedomain,
+  domctl_destroydomain: domctlDestroydomain,
+  domctl_pausedomain: domctlPausedomain,
+  domctl_unpausedomain: domctlUnpausedomain,
+  domctl_max_mem: domctlMaxMem,
+  domctl_sharing_control: domctlSharingControl,
 } as const;
 
 /** One schema for any request, discriminated by `op`. */
-export const hypercallRequestSchema = z.discriminatedUnion('op', [
-  increaseReservation,
-  decreaseReservation,
-  populatePhysmap,
-  currentReservation,
-  maximumReservation,
-  readPage,
-  writePage,
-  sharingNominateGfn,
-  sharingShare,
-  pagingNominate,
-  pagingEvict,
-  pagingPrep,
-]);
+export const hypercallRequestSchema = z.discriminatedUnion('op', Object.values(REQUEST_SCHEMAS) as unknown as AllSchemas);
+
+type AllSchemas = [(typeof REQUEST_SCHEMAS)[HypercallOp], ...(typeof REQUEST_SCHEMAS)[HypercallOp][]];
 
 // Compile-time proof that the schemas produce exactly the hand-written request types.
 type SchemaOutput = z.infer<typeof hypercallRequestSchema>;

@@ -1,8 +1,8 @@
 // Shared test fixtures: arbitraries of valid requests and a small in-memory fake hypervisor.
 import { DOMID_SELF, HypervisorError, MAX_ORDER, PAGE_SIZE, type DomId, type Gfn } from '@pagevisor/types';
 import fc from 'fast-check';
-import type { HypercallHandler, HypercallOp, HypercallRequest } from '../src/index.js';
-import { XENMEMF_populate_on_demand } from '../src/index.js';
+import type { HypercallHandler, HypercallOp, HypercallRequest, TmemOid } from '../src/index.js';
+import { Madvise, TMEM_POOL_PERSIST, XENMEMF_populate_on_demand } from '../src/index.js';
 
 const domid = fc.integer({ min: 0, max: DOMID_SELF });
 // Biased to the ends of the range: 64-bit values are split in two halves on the wire.
@@ -72,7 +72,63 @@ export const requestArbs: { [K in HypercallOp]: fc.Arbitrary<Extract<HypercallRe
     },
     { requiredKeys: ['op', 'domid', 'gfn'] },
   ),
+  maximum_gpfn: fc.record({ op: fc.constant('maximum_gpfn'), domid }),
+  claim_pages: fc.record({ op: fc.constant('claim_pages'), domid, nrPages: fc.nat(0xffff_ffff) }),
+  get_sharing_freed_pages: fc.record({ op: fc.constant('get_sharing_freed_pages'), domid: fc.constant(DOMID_SELF as number) }),
+  get_sharing_shared_pages: fc.record({ op: fc.constant('get_sharing_shared_pages'), domid: fc.constant(DOMID_SELF as number) }),
+  madvise: fc.record({
+    op: fc.constant('madvise'),
+    domid,
+    gfn: u53,
+    count: u53,
+    advice: fc.constantFrom<number>(Madvise.dontneed, Madvise.mergeable, Madvise.unmergeable),
+  }),
+  sharing_debug_gfn: fc.record({ op: fc.constant('sharing_debug_gfn'), domid, gfn: u53 }),
+  sharing_add_physmap: fc.record({
+    op: fc.constant('sharing_add_physmap'),
+    sourceDomid: domid,
+    sourceGfn: u53,
+    sourceHandle: u53,
+    clientDomid: domid,
+    clientGfn: u53,
+  }),
+  sharing_audit: fc.record({ op: fc.constant('sharing_audit'), domid: fc.constant(DOMID_SELF as number) }),
+  sharing_range_share: fc
+    .tuple(u53, u53)
+    .chain(([a, b]) =>
+      fc.record({
+        op: fc.constant('sharing_range_share'),
+        sourceDomid: domid,
+        clientDomid: domid,
+        firstGfn: fc.constant(Math.min(a, b)),
+        lastGfn: fc.constant(Math.max(a, b)),
+      }),
+    ),
+  sharing_fork: fc.record({ op: fc.constant('sharing_fork'), domid, parentDomid: domid }),
+  sharing_fork_reset: fc.record({ op: fc.constant('sharing_fork_reset'), domid }),
+  tmem_new_pool: fc.record({ op: fc.constant('tmem_new_pool'), domid, flags: fc.constantFrom<number>(0, TMEM_POOL_PERSIST) }),
+  tmem_destroy_pool: fc.record({ op: fc.constant('tmem_destroy_pool'), domid, poolId: fc.nat(0xffff_ffff) }),
+  tmem_put_page: fc.record({ op: fc.constant('tmem_put_page'), ...tmemKey(), index: fc.nat(0xffff_ffff), data: page }),
+  tmem_get_page: fc.record({ op: fc.constant('tmem_get_page'), ...tmemKey(), index: fc.nat(0xffff_ffff) }),
+  tmem_flush_page: fc.record({ op: fc.constant('tmem_flush_page'), ...tmemKey(), index: fc.nat(0xffff_ffff) }),
+  tmem_flush_object: fc.record({ op: fc.constant('tmem_flush_object'), ...tmemKey() }),
+  domctl_createdomain: fc.record({
+    op: fc.constant('domctl_createdomain'),
+    domid: fc.constant(0),
+    maxPages: u53,
+    gfnCount: u53,
+    trustGroup: fc.nat(0xffff),
+  }),
+  domctl_destroydomain: fc.record({ op: fc.constant('domctl_destroydomain'), domid }),
+  domctl_pausedomain: fc.record({ op: fc.constant('domctl_pausedomain'), domid }),
+  domctl_unpausedomain: fc.record({ op: fc.constant('domctl_unpausedomain'), domid }),
+  domctl_max_mem: fc.record({ op: fc.constant('domctl_max_mem'), domid, maxMemKb: fc.nat(2 ** 40).map((n) => n * 4) }),
+  domctl_sharing_control: fc.record({ op: fc.constant('domctl_sharing_control'), domid, enable: fc.constantFrom<number>(0, 1) }),
 };
+
+function tmemKey() {
+  return { domid, poolId: fc.nat(0xffff_ffff), oid0: u53, oid1: u53, oid2: u53 };
+}
 
 /** Arbitrary valid request of any op. */
 export const anyRequest: fc.Arbitrary<HypercallRequest> = fc.oneof(
@@ -257,6 +313,115 @@ export class FakeHandler implements HypercallHandler {
     }
     d.pagedOut.delete(gfn);
     d.pages.set(gfn, data ? data.slice() : new Uint8Array(PAGE_SIZE));
+  }
+
+  // The ops below only record their calls and check privilege: the hypervisor's own tests cover them.
+
+  maximumGpfn(caller: DomId, domid: DomId): number {
+    return this.record('maximumGpfn', 'maximum_gpfn', caller, domid, [domid], 7);
+  }
+
+  claimPages(caller: DomId, domid: DomId, nrPages: number): void {
+    this.record('claimPages', 'claim_pages', caller, domid, [domid, nrPages], 0);
+  }
+
+  sharingFreedPages(caller: DomId): number {
+    return this.record('sharingFreedPages', 'get_sharing_freed_pages', caller, caller, [], 3);
+  }
+
+  sharingSharedPages(caller: DomId): number {
+    return this.record('sharingSharedPages', 'get_sharing_shared_pages', caller, caller, [], 2);
+  }
+
+  madvise(caller: DomId, domid: DomId, gfn: Gfn, count: number, advice: number): void {
+    this.record('madvise', 'madvise', caller, domid, [domid, gfn, count, advice], 0);
+  }
+
+  debugGfn(caller: DomId, domid: DomId, gfn: Gfn): number {
+    return this.record('debugGfn', 'sharing_debug_gfn', caller, domid, [domid, gfn], 1);
+  }
+
+  addPhysmap(caller: DomId, sourceDomid: DomId, sourceGfn: Gfn, sourceHandle: number, clientDomid: DomId, clientGfn: Gfn): void {
+    this.record('addPhysmap', 'sharing_add_physmap', caller, sourceDomid, [sourceDomid, sourceGfn, sourceHandle, clientDomid, clientGfn], 0);
+    this.domain('sharing_add_physmap', caller, clientDomid);
+  }
+
+  sharingAudit(caller: DomId): number {
+    return this.record('sharingAudit', 'sharing_audit', caller, caller, [], 0);
+  }
+
+  rangeShare(caller: DomId, sourceDomid: DomId, clientDomid: DomId, firstGfn: Gfn, lastGfn: Gfn): number {
+    this.record('rangeShare', 'sharing_range_share', caller, sourceDomid, [sourceDomid, clientDomid, firstGfn, lastGfn], 0);
+    this.domain('sharing_range_share', caller, clientDomid);
+    return 0;
+  }
+
+  fork(caller: DomId, child: DomId, parent: DomId): void {
+    this.record('fork', 'sharing_fork', caller, child, [child, parent], 0);
+    this.domain('sharing_fork', caller, parent);
+  }
+
+  forkReset(caller: DomId, domid: DomId): void {
+    this.record('forkReset', 'sharing_fork_reset', caller, domid, [domid], 0);
+  }
+
+  tmemNewPool(caller: DomId, domid: DomId, persistent: boolean): number {
+    return this.record('tmemNewPool', 'tmem_new_pool', caller, domid, [domid, persistent], 0);
+  }
+
+  tmemDestroyPool(caller: DomId, domid: DomId, poolId: number): void {
+    this.record('tmemDestroyPool', 'tmem_destroy_pool', caller, domid, [domid, poolId], 0);
+  }
+
+  tmemPutPage(caller: DomId, domid: DomId, poolId: number, oid: TmemOid, index: number, page: Uint8Array): boolean {
+    this.tmem.set(`${domid}:${poolId}:${oid.join(':')}:${index}`, page.slice());
+    return this.record('tmemPutPage', 'tmem_put_page', caller, domid, [domid, poolId, [...oid], index], 1) === 1;
+  }
+
+  tmemGetPage(caller: DomId, domid: DomId, poolId: number, oid: TmemOid, index: number): Uint8Array | undefined {
+    this.record('tmemGetPage', 'tmem_get_page', caller, domid, [domid, poolId, [...oid], index], 0);
+    return this.tmem.get(`${domid}:${poolId}:${oid.join(':')}:${index}`)?.slice();
+  }
+
+  tmemFlushPage(caller: DomId, domid: DomId, poolId: number, oid: TmemOid, index: number): boolean {
+    this.record('tmemFlushPage', 'tmem_flush_page', caller, domid, [domid, poolId, [...oid], index], 0);
+    return this.tmem.delete(`${domid}:${poolId}:${oid.join(':')}:${index}`);
+  }
+
+  tmemFlushObject(caller: DomId, domid: DomId, poolId: number, oid: TmemOid): number {
+    return this.record('tmemFlushObject', 'tmem_flush_object', caller, domid, [domid, poolId, [...oid]], 0);
+  }
+
+  createDomain(caller: DomId, maxPages: number, gfnCount: number, trustGroup: number): DomId {
+    return this.record('createDomain', 'domctl_createdomain', caller, caller, [maxPages, gfnCount, trustGroup], 9) as DomId;
+  }
+
+  destroyDomain(caller: DomId, domid: DomId): void {
+    this.record('destroyDomain', 'domctl_destroydomain', caller, domid, [domid], 0);
+  }
+
+  pauseDomain(caller: DomId, domid: DomId): void {
+    this.record('pauseDomain', 'domctl_pausedomain', caller, domid, [domid], 0);
+  }
+
+  unpauseDomain(caller: DomId, domid: DomId): void {
+    this.record('unpauseDomain', 'domctl_unpausedomain', caller, domid, [domid], 0);
+  }
+
+  setMaxPages(caller: DomId, domid: DomId, maxPages: number): void {
+    this.record('setMaxPages', 'domctl_max_mem', caller, domid, [domid, maxPages], 0);
+  }
+
+  setSharing(caller: DomId, domid: DomId, enable: boolean): void {
+    this.record('setSharing', 'domctl_sharing_control', caller, domid, [domid, enable], 0);
+  }
+
+  private readonly tmem = new Map<string, Uint8Array>();
+
+  private record(method: keyof HypercallHandler, op: string, caller: DomId, target: DomId, args: unknown[], result: number): number {
+    this.calls.push({ method, caller, args });
+    this.domain(op, caller, target);
+    return result;
   }
 
   /** Methods called, in order. */

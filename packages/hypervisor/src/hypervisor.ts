@@ -37,10 +37,17 @@ import {
 import { auditHypervisor } from './audit.js';
 import { AbiHandler } from './abi-handler.js';
 import { Pager, type PagerStats } from './pager.js';
-import type { DomainOptions, HypervisorOptions, SwapOptions } from './options.js';
+import type { DomainOptions, HypervisorOptions, Mitigations } from './options.js';
+import { Tmem, type TmemOid } from './tmem.js';
 
 /** `memFlags` bit asking populate_physmap for populate-on-demand entries (Xen's XENMEMF_populate_on_demand). */
 export const MEMF_POPULATE_ON_DEMAND = 1 << 16;
+/** Linux `MADV_DONTNEED`. */
+export const MADV_DONTNEED = 4;
+/** Linux `MADV_MERGEABLE`. */
+export const MADV_MERGEABLE = 12;
+/** Linux `MADV_UNMERGEABLE`. */
+export const MADV_UNMERGEABLE = 13;
 
 /** A domain as the hypervisor keeps it. Per-page state lives in its p2m table, not here. */
 export interface Domain {
@@ -54,6 +61,14 @@ export interface Domain {
   paused: boolean;
   /** Trust group: pages of domains in different groups never share a frame (the zero frame aside). */
   readonly trustGroup: number;
+  /** False once sharing is disabled (domctl_sharing_control): no new sharing of its pages. */
+  sharing: boolean;
+  /** Free frames claimed for its reservation and not yet allocated (XENMEM_claim_pages). */
+  claim: number;
+  /** The domain it was forked from, while it is a fork. */
+  parent: DomId | undefined;
+  /** Live forks of this domain: it cannot be destroyed while they map its pages. */
+  forks: number;
 }
 
 /**
@@ -82,6 +97,10 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   readonly numaNodes: number;
   /** Paging to swap, when configured. */
   readonly pager: Pager | undefined;
+  /** Transcendent memory pools, when configured. */
+  readonly tmem: Tmem | undefined;
+  /** Side-channel mitigations in force. */
+  readonly mitigations: Mitigations;
 
   private readonly domainsById = new Map<number, Domain>();
   private nextDomId = 1;
@@ -91,9 +110,19 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   private readonly abi: AbiHandler;
   private readonly framesPerNode: number;
   private dedupCpuNs = 0;
+  /** Frames claimed by every domain and not yet allocated. */
+  private outstandingClaims = 0;
+  /** Scanner passes so far (uniform writes: a candidate faults on its first write after each). */
+  private scanEpoch = 0;
+  /** Uniform writes: scanEpoch + 1 when the frame last took its write fault; anything else: armed. */
+  private readonly writeEpoch: Uint32Array | undefined;
 
-  private constructor(memory: MachineMemory, allocator: FrameAllocator, dedup: DedupIndex, costModel: CostModel, numaNodes: number, swap: SwapOptions | undefined) {
+  private constructor(memory: MachineMemory, allocator: FrameAllocator, dedup: DedupIndex, costModel: CostModel, numaNodes: number, options: HypervisorOptions) {
+    const swap = options.swap;
     this.memory = memory;
+    this.mitigations = { ...options.mitigations };
+    this.writeEpoch = this.mitigations.uniformWrites ? new Uint32Array(memory.frames) : undefined;
+    this.tmem = options.tmem === undefined ? undefined : new Tmem({ hashPage: (p) => memory.hashPage(p), ...options.tmem });
     this.numaNodes = numaNodes;
     this.framesPerNode = Math.ceil(memory.frames / numaNodes);
     this.frames = new ArrayFrameTable(allocator);
@@ -156,7 +185,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     }
     const allocator = typeof options.allocator === 'object' ? options.allocator : makeAllocator(options.allocator ?? 'buddy', frames);
     const memory = await createMachineMemory({ frames });
-    return new Hypervisor(memory, allocator, options.dedup ?? new InlineDedup(), options.costModel ?? DEFAULT_COST_MODEL, numaNodes, options.swap);
+    return new Hypervisor(memory, allocator, options.dedup ?? new InlineDedup(), options.costModel ?? DEFAULT_COST_MODEL, numaNodes, options);
   }
 
   // ---- domains -------------------------------------------------------------------------------
@@ -173,6 +202,10 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     if (!Number.isSafeInteger(gfnCount) || gfnCount < 0 || gfnCount > maxGfns) {
       throw new HypervisorError('EINVAL', 'createdomain', `gfnCount must be an integer in [0, ${maxGfns}], got ${gfnCount}`);
     }
+    const trustGroup = opts.trustGroup ?? 0;
+    if (!Number.isInteger(trustGroup) || trustGroup < 0 || trustGroup > 0xffff) {
+      throw new HypervisorError('EINVAL', 'createdomain', `trustGroup must be an integer in [0, 65535], got ${trustGroup}`);
+    }
     if (this.nextDomId >= DOMID_FIRST_RESERVED) {
       throw new HypervisorError('ENOSPC', 'createdomain', 'no domain ids left');
     }
@@ -182,14 +215,31 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const table = this.p2m.createTable(id, gfnCount);
     this.nextDomId++;
     this.frames.addDomain(id, maxPages);
-    this.domainsById.set(id, { id, name: opts.name ?? `dom${id}`, table, cowFaults: 0, zeroFaults: 0, cpuNs: 0, paused: false, trustGroup: opts.trustGroup ?? 0 });
+    this.domainsById.set(id, {
+      id,
+      name: opts.name ?? `dom${id}`,
+      table,
+      cowFaults: 0,
+      zeroFaults: 0,
+      cpuNs: 0,
+      paused: false,
+      trustGroup,
+      sharing: true,
+      claim: 0,
+      parent: undefined,
+      forks: 0,
+    });
     return id;
   }
 
   /** Destroys a domain: every page it maps is released, shared frames lose one sharer. */
   destroyDomain(dom: DomId): void {
     const d = this.domain('destroydomain', dom);
+    if (d.forks > 0) throw new HypervisorError('EBUSY', 'destroydomain', `dom ${dom} is the parent of ${d.forks} live fork(s)`);
     this.dedup.domainDestroyed?.(dom);
+    this.tmem?.domainDestroyed(dom);
+    if (d.parent !== undefined) this.domainsById.get(d.parent)!.forks--;
+    this.outstandingClaims -= d.claim;
     const t = d.table;
     for (let g = 0; g < t.size; g++) {
       if (t.type(asGfn(g)) !== P2mType.invalid) this.releasePage(d, asGfn(g));
@@ -231,12 +281,16 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const d = this.domain(op, dom);
     const pages = this.checkExtents(op, d, gfns, extentOrder, false);
     const pod = (memFlags & MEMF_POPULATE_ON_DEMAND) !== 0;
-    this.checkCanGrow(op, d, pages, pod || this.dedup.populateZero ? 0 : pages);
+    const frames = pod || this.dedup.populateZero ? 0 : pages;
+    this.checkCanGrow(op, d, pages, frames);
     const n = 1 << extentOrder;
     for (let i = 0; i < gfns.length; i++) {
       for (let g = gfns[i]!; g < gfns[i]! + n; g++) this.populatePage(d, asGfn(g), pod);
     }
     this.frames.addTotPages(dom, pages);
+    const claimed = Math.min(d.claim, frames);
+    d.claim -= claimed;
+    this.outstandingClaims -= claimed;
     this.charge(d, this.costModel.hypercallNs);
     this.pager?.reclaim();
     return gfns.length;
@@ -294,6 +348,129 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     return this.frames.maxPages(dom);
   }
 
+  /** Highest gfn `dom` has populated, 0 when none (XENMEM_maximum_gpfn). */
+  maximumGpfn(dom: DomId): number {
+    return Math.max(0, this.maximumGpfnOf(this.domain('maximum_gpfn', dom)));
+  }
+
+  private maximumGpfnOf(d: Domain): number {
+    let g = d.table.size - 1;
+    while (g >= 0 && d.table.type(asGfn(g)) === P2mType.invalid) g--;
+    return g;
+  }
+
+  /**
+   * Claims free frames so that `dom` can grow to `nrPages` pages in total while other domains'
+   * reservations leave them alone (XENMEM_claim_pages, as Xen's domain_set_outstanding_pages);
+   * 0 cancels the claim. Claims hold against reservation growth (populate_physmap,
+   * increase_reservation), which consumes them; faults (copy-on-write, swap-in) do not see them.
+   */
+  claimPages(dom: DomId, nrPages: number): void {
+    const op = 'claim_pages';
+    const d = this.domain(op, dom);
+    if (!Number.isSafeInteger(nrPages) || nrPages < 0) throw new HypervisorError('EINVAL', op, `nrPages must be a non-negative integer, got ${nrPages}`);
+    if (nrPages === 0) {
+      this.outstandingClaims -= d.claim;
+      d.claim = 0;
+      return;
+    }
+    if (d.claim > 0) throw new HypervisorError('EINVAL', op, `dom ${dom} holds a claim of ${d.claim} pages already; cancel it with 0 first`);
+    const tot = this.frames.totPages(dom);
+    const max = this.frames.maxPages(dom);
+    if (nrPages <= tot || nrPages > max) {
+      throw new HypervisorError('EINVAL', op, `a claim must be above the ${tot} pages dom ${dom} holds and at most its max_pages ${max}, got ${nrPages}`);
+    }
+    const claim = nrPages - tot;
+    const available = this.frames.freeFrames - this.outstandingClaims;
+    if (claim > available) throw new HypervisorError('ENOMEM', op, `claim of ${claim} frames, ${available} free and unclaimed`);
+    d.claim = claim;
+    this.outstandingClaims += claim;
+  }
+
+  /** Frames claimed by `dom` and not yet allocated. */
+  claimOf(dom: DomId): number {
+    return this.domain('claim_pages', dom).claim;
+  }
+
+  /** Frames sharing saves host-wide (XENMEM_get_sharing_freed_pages): mappings of shared frames minus those frames. */
+  sharingFreedPages(): number {
+    let freed = 0;
+    const rmap = this.p2m.rmap;
+    for (const mfn of rmap.frames()) freed += mfn === this.zeroMfn ? rmap.count(mfn) : rmap.count(mfn) - 1;
+    return freed;
+  }
+
+  /** Shared frames mapped at least once, the zero frame included (XENMEM_get_sharing_shared_pages). */
+  sharingSharedPages(): number {
+    let shared = 0;
+    const rmap = this.p2m.rmap;
+    for (const mfn of rmap.frames()) if (rmap.count(mfn) > 0) shared++;
+    return shared;
+  }
+
+  /**
+   * Linux madvise on `count` pages from `gfn`: MADV_MERGEABLE / MADV_UNMERGEABLE go to the dedup
+   * strategy ({@link advise}); MADV_DONTNEED drops the pages' contents: they read as zeros and get
+   * a frame again on their next write (populate-on-demand entries), still counted as held.
+   */
+  madvise(dom: DomId, gfn: Gfn, count: number, advice: number): void {
+    const op = 'madvise';
+    if (advice === MADV_MERGEABLE || advice === MADV_UNMERGEABLE) {
+      this.advise(dom, gfn, count, advice === MADV_MERGEABLE);
+      return;
+    }
+    const d = this.domain(op, dom);
+    if (advice !== MADV_DONTNEED) throw new HypervisorError('EINVAL', op, `unknown advice ${advice}`);
+    if (!Number.isInteger(gfn) || !Number.isInteger(count) || gfn < 0 || count < 0 || gfn + count > d.table.size) {
+      throw new HypervisorError('EINVAL', op, `pages [${gfn}, ${gfn + count}) are outside dom ${dom}'s ${d.table.size} guest frames`);
+    }
+    for (let g = gfn; g < gfn + count; g++) {
+      const t = d.table.type(asGfn(g));
+      if (t === P2mType.invalid || t === P2mType.populate_on_demand) continue;
+      this.dropMapping(d, asGfn(g));
+      d.table.set(asGfn(g), INVALID_MFN, P2mType.populate_on_demand);
+      this.charge(d, this.costModel.p2mUpdateNs);
+    }
+  }
+
+  // ---- transcendent memory (tmem_op) ----------------------------------------------------------
+
+  /** A new tmem pool of `dom` (TMEM_NEW_POOL); returns its id. */
+  tmemNewPool(dom: DomId, persistent: boolean): number {
+    return this.tmemFor('tmem_new_pool', dom).newPool(dom, persistent);
+  }
+
+  /** Drops `dom`'s tmem pool `pool` and its pages (TMEM_DESTROY_POOL). */
+  tmemDestroyPool(dom: DomId, pool: number): void {
+    this.tmemFor('tmem_destroy_pool', dom).destroyPool(dom, pool);
+  }
+
+  /** Stores `page` at (pool, oid, index) (TMEM_PUT_PAGE); false when an ephemeral pool had no room. */
+  tmemPutPage(dom: DomId, pool: number, oid: TmemOid, index: number, page: Uint8Array): boolean {
+    return this.tmemFor('tmem_put_page', dom).putPage(dom, pool, oid, index, page);
+  }
+
+  /** Copies the page at (pool, oid, index) into `out` (TMEM_GET_PAGE); false when there is none. */
+  tmemGetPage(dom: DomId, pool: number, oid: TmemOid, index: number, out: Uint8Array): boolean {
+    return this.tmemFor('tmem_get_page', dom).getPage(dom, pool, oid, index, out);
+  }
+
+  /** Drops the page at (pool, oid, index) (TMEM_FLUSH_PAGE); true when one was there. */
+  tmemFlushPage(dom: DomId, pool: number, oid: TmemOid, index: number): boolean {
+    return this.tmemFor('tmem_flush_page', dom).flushPage(dom, pool, oid, index);
+  }
+
+  /** Drops every page of (pool, oid) (TMEM_FLUSH_OBJECT); returns how many. */
+  tmemFlushObject(dom: DomId, pool: number, oid: TmemOid): number {
+    return this.tmemFor('tmem_flush_object', dom).flushObject(dom, pool, oid);
+  }
+
+  private tmemFor(op: string, dom: DomId): Tmem {
+    this.domain(op, dom);
+    if (this.tmem === undefined) throw new HypervisorError('EOPNOTSUPP', op, 'this hypervisor has no tmem store');
+    return this.tmem;
+  }
+
   // ---- guest loads and stores -----------------------------------------------------------------
 
   /** A guest load: copies bytes of page `gfn` into `dst`. Unbacked (populate-on-demand) pages read as zeros. */
@@ -347,9 +524,9 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
    * paused domain is refused with EAGAIN; a failed swap-in pauses it and throws EIO.
    */
   private present(op: string, d: Domain, gfn: Gfn, forWrite: boolean): P2mType {
+    if (d.paused) throw new HypervisorError('EAGAIN', op, `dom ${d.id} is paused`);
     const pager = this.pager;
     if (pager === undefined) return d.table.type(gfn);
-    if (d.paused) throw new HypervisorError('EAGAIN', op, `dom ${d.id} is paused after a failed swap-in`);
     const t = d.table.type(gfn);
     // One free frame covers what this access may allocate: a swap-in, a copy-on-write copy or a
     // populate-on-demand frame. Evicting may pick this very page: it is then swapped back in.
@@ -371,9 +548,27 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     return this.domain('is_paused', dom).paused;
   }
 
+  /** Pauses `dom` (XEN_DOMCTL_pausedomain): its loads and stores are refused with EAGAIN. */
+  pauseDomain(dom: DomId): void {
+    this.domain('domctl_pausedomain', dom).paused = true;
+  }
+
   /** Lets a paused domain run again (the swap fault has cleared, or the caller retries). */
   unpauseDomain(dom: DomId): void {
-    this.domain('unpause', dom).paused = false;
+    this.domain('domctl_unpausedomain', dom).paused = false;
+  }
+
+  /** Sets the most pages `dom` may hold (XEN_DOMCTL_max_mem); below tot_pages it only stops growth. */
+  setMaxPages(dom: DomId, maxPages: number): void {
+    const op = 'domctl_max_mem';
+    this.domain(op, dom);
+    if (!Number.isSafeInteger(maxPages) || maxPages < 0) throw new HypervisorError('EINVAL', op, `maxPages must be a non-negative integer, got ${maxPages}`);
+    this.frames.setMaxPages(dom, maxPages);
+  }
+
+  /** Enables or disables sharing of `dom`'s pages (XEN_DOMCTL_MEM_SHARING_CONTROL); pages shared already stay shared. */
+  setSharing(dom: DomId, enable: boolean): void {
+    this.domain('domctl_sharing_control', dom).sharing = enable;
   }
 
   /** Swap figures (zeros without swap). */
@@ -397,28 +592,59 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       const c = this.costModel;
       this.charge(d, c.faultNs + (outcome === CowOutcome.kept ? c.p2mUpdateNs : c.frameAllocNs + (willOverwrite ? 0 : outcome === CowOutcome.copied ? c.pageCopyNs : c.pageZeroNs)));
       if (outcome === CowOutcome.kept) this.handles[old] = 0;
+      this.faulted(d.table.mfn(gfn));
     } else if (t === P2mType.populate_on_demand) {
       const mfn = this.allocFrameFor('write_page', d, gfn);
       if (!willOverwrite) this.memory.zeroFrame(mfn);
       d.table.set(gfn, mfn, P2mType.ram_rw);
       this.charge(d, this.costModel.faultNs + this.costModel.frameAllocNs);
+      this.faulted(mfn);
     } else {
       const mfn = d.table.mfn(gfn);
       // The content of an indexed frame is about to change under the index (and the swap cache).
       this.dedup.remove(mfn);
       this.handles[mfn] = 0;
       this.pager?.dropCache(mfn, d.id);
+      if (this.writeEpoch !== undefined && this.writeEpoch[mfn] !== this.scanEpoch + 1 && (this.dedup.isMergeable?.(d.id, gfn) ?? true)) {
+        // Uniform writes: an unmerged candidate takes the fault a merged one would (VUsion
+        // write-protects every candidate and copies it on write), at the copy-on-write cost.
+        const c = this.costModel;
+        this.charge(d, c.faultNs + c.frameAllocNs + (willOverwrite ? 0 : c.pageCopyNs));
+        d.cowFaults++;
+        this.faulted(mfn);
+      }
     }
     return d.table.mfn(gfn);
+  }
+
+  /** Uniform writes: frame `mfn` has taken its write fault for this scanner pass. */
+  private faulted(mfn: Mfn): void {
+    if (this.writeEpoch !== undefined) this.writeEpoch[mfn] = this.scanEpoch + 1;
+  }
+
+  /**
+   * Wakes the scanning dedup strategy (one event on the simulated clock): a new scanner pass for
+   * the uniform-writes mitigation. Call this rather than `dedup.wake` directly.
+   */
+  wakeDedup(nowNs: number): void {
+    this.dedup.wake?.(nowNs);
+    this.scanEpoch++;
   }
 
   private writeWholePageInline(d: Domain, gfn: Gfn, src: Uint8Array, srcOffset: number): void {
     const page = srcOffset === 0 && src.length === PAGE_SIZE ? src : src.subarray(srcOffset, srcOffset + PAGE_SIZE);
     const c = this.costModel;
     const hash = this.memory.hashPage(page);
+    if (!this.mayDedup(d, page)) {
+      // Kept out of the index as well, so that no other domain can merge onto this page.
+      const mfn = this.writableFrame(d, gfn, true);
+      this.memory.write(mfn, 0, page, 0, PAGE_SIZE);
+      this.charge(d, c.pageHashNs + c.pageCopyNs);
+      return;
+    }
     const match = this.dedup.lookup(page, hash, d.id);
     const cur = d.table.mfn(gfn);
-    if (match !== INVALID_MFN) {
+    if (match !== INVALID_MFN && this.mayShareFrame(d, match)) {
       this.charge(d, c.pageHashNs + c.pageCompareNs);
       if (match === cur) return; // already holds this content
       this.makeShared(match);
@@ -431,6 +657,38 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.memory.write(mfn, 0, page, 0, PAGE_SIZE);
     this.dedup.insert(mfn, hash);
     this.charge(d, c.pageHashNs + c.pageCopyNs);
+    // Uniform writes: the page is a candidate again, so its next write faults as if it had merged.
+    if (this.writeEpoch !== undefined) this.writeEpoch[mfn] = 0;
+  }
+
+  /** Whether de-duplication may share `d`'s page of content `page` at all (sharing enabled, mitigations). */
+  private mayDedup(d: Domain, page: Uint8Array): boolean {
+    if (!d.sharing) return false;
+    if (!this.mitigations.zeroPagesOnly) return true;
+    for (let i = 0; i < PAGE_SIZE; i++) if (page[i] !== 0) return false;
+    return true;
+  }
+
+  /**
+   * Whether a page of `d` may come to map frame `target`: the zero frame always; otherwise every
+   * domain mapping `target` has sharing enabled and is in `d`'s trust group, and under
+   * zeroPagesOnly the frame holds zeros.
+   */
+  private mayShareFrame(d: Domain, target: Mfn): boolean {
+    if (target === this.zeroMfn) return true;
+    if (!d.sharing) return false;
+    if (this.mitigations.zeroPagesOnly && !this.memory.isZeroFrame(target)) return false;
+    if ((this.frames.flags(target) & FrameFlags.shared) === 0) return this.mayShareWith(d, this.frames.owner(target));
+    let ok = true;
+    this.p2m.rmap.forEach(target, (dom) => {
+      if (!this.mayShareWith(d, dom)) ok = false;
+    });
+    return ok;
+  }
+
+  private mayShareWith(d: Domain, dom: DomId): boolean {
+    const o = this.domainsById.get(dom);
+    return o !== undefined && o.sharing && o.trustGroup === d.trustGroup;
   }
 
   // ---- sharing ops (XENMEM_sharing_op) ------------------------------------------------------
@@ -443,6 +701,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const op = 'sharing_nominate_gfn';
     const d = this.domain(op, dom);
     this.checkGfn(op, d, gfn);
+    this.checkSharing(op, d);
     const t = d.table.type(gfn);
     if (t !== P2mType.ram_rw && t !== P2mType.ram_shared) {
       throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} cannot be shared: it has no frame`);
@@ -466,6 +725,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const c = this.domain(op, clientDom);
     this.checkGfn(op, s, sourceGfn);
     this.checkGfn(op, c, clientGfn);
+    this.checkMayShare(op, s, c);
     const smfn = this.nominatedFrame(op, s, sourceGfn, sourceHandle, 'source');
     const cmfn = this.nominatedFrame(op, c, clientGfn, clientHandle, 'client');
     if (smfn === cmfn) return;
@@ -480,6 +740,157 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.handles[cmfn] = 0;
     if (this.dedup.inline && !this.dedup.contains(smfn)) this.dedup.insert(smfn, this.memory.hashFrame(smfn));
     this.charge(s, this.costModel.hypercallNs + this.costModel.pageCompareNs);
+  }
+
+  /**
+   * Maps the nominated source page's frame, shared, at the client's unpopulated `clientGfn`
+   * (XENMEM_sharing_op_add_physmap); the client holds one page more.
+   */
+  addPhysmap(sourceDom: DomId, sourceGfn: Gfn, sourceHandle: number, clientDom: DomId, clientGfn: Gfn): void {
+    const op = 'sharing_add_physmap';
+    const s = this.domain(op, sourceDom);
+    const c = this.domain(op, clientDom);
+    this.checkGfn(op, s, sourceGfn);
+    this.checkGfn(op, c, clientGfn);
+    this.checkMayShare(op, s, c);
+    const smfn = this.nominatedFrame(op, s, sourceGfn, sourceHandle, 'source');
+    if (c.table.type(clientGfn) !== P2mType.invalid) throw new HypervisorError('EEXIST', op, `client dom ${clientDom} gfn ${clientGfn} is already populated`);
+    this.checkCanGrow(op, c, 1, 0);
+    this.mapShared(c, clientGfn, smfn);
+    this.frames.addTotPages(clientDom, 1);
+    this.charge(s, this.costModel.hypercallNs + this.costModel.p2mUpdateNs);
+  }
+
+  /**
+   * Shares every page of [firstGfn, lastGfn] that both domains back with frames of equal content
+   * (XENMEM_sharing_op_range_share): the client page comes to map the source page's frame.
+   * Returns the pages newly shared.
+   */
+  rangeShare(sourceDom: DomId, clientDom: DomId, firstGfn: Gfn, lastGfn: Gfn): number {
+    const op = 'sharing_range_share';
+    const s = this.domain(op, sourceDom);
+    const c = this.domain(op, clientDom);
+    if (s === c) throw new HypervisorError('EINVAL', op, `source and client are both dom ${sourceDom}`);
+    if (!Number.isInteger(firstGfn) || !Number.isInteger(lastGfn) || firstGfn < 0 || lastGfn < firstGfn || lastGfn >= Math.min(s.table.size, c.table.size)) {
+      throw new HypervisorError('EINVAL', op, `range [${firstGfn}, ${lastGfn}] is not within both doms' guest frames (${s.table.size}, ${c.table.size})`);
+    }
+    this.checkMayShare(op, s, c);
+    let shared = 0;
+    for (let g = firstGfn; g <= lastGfn; g++) {
+      const gfn = asGfn(g);
+      if (!hasFrame(s.table.type(gfn)) || !hasFrame(c.table.type(gfn))) continue;
+      const smfn = s.table.mfn(gfn);
+      if (smfn === c.table.mfn(gfn)) continue;
+      this.charge(s, this.costModel.pageCompareNs);
+      if (!this.memory.framesEqual(smfn, c.table.mfn(gfn))) continue;
+      this.makeShared(smfn);
+      this.dropMapping(c, gfn);
+      this.mapShared(c, gfn, smfn);
+      shared++;
+    }
+    this.charge(s, this.costModel.hypercallNs);
+    return shared;
+  }
+
+  /** Mappings of the frame behind `dom`'s page `gfn` (XENMEM_sharing_op_debug_gfn): 1 for a private page. */
+  debugGfn(dom: DomId, gfn: Gfn): number {
+    const op = 'sharing_debug_gfn';
+    const d = this.domain(op, dom);
+    this.checkGfn(op, d, gfn);
+    const t = d.table.type(gfn);
+    if (t === P2mType.ram_shared) return this.p2m.rmap.count(d.table.mfn(gfn));
+    if (t === P2mType.ram_rw || t === P2mType.paging_out) return 1;
+    throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} is ${P2M_TYPE_NAMES[t]}: it has no frame`);
+  }
+
+  /**
+   * Makes the empty domain `child` a copy-on-write fork of `parent` (XENMEM_sharing_op_fork):
+   * every page of the parent is shared with the child at once (Xen populates a fork lazily, on
+   * first access; the result a guest sees is the same). Paged-out pages share their swap slot,
+   * or are copied into the child's own area in per-domain mode. The child inherits the parent's
+   * mergeable advice.
+   */
+  fork(child: DomId, parent: DomId): void {
+    const op = 'sharing_fork';
+    const c = this.domain(op, child);
+    const p = this.domain(op, parent);
+    if (c === p) throw new HypervisorError('EINVAL', op, `dom ${child} cannot fork itself`);
+    this.checkMayShare(op, p, c);
+    if (c.parent !== undefined) throw new HypervisorError('EBUSY', op, `dom ${child} is already a fork of dom ${c.parent}`);
+    if (this.frames.totPages(child) > 0 || this.maximumGpfnOf(c) >= 0) throw new HypervisorError('EBUSY', op, `dom ${child} already holds pages`);
+    const top = this.maximumGpfnOf(p);
+    if (top >= c.table.size) throw new HypervisorError('EINVAL', op, `dom ${child} has ${c.table.size} guest frames, parent dom ${parent} uses gfns up to ${top}`);
+    if (this.frames.maxPages(child) < this.frames.totPages(parent)) {
+      throw new HypervisorError('E2BIG', op, `dom ${child}'s max_pages ${this.frames.maxPages(child)} is below the ${this.frames.totPages(parent)} pages of dom ${parent}`);
+    }
+    this.mapParentPages(op, p, c);
+    c.parent = parent;
+    p.forks++;
+    this.dedup.domainForked?.(parent, child);
+    this.charge(c, this.costModel.hypercallNs);
+  }
+
+  /** Drops the fork's own pages so that it maps its parent's again (XENMEM_sharing_op_fork_reset). */
+  forkReset(dom: DomId): void {
+    const op = 'sharing_fork_reset';
+    const c = this.domain(op, dom);
+    if (c.parent === undefined) throw new HypervisorError('EINVAL', op, `dom ${dom} is not a fork`);
+    const p = this.domain(op, c.parent);
+    // The swap slots are the one step that can fail: copy them before the fork loses anything.
+    const slots = this.copyParentSlots(op, p, c);
+    for (let g = 0; g < c.table.size; g++) {
+      if (c.table.type(asGfn(g)) !== P2mType.invalid) this.releasePage(c, asGfn(g));
+    }
+    this.frames.addTotPages(dom, -this.frames.totPages(dom));
+    this.mapParentPages(op, p, c, slots);
+    this.charge(c, this.costModel.hypercallNs);
+  }
+
+  /** Maps every page of `p` into the empty `c`, shared; `slots` are `c`'s copies of `p`'s paged-out pages. */
+  private mapParentPages(op: string, p: Domain, c: Domain, slots = this.copyParentSlots(op, p, c)): void {
+    let next = 0;
+    for (let g = 0; g < p.table.size; g++) {
+      const gfn = asGfn(g);
+      const t = p.table.type(gfn);
+      if (t === P2mType.invalid) continue;
+      if (t === P2mType.populate_on_demand) c.table.set(gfn, INVALID_MFN, P2mType.populate_on_demand);
+      else if (t === P2mType.paged) c.table.set(gfn, slots[next++]! as Mfn, P2mType.paged);
+      else {
+        const mfn = p.table.mfn(gfn);
+        this.makeShared(mfn);
+        this.mapShared(c, gfn, mfn);
+      }
+      this.charge(c, this.costModel.p2mUpdateNs);
+    }
+    this.frames.addTotPages(c.id, this.frames.totPages(p.id));
+  }
+
+  /** `c`'s references to the swap slots of `p`'s paged-out pages, in gfn order; all or none. */
+  private copyParentSlots(op: string, p: Domain, c: Domain): number[] {
+    const slots: number[] = [];
+    if (this.pager === undefined) return slots;
+    try {
+      for (let g = 0; g < p.table.size; g++) {
+        if (p.table.type(asGfn(g)) === P2mType.paged) slots.push(this.pager.copySlot(op, p.id, c.id, p.table.mfn(asGfn(g))));
+      }
+    } catch (e) {
+      for (const slot of slots) this.pager.releaseSlot(c.id, slot);
+      throw e;
+    }
+    return slots;
+  }
+
+  /** Refuses sharing between `a` and `b` when either has it disabled (EOPNOTSUPP) or their trust groups differ (EPERM). */
+  private checkMayShare(op: string, a: Domain, b: Domain): void {
+    this.checkSharing(op, a);
+    this.checkSharing(op, b);
+    if (a.trustGroup !== b.trustGroup) {
+      throw new HypervisorError('EPERM', op, `dom ${a.id} (trust group ${a.trustGroup}) and dom ${b.id} (trust group ${b.trustGroup}) may not share`);
+    }
+  }
+
+  private checkSharing(op: string, d: Domain): void {
+    if (!d.sharing) throw new HypervisorError('EOPNOTSUPP', op, `sharing is disabled for dom ${d.id}`);
   }
 
   private nominatedFrame(op: string, d: Domain, gfn: Gfn, handle: number, which: string): Mfn {
@@ -577,6 +988,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const cur = d.table.mfn(gfn);
     if ((t !== P2mType.ram_rw && t !== P2mType.ram_shared) || cur === target) return false;
     if (target < 0 || target >= this.frames.totalFrames || this.frames.isFree(target)) return false;
+    if (!this.mayShareFrame(d, target)) return false;
     this.dedupCpuNs += this.costModel.pageCompareNs;
     if (!this.memory.framesEqual(cur, target)) return false;
     this.makeShared(target);
@@ -824,15 +1236,21 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     return gfns.length * n;
   }
 
-  /** Refuses growth past max_pages (E2BIG, as Xen's assign_pages) or past the free frames (ENOMEM). */
+  /**
+   * Refuses growth past max_pages (E2BIG, as Xen's assign_pages) or past the free frames other
+   * domains have not claimed (ENOMEM).
+   */
   private checkCanGrow(op: string, d: Domain, pages: number, frames: number): void {
     const tot = this.frames.totPages(d.id);
     const max = this.frames.maxPages(d.id);
     if (tot + pages > max) {
       throw new HypervisorError('E2BIG', op, `dom ${d.id} would hold ${tot + pages} pages, over its max_pages ${max}`);
     }
-    if (frames > this.frames.freeFrames && !this.pager?.ensureFree(frames)) {
-      throw new HypervisorError('ENOMEM', op, `${frames} frames needed, ${this.frames.freeFrames} free`);
+    if (frames === 0) return;
+    const need = frames + this.outstandingClaims - d.claim;
+    if (need > this.frames.freeFrames && !this.pager?.ensureFree(need)) {
+      const claimed = this.outstandingClaims - d.claim;
+      throw new HypervisorError('ENOMEM', op, `${frames} frames needed, ${this.frames.freeFrames} free${claimed > 0 ? ` of which ${claimed} claimed by other domains` : ''}`);
     }
   }
 
@@ -845,6 +1263,11 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       throw new HypervisorError('EFAULT', op, `buffer of ${buf.length} bytes has no room for ${length} bytes at ${bufOffset}`);
     }
   }
+}
+
+/** Whether a p2m entry of type `t` maps a frame whose content can be compared. */
+function hasFrame(t: P2mType): boolean {
+  return t === P2mType.ram_rw || t === P2mType.ram_shared || t === P2mType.paging_out;
 }
 
 function makeAllocator(name: string, frames: number): FrameAllocator {

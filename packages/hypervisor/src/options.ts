@@ -1,3 +1,4 @@
+import type { TmemOptions } from './tmem.js';
 import type { CostModel, DedupIndex, DomId, EvictionPolicy, FrameAllocator, SwapBackend } from '@pagevisor/types';
 
 /** Names of the built-in frame allocators. */
@@ -17,6 +18,26 @@ export interface HypervisorOptions {
   readonly numaNodes?: number;
   /** Paging to swap when RAM runs short (default none: allocations fail with ENOMEM). */
   readonly swap?: SwapOptions;
+  /** Transcendent memory pools (default none: the tmem ops answer EOPNOTSUPP). */
+  readonly tmem?: TmemOptions;
+  /** De-duplication side-channel mitigations (default none). */
+  readonly mitigations?: Mitigations;
+}
+
+/**
+ * Mitigations of the de-duplication timing side channel (a write to a merged page takes a
+ * copy-on-write fault, so an attacker can tell that another domain holds the same content).
+ * Trust groups, the third, are per domain ({@link DomainOptions.trustGroup}).
+ */
+export interface Mitigations {
+  /** Only pages of zeros are merged: an attacker learns nothing about other content. */
+  readonly zeroPagesOnly?: boolean;
+  /**
+   * Merge candidates behave alike on write, merged or not (in the spirit of VUsion): the first
+   * write to a candidate page after each scanner pass (and after each inline whole-page write)
+   * takes the same fault, at the same cost, as a copy-on-write fault.
+   */
+  readonly uniformWrites?: boolean;
 }
 
 /** The swap area(s) and when to evict. */

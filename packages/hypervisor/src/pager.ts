@@ -229,6 +229,27 @@ export class Pager {
     this.areaOf(owner).addRef(asSwapSlot(slot), -1);
   }
 
+  /**
+   * A reference for `to` to the content of `from`'s slot (a fork copying a paged-out page): the
+   * same slot when both use one area, else a copy stored in `to`'s area. Throws HypervisorError
+   * (ENOSPC, EIO) naming `op`, changing nothing.
+   */
+  copySlot(op: string, from: DomId, to: DomId, slot: number): number {
+    const src = this.areaOf(from);
+    const dst = this.areaOf(to);
+    if (src === dst) {
+      src.addRef(asSwapSlot(slot), 1);
+      return slot;
+    }
+    try {
+      src.load(asSwapSlot(slot), this.scratch);
+      return dst.store(this.scratch, this.host.memory.hashPage(this.scratch));
+    } catch (e) {
+      if (e instanceof HypervisorError) throw new HypervisorError(e.errnoName as 'EIO', op, `dom ${to}: copying slot ${slot} of dom ${from}: ${e.detail}`);
+      throw e;
+    }
+  }
+
   /** `dom`'s paged entry holding `slot` is being dropped. */
   releaseSlot(dom: DomId, slot: number): void {
     this.areaOf(dom).addRef(asSwapSlot(slot), -1);

@@ -95,6 +95,8 @@ export interface DedupIndex {
    * mitigation makes candidates fault alike on write, merged or not.
    */
   isMergeable?(dom: DomId, gfn: Gfn): boolean;
+  /** `child` has just become a fork of `parent`: it inherits the parent's mergeable advice (as Linux fork copies VM_MERGEABLE and MMF_VM_MERGE_ANY). */
+  domainForked?(parent: DomId, child: DomId): void;
   /** `dom` is about to be destroyed: forget it (called before its pages are released). */
   domainDestroyed?(dom: DomId): void;
   /** Sets a tunable by name (KSM's sysfs names); refuses with HypervisorError (EINVAL, EBUSY). */

@@ -20,6 +20,7 @@ import {
   type P2mTable,
 } from '@pagevisor/types';
 import { machineHost, numberedPage } from '../../tests/machine-host.js';
+import { SharingHost } from '../../tests/sharing-host.js';
 import { EsxDedup } from './esx-dedup.js';
 import { DEFAULT_ESX_OPTIONS, type EsxDedupOptions } from './esx-options.js';
 
@@ -362,5 +363,28 @@ describe('EsxDedup audit', () => {
     h.frameTable.setFlags(b, 0);
     h.frameTable.freeFrame(b);
     expect(h.dedup.audit()).toEqual([`esx dedup: mfn ${b} has a shared entry but is free`]);
+  });
+});
+
+describe('EsxDedup.isMergeable', () => {
+  it('follows advice and PR_SET_MEMORY_MERGE, and is false outside a domain or for an unknown one', async () => {
+    const esx = new EsxDedup();
+    const sh = await SharingHost.create(16);
+    const a = sh.addDomain(1, 6, 0);
+    sh.attach(esx);
+    const row = () => Array.from({ length: 6 }, (_, g) => (esx.isMergeable(a, asGfn(g)) ? 1 : 0));
+    expect(row()).toEqual([0, 0, 0, 0, 0, 0]);
+    esx.advise(a, asGfn(1), 3, true);
+    expect(row()).toEqual([0, 1, 1, 1, 0, 0]);
+    esx.advise(a, asGfn(2), 1, false);
+    expect(row()).toEqual([0, 1, 0, 1, 0, 0]);
+    expect([esx.isMergeable(a, asGfn(-1)), esx.isMergeable(a, asGfn(6)), esx.isMergeable(asDomId(5), asGfn(1))]).toEqual([false, false, false]);
+    esx.setDomainMergeable(a, true);
+    expect(row()).toEqual([1, 1, 1, 1, 1, 1]);
+    esx.setDomainMergeable(a, false);
+    expect(row()).toEqual([0, 0, 0, 0, 0, 0]);
+    esx.advise(a, asGfn(0), 1, true);
+    esx.domainDestroyed(a);
+    expect(row()).toEqual([0, 0, 0, 0, 0, 0]);
   });
 });

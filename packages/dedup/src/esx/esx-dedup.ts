@@ -282,6 +282,25 @@ export class EsxDedup implements DedupIndex {
     d.whole = false;
   }
 
+  /**
+   * True when `dom`'s page `gfn` is a candidate the scanner may draw: marked by `advise` or by
+   * `setDomainMergeable`. False for a gfn out of the domain's range and for a domain never
+   * marked (or forgotten). O(1).
+   */
+  isMergeable(dom: DomId, gfn: Gfn): boolean {
+    const d = this.byDom.get(dom);
+    return d !== undefined && gfn >= 0 && gfn < d.size && d.isMergeable(gfn);
+  }
+
+  /** `child` has just been forked from `parent`: it inherits the parent's candidate marks. */
+  domainForked(parent: DomId, child: DomId): void {
+    const from = this.byDom.get(parent);
+    if (from === undefined) return;
+    const to = this.domainFor('fork', child);
+    to.whole = from.whole;
+    for (let g = 0; g < Math.min(from.size, to.size); g++) if (from.isMergeable(g as Gfn)) to.mark(g as Gfn);
+  }
+
   /** Forgets `dom` and drops its hints; its shared entries go as the host frees its pages. */
   domainDestroyed(dom: DomId): void {
     const d = this.byDom.get(dom);

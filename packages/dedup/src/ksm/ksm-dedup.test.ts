@@ -1,6 +1,7 @@
-import { asDomId, asGfn, asMfn, HypervisorError, INVALID_MFN, InvariantError, PAGE_SIZE } from '@pagevisor/types';
+import { asDomId, asGfn, asMfn, HypervisorError, INVALID_MFN, InvariantError, PAGE_SIZE, type DomId } from '@pagevisor/types';
 import { describe, expect, it } from 'vitest';
-import { machineHost } from '../../tests/machine-host.js';
+import { machineHost, numberedPage } from '../../tests/machine-host.js';
+import { SharingHost } from '../../tests/sharing-host.js';
 import { BYTES_PER_RMAP_ITEM, DEFAULT_KSM_OPTIONS, KsmDedup } from './index.js';
 
 describe('KsmDedup', () => {
@@ -49,5 +50,58 @@ describe('KsmDedup', () => {
     ksm.attach(host);
     expect(ksm.metadataBytes()).toBeGreaterThan(0);
     expect(ksm.metadataBytes()).toBeLessThan(8192);
+  });
+});
+
+describe('KsmDedup.isMergeable', () => {
+  it('follows MADV_MERGEABLE, MADV_UNMERGEABLE, PR_SET_MEMORY_MERGE and domain destruction', async () => {
+    const ksm = new KsmDedup({ pages_to_scan: 100 });
+    expect(ksm.isMergeable(asDomId(1), asGfn(0))).toBe(false); // before attach
+    const sh = await SharingHost.create(48);
+    const a = sh.addDomain(1, 8, 0);
+    const b = sh.addDomain(2, 8, 0);
+    sh.attach(ksm);
+    for (let g = 0; g < 8; g++) {
+      sh.populate(a, g, numberedPage(1 + g));
+      sh.populate(b, g, numberedPage(1 + g));
+    }
+    const row = (dom: DomId) => Array.from({ length: 8 }, (_, g) => (ksm.isMergeable(dom, asGfn(g)) ? 1 : 0));
+    expect(row(a)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    ksm.advise(a, asGfn(2), 3, true);
+    expect(row(a)).toEqual([0, 0, 1, 1, 1, 0, 0, 0]);
+    expect([ksm.isMergeable(a, asGfn(-1)), ksm.isMergeable(a, asGfn(8)), ksm.isMergeable(asDomId(9), asGfn(2))]).toEqual([false, false, false]);
+    ksm.setDomainMergeable(b, true);
+    expect(row(b)).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    for (let i = 0; i < 6; i++) ksm.wake(ksm.nextWakeNs());
+    expect([2, 3, 4].map((g) => sh.mfnOf(a, g) === sh.mfnOf(b, g))).toEqual([true, true, true]);
+    // MADV_UNMERGEABLE on gfn 3: unmerged, and no longer a candidate.
+    ksm.advise(a, asGfn(3), 1, false);
+    expect(row(a)).toEqual([0, 0, 1, 0, 1, 0, 0, 0]);
+    expect(sh.mfnOf(a, 3)).not.toBe(sh.mfnOf(b, 3));
+    ksm.setDomainMergeable(a, true);
+    expect(row(a)).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    ksm.setDomainMergeable(a, false);
+    expect(row(a)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(row(b)).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    ksm.domainDestroyed(b);
+    expect(row(b)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect([sh.audit(), ksm.audit()]).toEqual([[], []]);
+  });
+
+  it('framesForKnob counts the frames run = 2 would take, and nothing for other knobs', async () => {
+    const ksm = new KsmDedup({ pages_to_scan: 100 });
+    expect(ksm.framesForKnob('run', 2)).toBe(0); // before attach: nothing merged
+    const sh = await SharingHost.create(32);
+    const doms = [sh.addDomain(1, 4, 0), sh.addDomain(2, 4, 0), sh.addDomain(3, 4, 0)];
+    sh.attach(ksm);
+    for (const dom of doms) for (let g = 0; g < 4; g++) sh.populate(dom, g, numberedPage(1 + g));
+    for (const dom of doms) ksm.setDomainMergeable(dom, true);
+    for (let i = 0; i < 6; i++) ksm.wake(ksm.nextWakeNs());
+    expect(ksm.stats()).toMatchObject({ pages_shared: 4, pages_sharing: 8 });
+    // 4 KSM pages of 3 mappings each: all unmerged, the last keeps the frame: 2 frames each.
+    expect(ksm.framesForKnob('run', 2)).toBe(8);
+    expect([ksm.framesForKnob('run', 0), ksm.framesForKnob('pages_to_scan', 2)]).toEqual([0, 0]);
+    ksm.setKnob('run', 2);
+    expect(ksm.framesForKnob('run', 2)).toBe(0);
   });
 });

@@ -18,6 +18,7 @@ import { checkKnob, resolveKsmOptions, type KsmKnob, type KsmKnobValues, type Ks
 import { BYTES_PER_RMAP_ITEM, DomainSlot, ItemFlags, RmapItems } from './rmap-items.js';
 import { shouldSkipItem } from './smart-scan.js';
 import { StableTree } from './stable-tree.js';
+import type { KnobFrames } from '../partitioned-dedup.js';
 import { UnmergeCount } from '../unmerge-count.js';
 
 const { mergeable: MERGEABLE, item: ITEM, unstable: UNSTABLE, parity: PARITY, stable: STABLE, zero: ZERO } = ItemFlags;
@@ -103,7 +104,7 @@ class UnstableKey implements TreapKey {
  *   anonymous page) and a write to one is noticed at the next scan (ksm_zero_pages corrected then);
  * - `setDomainMergeable(dom, false)` unmerges and clears every page of the domain, advised or not.
  */
-export class KsmDedup implements DedupIndex {
+export class KsmDedup implements DedupIndex, KnobFrames {
   /** Name of the strategy. */
   readonly name = 'ksm';
   /** Whole-page writes are not looked up: merging is the scanner's. */
@@ -375,6 +376,44 @@ export class KsmDedup implements DedupIndex {
     this.unmergeRange(host, slot, 0, slot.size, 'set_memory_merge');
     this.clearMergeable(slot, 0, slot.size);
     slot.mergeAny = false;
+  }
+
+  /**
+   * `child` has just been forked from `parent`: it inherits PR_SET_MEMORY_MERGE and every
+   * MADV_MERGEABLE page, as Linux fork copies MMF_VM_MERGE_ANY and VM_MERGEABLE.
+   */
+  domainForked(parent: DomId, child: DomId): void {
+    const from = this.slots.get(parent);
+    if (from === undefined) return;
+    const host = this.attached('fork');
+    const to = this.slotFor(host, child);
+    to.mergeAny = from.mergeAny;
+    const n = Math.min(from.size, to.size);
+    for (let g = 0; g < n; g++) {
+      if ((this.items.flags[from.base + g]! & MERGEABLE) !== 0) this.markMergeable(to, g, g + 1);
+    }
+  }
+
+  /**
+   * True when `dom`'s page `gfn` is a merge candidate, exactly the pages the scanner looks at:
+   * inside a MADV_MERGEABLE range or in a domain under PR_SET_MEMORY_MERGE. False for a gfn out
+   * of the domain's range and for a domain KSM never saw (or forgot at domainDestroyed). O(1).
+   */
+  isMergeable(dom: DomId, gfn: Gfn): boolean {
+    const slot = this.slots.get(dom);
+    if (slot === undefined || !(gfn >= 0 && gfn < slot.size)) return false;
+    return (this.items.flags[slot.base + gfn]! & MERGEABLE) !== 0;
+  }
+
+  /**
+   * Frames `setKnob(name, value)` would allocate now: for `run` = 2 (from another value), the
+   * private copies its unmerge needs (see {@link UnmergeCount}); 0 for every other change. A
+   * caller applying one knob to several strategies (PartitionedDedup) checks the sum first, so
+   * that a refusal changes nothing in any of them.
+   */
+  framesForKnob(name: string, value: number): number {
+    if (name !== 'run' || value !== 2 || this.opts.run === 2 || this.host === undefined) return 0;
+    return this.countUnmergeAll().frames(this.host.frames);
   }
 
   /** Marks gfns [from, to) of `slot`'s domain mergeable. */
