@@ -13,6 +13,7 @@ import {
 } from '@pagevisor/workloads';
 import { ProgressBar } from './progress-bar.js';
 import { runScenario } from './run-scenario.js';
+import { ATTACKED_STRATEGIES, formatSideChannel, sideChannelReport } from './side-channel.js';
 import { formatSummary } from './summary.js';
 import { VERSION } from './version.js';
 
@@ -38,11 +39,15 @@ export interface CliIo {
 export const USAGE = `Usage:
   pagevisor run [scenario.json] [--json] [--out FILE] [--seed N] [--dedup STRATEGY]
                 [--swap-policy POLICY] [--swap-device DEVICE] [--compression CODEC] [--quiet]
+  pagevisor attack [--dedup inline|ksm] [--trials N] [--seed N] [--json]
   pagevisor default-scenario
   pagevisor --help | --version
 
 Commands:
   run               Run a scenario (the default scenario when no file is given) and print a summary.
+  attack            Run the de-duplication timing attack under each mitigation (none,
+                    trust-groups, zero-pages-only, uniform-writes): the attacker's accuracy
+                    over --trials trials (default 1000) and the savings each mitigation keeps.
   default-scenario  Print the default scenario as JSON: a starting point for writing your own.
 
 Options of run:
@@ -63,10 +68,17 @@ Exit codes: 0 ok, 1 bad usage or scenario (nothing run), 2 some guest or step fa
 class UsageError extends Error {}
 
 const RUN_ONLY = ['json', 'out', 'seed', 'dedup', 'swap-policy', 'swap-device', 'compression', 'quiet'] as const;
+const ATTACK_OPTIONS: readonly string[] = ['json', 'seed', 'dedup', 'trials'];
 
 function parseSeed(text: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(n <= 0xffff_ffff)) throw new UsageError(`--seed: must be an integer from 0 to 4294967295, got "${text}"`);
+  return n;
+}
+
+function parseTrials(text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= 1_000_000)) throw new UsageError(`--trials: must be an integer from 1 to 1000000, got "${text}"`);
   return n;
 }
 
@@ -141,6 +153,7 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
         'swap-policy': { type: 'string' },
         'swap-device': { type: 'string' },
         compression: { type: 'string' },
+        trials: { type: 'string' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
@@ -160,13 +173,23 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
   }
   const [command, ...rest] = positionals;
   if (command !== 'run') {
-    const misplaced = RUN_ONLY.find((k) => values[k] !== undefined);
+    const allowed = command === 'attack' ? ATTACK_OPTIONS : [];
+    const misplaced = RUN_ONLY.find((k) => values[k] !== undefined && !allowed.includes(k));
     if (misplaced !== undefined) throw new UsageError(`--${misplaced} applies to "run" only`);
   }
+  if (command !== 'attack' && values.trials !== undefined) throw new UsageError('--trials applies to "attack" only');
   switch (command) {
     case 'run':
       if (rest.length > 1) throw new UsageError(`run takes one scenario file, got ${rest.length}: ${rest.join(' ')}`);
       return run(rest[0], values, io);
+    case 'attack': {
+      if (rest.length > 0) throw new UsageError(`attack takes no arguments, got: ${rest.join(' ')}`);
+      const strategy = parseChoice('dedup', values.dedup, ATTACKED_STRATEGIES) ?? 'ksm';
+      const trials = values.trials === undefined ? 1000 : parseTrials(values.trials);
+      const report = await sideChannelReport(strategy, trials, values.seed === undefined ? 1 : parseSeed(values.seed));
+      io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatSideChannel(report));
+      return ExitCode.ok;
+    }
     case 'default-scenario':
       if (rest.length > 0) throw new UsageError(`default-scenario takes no arguments, got: ${rest.join(' ')}`);
       io.stdout.write(`${JSON.stringify(DEFAULT_SCENARIO, null, 2)}\n`);

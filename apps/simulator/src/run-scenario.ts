@@ -101,6 +101,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       allocator: s.machine.allocator,
       dedup,
       numaNodes: s.machine.numaNodes,
+      mitigations: s.machine.mitigations,
       ...(swap === undefined ? {} : { swap: swap.options }),
     });
     hashOf = (page) => hv.memory.hashPage(page);
@@ -119,7 +120,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
   const stepGuests = new Map<string, StepGuest>();
   for (const spec of s.guests) {
     for (const name of domainNames(spec)) {
-      const domId = hv.createDomain({ name, maxPages: mibToPages(spec.memoryMiB) });
+      const domId = hv.createDomain({ name, maxPages: mibToPages(spec.memoryMiB), trustGroup: spec.trustGroup });
       if (spec.mergeable) hv.setDomainMergeable(domId, true);
       const seed = mixSeed(s.seed, guests.length);
       const hypercalls = new HypercallClient(hv, domId);
@@ -206,7 +207,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       }
       if (wasBooting && guest.state !== 'booting' && --booting === 0) steps.start(t);
     } else if (scanNs === t) {
-      dedup.wake!(t);
+      hv.wakeDedup(t);
       const next = dedup.nextWakeNs!();
       invariant(next > t, `dedup strategy ${dedup.name} asked to wake at ${next} ns right after waking at ${t} ns`);
       scanNs = next;

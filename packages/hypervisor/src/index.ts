@@ -1,5 +1,6 @@
-export { Hypervisor, MEMF_POPULATE_ON_DEMAND, mayActOn, type Domain } from './hypervisor.js';
+export { Hypervisor, MADV_DONTNEED, MADV_MERGEABLE, MADV_UNMERGEABLE, MEMF_POPULATE_ON_DEMAND, mayActOn, type Domain } from './hypervisor.js';
 export { auditHypervisor } from './audit.js';
 export { checkAgainstModel, ReferenceModel, snapshotState, type ModelCheckOptions, type ModelCheckSummary, type ModelOp } from './model-check.js';
-export type { AllocatorName, DomainOptions, HypervisorOptions, SwapOptions } from './options.js';
+export type { AllocatorName, DomainOptions, HypervisorOptions, Mitigations, SwapOptions } from './options.js';
+export { Tmem, TMEM_MAX_POOLS_PER_DOMAIN, type TmemOid, type TmemOptions, type TmemStats } from './tmem.js';
 export { Pager, type PagerStats } from './pager.js';

@@ -26,6 +26,12 @@ export const MachineSchema = object({
   numaNodes: intIn(1, 64, 'an integer from 1 to 64').default(1),
   /** Swap (default none): see `swap-config.ts`. */
   swap: SwapConfigSchema.optional(),
+  /**
+   * De-duplication side-channel mitigations (default none): `zeroPagesOnly` merges only pages of
+   * zeros; `uniformWrites` makes merge candidates fault alike on write, merged or not (VUsion).
+   * The third, trust groups, is the guests' `trustGroup` with `dedup.trustGroups`.
+   */
+  mitigations: object({ zeroPagesOnly: bool().default(false), uniformWrites: bool().default(false) }).prefault({}),
 });
 
 /** Names of the de-duplication strategies a scenario may choose. */
@@ -117,6 +123,11 @@ export const GuestSpecSchema = object({
    * RAM with MADV_MERGEABLE: the simulator calls the hypervisor's `setDomainMergeable(dom, true)`.
    */
   mergeable: bool().default(true),
+  /**
+   * Trust group of the guest's domains (default 0): only domains of one group share frames, the
+   * zero frame aside (ESX's salting). With `dedup.trustGroups` each group gets its own index.
+   */
+  trustGroup: intIn(0, 0xffff, 'an integer from 0 to 65535').default(0),
 }).superRefine((g, ctx) => {
   const sum = g.image.fraction + g.zeroFraction;
   if (sum > 1) {
