@@ -124,8 +124,9 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       if (spec.mergeable) hv.setDomainMergeable(domId, true);
       const seed = mixSeed(s.seed, guests.length);
       const hypercalls = new HypercallClient(hv, domId);
-      guests.push({ name, guest: new SyntheticGuest(spec, domId, seed, { memory: hv, hypercalls }, { durationNs }) });
-      stepGuests.set(name, { domId, hypercalls });
+      const guest = new SyntheticGuest(spec, domId, seed, { memory: hv, hypercalls }, { durationNs });
+      guests.push({ name, guest });
+      stepGuests.set(name, { domId, shim: guest.shim });
     }
   }
   const steps = new StepRunner(s.steps, hv, stepGuests);

@@ -1,6 +1,6 @@
 import { createDedup } from '@pagevisor/dedup';
 import { Hypervisor, type Mitigations } from '@pagevisor/hypervisor';
-import { asGfn, mixSeed, PAGE_SIZE, Prng, type DomId } from '@pagevisor/types';
+import { asGfn, mixSeed, PAGE_SIZE, Prng } from '@pagevisor/types';
 import { parseScenario, type Scenario } from '@pagevisor/workloads';
 import { runScenario } from './run-scenario.js';
 

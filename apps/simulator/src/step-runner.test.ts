@@ -122,6 +122,35 @@ describe('steps with inline dedup', () => {
     expect(r.totals.failedSteps).toBe(0);
   });
 
+  it('discards, populates and advises through the guest\'s shim: its regions decide what is mapped', async () => {
+    const r = await runScenario(
+      scenario([
+        { op: 'discard', guest: 'vm-0', gfn: 10, count: 5 },
+        { op: 'discard', guest: 'vm-0', gfn: 8, count: 4 },
+        { op: 'madvise', guest: 'vm-0', gfn: 12, count: 4, advice: 'mergeable' },
+        { op: 'populate', guest: 'vm-0', gfn: 9, count: 3 },
+        { op: 'checkpoint', label: 'holed' },
+        { op: 'populate', guest: 'vm-0', gfn: 10, count: 5 },
+        { op: 'madvise', guest: 'vm-0', gfn: 0, count: 256, advice: 'unmergeable' },
+        { op: 'checkpoint', label: 'end' },
+      ]),
+    );
+    expect(r.steps.map((s) => [s.op, s.errno ?? 'ok', s.message ?? ''])).toEqual([
+      ['discard', 'ok', ''],
+      ['discard', 'EINVAL', 'munmap: EINVAL: pages [8, 12) of dom 1 are not all mapped by mmap'],
+      ['madvise', 'ENOMEM', 'madvise: ENOMEM: gfn 12 of dom 1 is not mapped'],
+      ['populate', 'EEXIST', 'mmap: EEXIST: gfn 9 of dom 1 is mapped already'],
+      ['checkpoint', 'ok', ''],
+      ['populate', 'ok', ''],
+      ['madvise', 'ok', ''],
+      ['checkpoint', 'ok', ''],
+    ]);
+    // The refused steps changed nothing: only the first discard did.
+    expect(checkpoint(r, 'holed').domains.map((d) => d.totPages)).toEqual([251, 256]);
+    expect(checkpoint(r, 'end').domains.map((d) => d.totPages)).toEqual([256, 256]);
+    expect(r.totals.failedSteps).toBe(0);
+  });
+
   it('fails the run at a step whose outcome differs from its expect, and runs no further step', async () => {
     const r = await runScenario(
       scenario([

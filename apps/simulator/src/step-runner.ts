@@ -1,17 +1,19 @@
-import type { HypercallClient } from '@pagevisor/hypercall-abi';
+import type { GuestShim } from '@pagevisor/hypercall-abi';
 import type { Hypervisor } from '@pagevisor/hypervisor';
 import { HypervisorError, InvariantError, NS_PER_MS, NS_PER_S, PAGE_SIZE, type DomId, type ErrnoName, type Gfn } from '@pagevisor/types';
 import { fillSeededPage, PAGE_WORDS, type Step } from '@pagevisor/workloads';
 import type { CheckpointRecord, StepResult } from './report.js';
 
-/** A guest as the steps reach it: its domain and its hypercall client. */
+/** A guest as the steps reach it. */
 export interface StepGuest {
+  /** Its domain. */
   readonly domId: DomId;
-  readonly hypercalls: Pick<HypercallClient, 'populatePhysmap' | 'decreaseReservation'>;
+  /**
+   * Its kernel's memory shim, the one that mapped its RAM (a SyntheticGuest's `shim`): the
+   * madvise, discard and populate steps are its system calls.
+   */
+  readonly shim: GuestShim;
 }
-
-/** Gfns per populate/discard hypercall, as a booting guest uses. */
-const BATCH_PAGES = 512;
 
 /** The `full_scans` counter of the strategy's stats, or undefined when it keeps none. */
 export function fullScansOf(hv: Hypervisor): number | undefined {
@@ -26,7 +28,9 @@ export function fullScansOf(hv: Hypervisor): number | undefined {
  * than waits take no simulated time: {@link run} does them back to back up to the next wait.
  * `wait` makes the next step due `ms` later; `wait_full_scans` blocks until
  * {@link afterScannerWake} sees full_scans risen by `count` (due at its timeout meanwhile, when
- * it fails). A refused operation (a {@link HypervisorError}) is recorded and the next step runs,
+ * it fails). `madvise` is the guest shim's madvise, `discard` its munmap and `populate` its mmap
+ * at the given gfn (MAP_FIXED_NOREPLACE, MAP_POPULATE); fills and writes are the guest's stores.
+ * A refused operation (a {@link HypervisorError}) is recorded and the next step runs,
  * unless the step's `expect` says otherwise: a step whose outcome differs from its `expect`, or a
  * wait that cannot progress, fails, and no further step runs.
  */
@@ -41,7 +45,6 @@ export class StepRunner {
   private readonly guests: ReadonlyMap<string, StepGuest>;
   private readonly page32 = new Uint32Array(PAGE_WORDS);
   private readonly page8 = new Uint8Array(this.page32.buffer);
-  private readonly batch: number[] = [];
   private next = 0;
   private dueNs = Infinity;
   private started = false;
@@ -202,14 +205,16 @@ export class StepRunner {
         return;
       }
       case 'madvise':
-        hv.advise(this.guest(step.guest).domId, step.gfn as Gfn, step.count, step.advice === 'mergeable');
+        this.guest(step.guest).shim.madvise(step.gfn as Gfn, step.count, step.advice);
         return;
       case 'set_memory_merge':
         hv.setDomainMergeable(this.guest(step.guest).domId, step.on);
         return;
       case 'discard':
+        this.guest(step.guest).shim.munmap(step.gfn as Gfn, step.count);
+        return;
       case 'populate':
-        this.reservation(step);
+        this.guest(step.guest).shim.mmap(step.count, { fixed: step.gfn as Gfn, populate: true });
         return;
       case 'set':
         if (hv.dedup.setKnob === undefined) {
@@ -239,23 +244,6 @@ export class StepRunner {
       } catch (e) {
         if (!(e instanceof HypervisorError) || i === 0) throw e;
         throw new HypervisorError(e.errnoName as ErrnoName, e.op, `${e.detail} (after filling ${i} of ${step.count} pages)`);
-      }
-    }
-  }
-
-  private reservation(step: Extract<Step, { op: 'discard' | 'populate' }>): void {
-    const g = this.guest(step.guest);
-    const gfns = this.batch;
-    for (let first = step.gfn; first < step.gfn + step.count; first += BATCH_PAGES) {
-      const n = Math.min(BATCH_PAGES, step.gfn + step.count - first);
-      gfns.length = n;
-      for (let i = 0; i < n; i++) gfns[i] = first + i;
-      try {
-        if (step.op === 'discard') g.hypercalls.decreaseReservation(g.domId, gfns);
-        else g.hypercalls.populatePhysmap(g.domId, gfns);
-      } catch (e) {
-        if (!(e instanceof HypervisorError) || first === step.gfn) throw e;
-        throw new HypervisorError(e.errnoName as ErrnoName, e.op, `${e.detail} (after ${first - step.gfn} of ${step.count} pages)`);
       }
     }
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HypervisorError, Prng, type DomId } from '@pagevisor/types';
+import { DOMID_SELF, HypervisorError, Prng, type DomId } from '@pagevisor/types';
 import type { HypercallHandler } from './dispatch.js';
 import { dispatchHypercall } from './dispatch.js';
 import {
@@ -10,6 +10,7 @@ import {
   mutate,
   newFuzzStats,
   randomGarbage,
+  TICK,
   toHex,
   UNDECODED,
   validRequest,
@@ -251,6 +252,46 @@ describe('fuzzHypervisor', () => {
     expect(stats.failures.map((f) => [f.kind, f.message.split('\n')[0]])).toEqual([['audit', 'audit threw: RangeError: bad frame']]);
   });
 
+  it('a throwing tick is a failure of the tick, not of a call', () => {
+    const stats = fuzzHypervisor(
+      dispatchTarget(refusingHandler()),
+      new Prng(10),
+      500,
+      {
+        ctx: ctx(),
+        tickEvery: 100,
+        tick: (n) => {
+          if (n === 300) throw new RangeError('scanner broke');
+        },
+      },
+    );
+    expect(stats.failures).toHaveLength(1);
+    expect(stats.failures[0]).toMatchObject({ kind: 'throw', op: TICK, call: 300, hex: '' });
+    expect(stats.failures[0]!.message).toContain('RangeError: scanner broke');
+    expect(stats.calls).toBe(300);
+  });
+
+  it('with an audit after every call, names the tick that broke the state', () => {
+    let broken = false;
+    const stats = fuzzHypervisor(dispatchTarget(refusingHandler(), () => (broken ? ['broken by the tick'] : [])), new Prng(11), 500, {
+      ctx: ctx(),
+      batch: 1,
+      tickEvery: 100,
+      tick: (n) => {
+        if (n === 200) broken = true;
+      },
+    });
+    expect(stats.failures.map((f) => [f.kind, f.op, f.call])).toEqual([['audit', TICK, 200]]);
+    expect(stats.audits).toBe(200 + 2); // after each of calls 0..199, and after the ticks at 100 and 200
+  });
+
+  it('draws only the ops asked for, even through mutations', () => {
+    const stats = fuzzHypervisor(dispatchTarget(refusingHandler()), new Prng(12), 2000, { ctx: ctx(), ops: ['read_page', 'write_page'] });
+    expect(stats.failures).toEqual([]);
+    expect(Object.keys(stats.byOp).sort()).toEqual([UNDECODED, 'read_page', 'write_page']);
+    expect(stats.byOp['read_page']!.calls).toBeGreaterThan(200);
+  });
+
   it('keeps the handles it sees and merges runs', () => {
     let next = 100;
     const handler = new Proxy({} as HypercallHandler, {
@@ -267,7 +308,7 @@ describe('fuzzHypervisor', () => {
     expect(a.byOp['sharing_nominate_gfn']!.ok).toBeGreaterThan(0);
     expect(c.handles.length).toBeGreaterThan(0);
     expect(c.handles.length).toBeLessThanOrEqual(32);
-    expect(c.handles.every((h) => h >= 100 && h < next)).toBe(true);
+    expect(c.handles.every((h) => h.handle >= 100 && h.handle < next && h.domid < DOMID_SELF)).toBe(true);
     const total = newFuzzStats();
     mergeFuzzStats(total, a);
     mergeFuzzStats(total, a);

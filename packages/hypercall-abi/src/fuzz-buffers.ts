@@ -23,10 +23,22 @@ import { decodeResponse } from './response-codec.js';
 
 // ---- what the generators know of the host -----------------------------------------------------
 
+/** A page a request succeeded on: the domain (DOMID_SELF resolved) and the gfn. */
+export interface FuzzPage {
+  readonly domid: number;
+  readonly gfn: number;
+}
+
+/** A page a request got a sharing handle for. */
+export interface FuzzHandle extends FuzzPage {
+  readonly handle: number;
+}
+
 /**
  * What the buffer generators draw domain ids, gfns and handles from. The fuzz driver adds the
- * sharing handles it sees in responses; a harness may refresh `guests` and `strangers` as domains
- * come and go (from its `tick`).
+ * pages and handles of successful requests, so that later requests can follow up on them
+ * (nominate then share, nominate then evict then prep); a harness may refresh `guests` and
+ * `strangers` as domains come and go (from its `tick`).
  */
 export interface FuzzContext {
   /** Guest-physical size of the guests in pages: most gfns are drawn below it. */
@@ -35,19 +47,22 @@ export interface FuzzContext {
   guests: number[];
   /** Ids that name no domain (never created, or destroyed): targets, and callers when real ids. */
   strangers: number[];
-  /** Sharing handles seen in responses, most recent last (the driver keeps at most 32). */
-  handles: number[];
+  /** Pages of recent successful requests that carry a gfn, most recent last (the driver keeps 32). */
+  pages: FuzzPage[];
+  /** Sharing handles of recent successful requests, with their pages, most recent last (the driver keeps 32). */
+  handles: FuzzHandle[];
 }
 
-/** A new {@link FuzzContext} with no handles yet. */
+/** A new {@link FuzzContext} with no pages or handles yet. */
 export function fuzzContext(gfnCount: number, guests: readonly number[], strangers: readonly number[] = [4242, DOMID_FIRST_RESERVED - 1]): FuzzContext {
-  return { gfnCount, guests: [...guests], strangers: [...strangers], handles: [] };
+  return { gfnCount, guests: [...guests], strangers: [...strangers], pages: [], handles: [] };
 }
 
 const TWO_32 = 2 ** 32;
 /** Stands for 2^64 - 1 (not representable as a number) in raw u64 writes. */
 const U64_ALL_ONES = 2 ** 64;
-const HANDLES_KEPT = 32;
+/** Pages and handles the driver keeps for follow-up requests. */
+const FOLLOW_UPS_KEPT = 32;
 /** Longest data tail drawn: a tail is real bytes, so its length stays near a page (out-of-range lengths go in value fields). */
 const MAX_TAIL_BYTES = PAGE_SIZE + 1;
 
@@ -101,10 +116,10 @@ function chance(prng: Prng, p: number): boolean {
 
 function drawDomid(prng: Prng, ctx: FuzzContext): number {
   const r = prng.nextFloat();
-  if (r < 0.45 && ctx.guests.length > 0) return pick(prng, ctx.guests);
-  if (r < 0.65) return DOMID_SELF;
-  if (r < 0.75) return 0;
-  if (r < 0.85 && ctx.strangers.length > 0) return pick(prng, ctx.strangers);
+  if (r < 0.6 && ctx.guests.length > 0) return pick(prng, ctx.guests);
+  if (r < 0.75) return DOMID_SELF;
+  if (r < 0.8) return 0;
+  if (r < 0.88 && ctx.strangers.length > 0) return pick(prng, ctx.strangers);
   return pick(prng, DOMID_BOUNDARY);
 }
 
@@ -136,7 +151,7 @@ function drawCount(prng: Prng, ctx: FuzzContext, type: FieldType): number {
 
 function drawHandle(prng: Prng, ctx: FuzzContext, type: FieldType): number {
   const r = prng.nextFloat();
-  if (r < 0.6 && ctx.handles.length > 0) return pick(prng, ctx.handles);
+  if (r < 0.6 && ctx.handles.length > 0) return pick(prng, ctx.handles).handle;
   if (r < 0.8) return pick(prng, [0, 1, 2, prng.nextInt(64)]);
   return pick(prng, BOUNDARY[type]);
 }
@@ -171,6 +186,7 @@ function drawLength(prng: Prng, offset: unknown, type: FieldType): number {
 /** Fields the generators do not recognise (new ops): small numbers, the ABI's constants, boundaries. */
 function drawOther(prng: Prng, ctx: FuzzContext, type: FieldType): number {
   const r = prng.nextFloat();
+  if (r < 0.25) return 0;
   if (r < 0.4) return prng.nextInt(4);
   if (r < 0.65) return pick(prng, KNOWN_CONSTANTS);
   if (r < 0.8) return prng.nextInt(Math.max(1, ctx.gfnCount));
@@ -239,12 +255,38 @@ function dataLength(prng: Prng, layout: OpLayout, args: Readonly<Record<string, 
   return Math.min(drawLength(prng, args['offset'], 'u32'), MAX_TAIL_BYTES);
 }
 
+/**
+ * Points some requests at pages earlier requests succeeded on, so that sequences happen: a
+ * `<x>Handle` field gets a handle seen with its `<x>Gfn` and `<x>Domid` (nominate, then share or
+ * add_physmap); a request of a `domid` and a `gfn` gets a page that worked (nominate, evict, prep).
+ */
+function followUp(prng: Prng, layout: OpLayout, ctx: FuzzContext, args: Record<string, unknown>): void {
+  let paired = false;
+  for (const f of layout.request.fields) {
+    const prop = f.prop;
+    if (f.role !== 'value' || !prop || !/handle$/i.test(prop) || ctx.handles.length === 0 || !chance(prng, 0.7)) continue;
+    const h = pick(prng, ctx.handles);
+    const prefix = prop.slice(0, -'handle'.length);
+    args[prop] = h.handle;
+    args[prefix ? `${prefix}Gfn` : 'gfn'] = h.gfn;
+    args[prefix ? `${prefix}Domid` : 'domid'] = h.domid;
+    paired = true;
+  }
+  if (!paired && layout.domidProp === 'domid' && 'gfn' in args && ctx.pages.length > 0 && chance(prng, 0.3)) {
+    // Half of the time the latest page: sequences on one page (nominate, evict, prep) need it.
+    const p = chance(prng, 0.5) ? ctx.pages[ctx.pages.length - 1]! : pick(prng, ctx.pages);
+    args['domid'] = p.domid;
+    args['gfn'] = p.gfn;
+  }
+}
+
 /** Arguments of a request of `layout`: header domid, value fields and tail, as an (unvalidated) request object. */
 function drawArgs(prng: Prng, layout: OpLayout, ctx: FuzzContext): Record<string, unknown> {
   const args: Record<string, unknown> = { op: layout.op, [layout.domidProp]: drawDomid(prng, ctx) };
   for (const f of layout.request.fields) {
     if (f.role === 'value') args[f.prop!] = drawValue(prng, ctx, f, args);
   }
+  followUp(prng, layout, ctx, args);
   const tail = layout.request.tail;
   if (tail) {
     if (tail.element === 'u64') args[tail.prop] = drawGfnList(prng, ctx, args['extentOrder']);
@@ -523,9 +565,9 @@ export interface FuzzFailure {
    * something other than HypervisorError.
    */
   readonly kind: 'throw' | 'response' | 'errno' | 'rc' | 'changed' | 'audit' | 'decoder';
-  /** Index of the call (0-based, within this run); for `audit`, of the last call before it. */
+  /** Index of the call (0-based, within this run); for `audit`, of the last call before it (or of the call the tick came before). */
   readonly call: number;
-  /** The op the request decoded to, or `(undecoded)`. */
+  /** The op the request decoded to, `(undecoded)`, or `(tick)` for a failure of the harness's tick. */
   readonly op: string;
   readonly caller: number;
   /** The request, hex. For `audit`: the last request of the batch. */
@@ -564,6 +606,8 @@ export interface FuzzStats {
 
 /** Op name under which {@link FuzzStats.byOp} counts requests that did not decode. */
 export const UNDECODED = '(undecoded)';
+/** Op name of a failure of the harness's tick: an exception, or (with `batch` 1) an audit failure right after it. */
+export const TICK = '(tick)';
 
 /** Empty {@link FuzzStats}. */
 export function newFuzzStats(): FuzzStats {
@@ -597,8 +641,10 @@ export function mergeFuzzStats(into: FuzzStats, from: FuzzStats): void {
 export interface FuzzOptions {
   /** Domain ids, gfns and handles to draw from; the driver adds the handles it sees. */
   readonly ctx: FuzzContext;
-  /** Calls between audits (default 1000); the run also ends with one. */
+  /** Calls between audits (default 1000); the run also ends with one. With 1, the state is also audited after each tick. */
   readonly batch?: number;
+  /** Ops requests are drawn for (default every op): a request that decodes to another op is drawn again. */
+  readonly ops?: readonly HypercallOp[];
   /** Weights of valid, mutated and garbage requests (default 0.4, 0.45, 0.15). */
   readonly mix?: { readonly valid: number; readonly mutated: number; readonly garbage: number };
   /**
@@ -641,10 +687,30 @@ function describeError(e: unknown): string {
   return String(e);
 }
 
-function pickCaller(prng: Prng, ctx: FuzzContext): number {
+/** Keeps the page (and handle) of a successful request for follow-ups. */
+function remember(ctx: FuzzContext, caller: number, req: HypercallRequest, handle: number | undefined): void {
+  const r = req as unknown as Readonly<Record<string, unknown>>;
+  const gfn = r['gfn'];
+  const domid = r['domid'];
+  if (typeof gfn !== 'number' || typeof domid !== 'number') return;
+  const page = { domid: domid === DOMID_SELF ? caller : domid, gfn };
+  ctx.pages.push(page);
+  if (ctx.pages.length > FOLLOW_UPS_KEPT) ctx.pages.shift();
+  if (handle === undefined) return;
+  ctx.handles.push({ ...page, handle });
+  if (ctx.handles.length > FOLLOW_UPS_KEPT) ctx.handles.shift();
+}
+
+/**
+ * The caller: the control domain, the request's own target (a guest acting on itself, the only
+ * other call a guest may make), any guest, or an id that names no domain.
+ */
+function pickCaller(prng: Prng, ctx: FuzzContext, req: HypercallRequest | undefined): number {
   const r = prng.nextFloat();
   if (r < 0.35 || ctx.guests.length === 0) return 0;
-  if (r < 0.85) return pick(prng, ctx.guests);
+  const target = (req as unknown as Readonly<Record<string, unknown>> | undefined)?.[req ? LAYOUTS[req.op]!.domidProp : ''];
+  if (r < 0.6 && typeof target === 'number' && isRealDomId(target)) return target;
+  if (r < 0.9) return pick(prng, ctx.guests);
   const real = ctx.strangers.filter(isRealDomId);
   return real.length > 0 ? pick(prng, real) : 0;
 }
@@ -667,6 +733,31 @@ export function fuzzHypervisor(target: FuzzTarget, prng: Prng, calls: number, op
   const snapshotRate = opts.snapshotRate ?? 1;
   const tickEvery = opts.tickEvery ?? 100;
   const maxFailures = opts.maxFailures ?? 1;
+  const ops = opts.ops;
+  invariant(ops === undefined || ops.length > 0, 'fuzzHypervisor: ops is empty');
+  const skipped = ops && new Set<string>(HYPERCALL_OPS.filter((op) => !ops.includes(op)));
+  const drawable: readonly HypercallOp[] = ops ?? HYPERCALL_OPS;
+  // Half of the ops are drawn uniformly, half by need: weight 1 / (1 + successes so far), so
+  // that ops which rarely succeed (they need a sequence before them) are tried more often.
+  const needWeights = new Float64Array(drawable.length);
+  let needTotal = 0;
+  const reweigh = (): void => {
+    needTotal = 0;
+    for (let k = 0; k < drawable.length; k++) {
+      needWeights[k] = 1 / (1 + (stats.byOp[drawable[k]!]?.ok ?? 0));
+      needTotal += needWeights[k]!;
+    }
+  };
+  const drawOp = (): HypercallOp => {
+    if (chance(prng, 0.5)) return pick(prng, drawable);
+    let x = prng.nextFloat() * needTotal;
+    for (let k = 0; k < drawable.length; k++) {
+      x -= needWeights[k]!;
+      if (x < 0) return drawable[k]!;
+    }
+    return drawable[drawable.length - 1]!;
+  };
+  reweigh();
   const failuresBefore = stats.failures.length;
   let last: { op: string; caller: number; buf: Uint8Array } = { op: UNDECODED, caller: 0, buf: new Uint8Array(0) };
 
@@ -676,7 +767,8 @@ export function fuzzHypervisor(target: FuzzTarget, prng: Prng, calls: number, op
     return stats.failures.length - failuresBefore >= maxFailures;
   };
 
-  const audit = (call: number): boolean => {
+  /** Audits after call `call` (or after the tick before it); true when the run must stop. */
+  const audit = (call: number, afterTick = false): boolean => {
     stats.audits++;
     let problems: string[];
     try {
@@ -685,38 +777,43 @@ export function fuzzHypervisor(target: FuzzTarget, prng: Prng, calls: number, op
       problems = [`audit threw: ${describeError(e)}`];
     }
     if (problems.length === 0) return false;
-    return failed({ kind: 'audit', call, op: last.op, caller: last.caller, hex: toHex(last.buf), message: problems.slice(0, 10).join('\n') });
+    const where = afterTick ? { op: TICK, caller: 0, hex: '' } : { op: last.op, caller: last.caller, hex: toHex(last.buf) };
+    return failed({ kind: 'audit', call, ...where, message: problems.slice(0, 10).join('\n') });
   };
 
   /** One call and its checks; true when the run must stop. */
   const callOnce = (i: number): boolean => {
-    const r = prng.nextFloat() * mixTotal;
+    let kind: 'valid' | 'mutated' | 'garbage';
     let buf: Uint8Array;
-    if (r < mix.valid) {
-      buf = validRequest(prng, undefined, ctx);
-      stats.valid++;
-    } else if (r < mix.valid + mix.mutated) {
-      buf = mutate(prng, validRequest(prng, undefined, ctx), ctx);
-      stats.mutated++;
-    } else {
-      buf = randomGarbage(prng);
-      stats.garbage++;
+    let req: HypercallRequest | undefined;
+    let decodeError: HypervisorError | undefined;
+    // A request that decodes to an op left out (a mutation can turn one op into another) is drawn again.
+    for (let attempt = 0; ; attempt++) {
+      const r = prng.nextFloat() * mixTotal;
+      kind = r < mix.valid ? 'valid' : r < mix.valid + mix.mutated ? 'mutated' : 'garbage';
+      if (kind === 'garbage') buf = randomGarbage(prng);
+      else buf = validRequest(prng, drawOp(), ctx);
+      if (kind === 'mutated') buf = mutate(prng, buf, ctx);
+      req = undefined;
+      decodeError = undefined;
+      try {
+        req = decodeRequest(buf);
+      } catch (e) {
+        if (!(e instanceof HypervisorError)) {
+          stats.calls++;
+          return failed({ kind: 'decoder', call: i, op: UNDECODED, caller: 0, hex: toHex(buf), message: describeError(e) });
+        }
+        decodeError = e;
+      }
+      if (!req || !skipped || !skipped.has(req.op) || attempt >= 64) break;
     }
-    const caller = pickCaller(prng, ctx);
+    stats[kind]++;
+    const caller = pickCaller(prng, ctx, req);
     const snap = opts.snapshot !== undefined && (snapshotRate >= 1 || prng.nextFloat() < snapshotRate);
     stats.calls++;
     last = { op: UNDECODED, caller, buf };
     const fail = (kind: FuzzFailure['kind'], op: string, message: string): boolean =>
       failed({ kind, call: i, op, caller, hex: toHex(buf), message });
-
-    let req: HypercallRequest | undefined;
-    let decodeError: HypervisorError | undefined;
-    try {
-      req = decodeRequest(buf);
-    } catch (e) {
-      if (!(e instanceof HypervisorError)) return fail('decoder', UNDECODED, describeError(e));
-      decodeError = e;
-    }
     const op = req?.op ?? UNDECODED;
     last.op = op;
     const opStats = (stats.byOp[op] ??= { calls: 0, ok: 0, refused: {} });
@@ -742,10 +839,7 @@ export function fuzzHypervisor(target: FuzzTarget, prng: Prng, calls: number, op
     if (rc >= 0) {
       if (decodeError) return fail('rc', op, `request refused by the decoder (${decodeError.message}) but rc ${rc}`);
       opStats.ok++;
-      if (handle !== undefined) {
-        ctx.handles.push(handle);
-        if (ctx.handles.length > HANDLES_KEPT) ctx.handles.shift();
-      }
+      remember(ctx, caller, req!, handle);
       return false;
     }
     const name = errnoName(-rc);
@@ -765,7 +859,17 @@ export function fuzzHypervisor(target: FuzzTarget, prng: Prng, calls: number, op
 
   let stopped = false;
   for (let i = 0; i < calls && !stopped; i++) {
-    if (i > 0 && i % tickEvery === 0) opts.tick?.(i);
+    if (i % 64 === 0) reweigh();
+    if (i > 0 && i % tickEvery === 0 && opts.tick) {
+      try {
+        opts.tick(i);
+      } catch (e) {
+        // The harness's own work (a scanner wake, destroying a domain) broke on the state the calls left.
+        if (failed({ kind: 'throw', call: i, op: TICK, caller: 0, hex: '', message: describeError(e) })) break;
+      }
+      // Auditing after every call (a replay to find the call that broke the state): the tick may be the culprit too.
+      if (batch === 1 && audit(i, true)) break;
+    }
     stopped = callOnce(i) || ((i + 1) % batch === 0 && audit(i));
   }
   if (!stopped && calls % batch !== 0) audit(calls - 1);

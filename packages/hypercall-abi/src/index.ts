@@ -75,4 +75,5 @@ export { errorFromRc, errorResponse, NO_MESSAGE } from './errno.js';
 export { dispatchHypercall, type HypercallHandler, type TmemOid } from './dispatch.js';
 export { HypercallClient } from './client.js';
 export { renderAbiDoc } from './abi-doc.js';
-export { DEFAULT_FUZZ_BATCH, formatFuzzStats, fromHex, fuzzContext, fuzzHypervisor, mergeFuzzStats, mutate, newFuzzStats, randomGarbage, toHex, UNDECODED, validRequest, type FuzzContext, type FuzzFailure, type FuzzOpStats, type FuzzOptions, type FuzzStats, type FuzzTarget } from './fuzz-buffers.js';
+export { DEFAULT_FUZZ_BATCH, formatFuzzStats, fromHex, fuzzContext, fuzzHypervisor, mergeFuzzStats, mutate, newFuzzStats, randomGarbage, TICK, toHex, UNDECODED, validRequest, type FuzzContext, type FuzzFailure, type FuzzHandle, type FuzzOpStats, type FuzzOptions, type FuzzPage, type FuzzStats, type FuzzTarget } from './fuzz-buffers.js';
+export { DEFAULT_GUEST_SHIM_OPTIONS, GuestShim, type ForkOptions, type GuestRegion, type GuestShimHypercalls, type GuestShimOptions, type MadviseAdvice, type MmapOptions } from './guest-shim.js';

@@ -431,7 +431,6 @@ export const OP_LAYOUTS: { readonly [K in HypercallOp]: OpLayout & { readonly op
       ...GUEST_OP,
       EINVAL: 'the range is outside the domain',
       ENOMEM: 'MADV_UNMERGEABLE: not enough free frames to unmerge (nothing changed)',
-      EBUSY: 'MADV_UNMERGEABLE refused by the strategy in its current mode',
     },
     request: {
       size: 24,
@@ -498,9 +497,9 @@ export const OP_LAYOUTS: { readonly [K in HypercallOp]: OpLayout & { readonly op
     hypercall: Hypercall.memory_op,
     subop: XenMem.sharing_op,
     domidProp: 'domid',
-    xen: 'XENMEM_sharing_op / XENMEM_sharing_op_debug_gfn (struct xen_mem_sharing_op)',
+    xen: 'XENMEM_sharing_op / XENMEM_sharing_op_debug_gfn (struct xen_mem_sharing_op); control domain only here (a guest would learn whether others hold its content)',
     rc: 'mappings of the frame behind the page (1 for a private page)',
-    errors: { ...GUEST_OP, EINVAL: 'the gfn is outside the domain or has no frame' },
+    errors: { ...CONTROL_OP, EINVAL: 'the gfn is outside the domain or has no frame' },
     request: {
       size: 16,
       fields: [
@@ -617,7 +616,8 @@ export const OP_LAYOUTS: { readonly [K in HypercallOp]: OpLayout & { readonly op
     rc: '0',
     errors: {
       ...GUEST_OP,
-      EINVAL: 'the domain is not a fork',
+      EINVAL: 'the domain is not a fork, or its guest-physical space no longer holds the parent\'s populated range',
+      E2BIG: 'the fork\'s max_pages is below the pages its parent holds now',
       ENOSPC: 'a paged-out page could not be copied into the fork\'s swap area',
       EIO: 'reading or writing a paged-out page for the fork failed',
     },

@@ -111,7 +111,7 @@ export class AbiHandler implements HypercallHandler {
   }
 
   debugGfn(caller: DomId, domid: DomId, gfn: Gfn): number {
-    this.permit('sharing_debug_gfn', caller, domid);
+    this.controlOnly('sharing_debug_gfn', caller);
     return this.hv.debugGfn(domid, gfn);
   }
 

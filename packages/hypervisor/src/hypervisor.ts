@@ -818,11 +818,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.checkMayShare(op, p, c);
     if (c.parent !== undefined) throw new HypervisorError('EBUSY', op, `dom ${child} is already a fork of dom ${c.parent}`);
     if (this.frames.totPages(child) > 0 || this.maximumGpfnOf(c) >= 0) throw new HypervisorError('EBUSY', op, `dom ${child} already holds pages`);
-    const top = this.maximumGpfnOf(p);
-    if (top >= c.table.size) throw new HypervisorError('EINVAL', op, `dom ${child} has ${c.table.size} guest frames, parent dom ${parent} uses gfns up to ${top}`);
-    if (this.frames.maxPages(child) < this.frames.totPages(parent)) {
-      throw new HypervisorError('E2BIG', op, `dom ${child}'s max_pages ${this.frames.maxPages(child)} is below the ${this.frames.totPages(parent)} pages of dom ${parent}`);
-    }
+    this.checkRoomForParent(op, p, c);
     this.mapParentPages(op, p, c);
     c.parent = parent;
     p.forks++;
@@ -836,6 +832,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const c = this.domain(op, dom);
     if (c.parent === undefined) throw new HypervisorError('EINVAL', op, `dom ${dom} is not a fork`);
     const p = this.domain(op, c.parent);
+    // The parent may have grown, or the fork's max_pages shrunk, since the fork.
+    this.checkRoomForParent(op, p, c);
     // The swap slots are the one step that can fail: copy them before the fork loses anything.
     const slots = this.copyParentSlots(op, p, c);
     for (let g = 0; g < c.table.size; g++) {
@@ -844,6 +842,15 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.frames.addTotPages(dom, -this.frames.totPages(dom));
     this.mapParentPages(op, p, c, slots);
     this.charge(c, this.costModel.hypercallNs);
+  }
+
+  /** Refuses when `c` cannot hold every page of `p`: its guest-physical space (EINVAL) or max_pages (E2BIG). */
+  private checkRoomForParent(op: string, p: Domain, c: Domain): void {
+    const top = this.maximumGpfnOf(p);
+    if (top >= c.table.size) throw new HypervisorError('EINVAL', op, `dom ${c.id} has ${c.table.size} guest frames, parent dom ${p.id} uses gfns up to ${top}`);
+    if (this.frames.maxPages(c.id) < this.frames.totPages(p.id)) {
+      throw new HypervisorError('E2BIG', op, `dom ${c.id}'s max_pages ${this.frames.maxPages(c.id)} is below the ${this.frames.totPages(p.id)} pages of dom ${p.id}`);
+    }
   }
 
   /** Maps every page of `p` into the empty `c`, shared; `slots` are `c`'s copies of `p`'s paged-out pages. */

@@ -2,5 +2,5 @@ export { Hypervisor, MADV_DONTNEED, MADV_MERGEABLE, MADV_UNMERGEABLE, MEMF_POPUL
 export { auditHypervisor } from './audit.js';
 export { checkAgainstModel, ReferenceModel, snapshotState, type ModelCheckOptions, type ModelCheckSummary, type ModelOp } from './model-check.js';
 export type { AllocatorName, DomainOptions, HypervisorOptions, Mitigations, SwapOptions } from './options.js';
-export { Tmem, TMEM_MAX_POOLS_PER_DOMAIN, type TmemOid, type TmemOptions, type TmemStats } from './tmem.js';
+export { Tmem, TMEM_MAX_POOLS_PER_DOMAIN, type TmemOptions, type TmemStats } from './tmem.js';
 export { Pager, type PagerStats } from './pager.js';

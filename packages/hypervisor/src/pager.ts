@@ -128,8 +128,13 @@ export class Pager {
     }
   }
 
-  /** Evicts until `n` frames are free; false when eviction could not free enough. */
+  /**
+   * Evicts until `n` frames are free; false when eviction could not free enough. When the policy
+   * does not track enough pages to free them, evicts nothing; a swap area that fills up or fails
+   * midway may leave some pages evicted (their contents intact on swap).
+   */
   ensureFree(n: number): boolean {
+    if (this.host.frames.freeFrames + this.policy.size < n) return false;
     while (this.host.frames.freeFrames < n) if (!this.evictOne()) return false;
     return true;
   }

@@ -1,4 +1,5 @@
 import { HypervisorError, invariant, isRealDomId, PAGE_SIZE, type DomId, type SwapSlot } from '@pagevisor/types';
+import type { TmemOid } from '@pagevisor/hypercall-abi';
 import { MemorySwapDevice, SharedSwap } from '@pagevisor/swap';
 
 /** Options of a {@link Tmem}. */
@@ -17,8 +18,7 @@ export interface TmemOptions {
   readonly hashPage?: (page: Uint8Array) => number;
 }
 
-/** A tmem object id: Xen's 3 × u64, each part a non-negative safe integer here. */
-export type TmemOid = readonly [number, number, number];
+export type { TmemOid };
 
 /** Counters and sizes of a {@link Tmem}. */
 export interface TmemStats {

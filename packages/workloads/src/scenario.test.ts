@@ -27,7 +27,7 @@ describe('parseScenario', () => {
     expect(s).toEqual({
       name: 'tiny',
       seed: 1,
-      machine: { memoryMiB: 16, allocator: 'buddy', numaNodes: 1 },
+      machine: { memoryMiB: 16, allocator: 'buddy', numaNodes: 1, mitigations: { zeroPagesOnly: false, uniformWrites: false } },
       dedup: { strategy: 'inline' },
       durationS: 60,
       sampleIntervalS: 1,
@@ -43,6 +43,7 @@ describe('parseScenario', () => {
           wholePageWriteFraction: 0,
           bootPagesPerS: 262_144,
           mergeable: true,
+          trustGroup: 0,
         },
       ],
       steps: [],

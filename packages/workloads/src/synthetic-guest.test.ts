@@ -86,6 +86,27 @@ describe('SyntheticGuest boot', () => {
     expect(host.log.filter((l) => l.startsWith('populate'))).toEqual(['populate 1 0+512', 'populate 1 512+512', 'populate 1 1024+256']);
     expect(times).toEqual([0, 500_000_000, 1_000_000_000]);
     expect(guest.bootEndNs).toBe(1.25 * NS_PER_S);
+    // Each batch is one mmap with MAP_POPULATE; the shim sees the guest's RAM as one region.
+    expect(guest.shim.regions()).toEqual([{ start: 0, pages: 1280, kind: 'mmap' }]);
+    expect(guest.shim.gfnCount).toBe(1280);
+  });
+
+  it('retries a boot batch refused with EAGAIN whole: the refused mmap mapped nothing', () => {
+    let refusals = 1;
+    class PausedOnce extends FakeHost {
+      override populatePhysmap(domid: DomId, gfns: readonly number[]): number {
+        if (gfns[0] === 512 && refusals-- > 0) throw new HypervisorError('EAGAIN', 'populate_physmap', 'dom 1 is paused');
+        return super.populatePhysmap(domid, gfns);
+      }
+    }
+    const host = new PausedOnce();
+    const guest = new SyntheticGuest({ ...spec, memoryMiB: 5 }, asDomId(1), 1, { memory: host, hypercalls: host }, { batchPages: 512 });
+    const times = runToEnd(guest);
+    expect(guest.state).toBe('done');
+    expect(guest.pauses).toBe(1);
+    expect(times).toEqual([0, 500_000_000, 501_000_000, 1_000_000_000]);
+    expect(host.log.filter((l) => l.startsWith('populate'))).toEqual(['populate 1 0+512', 'populate 1 512+512', 'populate 1 1024+256']);
+    expect(guest.shim.regions()).toEqual([{ start: 0, pages: 1280, kind: 'mmap' }]);
   });
 });
 
@@ -162,13 +183,21 @@ describe('SyntheticGuest failures', () => {
     expect(guest.pagesBooted).toBe(0);
   });
 
-  it('treats a partly done populate_physmap as ENOMEM', () => {
+  it('treats a partly done populate_physmap as ENOMEM, its shim releasing that part', () => {
     const host = new FakeHost(300, 'partial');
     const guest = new SyntheticGuest({ ...spec, memoryMiB: 2 }, asDomId(1), 1, { memory: host, hypercalls: host }, { batchPages: 128 });
     runToEnd(guest);
     expect(guest.state).toBe('failed');
     expect(guest.failure?.errno).toBe('ENOMEM');
     expect(guest.failure?.message).toMatch(/populated 44 of 128 pages from gfn 256/);
+    expect(host.log.filter((l) => !l.startsWith('write'))).toEqual([
+      'populate 1 0+128',
+      'populate 1 128+128',
+      'populate 1 256+128',
+      'decrease 1 256+44',
+    ]);
+    expect(host.pages.size).toBe(256);
+    expect(guest.shim.regions()).toEqual([{ start: 0, pages: 256, kind: 'mmap' }]);
     expect(guest.pagesBooted).toBe(256);
     expect(guest.failure?.atNs).toBe(250_000_000); // gfn 256 at 1024 pages/s
     expect(guest.nextEventNs()).toBe(Infinity);
@@ -197,6 +226,8 @@ describe('SyntheticGuest failures', () => {
       populatePhysmap(): number {
         throw new InvariantError('refcount went negative');
       },
+      decreaseReservation: () => 0,
+      madvise: () => undefined,
     };
     const guest = new SyntheticGuest(spec, asDomId(1), 1, { memory: host, hypercalls });
     expect(() => guest.step(0)).toThrow(InvariantError);

@@ -1,6 +1,7 @@
-import type { HypercallClient } from '@pagevisor/hypercall-abi';
+import { GuestShim, type GuestShimHypercalls } from '@pagevisor/hypercall-abi';
 import {
   HypervisorError,
+  invariant,
   mibToPages,
   NS_PER_MS,
   NS_PER_S,
@@ -14,14 +15,14 @@ import {
 import { fillImagePage, fillPrivatePage, imageSeed, PAGE_WORDS } from './page-content.js';
 import type { GuestSpec } from './scenario.js';
 
-/** The hypercalls a synthetic guest makes: only populate_physmap so far. */
-export type GuestHypercalls = Pick<HypercallClient, 'populatePhysmap'>;
+/** The hypercalls a synthetic guest makes, all through its {@link GuestShim}. */
+export type GuestHypercalls = GuestShimHypercalls;
 
 /** How a guest reaches the hypervisor: loads/stores that may fault, and hypercalls. */
 export interface GuestPorts {
   /** Guest loads and stores. */
   readonly memory: GuestMemoryAccess;
-  /** Memory hypercalls, issued as this guest. */
+  /** Memory hypercalls, issued as this guest (its shim issues them). */
   readonly hypercalls: GuestHypercalls;
 }
 
@@ -38,7 +39,7 @@ export interface SyntheticGuestOptions {
   readonly startNs?: number;
   /** Simulated ns of steady state after boot (default 0: the guest is done once booted). */
   readonly durationNs?: number;
-  /** Gfns per populate_physmap hypercall and pages per boot step (default 512). */
+  /** Pages per boot step, mapped by one mmap (one populate_physmap hypercall) (default 512). */
   readonly batchPages?: number;
   /** Simulated ns of steady-state writes done by one step (default 10 ms). */
   readonly writeQuantumNs?: number;
@@ -101,8 +102,9 @@ export type PageKind = (typeof PageKind)[keyof typeof PageKind];
  * the same image id), the next `zeroPages` stay zero, the rest hold private random data from the
  * guest's own seeded {@link Prng}.
  *
- * Boot populates every gfn with populate_physmap hypercalls in batches and writes the image and
- * private pages whole, at `bootPagesPerS`. Then, for `durationNs`, it writes `writeRatePagesPerS`
+ * Boot maps the guest's RAM through its {@link GuestShim} (`shim`), one mmap with MAP_POPULATE
+ * (one populate_physmap hypercall) a batch, from gfn 0 up, and writes the image and private pages
+ * whole, at `bootPagesPerS`. Loads and stores go straight to `ports.memory`. Then, for `durationNs`, it writes `writeRatePagesPerS`
  * pages: each write picks a gfn at random and either changes `writeBytes` random bytes at a random
  * offset (a partial write: a shared page takes a copy-on-write fault) or, with probability
  * `wholePageWriteFraction`, replaces the whole page with new private data; it also reads
@@ -131,6 +133,12 @@ export class SyntheticGuest {
   readonly bootEndNs: number;
   /** Simulated time the guest is done, in ns (unless it fails first). */
   readonly endNs: number;
+  /**
+   * The guest kernel's memory shim over gfns `[0, pages)`: boot maps the RAM with it; whatever
+   * else changes the guest's reservation (a scenario's steps) goes through it too, so that its
+   * regions stay the guest's.
+   */
+  readonly shim: GuestShim;
 
   private readonly ports: GuestPorts;
   private readonly prng: Prng;
@@ -149,7 +157,7 @@ export class SyntheticGuest {
   private readonly wsSeed: number;
   private readonly retryNs: number;
   private readonly maxConsecutivePauses: number;
-  private readonly batch: number[];
+  private readonly batchPages: number;
   private readonly readBuf = new Uint8Array(READ_BYTES);
   private readonly scratch32 = new Uint32Array(PAGE_WORDS);
   private readonly scratch8 = new Uint8Array(this.scratch32.buffer);
@@ -216,7 +224,8 @@ export class SyntheticGuest {
     this.wsSeed = mixSeed(seed, 0x5753);
     this.retryNs = o.retryNs;
     this.maxConsecutivePauses = o.maxConsecutivePauses;
-    this.batch = new Array<number>(Math.min(o.batchPages, Math.max(this.pages, 1))).fill(0);
+    this.batchPages = o.batchPages;
+    this.shim = new GuestShim(ports.hypercalls, domId, { gfnCount: this.pages, batchPages: o.batchPages });
   }
 
   /** Where the guest is in its life. */
@@ -342,17 +351,12 @@ export class SyntheticGuest {
 
   private bootBatch(): void {
     const first = this.bootCursor;
-    // A retry after a pause resumes the batch it was in; its gfns are populated already.
+    // A retry after a pause resumes the batch it was in; its gfns are mapped already.
     if (first >= this.batchEnd) {
-      const n = Math.min(this.batch.length, this.pages - first);
-      const gfns = this.batch;
-      // Only the last batch is shorter; shrinking the reused array once is not per-page allocation.
-      if (gfns.length !== n) gfns.length = n;
-      for (let i = 0; i < n; i++) gfns[i] = first + i;
-      const done = this.ports.hypercalls.populatePhysmap(this.domId, gfns);
-      if (done !== n) {
-        throw new HypervisorError('ENOMEM', 'populate_physmap', `populated ${done} of ${n} pages from gfn ${first}`);
-      }
+      const n = Math.min(this.batchPages, this.pages - first);
+      // A refused mmap maps nothing, so a retry maps the same batch again.
+      const at = this.shim.mmap(n, { populate: true });
+      invariant(at === first, `SyntheticGuest: dom ${this.domId} boot batch mapped at gfn ${at}, not ${first}`);
       this.batchEnd = first + n;
     }
     const end = this.batchEnd;

@@ -10,7 +10,8 @@ export function hashBytes(bytes: Uint8Array, start = 0, end = bytes.length): str
 
 /**
  * A Map-based stand-in for the hypervisor: every populated page is a fresh zeroed array,
- * every operation is logged, and at most `capacity` pages may be populated.
+ * every operation is logged, and at most `capacity` pages may be populated. Released pages are
+ * forgotten; madvise is only logged.
  */
 export class FakeHost implements GuestMemoryAccess, GuestHypercalls {
   readonly pages = new Map<string, Uint8Array>();
@@ -39,6 +40,20 @@ export class FakeHost implements GuestMemoryAccess, GuestHypercalls {
       done++;
     }
     return done;
+  }
+
+  decreaseReservation(domid: DomId, gfns: readonly number[]): number {
+    this.log.push(`decrease ${domid} ${gfns[0]}+${gfns.length}`);
+    let done = 0;
+    for (const g of gfns) {
+      if (!this.pages.delete(`${domid}:${g}`)) break;
+      done++;
+    }
+    return done;
+  }
+
+  madvise(domid: DomId, gfn: Gfn, count: number, advice: number): void {
+    this.log.push(`madvise ${domid} ${gfn}+${count} ${advice}`);
   }
 
   readPage(dom: DomId, gfn: Gfn, offset: number, dst: Uint8Array, dstOffset: number, length: number): void {
