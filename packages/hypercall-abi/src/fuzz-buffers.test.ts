@@ -64,7 +64,7 @@ describe('validRequest', () => {
     }
     // Well-formed: never refused for its shape, only for its values.
     expect([...outcomes.keys()].filter((k) => k !== 'ok' && k !== 'EINVAL')).toEqual([]);
-    expect(outcomes.get('ok') ?? 0).toBeGreaterThan(60);
+    expect(outcomes.get('ok') ?? 0).toBeGreaterThan(40);
   });
 
   it('draws out-of-range values too, written raw (EINVAL), for the ops that carry values', () => {

@@ -272,9 +272,9 @@ function followUp(prng: Prng, layout: OpLayout, ctx: FuzzContext, args: Record<s
     args[prefix ? `${prefix}Domid` : 'domid'] = h.domid;
     paired = true;
   }
-  if (!paired && layout.domidProp === 'domid' && 'gfn' in args && ctx.pages.length > 0 && chance(prng, 0.3)) {
-    // Half of the time the latest page: sequences on one page (nominate, evict, prep) need it.
-    const p = chance(prng, 0.5) ? ctx.pages[ctx.pages.length - 1]! : pick(prng, ctx.pages);
+  if (!paired && layout.domidProp === 'domid' && 'gfn' in args && ctx.pages.length > 0 && chance(prng, 0.5)) {
+    // Mostly the latest page: sequences on one page (nominate, evict, prep) need it.
+    const p = chance(prng, 0.7) ? ctx.pages[ctx.pages.length - 1]! : pick(prng, ctx.pages);
     args['domid'] = p.domid;
     args['gfn'] = p.gfn;
   }
@@ -737,14 +737,14 @@ export function fuzzHypervisor(target: FuzzTarget, prng: Prng, calls: number, op
   invariant(ops === undefined || ops.length > 0, 'fuzzHypervisor: ops is empty');
   const skipped = ops && new Set<string>(HYPERCALL_OPS.filter((op) => !ops.includes(op)));
   const drawable: readonly HypercallOp[] = ops ?? HYPERCALL_OPS;
-  // Half of the ops are drawn uniformly, half by need: weight 1 / (1 + successes so far), so
+  // Half of the ops are drawn uniformly, half by need: weight 1 / (1 + successes so far)^2, so
   // that ops which rarely succeed (they need a sequence before them) are tried more often.
   const needWeights = new Float64Array(drawable.length);
   let needTotal = 0;
   const reweigh = (): void => {
     needTotal = 0;
     for (let k = 0; k < drawable.length; k++) {
-      needWeights[k] = 1 / (1 + (stats.byOp[drawable[k]!]?.ok ?? 0));
+      needWeights[k] = 1 / (1 + (stats.byOp[drawable[k]!]?.ok ?? 0)) ** 2;
       needTotal += needWeights[k]!;
     }
   };

@@ -323,3 +323,22 @@ describe('EsxDedup in the hypervisor', () => {
     }
   });
 });
+
+describe('ESX with trust groups and an unpartitioned table', () => {
+  it('keeps equal pages of two groups apart, each shared by nomination, with a clean audit after scans', async () => {
+    const hv = await Hypervisor.create({ frames: 64, dedup: new EsxDedup({ seed: 1 }) });
+    const a = hv.createDomain({ maxPages: 4, trustGroup: 0 });
+    const b = hv.createDomain({ maxPages: 4, trustGroup: 1 });
+    for (const d of [a, b]) {
+      hv.populatePhysmap(d, [0]);
+      hv.writePage(d, asGfn(0), 0, content(5), 0, PAGE_SIZE);
+      hv.setDomainMergeable(d, true);
+      hv.nominateGfn(d, asGfn(0));
+    }
+    for (let i = 0; i < 50; i++) hv.wakeDedup(hv.dedup.nextWakeNs!());
+    expect(hv.audit()).toEqual([]);
+    expect(hv.p2m.table(a)!.mfn(asGfn(0))).not.toBe(hv.p2m.table(b)!.mfn(asGfn(0)));
+    expectPage(hv, a, 0, content(5));
+    expectPage(hv, b, 0, content(5));
+  });
+});

@@ -134,9 +134,21 @@ export class Pager {
    * midway may leave some pages evicted (their contents intact on swap).
    */
   ensureFree(n: number): boolean {
-    if (this.host.frames.freeFrames + this.policy.size < n) return false;
+    if (!this.canFree(n)) return false;
     while (this.host.frames.freeFrames < n) if (!this.evictOne()) return false;
     return true;
+  }
+
+  /** Whether evicting could make `n` frames free: enough frames hold evictable pages. */
+  private canFree(n: number): boolean {
+    let short = n - this.host.frames.freeFrames;
+    if (short <= 0) return true;
+    // The policy may still hold frames that were freed or shared since (dropped lazily).
+    if (this.policy.size < short) return false;
+    for (let m = 0; m < this.tracked.length && short > 0; m++) {
+      if (this.tracked[m] === 1 && this.evictable(m as Mfn)) short--;
+    }
+    return short <= 0;
   }
 
   /** Background reclaim: below the low watermark, evict up to the high one (as far as it goes). */

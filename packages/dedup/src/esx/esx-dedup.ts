@@ -413,6 +413,12 @@ export class EsxDedup implements DedupIndex {
           this.dropHint(d, gfn);
           return;
         }
+        // The host may refuse equal content (another trust group, sharing disabled): a page
+        // shared already must not become a second entry of that content.
+        if (curShared && host.memory.framesEqual(cur, table.mfn(s))) {
+          this.dropHint(d, gfn);
+          return;
+        }
         this.collisions++;
         continue;
       }
