@@ -144,7 +144,7 @@ const EPERM_GUEST = { EPERM: 'a guest names another domain (a guest acts only on
 const EPERM_CONTROL = { EPERM: 'the caller is not the control domain' } as const;
 const GUEST_OP = { ...ESRCH, ...EPERM_GUEST } as const;
 const CONTROL_OP = { ...ESRCH, ...EPERM_CONTROL } as const;
-const SHARING_OFF = { EOPNOTSUPP: 'sharing is disabled for a domain involved (domctl_sharing_control)' } as const;
+const SHARING_OFF = { EOPNOTSUPP: 'sharing is disabled (domctl_sharing_control) for a domain involved or for a domain mapping a frame involved' } as const;
 const TMEM_OFF = { EOPNOTSUPP: 'this hypervisor has no tmem store' } as const;
 const NO_POOL = { ENOENT: 'the domain has no pool of that id' } as const;
 
@@ -616,6 +616,8 @@ export const OP_LAYOUTS: { readonly [K in HypercallOp]: OpLayout & { readonly op
     rc: '0',
     errors: {
       ...GUEST_OP,
+      ...SHARING_OFF,
+      EPERM: 'a guest names another domain, or the fork and its parent are in different trust groups',
       EINVAL: 'the domain is not a fork, or its guest-physical space no longer holds the parent\'s populated range',
       E2BIG: 'the fork\'s max_pages is below the pages its parent holds now',
       ENOSPC: 'a paged-out page could not be copied into the fork\'s swap area',

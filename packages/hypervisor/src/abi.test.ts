@@ -946,6 +946,14 @@ provoke('sharing_fork_reset', 'EINVAL', 'the domain is not a fork', async () => 
   const h = await host();
   return { h, caller: h.a, req: { op: 'sharing_fork_reset', domid: DOMID_SELF } };
 });
+provoke('sharing_fork_reset', 'EOPNOTSUPP', 'the parent has sharing disabled', async () => {
+  const h = await host();
+  const c = h.hv.createDomain({ maxPages: 8, gfnCount: 16 });
+  h.hv.fork(c, h.a);
+  h.hv.writePage(c, g(0), 0, pageOf(55), 0, PAGE_SIZE);
+  h.hv.setSharing(h.a, false);
+  return { h, caller: c, req: { op: 'sharing_fork_reset', domid: DOMID_SELF }, verify: () => expect(read(h.hv, c, 0)).toEqual(pageOf(55)) };
+});
 provoke('sharing_fork_reset', 'E2BIG', "the parent has grown past the fork's max_pages", async () => {
   const h = await host();
   const c = h.hv.createDomain({ maxPages: h.hv.currentReservation(h.a), gfnCount: 16 });

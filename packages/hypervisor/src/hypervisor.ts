@@ -728,6 +728,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.checkMayShare(op, s, c);
     const smfn = this.nominatedFrame(op, s, sourceGfn, sourceHandle, 'source');
     const cmfn = this.nominatedFrame(op, c, clientGfn, clientHandle, 'client');
+    this.checkFrameSharing(op, smfn);
+    this.checkFrameSharing(op, cmfn);
     if (smfn === cmfn) return;
     if (!this.memory.framesEqual(smfn, cmfn)) {
       throw new HypervisorError('EINVAL', op, `source dom ${sourceDom} gfn ${sourceGfn} and client dom ${clientDom} gfn ${clientGfn} differ in content`);
@@ -754,6 +756,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.checkGfn(op, c, clientGfn);
     this.checkMayShare(op, s, c);
     const smfn = this.nominatedFrame(op, s, sourceGfn, sourceHandle, 'source');
+    this.checkFrameSharing(op, smfn);
     if (c.table.type(clientGfn) !== P2mType.invalid) throw new HypervisorError('EEXIST', op, `client dom ${clientDom} gfn ${clientGfn} is already populated`);
     this.checkCanGrow(op, c, 1, 0);
     this.mapShared(c, clientGfn, smfn);
@@ -781,6 +784,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       if (!hasFrame(s.table.type(gfn)) || !hasFrame(c.table.type(gfn))) continue;
       const smfn = s.table.mfn(gfn);
       if (smfn === c.table.mfn(gfn)) continue;
+      // A page another domain with sharing disabled maps stays as it is.
+      if (this.disabledMapper(smfn) !== undefined || this.disabledMapper(c.table.mfn(gfn)) !== undefined) continue;
       this.charge(s, this.costModel.pageCompareNs);
       if (!this.memory.framesEqual(smfn, c.table.mfn(gfn))) continue;
       this.makeShared(smfn);
@@ -819,6 +824,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     if (c.parent !== undefined) throw new HypervisorError('EBUSY', op, `dom ${child} is already a fork of dom ${c.parent}`);
     if (this.frames.totPages(child) > 0 || this.maximumGpfnOf(c) >= 0) throw new HypervisorError('EBUSY', op, `dom ${child} already holds pages`);
     this.checkRoomForParent(op, p, c);
+    this.checkParentSharing(op, p);
     this.mapParentPages(op, p, c);
     c.parent = parent;
     p.forks++;
@@ -832,8 +838,10 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const c = this.domain(op, dom);
     if (c.parent === undefined) throw new HypervisorError('EINVAL', op, `dom ${dom} is not a fork`);
     const p = this.domain(op, c.parent);
+    this.checkMayShare(op, p, c);
     // The parent may have grown, or the fork's max_pages shrunk, since the fork.
     this.checkRoomForParent(op, p, c);
+    this.checkParentSharing(op, p);
     // The swap slots are the one step that can fail: copy them before the fork loses anything.
     const slots = this.copyParentSlots(op, p, c);
     for (let g = 0; g < c.table.size; g++) {
@@ -885,6 +893,39 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       throw e;
     }
     return slots;
+  }
+
+  /** EOPNOTSUPP when a frame of `p` is mapped by a domain with sharing disabled (a fork would share it). */
+  private checkParentSharing(op: string, p: Domain): void {
+    if (!this.someSharingDisabled()) return;
+    for (let g = 0; g < p.table.size; g++) {
+      if (hasFrame(p.table.type(asGfn(g)))) this.checkFrameSharing(op, p.table.mfn(asGfn(g)));
+    }
+  }
+
+  /** EOPNOTSUPP when a domain mapping `mfn` has sharing disabled: no new sharer may join it. */
+  private checkFrameSharing(op: string, mfn: Mfn): void {
+    const dom = this.disabledMapper(mfn);
+    if (dom !== undefined) throw new HypervisorError('EOPNOTSUPP', op, `mfn ${mfn} is mapped by dom ${dom}, whose sharing is disabled`);
+  }
+
+  /** A domain mapping `mfn` with sharing disabled, if any (never for the zero frame). */
+  private disabledMapper(mfn: Mfn): DomId | undefined {
+    if (mfn === this.zeroMfn || !this.someSharingDisabled()) return undefined;
+    if ((this.frames.flags(mfn) & FrameFlags.shared) === 0) {
+      const owner = this.frames.owner(mfn);
+      return this.domainsById.get(owner)?.sharing === false ? owner : undefined;
+    }
+    let found: DomId | undefined;
+    this.p2m.rmap.forEach(mfn, (dom) => {
+      if (this.domainsById.get(dom)?.sharing === false) found = dom;
+    });
+    return found;
+  }
+
+  private someSharingDisabled(): boolean {
+    for (const d of this.domainsById.values()) if (!d.sharing) return true;
+    return false;
   }
 
   /** Refuses sharing between `a` and `b` when either has it disabled (EOPNOTSUPP) or their trust groups differ (EPERM). */

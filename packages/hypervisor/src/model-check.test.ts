@@ -2,15 +2,18 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createDedup } from '@pagevisor/dedup';
 import { createEvictionPolicy, FaultPlan, MemorySwapDevice, SharedSwap, type FaultPlanOptions } from '@pagevisor/swap';
-import type { SwapOptions } from './options.js';
+import type { Mitigations, SwapOptions } from './options.js';
 import { PAGE_SIZE, Prng } from '@pagevisor/types';
 import { Hypervisor } from './hypervisor.js';
 import { checkAgainstModel, type ModelOp } from './model-check.js';
+import { modelOps } from '../tests/model-ops.js';
 
 /** Runs per configuration; `MODEL_CHECK_RUNS` raises it for long runs (npm run check:model). */
 const RUNS = Number(process.env['MODEL_CHECK_RUNS'] ?? 60);
 // A fixed seed by default, so the suite is repeatable; MODEL_CHECK_SEED explores others.
 const SEED = Number(process.env['MODEL_CHECK_SEED'] ?? 20261126);
+// MODEL_CHECK_SHRINK=0 reports the first failing sequence as found (shrinking one can take minutes).
+const SHRINK = process.env['MODEL_CHECK_SHRINK'] !== '0';
 
 // A small pool of contents, so whole-page writes often repeat and share. Pool entry 0 is zeros.
 const POOL = Array.from({ length: 4 }, (_, i) => {
@@ -19,33 +22,13 @@ const POOL = Array.from({ length: 4 }, (_, i) => {
   return page;
 });
 const page = (i: number): Uint8Array => POOL[i % POOL.length]!;
-
-// Mostly the populated pages of live domains; sometimes a domain that does not exist, a page not
-// populated or out of range of a 16-page domain.
-const dom = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 3 }) }, { weight: 1, arbitrary: fc.constant(4) });
-const gfn = fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 7 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 17 }) });
-const opArb: fc.Arbitrary<ModelOp> = fc.oneof(
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('create' as const), maxPages: fc.integer({ min: 4, max: 16 }), gfnCount: fc.constant(16) }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('populate' as const), dom, gfns: fc.uniqueArray(gfn, { maxLength: 4 }), order: fc.integer({ min: 0, max: 2 }), pod: fc.boolean() }) },
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('writePage' as const), dom, gfn, content: fc.integer({ min: 0, max: POOL.length - 1 }) }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('writeBytes' as const), dom, gfn, offset: fc.integer({ min: 0, max: PAGE_SIZE }), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 8 }) }) },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('read' as const), dom, gfn }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('decrease' as const), dom, gfns: fc.uniqueArray(gfn, { maxLength: 3 }), order: fc.integer({ min: 0, max: 1 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('share' as const), a: dom, gfnA: gfn, b: dom, gfnB: gfn }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('destroy' as const), dom }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('advise' as const), dom, start: fc.integer({ min: 0, max: 12 }), count: fc.integer({ min: 0, max: 6 }), mergeable: fc.boolean() }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('scan' as const), wakes: fc.integer({ min: 1, max: 12 }) }) },
-);
-// Start with three domains, half populated, so that most ops land somewhere.
-const opsArb = fc
-  .array(opArb, { minLength: 20, maxLength: 120 })
-  .map((ops): ModelOp[] => [
-    { kind: 'create', maxPages: 16, gfnCount: 16 },
-    { kind: 'create', maxPages: 12, gfnCount: 16 },
-    { kind: 'create', maxPages: 16, gfnCount: 16 },
-    ...[1, 2, 3].map((d): ModelOp => ({ kind: 'populate', dom: d, gfns: [0, 2, 4, 6], order: 1, pod: d === 3 })),
-    ...ops,
-  ]);
+// Tmem contents: more of them than the store has slots, so persistent puts run out of room.
+const TMEM_POOL = Array.from({ length: 8 }, (_, i) => {
+  const p = new Uint8Array(PAGE_SIZE);
+  if (i > 0) new Prng(100 + i).fillBytes(p);
+  return p;
+});
+const tmemPage = (i: number): Uint8Array => TMEM_POOL[i % TMEM_POOL.length]!;
 
 interface SwapConfig {
   readonly mode: 'shared' | 'per-domain';
@@ -65,40 +48,98 @@ function swapOptions(config: SwapConfig, frames: number, hashPage: (p: Uint8Arra
   };
 }
 
-describe.each<{ strategy: string; options: Record<string, unknown>; allocator: 'buddy' | 'freelist'; frames: number; numaNodes: number; swap?: SwapConfig }>([
+interface Config {
+  readonly strategy: string;
+  readonly options: Record<string, unknown>;
+  readonly allocator: 'buddy' | 'freelist';
+  readonly frames: number;
+  readonly numaNodes: number;
+  readonly swap?: SwapConfig;
+  /** Domains in two trust groups (else all in group 0). */
+  readonly groups?: boolean;
+  readonly mitigations?: Mitigations;
+  /** Tmem store slots (else no tmem: its ops are refused). */
+  readonly tmem?: number;
+}
+
+const ksmSmall = { pages_to_scan: 4, max_page_sharing: 2, use_zero_pages: 1 };
+
+describe.each<Config>([
   { strategy: 'inline', options: {}, allocator: 'buddy', frames: 40, numaNodes: 1 },
   { strategy: 'inline', options: {}, allocator: 'freelist', frames: 24, numaNodes: 1 },
   { strategy: 'none', options: {}, allocator: 'buddy', frames: 30, numaNodes: 1 },
   // Small scans and max_page_sharing 2 so that two full scans, chains and smart_scan happen within a run.
-  { strategy: 'ksm', options: { pages_to_scan: 4, max_page_sharing: 2, use_zero_pages: 1 }, allocator: 'buddy', frames: 40, numaNodes: 1 },
+  { strategy: 'ksm', options: ksmSmall, allocator: 'buddy', frames: 40, numaNodes: 1 },
   { strategy: 'ksm', options: { pages_to_scan: 6, merge_across_nodes: 0 }, allocator: 'buddy', frames: 40, numaNodes: 2 },
   { strategy: 'esx', options: { scanRatePerDomainPagesPerS: 1000, wakeIntervalMs: 20 }, allocator: 'buddy', frames: 40, numaNodes: 1 },
-  // Swap: far fewer frames than guest pages, so pages go out and come back all the time.
+  // Swap: far fewer frames than guest pages, so pages go out and come back all the time (and
+  // forks of paged-out pages share or copy their slots).
   { strategy: 'inline', options: {}, allocator: 'buddy', frames: 5, numaNodes: 1, swap: { mode: 'shared', policy: 'clock' } },
   { strategy: 'none', options: {}, allocator: 'buddy', frames: 12, numaNodes: 1, swap: { mode: 'per-domain', policy: 'lru' } },
   { strategy: 'ksm', options: { pages_to_scan: 4 }, allocator: 'buddy', frames: 14, numaNodes: 1, swap: { mode: 'shared', policy: 'random', faults: { seed: 3, writeErrorProbability: 0.05, readErrorProbability: 0.05, shortWriteProbability: 0.03 } } },
   { strategy: 'none', options: {}, allocator: 'buddy', frames: 12, numaNodes: 1, swap: { mode: 'shared', policy: 'clock', faults: { seed: 4, writeErrorProbability: 0.1, readErrorProbability: 0.1 } } },
-])('reference model: dedup $strategy $options, allocator $allocator, $frames frames, $numaNodes nodes, swap $swap', ({ strategy, options, allocator, frames, numaNodes, swap }) => {
-  it('every read equals what was last written and the audit stays clean', async () => {
+  { strategy: 'inline', options: {}, allocator: 'buddy', frames: 6, numaNodes: 1, swap: { mode: 'per-domain', policy: 'clock', faults: { seed: 5, readErrorProbability: 0.1 } } },
+  // Trust groups: domains in two groups, with the dedup index partitioned by group or not.
+  { strategy: 'inline', options: { trustGroups: true }, allocator: 'buddy', frames: 40, numaNodes: 1, groups: true },
+  { strategy: 'inline', options: {}, allocator: 'buddy', frames: 40, numaNodes: 1, groups: true },
+  { strategy: 'ksm', options: { ...ksmSmall, trustGroups: true }, allocator: 'buddy', frames: 40, numaNodes: 1, groups: true },
+  { strategy: 'ksm', options: ksmSmall, allocator: 'buddy', frames: 40, numaNodes: 1, groups: true },
+  { strategy: 'esx', options: { scanRatePerDomainPagesPerS: 2000, wakeIntervalMs: 20, trustGroups: true }, allocator: 'buddy', frames: 40, numaNodes: 1, groups: true },
+  { strategy: 'esx', options: { scanRatePerDomainPagesPerS: 2000, wakeIntervalMs: 20 }, allocator: 'buddy', frames: 40, numaNodes: 1, groups: true },
+  // Mitigations.
+  { strategy: 'inline', options: {}, allocator: 'buddy', frames: 40, numaNodes: 1, mitigations: { zeroPagesOnly: true } },
+  { strategy: 'ksm', options: { pages_to_scan: 4, use_zero_pages: 0 }, allocator: 'buddy', frames: 40, numaNodes: 1, mitigations: { zeroPagesOnly: true } },
+  { strategy: 'ksm', options: ksmSmall, allocator: 'buddy', frames: 40, numaNodes: 1, mitigations: { uniformWrites: true } },
+  { strategy: 'inline', options: {}, allocator: 'buddy', frames: 30, numaNodes: 1, mitigations: { uniformWrites: true, zeroPagesOnly: true }, groups: true },
+  // Tmem: a store of 5 slots for 8 contents, so persistent puts fill it and ephemeral pages are evicted.
+  { strategy: 'inline', options: {}, allocator: 'buddy', frames: 40, numaNodes: 1, tmem: 5 },
+  { strategy: 'ksm', options: ksmSmall, allocator: 'buddy', frames: 14, numaNodes: 1, tmem: 3, swap: { mode: 'shared', policy: 'lru' } },
+])('reference model: dedup $strategy $options, $allocator, $frames frames, $numaNodes nodes, swap $swap, groups $groups, mitigations $mitigations, tmem $tmem', (config) => {
+  const { strategy, options, allocator, frames, numaNodes, swap } = config;
+  it('every read equals what was last written, refusals change nothing and the audit stays clean', async () => {
     // The property is only as good as the sharing it exercises: count the runs in which the
     // strategy itself merged pages (not only the share hypercall, which every strategy has).
     let runsThatShared = 0;
+    const applied: Record<string, number> = {};
+    const refused: Record<string, number> = {};
+    let pagedAtFork = 0;
     await fc.assert(
-      fc.asyncProperty(opsArb, async (ops) => {
+      fc.asyncProperty(modelOps({ groups: config.groups === true, contents: POOL.length, tmemContents: TMEM_POOL.length, tmem: config.tmem !== undefined }), async (ops: ModelOp[]) => {
         let hv: Hypervisor | undefined;
         const hashPage = (p: Uint8Array): number => hv!.memory.hashPage(p);
-        hv = await Hypervisor.create({ frames, allocator, numaNodes, dedup: createDedup(strategy, options), swap: swap && swapOptions(swap, frames, hashPage) });
+        hv = await Hypervisor.create({
+          frames,
+          allocator,
+          numaNodes,
+          dedup: createDedup(strategy, options),
+          swap: swap && swapOptions(swap, frames, hashPage),
+          mitigations: config.mitigations,
+          tmem: config.tmem === undefined ? undefined : { pages: config.tmem },
+        });
         let merged = false;
         const afterStep = (h: Hypervisor): void => {
           const st = h.dedup.stats();
-          merged ||= strategy === 'ksm' ? (st['pages_sharing'] ?? 0) + (st['ksm_zero_pages'] ?? 0) > 0 : strategy === 'esx' ? (st['pages_merged'] ?? 0) > 0 : strategy === 'inline' ? (st['hits'] ?? 0) > 0 : h.totals().pagesSharing > 0;
+          merged ||= strategy === 'ksm' ? (st['pages_sharing'] ?? 0) + (st['ksm_zero_pages'] ?? 0) > 0 : strategy === 'esx' ? (st['pages_merged'] ?? 0) + (st['zero_merges'] ?? 0) > 0 : strategy === 'inline' ? (st['hits'] ?? 0) > 0 : h.totals().pagesSharing > 0;
         };
-        checkAgainstModel(hv, ops, { page, afterStep, swapFaults: swap?.faults !== undefined });
+        const summary = checkAgainstModel(hv, ops, { page, tmemPage, afterStep, swapFaults: swap?.faults !== undefined });
+        for (const [kind, n] of Object.entries(summary.appliedByKind)) applied[kind] = (applied[kind] ?? 0) + n;
+        for (const [errno, n] of Object.entries(summary.refusedByErrno)) refused[errno] = (refused[errno] ?? 0) + n;
+        pagedAtFork += summary.pagedAtFork;
         // With swap, what matters is that pages went out and came back.
         if (swap ? hv.swapStats()!.swapIns > 0 : merged) runsThatShared++;
       }),
-      { numRuns: RUNS, seed: SEED },
+      { numRuns: RUNS, seed: SEED, endOnFailure: !SHRINK },
     );
     expect(runsThatShared).toBeGreaterThan(RUNS / 5);
-  });
+    // Every new op must have been carried out, not only refused.
+    const kinds = ['madvise', 'fork', 'forkReset', 'rangeShare', 'addPhysmap', 'setSharing', 'pause', 'claim', 'destroy'];
+    if (config.tmem !== undefined) kinds.push('tmemNewPool', 'tmemPut', 'tmemGet', 'tmemFlushPage', 'tmemFlushObject', 'tmemDestroyPool');
+    for (const kind of kinds) expect(applied[kind] ?? 0, kind).toBeGreaterThan(0);
+    // And the refusals the new state brings: paused accesses, destroying a parent, sharing disabled, other trust groups.
+    const errnos = ['EAGAIN', 'EBUSY', 'EOPNOTSUPP', ...(config.groups === true ? ['EPERM'] : [])];
+    for (const errno of errnos) expect(refused[errno] ?? 0, errno).toBeGreaterThan(0);
+    // With swap, forks must meet paged-out pages of their parent.
+    if (swap !== undefined) expect(pagedAtFork).toBeGreaterThan(0);
+    // About 30 ms a run on a slow machine; shrinking a failure takes longer.
+  }, Math.max(60_000, RUNS * 300));
 });

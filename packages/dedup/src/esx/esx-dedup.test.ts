@@ -357,8 +357,9 @@ describe('EsxDedup audit', () => {
     h.memory.write(a, 0, Uint8Array.of(7), 0, 1);
     expect(h.dedup.audit().join('\n')).toMatch(new RegExp(`mfn ${a} entered under hash .* \\(changed while shared\\)`));
     h.memory.write(a, 0, Uint8Array.of(1), 0, 1);
+    // Equal contents may stand as two entries: the host may have refused their merge.
     h.dedup.insert(c, h.memory.hashFrame(c));
-    expect(h.dedup.audit().join('\n')).toMatch(/both shared entries of one content/);
+    expect(h.dedup.audit()).toEqual([]);
     h.dedup.remove(c);
     h.frameTable.setFlags(b, 0);
     h.frameTable.freeFrame(b);

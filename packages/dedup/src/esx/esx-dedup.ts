@@ -413,12 +413,6 @@ export class EsxDedup implements DedupIndex {
           this.dropHint(d, gfn);
           return;
         }
-        // The host may refuse equal content (another trust group, sharing disabled): a page
-        // shared already must not become a second entry of that content.
-        if (curShared && host.memory.framesEqual(cur, table.mfn(s))) {
-          this.dropHint(d, gfn);
-          return;
-        }
         this.collisions++;
         continue;
       }
@@ -583,8 +577,9 @@ export class EsxDedup implements DedupIndex {
 
   /**
    * Checks the table (see {@link EsxTable.audit}) and, against the host: every shared entry's
-   * frame is shared, not free, not the zero frame, and still hashes to its key; no two shared
-   * entries hold equal contents; every hint names a mergeable page of a known domain whose
+   * frame is shared, not free, not the zero frame, and still hashes to its key (two entries may
+   * hold equal contents: the host refuses merges across trust groups or into a domain with
+   * sharing disabled); every hint names a mergeable page of a known domain whose
    * back-pointer names the hint's slot; the per-domain lists are sound.
    */
   audit(): string[] {
@@ -607,11 +602,6 @@ export class EsxDedup implements DedupIndex {
         const hash = memory.hashFrame(mfn) >>> 0;
         if (hash !== table.key(s)) {
           problems.push(`esx dedup: mfn ${mfn} entered under hash ${table.key(s)} but its content hashes to ${hash} (changed while shared)`);
-        }
-        for (let o = table.next(s, table.key(s)); o !== NO_SLOT && o !== s; o = table.next(o, table.key(s))) {
-          if (table.kind(o) === EsxSlot.shared && memory.framesEqual(mfn, table.mfn(o))) {
-            problems.push(`esx dedup: mfn ${mfn} and mfn ${table.mfn(o)} are both shared entries of one content`);
-          }
         }
       } else if (kind === EsxSlot.hint) {
         const dom = table.hintDom(s);
