@@ -6,5 +6,7 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'tests/**/*.test.ts'],
     environment: 'node',
+    // Timeouts catch hangs, not slowness: CI machines are shared and property tests vary.
+    testTimeout: 60_000,
   },
 });
