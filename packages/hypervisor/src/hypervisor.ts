@@ -721,14 +721,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
    */
   share(sourceDom: DomId, sourceGfn: Gfn, sourceHandle: number, clientDom: DomId, clientGfn: Gfn, clientHandle: number): void {
     const op = 'sharing_share';
-    const s = this.domain(op, sourceDom);
-    const c = this.domain(op, clientDom);
-    this.checkGfn(op, s, sourceGfn);
-    this.checkGfn(op, c, clientGfn);
-    this.checkMayShare(op, s, c);
-    const smfn = this.nominatedFrame(op, s, sourceGfn, sourceHandle, 'source');
+    const { s, c, smfn } = this.sourceAndClient(op, sourceDom, sourceGfn, sourceHandle, clientDom, clientGfn);
     const cmfn = this.nominatedFrame(op, c, clientGfn, clientHandle, 'client');
-    this.checkFrameSharing(op, smfn);
     this.checkFrameSharing(op, cmfn);
     if (smfn === cmfn) return;
     if (!this.memory.framesEqual(smfn, cmfn)) {
@@ -750,13 +744,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
    */
   addPhysmap(sourceDom: DomId, sourceGfn: Gfn, sourceHandle: number, clientDom: DomId, clientGfn: Gfn): void {
     const op = 'sharing_add_physmap';
-    const s = this.domain(op, sourceDom);
-    const c = this.domain(op, clientDom);
-    this.checkGfn(op, s, sourceGfn);
-    this.checkGfn(op, c, clientGfn);
-    this.checkMayShare(op, s, c);
-    const smfn = this.nominatedFrame(op, s, sourceGfn, sourceHandle, 'source');
-    this.checkFrameSharing(op, smfn);
+    const { s, c, smfn } = this.sourceAndClient(op, sourceDom, sourceGfn, sourceHandle, clientDom, clientGfn);
     if (c.table.type(clientGfn) !== P2mType.invalid) throw new HypervisorError('EEXIST', op, `client dom ${clientDom} gfn ${clientGfn} is already populated`);
     this.checkCanGrow(op, c, 1, 0);
     this.mapShared(c, clientGfn, smfn);
@@ -939,6 +927,18 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
 
   private checkSharing(op: string, d: Domain): void {
     if (!d.sharing) throw new HypervisorError('EOPNOTSUPP', op, `sharing is disabled for dom ${d.id}`);
+  }
+
+  /** The checks share and add_physmap have in common: both domains, gfns, sharing, the source's handle. */
+  private sourceAndClient(op: string, sourceDom: DomId, sourceGfn: Gfn, sourceHandle: number, clientDom: DomId, clientGfn: Gfn): { s: Domain; c: Domain; smfn: Mfn } {
+    const s = this.domain(op, sourceDom);
+    const c = this.domain(op, clientDom);
+    this.checkGfn(op, s, sourceGfn);
+    this.checkGfn(op, c, clientGfn);
+    this.checkMayShare(op, s, c);
+    const smfn = this.nominatedFrame(op, s, sourceGfn, sourceHandle, 'source');
+    this.checkFrameSharing(op, smfn);
+    return { s, c, smfn };
   }
 
   private nominatedFrame(op: string, d: Domain, gfn: Gfn, handle: number, which: string): Mfn {
