@@ -124,6 +124,22 @@ describe('pagevisor run', () => {
     expect(report.scenario).toBe('tiny');
   });
 
+  it('writes the HTML report to --html and the time series to --csv', async () => {
+    const html = file('report.html');
+    const csv = file('csv');
+    const r = await cli('run', file('tiny.json'), '--html', html, '--csv', csv, '--quiet');
+    expect(r.code).toBe(ExitCode.ok);
+    const page = await readFile(html, 'utf8');
+    expect(page).toMatch(/^<!DOCTYPE html>/i);
+    expect(page).toContain('tiny');
+    expect((await readFile(join(csv, 'timeline.csv'), 'utf8')).split('\r\n').filter((l) => l !== '').length).toBe(7);
+    expect(await readFile(join(csv, 'domains.csv'), 'utf8')).toMatch(/vm-0/);
+    const bad = await cli('run', file('tiny.json'), '--html', join(file('tiny.json'), 'x.html'));
+    expect(bad.code).toBe(ExitCode.usage);
+    expect(bad.stderr).toMatch(/cannot write report to .*x\.html/);
+    expect((await cli('run', '--csv', '')).stderr).toMatch(/--csv: needs a directory name/);
+  });
+
   it('is deterministic for a seed; --seed changes the content, not the shape', async () => {
     const a = JSON.parse((await cli('run', file('tiny.json'), '--json')).stdout) as Report;
     const b = JSON.parse((await cli('run', file('tiny.json'), '--json')).stdout) as Report;

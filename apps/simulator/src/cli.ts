@@ -14,6 +14,8 @@ import {
 import { ProgressBar } from './progress-bar.js';
 import { runScenario } from './run-scenario.js';
 import { ATTACKED_STRATEGIES, formatSideChannel, sideChannelReport } from './side-channel.js';
+import { writeCsvReport } from './csv-report.js';
+import { writeHtmlReport } from './html-report.js';
 import { formatSummary } from './summary.js';
 import { VERSION } from './version.js';
 
@@ -37,8 +39,9 @@ export interface CliIo {
 
 /** Usage text of `pagevisor --help`. */
 export const USAGE = `Usage:
-  pagevisor run [scenario.json] [--json] [--out FILE] [--seed N] [--dedup STRATEGY]
-                [--swap-policy POLICY] [--swap-device DEVICE] [--compression CODEC] [--quiet]
+  pagevisor run [scenario.json] [--json] [--out FILE] [--html FILE] [--csv DIR] [--seed N]
+                [--dedup STRATEGY] [--swap-policy POLICY] [--swap-device DEVICE]
+                [--compression CODEC] [--quiet]
   pagevisor attack [--dedup inline|ksm] [--trials N] [--seed N] [--json]
   pagevisor default-scenario
   pagevisor --help | --version
@@ -53,6 +56,8 @@ Commands:
 Options of run:
   --json            Print the JSON report on stdout instead of the summary.
   --out FILE        Also write the JSON report to FILE.
+  --html FILE       Also write a self-contained HTML report with charts to FILE.
+  --csv DIR         Also write the time series to DIR/timeline.csv and DIR/domains.csv.
   --seed N          Override the scenario's seed (0 .. 4294967295).
   --dedup STRATEGY  Override the dedup strategy: ${DEDUP_STRATEGY_NAMES.join(', ')}. The scenario's
                     dedup options are kept only when it names the same strategy.
@@ -67,7 +72,7 @@ Exit codes: 0 ok, 1 bad usage or scenario (nothing run), 2 some guest or step fa
 
 class UsageError extends Error {}
 
-const RUN_ONLY = ['json', 'out', 'seed', 'dedup', 'swap-policy', 'swap-device', 'compression', 'quiet'] as const;
+const RUN_ONLY = ['json', 'out', 'html', 'csv', 'seed', 'dedup', 'swap-policy', 'swap-device', 'compression', 'quiet'] as const;
 const ATTACK_OPTIONS: readonly string[] = ['json', 'seed', 'dedup', 'trials'];
 
 function parseSeed(text: string): number {
@@ -148,6 +153,8 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
       options: {
         json: { type: 'boolean' },
         out: { type: 'string' },
+        html: { type: 'string' },
+        csv: { type: 'string' },
         seed: { type: 'string' },
         dedup: { type: 'string' },
         'swap-policy': { type: 'string' },
@@ -206,6 +213,8 @@ async function run(
   values: {
     json?: boolean;
     out?: string;
+    html?: string;
+    csv?: string;
     seed?: string;
     dedup?: string;
     'swap-policy'?: string;
@@ -220,7 +229,9 @@ async function run(
   const policy = parseChoice('swap-policy', values['swap-policy'], SWAP_POLICY_NAMES);
   const device = parseChoice('swap-device', values['swap-device'], SWAP_DEVICE_NAMES);
   const compression = parseChoice('compression', values.compression, SWAP_COMPRESSION_NAMES);
-  if (values.out === '') throw new UsageError('--out: needs a file name');
+  for (const flag of ['out', 'html', 'csv'] as const) {
+    if (values[flag] === '') throw new UsageError(`--${flag}: needs a ${flag === 'csv' ? 'directory' : 'file'} name`);
+  }
   let scenario = await loadScenario(file);
   if (policy !== undefined || device !== undefined || compression !== undefined) {
     const swap = { ...(scenario.machine.swap ?? {}) };
@@ -260,13 +271,19 @@ async function run(
   }
 
   const json = `${JSON.stringify(report, null, 2)}\n`;
-  if (values.out !== undefined) {
+  const outputs: [string | undefined, () => Promise<void>][] = [
+    [values.out, () => writeFile(values.out!, json)],
+    [values.html, () => writeHtmlReport(report, values.html!)],
+    [values.csv, () => writeCsvReport(report, values.csv!)],
+  ];
+  for (const [path, write] of outputs) {
+    if (path === undefined) continue;
     try {
-      await writeFile(values.out, json);
+      await write();
     } catch (e) {
       // The run happened; the summary still goes out, but the missing file is an error.
       io.stdout.write(values.json ? json : formatSummary(report));
-      throw new UsageError(`cannot write report to ${values.out}: ${(e as Error).message}`);
+      throw new UsageError(`cannot write report to ${path}: ${(e as Error).message}`);
     }
   }
   io.stdout.write(values.json ? json : formatSummary(report));

@@ -22,6 +22,14 @@ export interface TimelineSample {
   readonly zeroFaults: number;
   /** Pages whose content is in swap (0 without swap). */
   readonly pagedPages: number;
+  /** Pages stored to swap so far (0 without swap). */
+  readonly swapOuts: number;
+  /** Pages read back from swap so far (0 without swap). */
+  readonly swapIns: number;
+  /** Swap slots holding a page (0 without swap). */
+  readonly swapSlotsUsed: number;
+  /** Swap device bytes in use, after compression (0 without swap). */
+  readonly swapDiskBytes: number;
 }
 
 /** A guest paused by an EIO (failed swap-in) or EAGAIN (paused domain); it retried later. */

@@ -142,6 +142,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
   const failures: FailureRecord[] = [];
   const sample = (): void => {
     const t = hv.totals();
+    const w = hv.swapStats();
     timeline.push({
       tNs: clock.nowNs(),
       guestPages: t.guestPages,
@@ -152,6 +153,10 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       cowFaults: t.cowFaults,
       zeroFaults: t.zeroFaults,
       pagedPages: t.pagedPages,
+      swapOuts: w?.swapOuts ?? 0,
+      swapIns: w?.swapIns ?? 0,
+      swapSlotsUsed: w?.swapSlotsUsed ?? 0,
+      swapDiskBytes: w?.diskBytesUsed ?? 0,
     });
   };
   const pauses: PauseRecord[] = [];
