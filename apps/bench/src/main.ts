@@ -5,6 +5,7 @@ import { createMachineMemory } from '@pagevisor/machine';
 import { asGfn, asMfn, PAGE_SIZE, Prng } from '@pagevisor/types';
 import { measure, type Rate } from './measure.js';
 import { benchSwap } from './swap-bench.js';
+import { benchTrace, formatTraceBench } from './trace-bench.js';
 
 const { values } = parseArgs({
   options: {
@@ -107,6 +108,9 @@ const ksmBytesPerPage = ksm.metadataBytes() / ksmStats['rmap_items']!;
 // ---- the shared swap area ---------------------------------------------------------------------------
 const swapBench = benchSwap(memory, Math.min(PAGES, 16384));
 
+// ---- trace replay: memory must not grow with the trace -------------------------------------------
+const traceBench = await benchTrace();
+
 const ratio = writeMiss.opsPerS / limit;
 const rows: Array<Rate & { ratio?: number }> = [copy, hash, compare, { ...writeMiss, ratio }, { ...writeHit, ratio: writeHit.opsPerS / limit }];
 const report = {
@@ -125,6 +129,7 @@ const report = {
     target: { pagesPerS: 250_000, metadataBytesPerScannedPage: 16, met: ksmPagesPerS >= 250_000 && ksmBytesPerPage <= 16 },
   },
   swap: swapBench,
+  trace: traceBench,
 };
 if (values.json) {
   console.log(JSON.stringify(report, null, 2));
@@ -146,4 +151,5 @@ if (values.json) {
     const vs = c.device === 'file' ? ` (${(c.swapOutPagesPerS / swapBench.rawFileWritePagesPerS).toFixed(2)} / ${(c.swapInPagesPerS / swapBench.rawFileReadPagesPerS).toFixed(2)} x raw)` : '';
     console.log(`    ${c.device.padEnd(6)} ${c.compression.padEnd(7)} out ${fmt(c.swapOutPagesPerS).padStart(10)}  in ${fmt(c.swapInPagesPerS).padStart(10)}  ratio ${c.compressionRatio.toFixed(2)}${vs}`);
   }
+  for (const line of formatTraceBench(traceBench)) console.log(`  ${line}`);
 }

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SCENARIO } from '@pagevisor/workloads';
+import { DEFAULT_SCENARIO, generateTrace } from '@pagevisor/workloads';
 import { ExitCode, main, USAGE } from './cli.js';
 import type { Report } from './report.js';
 
@@ -138,6 +138,37 @@ describe('pagevisor run', () => {
     expect(bad.code).toBe(ExitCode.usage);
     expect(bad.stderr).toMatch(/cannot write report to .*x\.html/);
     expect((await cli('run', '--csv', '')).stderr).toMatch(/--csv: needs a directory name/);
+  });
+
+  it('replays a trace: totals and peak RSS; a refused event exits 2; a corrupt trace is refused naming the byte', async () => {
+    const trace = file('small.pvtrace');
+    generateTrace(trace, { events: 2000, domains: 2, pagesPerDomain: 256, seed: 5 });
+    const r = await cli('replay', trace, '--json');
+    expect(r.code).toBe(ExitCode.ok);
+    const report = JSON.parse(r.stdout) as { events: number; totals: { machineFramesUsed: number }; memory: { peakRssBytes: number } };
+    expect(report.events).toBe(2000);
+    expect(report.totals.machineFramesUsed).toBeGreaterThan(1);
+    expect(report.memory.peakRssBytes).toBeGreaterThan(0);
+    expect((await cli('replay', trace, '--memory-mib', '1', '--dedup', 'none')).code).toBe(ExitCode.guestFailed);
+    await writeFile(file('cut.pvtrace'), (await readFile(trace)).subarray(0, 100));
+    const cut = await cli('replay', file('cut.pvtrace'));
+    expect(cut.code).toBe(ExitCode.usage);
+    expect(cut.stderr).toMatch(/trace .*cut\.pvtrace: .*byte \d+/);
+    expect((await cli('run', '--memory-mib', '4')).stderr).toMatch(/--memory-mib applies to "replay" only/);
+  });
+
+  it('boots a guest from an image file named relative to the scenario, and refuses a truncated one before running', async () => {
+    const page = new Uint8Array(4096).fill(7);
+    await writeFile(file('two.raw'), Buffer.concat([page, page]));
+    await writeFile(file('cut.raw'), page.subarray(0, 100));
+    const guest = { name: 'img', memoryMiB: 1, image: { path: 'two.raw', format: 'raw' }, writeRatePagesPerS: 0 };
+    await writeFile(file('image.json'), JSON.stringify({ ...tiny, guests: [guest] }));
+    await writeFile(file('image-cut.json'), JSON.stringify({ ...tiny, guests: [{ ...guest, image: { path: 'cut.raw', format: 'raw' } }] }));
+    const ok = await cli('run', file('image.json'), '--json');
+    expect(ok.code).toBe(ExitCode.ok);
+    const bad = await cli('run', file('image-cut.json'));
+    expect(bad.code).toBe(ExitCode.usage);
+    expect(bad.stderr).toMatch(/guests\[0\]\.image\.path: .*cut\.raw/);
   });
 
   it('is deterministic for a seed; --seed changes the content, not the shape', async () => {

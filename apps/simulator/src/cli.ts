@@ -1,4 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   DEDUP_STRATEGY_NAMES,
@@ -8,10 +9,14 @@ import {
   SWAP_COMPRESSION_NAMES,
   SWAP_DEVICE_NAMES,
   SWAP_POLICY_NAMES,
+  TraceFormatError,
+  checkScenarioImages,
+  resolveImagePaths,
   type DedupStrategyName,
   type Scenario,
 } from '@pagevisor/workloads';
 import { ProgressBar } from './progress-bar.js';
+import { formatReplay, replayTrace } from './replay.js';
 import { runScenario } from './run-scenario.js';
 import { ATTACKED_STRATEGIES, formatSideChannel, sideChannelReport } from './side-channel.js';
 import { writeCsvReport } from './csv-report.js';
@@ -42,12 +47,16 @@ export const USAGE = `Usage:
   pagevisor run [scenario.json] [--json] [--out FILE] [--html FILE] [--csv DIR] [--seed N]
                 [--dedup STRATEGY] [--swap-policy POLICY] [--swap-device DEVICE]
                 [--compression CODEC] [--quiet]
+  pagevisor replay TRACE [--dedup STRATEGY] [--memory-mib N] [--settle-ms N] [--json]
   pagevisor attack [--dedup inline|ksm] [--trials N] [--seed N] [--json]
   pagevisor default-scenario
   pagevisor --help | --version
 
 Commands:
   run               Run a scenario (the default scenario when no file is given) and print a summary.
+  replay            Replay a binary page-event trace (see packages/workloads/README.md) through
+                    the hypervisor: totals, per-domain figures, events per second and peak RSS.
+                    Exit 2 when the hypervisor refused some events (e.g. ENOMEM).
   attack            Run the de-duplication timing attack under each mitigation (none,
                     trust-groups, zero-pages-only, uniform-writes): the attacker's accuracy
                     over --trials trials (default 1000) and the savings each mitigation keeps.
@@ -74,6 +83,7 @@ class UsageError extends Error {}
 
 const RUN_ONLY = ['json', 'out', 'html', 'csv', 'seed', 'dedup', 'swap-policy', 'swap-device', 'compression', 'quiet'] as const;
 const ATTACK_OPTIONS: readonly string[] = ['json', 'seed', 'dedup', 'trials'];
+const REPLAY_OPTIONS: readonly string[] = ['json', 'seed', 'dedup', 'memory-mib', 'settle-ms'];
 
 function parseSeed(text: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
@@ -81,9 +91,9 @@ function parseSeed(text: string): number {
   return n;
 }
 
-function parseTrials(text: string): number {
+function parseCount(flag: string, text: string, min: number, max: number): number {
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(n >= 1 && n <= 1_000_000)) throw new UsageError(`--trials: must be an integer from 1 to 1000000, got "${text}"`);
+  if (!(n >= min && n <= max)) throw new UsageError(`--${flag}: must be an integer from ${min} to ${max}, got "${text}"`);
   return n;
 }
 
@@ -119,7 +129,10 @@ async function loadScenario(file: string | undefined): Promise<Scenario> {
     throw new UsageError(`scenario file ${file} is not valid JSON: ${(e as Error).message}`);
   }
   try {
-    return parseScenario(json);
+    // Image paths are relative to the scenario file; every image is checked before anything runs.
+    const scenario = resolveImagePaths(parseScenario(json), dirname(resolve(file)));
+    checkScenarioImages(scenario);
+    return scenario;
   } catch (e) {
     if (e instanceof ScenarioError) throw invalid(file, e);
     throw e;
@@ -161,6 +174,8 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
         'swap-device': { type: 'string' },
         compression: { type: 'string' },
         trials: { type: 'string' },
+        'memory-mib': { type: 'string' },
+        'settle-ms': { type: 'string' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
@@ -180,19 +195,43 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
   }
   const [command, ...rest] = positionals;
   if (command !== 'run') {
-    const allowed = command === 'attack' ? ATTACK_OPTIONS : [];
+    const allowed = command === 'attack' ? ATTACK_OPTIONS : command === 'replay' ? REPLAY_OPTIONS : [];
     const misplaced = RUN_ONLY.find((k) => values[k] !== undefined && !allowed.includes(k));
     if (misplaced !== undefined) throw new UsageError(`--${misplaced} applies to "run" only`);
   }
   if (command !== 'attack' && values.trials !== undefined) throw new UsageError('--trials applies to "attack" only');
+  for (const k of ['memory-mib', 'settle-ms'] as const) {
+    if (command !== 'replay' && values[k] !== undefined) throw new UsageError(`--${k} applies to "replay" only`);
+  }
   switch (command) {
     case 'run':
       if (rest.length > 1) throw new UsageError(`run takes one scenario file, got ${rest.length}: ${rest.join(' ')}`);
       return run(rest[0], values, io);
+    case 'replay': {
+      if (rest.length !== 1) throw new UsageError(`replay takes one trace file, got ${rest.length}`);
+      const memoryMiB = values['memory-mib'] === undefined ? undefined : parseCount('memory-mib', values['memory-mib'], 1, 1 << 20);
+      const settleMs = values['settle-ms'] === undefined ? undefined : parseCount('settle-ms', values['settle-ms'], 0, 3_600_000);
+      let report;
+      try {
+        report = await replayTrace(rest[0]!, {
+          ...(values.dedup === undefined ? {} : { dedup: parseDedup(values.dedup) }),
+          ...(memoryMiB === undefined ? {} : { memoryMiB }),
+          ...(settleMs === undefined ? {} : { settleMs }),
+          ...(values.seed === undefined ? {} : { seed: parseSeed(values.seed) }),
+        });
+      } catch (e) {
+        if (e instanceof TraceFormatError) throw new UsageError(`trace ${rest[0]}: ${e.message}`);
+        if (e instanceof ScenarioError) throw new UsageError(e.issues.join('; '));
+        if ((e as NodeJS.ErrnoException).code !== undefined && e instanceof Error) throw new UsageError(`cannot read trace ${rest[0]}: ${e.message}`);
+        throw e;
+      }
+      io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReplay(report));
+      return report.refused.count > 0 ? ExitCode.guestFailed : ExitCode.ok;
+    }
     case 'attack': {
       if (rest.length > 0) throw new UsageError(`attack takes no arguments, got: ${rest.join(' ')}`);
       const strategy = parseChoice('dedup', values.dedup, ATTACKED_STRATEGIES) ?? 'ksm';
-      const trials = values.trials === undefined ? 1000 : parseTrials(values.trials);
+      const trials = values.trials === undefined ? 1000 : parseCount('trials', values.trials, 1, 1_000_000);
       const report = await sideChannelReport(strategy, trials, values.seed === undefined ? 1 : parseSeed(values.seed));
       io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatSideChannel(report));
       return ExitCode.ok;

@@ -39,6 +39,29 @@ export {
   type StepOp,
 } from './steps.js';
 export { DEFAULT_SCENARIO } from './default-scenario.js';
+export { ImageError } from './images/image-error.js';
+export {
+  IMAGE_FORMATS,
+  MAX_IMAGE_PAGES,
+  type ImageFormat,
+  type ImageRegion,
+  type SkippedRange,
+  type SkipReason,
+} from './images/image-file.js';
+export { openGuestImage, type GuestImage } from './images/guest-image.js';
+export { DEFAULT_IMAGE_READER_OPTIONS, ImageReader, type ImageReaderOptions, type ImageSource } from './images/image-reader.js';
+export { ET_CORE, PN_XNUM, PT_LOAD, PT_NOTE } from './images/elf-image.js';
+export {
+  PROC_ENTRY_BYTES,
+  PROC_HEADER_BYTES,
+  PROC_IMAGE_MAGIC,
+  PROC_IMAGE_VERSION,
+  PROC_SKIP_REASONS,
+  ProcFlags,
+  procPerms,
+} from './images/proc-image.js';
+export { buildElfCore, buildProcImage, type ElfSegmentSpec, type ProcRegionSpec, type ProcSkippedSpec } from './images/build-image.js';
+export { checkScenarioImages, resolveImagePaths } from './images/scenario-images.js';
 export { fillImagePage, fillPrivatePage, fillSeededPage, imageSeed, PAGE_WORDS } from './page-content.js';
 export {
   DEFAULT_SYNTHETIC_GUEST_OPTIONS,
@@ -65,3 +88,34 @@ export {
   type SwapFaults,
   type SwapPolicyName,
 } from './swap-config.js';
+export {
+  MAX_TRACE_DOMAIN_PAGES,
+  MAX_TRACE_DOMAINS,
+  MAX_TRACE_NAME_BYTES,
+  TRACE_EVENT_KIND_NAMES,
+  TRACE_MAGIC,
+  TRACE_VERSION,
+  TraceEventKind,
+  TraceFormatError,
+  type TraceDomain,
+  type TraceEvent,
+  type TraceHeader,
+} from './trace/trace-format.js';
+export {
+  DEFAULT_TRACE_WRITER_OPTIONS,
+  TraceWriter,
+  type TraceWriteSummary,
+  type TraceWriterHeader,
+  type TraceWriterOptions,
+} from './trace/trace-writer.js';
+export { DEFAULT_TRACE_READER_OPTIONS, TraceReader, type TraceReaderOptions } from './trace/trace-reader.js';
+export { FINGERPRINT_PAGE_MARK, fillFingerprintPage } from './trace/fingerprint-page.js';
+export { DEFAULT_GENERATE_TRACE_OPTIONS, generateTrace, type GeneratedTrace, type GenerateTraceOptions } from './trace/generate-trace.js';
+export {
+  DEFAULT_TRACE_REPLAY_OPTIONS,
+  replayTraceEvents,
+  type TraceRefusal,
+  type TraceReplayOptions,
+  type TraceReplayResult,
+  type TraceReplayTarget,
+} from './trace/replay-events.js';

@@ -3,6 +3,7 @@ import { DOMID_FIRST_RESERVED, mibToPages, PAGE_SIZE } from '@pagevisor/types';
 import { bool, fraction, intIn, must, name, nonNegative, object, positive, positiveInt, whenValid } from './schema-helpers.js';
 import { StepSchema, type Step } from './steps.js';
 import { SwapConfigSchema } from './swap-config.js';
+import { IMAGE_FORMATS } from './images/image-file.js';
 
 /** Largest machine this schema accepts, in MiB (4 TiB: 2^30 frames, indexable by an Int32Array). */
 export const MAX_MACHINE_MIB = 4 * 1024 * 1024;
@@ -75,13 +76,39 @@ export function dedupOptionsOf(config: DedupConfig): Record<string, number | boo
   return options as Record<string, number | boolean>;
 }
 
-/** Pages of a shared OS image: guests with the same image id have identical image pages. */
+/**
+ * The guest's OS image, in one of two forms:
+ * - synthetic, `{ id, fraction }`: pages generated from the id, shared by every guest with the
+ *   same id, filling `fraction` of the guest;
+ * - a file, `{ path, format }`: the pages of a real guest memory image (`"raw"` dump, QEMU
+ *   `"elf"` core or `"proc"` capture, see `images/`) at gfns `[0, image pages)`. A relative path
+ *   is relative to the scenario file's directory (`resolveImagePaths`); the file is read when the
+ *   guest boots, and `checkScenarioImages` validates it and checks that it fits the guest.
+ */
 export const ImageSchema = object({
-  /** Identifies the image's content (default `"none"`). */
+  /** Identifies a synthetic image's content (default `"none"`). */
   id: name().default('none'),
-  /** Fraction of the guest's pages holding the image, 0..1 (default 0). */
+  /** Fraction of the guest's pages holding a synthetic image, 0..1 (default 0). */
   fraction: fraction().default(0),
-});
+  /** A file image: its path (with `format`; not with `id` or `fraction`). */
+  path: name().optional(),
+  /** A file image's format: `"raw"`, `"elf"` or `"proc"` (required with `path`). */
+  format: z.enum(IMAGE_FORMATS, must(IMAGE_FORMATS.map((f) => `"${f}"`).join(', ').replace(/, ([^,]*)$/, ' or $1'))).optional(),
+}).superRefine((image, ctx) => {
+  if (image.path === undefined) {
+    if (image.format !== undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: 'missing; a file image needs a path with its format' });
+    return;
+  }
+  if (image.format === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['format'], message: `missing; must be ${IMAGE_FORMATS.map((f) => `"${f}"`).join(', ').replace(/, ([^,]*)$/, ' or $1')} (the file's format)` });
+  }
+  if (image.fraction !== 0) {
+    ctx.addIssue({ code: 'custom', path: ['fraction'], message: 'applies to a synthetic image only; a file image takes its size from the file' });
+  }
+  if (image.id !== 'none') {
+    ctx.addIssue({ code: 'custom', path: ['id'], message: 'applies to a synthetic image only; a file image is identified by its path' });
+  }
+}, whenValid);
 
 /**
  * Where a guest's steady-state accesses go: a window of `fraction` of its pages, moved to a new
@@ -102,7 +129,7 @@ export const GuestSpecSchema = object({
   count: positiveInt().default(1),
   /** Guest RAM in MiB (required). */
   memoryMiB: positiveInt(),
-  /** The guest's OS image (default: none, fraction 0). */
+  /** The guest's OS image, synthetic or a file (default: synthetic, none, fraction 0). */
   image: ImageSchema.prefault({}),
   /** Fraction of pages left all zero after boot (default 0). */
   zeroFraction: fraction().default(0),

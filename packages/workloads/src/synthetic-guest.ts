@@ -12,6 +12,9 @@ import {
   type Gfn,
   type GuestMemoryAccess,
 } from '@pagevisor/types';
+import { openGuestImage, type GuestImage } from './images/guest-image.js';
+import { ImageError } from './images/image-error.js';
+import type { ImageReader } from './images/image-reader.js';
 import { fillImagePage, fillPrivatePage, imageSeed, PAGE_WORDS } from './page-content.js';
 import type { GuestSpec } from './scenario.js';
 
@@ -100,7 +103,11 @@ export type PageKind = (typeof PageKind)[keyof typeof PageKind];
  *
  * Layout: gfns `[0, imagePages)` hold pages `0..` of its OS image (identical in every guest with
  * the same image id), the next `zeroPages` stay zero, the rest hold private random data from the
- * guest's own seeded {@link Prng}.
+ * guest's own seeded {@link Prng}. With a file image (`image: { path, format }`) the constructor
+ * opens and validates the file (an {@link ImageError} if it is malformed, a RangeError if it
+ * spans more pages than the guest has), `imagePages` is its gfn span, and boot writes the
+ * file's pages at their gfns, read a chunk at a time; its holes stay zero as populated. A file
+ * that changes or vanishes during boot fails the guest (op `read_image`, errno `EIO`).
  *
  * Boot maps the guest's RAM through its {@link GuestShim} (`shim`), one mmap with MAP_POPULATE
  * (one populate_physmap hypercall) a batch, from gfn 0 up, and writes the image and private pages
@@ -125,6 +132,8 @@ export class SyntheticGuest {
   readonly pages: number;
   /** Pages holding the OS image (gfns `0 .. imagePages - 1`). */
   readonly imagePages: number;
+  /** The file image booted at gfns `[0, imagePages)`, or null for a synthetic image. */
+  readonly image: GuestImage | null;
   /** Pages left zero (the gfns after the image). */
   readonly zeroPages: number;
   /** Pages of private data (the rest). */
@@ -158,6 +167,8 @@ export class SyntheticGuest {
   private readonly retryNs: number;
   private readonly maxConsecutivePauses: number;
   private readonly batchPages: number;
+  /** Reads the file image while boot is in it; null before and after (its chunk is freed). */
+  private imageReader: ImageReader | null = null;
   private readonly readBuf = new Uint8Array(READ_BYTES);
   private readonly scratch32 = new Uint32Array(PAGE_WORDS);
   private readonly scratch8 = new Uint8Array(this.scratch32.buffer);
@@ -201,7 +212,8 @@ export class SyntheticGuest {
     this.ports = ports;
     this.prng = new Prng(seed);
     this.pages = mibToPages(spec.memoryMiB);
-    this.imagePages = Math.floor(spec.image.fraction * this.pages);
+    this.image = fileImageOf(spec, this.pages);
+    this.imagePages = this.image === null ? Math.floor(spec.image.fraction * this.pages) : this.image.pages;
     this.zeroPages = Math.min(Math.floor(spec.zeroFraction * this.pages), this.pages - this.imagePages);
     this.privatePages = this.pages - this.imagePages - this.zeroPages;
     this.imageSeedValue = imageSeed(spec.image.id);
@@ -334,6 +346,12 @@ export class SyntheticGuest {
       if (this.stateValue === 'booting') this.bootBatch();
       else if (this.stateValue === 'running') this.writeQuantum(nowNs);
     } catch (e) {
+      if (e instanceof ImageError) {
+        this.imageReader = null;
+        this.stateValue = 'failed';
+        this.failureValue = { op: 'read_image', errno: 'EIO', message: e.message, atNs: nowNs };
+        return;
+      }
       if (!(e instanceof HypervisorError)) throw e;
       const record = { op: e.op, errno: e.errnoName, message: e.message, atNs: nowNs };
       if (PAUSING_ERRNOS.has(e.errnoName) && this.consecutivePauses < this.maxConsecutivePauses) {
@@ -363,8 +381,14 @@ export class SyntheticGuest {
     const zeroStart = this.imagePages;
     const zeroEnd = this.imagePages + this.zeroPages;
     for (let gfn = first; gfn < end; gfn++) {
-      if (gfn < zeroStart) fillImagePage(this.scratch32, this.imageSeedValue, gfn);
-      else if (gfn >= zeroEnd) {
+      if (gfn < zeroStart) {
+        if (this.image === null) fillImagePage(this.scratch32, this.imageSeedValue, gfn);
+        else {
+          this.imageReader ??= this.image.reader();
+          // A hole in the image reads zeros, as the page already does.
+          if (!this.imageReader.readPage(gfn, this.scratch8, 0)) continue;
+        }
+      } else if (gfn >= zeroEnd) {
         // A retried page keeps the content drawn for it: the stream is drawn once a page.
         if (this.filledGfn !== gfn) fillPrivatePage(this.scratch32, this.prng);
         this.filledGfn = gfn;
@@ -376,6 +400,7 @@ export class SyntheticGuest {
       this.bootCursor = gfn + 1;
     }
     this.bootCursor = end;
+    if (end >= zeroStart) this.imageReader = null;
     if (this.bootCursor === this.pages) this.stateValue = this.writesTotal > 0 || this.endNs > this.bootEndNs ? 'running' : 'done';
   }
 
@@ -444,4 +469,18 @@ export class SyntheticGuest {
     this.pendingKind = NO_ACCESS;
     this.consecutivePauses = 0;
   }
+}
+
+/** Opens the spec's file image, if it has one, and checks that it fits in `pages`. */
+function fileImageOf(spec: SyntheticGuestSpec, pages: number): GuestImage | null {
+  const { path, format } = spec.image;
+  if (path === undefined) return null;
+  if (format === undefined) throw new RangeError(`SyntheticGuest: image ${path} has no format; give "raw", "elf" or "proc"`);
+  const image = openGuestImage(path, format);
+  if (image.pages > pages) {
+    throw new RangeError(
+      `SyntheticGuest: ${format} image ${path} spans ${image.pages} pages (gfns 0 .. ${image.pages - 1}), more than the guest's ${pages} pages (${spec.memoryMiB} MiB); the guest needs at least ${Math.ceil(image.pages / mibToPages(1))} MiB`,
+    );
+  }
+  return image;
 }
