@@ -35,7 +35,7 @@ const frames = { isFree: () => false, totalFrames: 16 } as unknown as FrameTable
 const refuse = (): never => { throw new Error('not used by the inline index'); };
 const host: DedupHost = {
   memory, frames, zeroMfn: asMfn(0), p2m: {} as P2m, costModel: DEFAULT_COST_MODEL, numaNodes: 1,
-  nodeOf: () => 0, merge: refuse, unmerge: refuse, chargeCpu: () => {},
+  nodeOf: () => 0, merge: refuse, unmerge: refuse, chargeCpu: () => {}, groupOf: () => 0,
 };
 const dedup = new InlineDedup();
 dedup.attach(host);
