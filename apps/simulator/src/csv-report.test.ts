@@ -7,28 +7,9 @@ import { parseScenario } from '@pagevisor/workloads';
 import { csvField, deriveTimeline, DOMAIN_COLUMNS, domainsCsv, TIMELINE_COLUMNS, timelineCsv, writeCsvReport } from './csv-report.js';
 import type { Report, TimelineSample } from './report.js';
 import { runScenario } from './run-scenario.js';
+import { tinySwapScenario } from '../tests/tiny-swap.js';
 
-/** Three guests at 1.5x RAM with a shared swap area: every column gets non-zero values. */
-const TINY_SWAP = parseScenario({
-  name: 'tiny, "swap"',
-  seed: 3,
-  machine: { memoryMiB: 16, swap: { mode: 'shared', device: 'memory' } },
-  dedup: { strategy: 'inline' },
-  durationS: 1.5,
-  sampleIntervalS: 0.25,
-  guests: [
-    {
-      name: 'vm',
-      count: 3,
-      memoryMiB: 8,
-      image: { id: 'debian-12', fraction: 0.5 },
-      zeroFraction: 0.1,
-      writeRatePagesPerS: 400,
-      readRatePagesPerS: 800,
-      workingSet: { fraction: 0.3, moveEveryS: 0.5 },
-    },
-  ],
-});
+const TINY_SWAP = parseScenario(tinySwapScenario('tiny, "swap"'));
 
 /** A minimal RFC 4180 reader: records of fields, quotes undone. */
 function parseCsv(text: string): string[][] {

@@ -3,34 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NS_PER_S } from '@pagevisor/types';
-import { parseScenario, type ScenarioInput } from '@pagevisor/workloads';
+import { parseScenario } from '@pagevisor/workloads';
 import { escapeHtml, MAX_DRAWN_SAMPLES, niceTicks, rateAxisMax, renderHtmlReport, tickFormat, writeHtmlReport } from './html-report.js';
 import type { Report, TimelineSample } from './report.js';
 import { runScenario } from './run-scenario.js';
+import { tinySwapScenario } from '../tests/tiny-swap.js';
 
 const HOSTILE = `<img src=x onerror="alert(1)"> & 'co'`;
 
 /** Three guests at 1.5x RAM with a shared swap area, under a name and guest name that need escaping. */
-const TINY_SWAP: ScenarioInput = {
-  name: `tiny ${HOSTILE}`,
-  seed: 3,
-  machine: { memoryMiB: 16, swap: { mode: 'shared', device: 'memory' } },
-  dedup: { strategy: 'inline' },
-  durationS: 1.5,
-  sampleIntervalS: 0.25,
-  guests: [
-    {
-      name: '<b>vm</b>',
-      count: 3,
-      memoryMiB: 8,
-      image: { id: 'debian-12', fraction: 0.5 },
-      zeroFraction: 0.1,
-      writeRatePagesPerS: 400,
-      readRatePagesPerS: 800,
-      workingSet: { fraction: 0.3, moveEveryS: 0.5 },
-    },
-  ],
-};
+const TINY_SWAP = tinySwapScenario(`tiny ${HOSTILE}`, '<b>vm</b>');
 
 let report: Report;
 let html: string;

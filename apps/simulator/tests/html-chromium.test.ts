@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseScenario } from '@pagevisor/workloads';
 import { writeHtmlReport } from '../src/html-report.js';
 import { runScenario } from '../src/run-scenario.js';
+import { tinySwapScenario } from './tiny-swap.js';
 
 /**
  * Opens a real report in headless Chromium (Debian's, installed by scripts/ensure-chromium.sh
@@ -18,27 +19,8 @@ const ENSURE = fileURLToPath(new URL('../scripts/ensure-chromium.sh', import.met
 const CHROMIUM = '/usr/bin/chromium';
 const INSTALL_TIMEOUT_MS = 15 * 60_000;
 
-/** Three guests at 1.5x RAM with a shared swap area, so every chart has data; its name needs escaping. */
-const TINY_SWAP = parseScenario({
-  name: 'chromium <img src=x onerror="document.body.dataset.pwned=1"> & co',
-  seed: 3,
-  machine: { memoryMiB: 16, swap: { mode: 'shared', device: 'memory' } },
-  dedup: { strategy: 'inline' },
-  durationS: 1.5,
-  sampleIntervalS: 0.25,
-  guests: [
-    {
-      name: 'vm',
-      count: 3,
-      memoryMiB: 8,
-      image: { id: 'debian-12', fraction: 0.5 },
-      zeroFraction: 0.1,
-      writeRatePagesPerS: 400,
-      readRatePagesPerS: 800,
-      workingSet: { fraction: 0.3, moveEveryS: 0.5 },
-    },
-  ],
-});
+/** Every chart has data; the scenario's name needs escaping. */
+const TINY_SWAP = parseScenario(tinySwapScenario('chromium <img src=x onerror="document.body.dataset.pwned=1"> & co'));
 
 /**
  * Appended to the page for the test only (the report has no script): measures the laid-out SVG
