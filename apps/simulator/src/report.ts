@@ -181,6 +181,27 @@ export interface ReportConfig {
   readonly steps: readonly Step[];
 }
 
+/**
+ * Metadata the memory manager holds at the end of the run, in bytes of typed arrays, by part
+ * (frame contents not counted). Depends only on the scenario, like everything outside `wall`.
+ */
+export interface MemoryReport {
+  /** Every part together: `Hypervisor.metadataBytes()`. */
+  readonly metadataBytes: number;
+  /** metadataBytes over the populated guest pages (0 when none); DESIGN.md aims for at most 16. */
+  readonly metadataBytesPerGuestPage: number;
+  /** The frame table with its allocator. */
+  readonly frameTableBytes: number;
+  /** The domains' p2m tables. */
+  readonly p2mTableBytes: number;
+  /** The reverse map of shared frames. */
+  readonly reverseMapBytes: number;
+  /** The dedup strategy's index. */
+  readonly dedupBytes: number;
+  /** The hypervisor's own per-frame arrays (and the pager's, with swap). */
+  readonly hypervisorBytes: number;
+}
+
 /** Wall-clock figures: the only part of a report that differs between runs of one seed. */
 export interface WallStats {
   /** Creating the hypervisor, domains and guests, in ms. */
@@ -191,6 +212,8 @@ export interface WallStats {
   readonly totalMs: number;
   /** Guest page operations (pages booted + writes) per wall-clock second of the run. */
   readonly guestPagesPerS: number;
+  /** Peak resident set size of the process so far (`process.resourceUsage().maxRSS`), in bytes. */
+  readonly peakRssBytes: number;
 }
 
 /** Result of running a scenario; serialises to the JSON report. */
@@ -209,6 +232,8 @@ export interface Report {
   readonly totals: TotalsStats & { readonly failedGuests: number; readonly failedSteps: number };
   /** Simulated CPU time: guests' and the dedup strategy's. */
   readonly cpu: CpuStats;
+  /** Metadata bytes at the end, by part and per guest page. */
+  readonly memory: MemoryReport;
   /** Per-domain figures at the end. */
   readonly domains: readonly DomainStats[];
   /** The dedup strategy: name, convergence time, counters and tunables. */

@@ -54,6 +54,19 @@ describe('runScenario', () => {
     expect(r.totals.cowFaults).toBeGreaterThan(0);
   });
 
+  it('reports metadata by part and per guest page, and the peak RSS among the wall figures', async () => {
+    const r = await runScenario(scenario());
+    const m = r.memory;
+    expect(m.frameTableBytes + m.p2mTableBytes + m.reverseMapBytes + m.dedupBytes + m.hypervisorBytes).toBe(m.metadataBytes);
+    expect(m.metadataBytesPerGuestPage).toBe(Math.round((m.metadataBytes / 2048) * 100) / 100);
+    // Two guests that share: 5 bytes a gfn of p2m and 8 of reverse-map links; per frame, a list head
+    // and a count (8 bytes) and one id-directory reference a table.
+    expect([m.p2mTableBytes, m.reverseMapBytes]).toEqual([2 * 1024 * 13, 4096 * 8 + 2 * 8]);
+    // No sharing handle was ever asked for: the hypervisor holds no per-frame array.
+    expect(m.hypervisorBytes).toBe(0);
+    expect(r.wall.peakRssBytes).toBeGreaterThan(1 << 20);
+  });
+
   it('samples the timeline every sampleIntervalS from 0 to the end', async () => {
     const r = await runScenario(scenario());
     expect(r.timeline.map((s) => s.tNs / NS_PER_S)).toEqual([0, 0.5, 1, 1.5, 2, 2.25]);

@@ -8,7 +8,7 @@ import { convergedAtNs } from './convergence.js';
 import { EventQueue } from './event-queue.js';
 import { makeDedup } from './make-dedup.js';
 import { fullScansOf, StepRunner, type StepGuest } from './step-runner.js';
-import type { FailureRecord, GuestRecord, PauseRecord, Report, SwapReport, TimelineSample } from './report.js';
+import type { FailureRecord, GuestRecord, MemoryReport, PauseRecord, Report, SwapReport, TimelineSample } from './report.js';
 import { VERSION } from './version.js';
 
 /** Where a run is, for progress displays. */
@@ -298,6 +298,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
     simulatedNs,
     totals: { ...totals, failedGuests: failures.length, failedSteps: steps.failed ? 1 : 0 },
     cpu: { guestNs: totals.cpuNs, dedupNs: totals.dedupCpuNs, totalNs: totals.cpuNs + totals.dedupCpuNs },
+    memory: memoryReport(hv, totals.guestPages),
     domains: hv.allDomainStats(),
     dedup: {
       strategy: dedup.name,
@@ -316,7 +317,26 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       runMs: roundMs(runMs),
       totalMs: roundMs(tEnd - tStart),
       guestPagesPerS: runMs > 0 ? Math.round((done * 1000) / runMs) : 0,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
     },
+  };
+}
+
+/** The hypervisor's metadata by part; the parts add up to `hv.metadataBytes()`. */
+function memoryReport(hv: Hypervisor, guestPages: number): MemoryReport {
+  const metadataBytes = hv.metadataBytes();
+  const reverseMapBytes = hv.p2m.rmap.metadataBytes();
+  const frameTableBytes = hv.frames.metadataBytes();
+  const p2mTableBytes = hv.p2m.metadataBytes() - reverseMapBytes;
+  const dedupBytes = hv.dedup.metadataBytes();
+  return {
+    metadataBytes,
+    metadataBytesPerGuestPage: guestPages === 0 ? 0 : Math.round((metadataBytes / guestPages) * 100) / 100,
+    frameTableBytes,
+    p2mTableBytes,
+    reverseMapBytes,
+    dedupBytes,
+    hypervisorBytes: metadataBytes - frameTableBytes - p2mTableBytes - reverseMapBytes - dedupBytes,
   };
 }
 

@@ -122,7 +122,8 @@ export function formatSummary(report: Report): string {
   }
   lines.push(
     '',
-    `wall ${(report.wall.totalMs / 1000).toFixed(2)} s (setup ${(report.wall.setupMs / 1000).toFixed(2)} s), ${report.wall.guestPagesPerS} guest pages/s`,
+    `metadata ${report.memory.metadataBytesPerGuestPage} bytes/guest page (${mib(report.memory.metadataBytes)})`,
+    `wall ${(report.wall.totalMs / 1000).toFixed(2)} s (setup ${(report.wall.setupMs / 1000).toFixed(2)} s), ${report.wall.guestPagesPerS} guest pages/s, peak RSS ${mib(report.wall.peakRssBytes)}`,
   );
   return `${lines.join('\n')}\n`;
 }

@@ -32,8 +32,6 @@ const MAX_CAPACITY = 1 << 30;
 const EMPTY = -1;
 /** Slot value: held an entry that was removed; a probe sequence walks past it. */
 const TOMBSTONE = -2;
-/** `slotOf` value of a frame that is not indexed. */
-const NOT_INDEXED = -1;
 
 /**
  * Spreads a 32-bit hash over the slot index bits, so callers that pass small or sequential hashes
@@ -50,11 +48,14 @@ function homeSlot(hash: number, mask: number): number {
  * whole page is written (`inline`), with populate mapping the shared zero frame (`populateZero`).
  *
  * The index is an open-addressing hash table with linear probing in typed arrays: `keys` holds
- * the 32-bit xxhash of each indexed frame, `vals` its mfn (or EMPTY / TOMBSTONE), and `slotOf`
- * maps every mfn of the host to its slot, so {@link contains} and {@link remove} are O(1). Frames
- * whose contents differ but whose hashes are equal all live in the table; {@link lookup} returns
- * only a frame whose bytes a full compare confirms. Lookups, inserts and removes allocate nothing;
- * only a rebuild of the table does.
+ * the 32-bit xxhash of each indexed frame, `vals` its mfn (or EMPTY / TOMBSTONE), and a bitmap
+ * says which frames are indexed, so {@link contains} is O(1). {@link remove} finds the frame's
+ * slot by hashing the frame again (its content cannot have changed while indexed: the audit
+ * checks it) and probing, falling back to a scan of the table for a frame inserted under another
+ * hash; a slot index per frame (4 bytes a frame of the host) made it O(1) without the hash.
+ * Frames whose contents differ but whose hashes are equal all live in the table; {@link lookup}
+ * returns only a frame whose bytes a full compare confirms. Lookups, inserts and removes allocate
+ * nothing; only a rebuild of the table does.
  */
 export class InlineDedup implements DedupIndex {
   /** Name of the strategy. */
@@ -70,7 +71,10 @@ export class InlineDedup implements DedupIndex {
 
   private keys: Uint32Array;
   private vals: Int32Array;
-  private slotOf = new Int32Array(0);
+  /** Bit `mfn` set when frame `mfn` is indexed. */
+  private indexed = new Uint32Array(0);
+  /** Frames of the host (bits of `indexed`). */
+  private frames = 0;
   private mask: number;
   /** Most slots (live + tombstones) allowed before a rebuild. */
   private limit: number;
@@ -126,7 +130,7 @@ export class InlineDedup implements DedupIndex {
   }
 
   /**
-   * Sizes `slotOf` for every frame of `host.memory` and indexes the zero frame, so that a
+   * Sizes the indexed bitmap for every frame of `host.memory` and indexes the zero frame, so that a
    * whole-page write of zeros finds it. Called once.
    */
   attach(host: DedupHost): void {
@@ -139,7 +143,8 @@ export class InlineDedup implements DedupIndex {
     invariant(host.memory.isZeroFrame(host.zeroMfn), `inline dedup: zero frame ${host.zeroMfn} is not all zeros`);
     this.host = host;
     this.zeroMfn = host.zeroMfn;
-    this.slotOf = new Int32Array(frames).fill(NOT_INDEXED);
+    this.frames = frames;
+    this.indexed = new Uint32Array(Math.ceil(frames / 32));
     this.insert(host.zeroMfn, host.memory.hashFrame(host.zeroMfn));
   }
 
@@ -176,24 +181,24 @@ export class InlineDedup implements DedupIndex {
   /** Indexes frame `mfn` under `hash`. Indexing a frame twice is an InvariantError. */
   insert(mfn: Mfn, hash: number): void {
     invariant(this.host !== undefined, 'inline dedup: insert before attach');
-    if (!(mfn >= 0 && mfn < this.slotOf.length)) {
+    if (!(mfn >= 0 && mfn < this.frames)) {
       throw new InvariantError(`inline dedup: insert of mfn ${mfn} outside machine memory`);
     }
-    if (this.slotOf[mfn] !== NOT_INDEXED) {
+    if (this.contains(mfn)) {
       throw new InvariantError(`inline dedup: insert of mfn ${mfn}, already indexed`);
     }
     if (this.live + this.tombstones >= this.limit) this.rebuild();
     const key = hash >>> 0;
     const vals = this.vals;
     const mask = this.mask;
-    // The frame is known not to be in the table (slotOf), so the first free slot will do;
+    // The frame is known not to be in the table (its bit), so the first free slot will do;
     // reusing a tombstone keeps probe sequences short.
     let i = homeSlot(key, mask);
     while (vals[i] >= 0) i = (i + 1) & mask;
     if (vals[i] === TOMBSTONE) this.tombstones--;
     this.keys[i] = key;
     vals[i] = mfn;
-    this.slotOf[mfn] = i;
+    this.indexed[mfn >>> 5]! |= 1 << (mfn & 31);
     this.live++;
     this.inserts++;
   }
@@ -204,16 +209,15 @@ export class InlineDedup implements DedupIndex {
    */
   remove(mfn: Mfn): void {
     if (mfn === this.zeroMfn) return;
-    const slotOf = this.slotOf;
-    if (!(mfn >= 0 && mfn < slotOf.length)) {
+    if (!(mfn >= 0 && mfn < this.frames)) {
       if (this.host !== undefined) {
         throw new InvariantError(`inline dedup: remove of mfn ${mfn} outside machine memory`);
       }
       return;
     }
-    const slot = slotOf[mfn];
-    if (slot === NOT_INDEXED) return;
-    slotOf[mfn] = NOT_INDEXED;
+    if (!this.contains(mfn)) return;
+    const slot = this.slotOfIndexed(mfn);
+    this.indexed[mfn >>> 5]! &= ~(1 << (mfn & 31));
     this.live--;
     this.removes++;
     const vals = this.vals;
@@ -234,12 +238,28 @@ export class InlineDedup implements DedupIndex {
 
   /** True when frame `mfn` is indexed. */
   contains(mfn: Mfn): boolean {
-    return mfn >= 0 && mfn < this.slotOf.length && this.slotOf[mfn] >= 0;
+    return mfn >= 0 && mfn < this.frames && ((this.indexed[mfn >>> 5]! >>> (mfn & 31)) & 1) !== 0;
   }
 
-  /** Bytes of the typed arrays: keys and values (8 bytes a slot) plus `slotOf` (4 bytes a frame). */
+  /** Bytes of the typed arrays: keys and values (8 bytes a slot) plus the indexed bitmap (1 bit a frame). */
   metadataBytes(): number {
-    return this.keys.byteLength + this.vals.byteLength + this.slotOf.byteLength;
+    return this.keys.byteLength + this.vals.byteLength + this.indexed.byteLength;
+  }
+
+  /**
+   * Slot of indexed frame `mfn`: probed from the home slot of its content hash, which is its key
+   * unless it was inserted under another hash (a caller's choice, or a weak hash of a test); then
+   * the whole table is scanned. An indexed frame found nowhere is a broken invariant.
+   */
+  private slotOfIndexed(mfn: Mfn): number {
+    const vals = this.vals;
+    const mask = this.mask;
+    const key = this.host!.memory.hashFrame(mfn) >>> 0;
+    for (let i = homeSlot(key, mask); vals[i] !== EMPTY; i = (i + 1) & mask) {
+      if (vals[i] === mfn) return i;
+    }
+    for (let i = 0; i < vals.length; i++) if (vals[i] === mfn) return i;
+    throw new InvariantError(`inline dedup: mfn ${mfn} is marked indexed but in no slot`);
   }
 
   /**
@@ -262,9 +282,10 @@ export class InlineDedup implements DedupIndex {
   }
 
   /**
-   * Checks that every indexed frame is where `slotOf` says and reachable from its home slot, that
-   * its content still hashes to its key (it did not change under the index), that it is not free,
-   * that `slotOf` names no other slot, and that the zero frame is indexed.
+   * Checks that every frame in the table is marked indexed, sits in one slot only and is reachable
+   * from its home slot, that its content still hashes to its key (it did not change under the
+   * index), that it is not free, that every frame marked indexed is in the table, and that the
+   * zero frame is indexed.
    */
   audit(): string[] {
     const host = this.host;
@@ -273,8 +294,8 @@ export class InlineDedup implements DedupIndex {
     const { memory, frames } = host;
     const keys = this.keys;
     const vals = this.vals;
-    const slotOf = this.slotOf;
     const mask = this.mask;
+    const slots = new Uint8Array(this.frames);
     let live = 0;
     let tombstones = 0;
     for (let i = 0; i < vals.length; i++) {
@@ -286,13 +307,13 @@ export class InlineDedup implements DedupIndex {
       }
       live++;
       const mfn = v as Mfn;
-      if (v >= slotOf.length) {
+      if (v >= this.frames) {
         problems.push(`inline dedup: slot ${i} holds mfn ${mfn} outside machine memory`);
         continue;
       }
-      if (slotOf[mfn] !== i) {
-        problems.push(`inline dedup: mfn ${mfn} sits in slot ${i} but slotOf says ${slotOf[mfn]}`);
-      }
+      if (!this.contains(mfn)) problems.push(`inline dedup: mfn ${mfn} sits in slot ${i} but is not marked indexed`);
+      if (slots[mfn]! > 0) problems.push(`inline dedup: mfn ${mfn} sits in two slots`);
+      slots[mfn] = 1;
       const hash = memory.hashFrame(mfn) >>> 0;
       if (keys[i] !== hash) {
         problems.push(
@@ -307,11 +328,8 @@ export class InlineDedup implements DedupIndex {
         }
       }
     }
-    for (let mfn = 0; mfn < slotOf.length; mfn++) {
-      const slot = slotOf[mfn];
-      if (slot !== NOT_INDEXED && (slot < 0 || slot >= vals.length || vals[slot] !== mfn)) {
-        problems.push(`inline dedup: slotOf of mfn ${mfn} names slot ${slot}, which does not hold it`);
-      }
+    for (let mfn = 0; mfn < this.frames; mfn++) {
+      if (slots[mfn] === 0 && this.contains(mfn as Mfn)) problems.push(`inline dedup: mfn ${mfn} is marked indexed but in no slot`);
     }
     if (live !== this.live) problems.push(`inline dedup: ${live} frames in the table but size says ${this.live}`);
     if (tombstones !== this.tombstones) {
@@ -343,7 +361,6 @@ export class InlineDedup implements DedupIndex {
     const keys = new Uint32Array(capacity);
     const vals = new Int32Array(capacity).fill(EMPTY);
     const mask = capacity - 1;
-    const slotOf = this.slotOf;
     for (let s = 0; s < oldVals.length; s++) {
       const mfn = oldVals[s];
       if (mfn < 0) continue;
@@ -352,7 +369,6 @@ export class InlineDedup implements DedupIndex {
       while (vals[i] !== EMPTY) i = (i + 1) & mask;
       keys[i] = key;
       vals[i] = mfn;
-      slotOf[mfn] = i;
     }
     this.keys = keys;
     this.vals = vals;

@@ -160,4 +160,40 @@ describe('ArrayFrameTable', () => {
     const t = new ArrayFrameTable(alloc);
     expect(t.metadataBytes()).toBe(1024 * 11 + alloc.metadataBytes());
   });
+
+  it("keeps m2p and refcount in a buddy's free-list links: 3 bytes a frame of its own, free frames read as free", () => {
+    const alloc = new BuddyAllocator(1024);
+    const t = new ArrayFrameTable(alloc);
+    expect(t.metadataBytes()).toBe(1024 * 3 + alloc.metadataBytes());
+    // Churn that splits and merges blocks, so the links of frames are written while free.
+    const held: number[] = [];
+    for (let i = 0; i < 300; i++) held.push(t.allocFrame(D1, asGfn(i)));
+    for (let i = 0; i < 300; i += 2) t.freeFrame(asMfn(held[i]!));
+    for (let i = 1; i < 300; i += 2) {
+      const mfn = asMfn(held[i]!);
+      expect([t.owner(mfn), t.gfn(mfn), t.refcount(mfn)]).toEqual([D1, i, 1]);
+      expect(t.addRef(mfn, 2)).toBe(3);
+    }
+    for (let mfn = 0; mfn < 1024; mfn++) {
+      if (!t.isFree(asMfn(mfn))) continue;
+      expect([t.owner(asMfn(mfn)), t.gfn(asMfn(mfn)), t.refcount(asMfn(mfn)), t.flags(asMfn(mfn))]).toEqual([DOMID_INVALID, INVALID_GFN, 0, 0]);
+    }
+    const again = t.allocFrame(D2, asGfn(9));
+    expect([t.gfn(again), t.refcount(again)]).toEqual([9, 1]);
+    expect(() => alloc.audit()).not.toThrow();
+    for (let i = 1; i < 300; i += 2) t.freeFrame(asMfn(held[i]!));
+    t.freeFrame(again);
+    expect(t.freeFrames).toBe(1024);
+    expect(() => alloc.audit()).not.toThrow();
+    // A second table over the same buddy cannot share the links: it has words of its own.
+    expect(new ArrayFrameTable(alloc).metadataBytes()).toBe(1024 * 11 + alloc.metadataBytes());
+  });
+
+  it("marks frames a buddy never manages as the hypervisor's, with m2p INVALID_GFN and refcount 0", () => {
+    const alloc = new BuddyAllocator(64, 8);
+    const t = new ArrayFrameTable(alloc);
+    for (let mfn = 0; mfn < 8; mfn++) {
+      expect([t.owner(asMfn(mfn)), t.gfn(asMfn(mfn)), t.refcount(asMfn(mfn))]).toEqual([DOMID_XEN, INVALID_GFN, 0]);
+    }
+  });
 });

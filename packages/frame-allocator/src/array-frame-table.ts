@@ -11,6 +11,7 @@ import {
   type Gfn,
   type Mfn,
 } from '@pagevisor/types';
+import { BuddyAllocator, LEND_LINKS } from './buddy-allocator.js';
 import { checkMfn } from './check.js';
 
 /** tot_pages and max_pages of one domain (one object per domain, not per page). */
@@ -24,6 +25,11 @@ interface Account {
  * INVALID_GFN when none), a reference count (Uint32) and flags (Uint8) — 11 bytes per frame —
  * over a {@link FrameAllocator} that decides which frames are free. Per-domain tot_pages and
  * max_pages live in a Map keyed by domain.
+ *
+ * Over a {@link BuddyAllocator} (the first table over it), the m2p and refcount words are the
+ * buddy's free-list links, as Xen's `page_info` is a union: the buddy writes them at free frames
+ * only, this table at allocated frames only, and a free frame reads as m2p INVALID_GFN and
+ * refcount 0 whatever its links hold. The table's own arrays are then 3 bytes per frame.
  *
  * Frames the allocator already holds at construction (e.g. below a buddy's firstFrame) are
  * reserved for the hypervisor: owner DOMID_XEN, refcount 0, never handed out.
@@ -42,6 +48,8 @@ export class ArrayFrameTable implements FrameTable {
   readonly #gfn: Int32Array;
   readonly #refcount: Uint32Array;
   readonly #flags: Uint8Array;
+  /** True when #gfn and #refcount are the allocator's links: meaningless at free frames. */
+  readonly #union: boolean;
   readonly #accounts = new Map<number, Account>();
 
   /** @param allocator the allocator of the machine's frames; the table spans its totalFrames. */
@@ -50,11 +58,17 @@ export class ArrayFrameTable implements FrameTable {
     this.totalFrames = n;
     this.allocator = allocator;
     this.#owner = new Uint16Array(n).fill(DOMID_INVALID);
-    this.#gfn = new Int32Array(n).fill(INVALID_GFN);
-    this.#refcount = new Uint32Array(n);
+    const links = allocator instanceof BuddyAllocator ? allocator[LEND_LINKS]() : undefined;
+    this.#union = links !== undefined;
+    this.#gfn = links?.next ?? new Int32Array(n).fill(INVALID_GFN);
+    this.#refcount = links === undefined ? new Uint32Array(n) : new Uint32Array(links.prev.buffer, links.prev.byteOffset, n);
     this.#flags = new Uint8Array(n);
     for (let mfn = 0; mfn < n; mfn++) {
-      if (!allocator.isFree(mfn as Mfn)) this.#owner[mfn] = DOMID_XEN;
+      if (!allocator.isFree(mfn as Mfn)) {
+        this.#owner[mfn] = DOMID_XEN;
+        this.#gfn[mfn] = INVALID_GFN;
+        this.#refcount[mfn] = 0;
+      }
     }
   }
 
@@ -68,7 +82,8 @@ export class ArrayFrameTable implements FrameTable {
     checkGfn(gfn, 'allocFrame');
     const mfn = this.allocator.alloc(0);
     if (mfn === INVALID_MFN) return INVALID_MFN;
-    if (this.#owner[mfn] !== DOMID_INVALID || this.#refcount[mfn] !== 0 || this.#flags[mfn] !== 0) {
+    // Under the union the refcount word held a free-list link until now: nothing to check there.
+    if (this.#owner[mfn] !== DOMID_INVALID || (!this.#union && this.#refcount[mfn] !== 0) || this.#flags[mfn] !== 0) {
       throw new InvariantError(
         `allocFrame: allocator handed out frame ${mfn} still owned by ${this.#owner[mfn]} (refcount ${this.#refcount[mfn]}, flags ${this.#flags[mfn]})`,
       );
@@ -101,6 +116,7 @@ export class ArrayFrameTable implements FrameTable {
 
   gfn(mfn: Mfn): Gfn {
     checkMfn(mfn, this.totalFrames, 'gfn');
+    if (this.#union && this.allocator.isFree(mfn)) return INVALID_GFN;
     return this.#gfn[mfn] as Gfn;
   }
 
@@ -115,6 +131,7 @@ export class ArrayFrameTable implements FrameTable {
 
   refcount(mfn: Mfn): number {
     checkMfn(mfn, this.totalFrames, 'refcount');
+    if (this.#union && this.allocator.isFree(mfn)) return 0;
     return this.#refcount[mfn]!;
   }
 
@@ -189,9 +206,13 @@ export class ArrayFrameTable implements FrameTable {
     account.totPages = tot;
   }
 
-  /** Bytes of typed arrays this table holds, its allocator's included when it reports them. */
+  /**
+   * Bytes of typed arrays this table holds, its allocator's included when it reports them (the
+   * words it shares with the allocator counted once).
+   */
   metadataBytes(): number {
-    const own = this.#owner.byteLength + this.#gfn.byteLength + this.#refcount.byteLength + this.#flags.byteLength;
+    const words = this.#union ? 0 : this.#gfn.byteLength + this.#refcount.byteLength;
+    const own = this.#owner.byteLength + words + this.#flags.byteLength;
     const alloc = this.allocator as Partial<{ metadataBytes(): number }>;
     return own + (typeof alloc.metadataBytes === 'function' ? alloc.metadataBytes() : 0);
   }

@@ -18,6 +18,18 @@ const ORDER_BITS = 0x3f;
 const NIL = -1;
 
 /**
+ * Package-internal (not exported by index.ts): lends the free-list links to the frame table,
+ * once. See {@link BuddyAllocator} and `ArrayFrameTable`.
+ */
+export const LEND_LINKS = Symbol('BuddyAllocator.lendLinks');
+
+/** The buddy's per-frame links, which mean something at free block heads only. */
+export interface BuddyLinks {
+  readonly next: Int32Array;
+  readonly prev: Int32Array;
+}
+
+/**
  * A binary buddy allocator like Xen's `page_alloc`: one free list per order 0..MAX_ORDER,
  * allocation splits the smallest free block that fits, freeing merges a block with its buddy
  * while the buddy is a free block of the same order.
@@ -32,7 +44,10 @@ const NIL = -1;
  *
  * State, in typed arrays only: per frame an Int32 next and prev link (used at free block
  * heads), a byte saying whether it starts a free or allocated block and its order, and a free
- * bit — about 9.1 bytes per frame. Allocation is deterministic: the smallest free block that
+ * bit — about 9.1 bytes per frame. The links are written at free frames only, so an
+ * `ArrayFrameTable` over this allocator keeps its m2p and refcount of allocated frames in them,
+ * as Xen's `page_info` holds either free-list links or owner and count: 1.1 bytes per frame
+ * of the allocator's own then. Allocation is deterministic: the smallest free block that
  * fits is split, keeping its low half; free lists are LIFO and start lowest address first.
  */
 export class BuddyAllocator implements FrameAllocator {
@@ -50,6 +65,7 @@ export class BuddyAllocator implements FrameAllocator {
   readonly #prev: Int32Array;
   readonly #block: Uint8Array;
   readonly #freeBits: FrameBitmap;
+  #linksLent = false;
   /** First block of each order's free list, NIL when empty. */
   readonly #heads = new Int32Array(MAX_ORDER + 1).fill(NIL);
   /** Blocks on each order's free list. */
@@ -92,6 +108,21 @@ export class BuddyAllocator implements FrameAllocator {
   /** Frames currently free. */
   get freeFrames(): number {
     return this.#freeFrames;
+  }
+
+  /**
+   * The links, for the first frame table over this allocator to hold its per-frame words of
+   * allocated frames in (undefined once lent). The allocator writes them at free frames only.
+   */
+  [LEND_LINKS](): BuddyLinks | undefined {
+    if (this.#linksLent) return undefined;
+    this.#linksLent = true;
+    return { next: this.#next, prev: this.#prev };
+  }
+
+  /** True once a frame table holds its allocated frames' words in the links: they are its bytes then. */
+  get linksLent(): boolean {
+    return this.#linksLent;
   }
 
   alloc(order: number): Mfn {
@@ -147,7 +178,7 @@ export class BuddyAllocator implements FrameAllocator {
     return order >>> 0 === order && order <= MAX_ORDER ? this.#counts[order]! : 0;
   }
 
-  /** Bytes of typed arrays this allocator holds. */
+  /** Bytes of typed arrays this allocator holds (the links too, lent or not). */
   metadataBytes(): number {
     return (
       this.#next.byteLength +

@@ -1,4 +1,4 @@
-import { ArrayP2m } from '@pagevisor/p2m';
+import { ArrayP2m, type ArrayP2mTable } from '@pagevisor/p2m';
 import { CowHandler } from '@pagevisor/cow';
 import { InlineDedup } from '@pagevisor/dedup';
 import { ArrayFrameTable, BuddyAllocator, FreeListAllocator } from '@pagevisor/frame-allocator';
@@ -31,7 +31,6 @@ import {
   type HypercallPort,
   type MachineMemory,
   type Mfn,
-  type P2mTable,
   type TotalsStats,
 } from '@pagevisor/types';
 import { auditHypervisor } from './audit.js';
@@ -53,7 +52,7 @@ export const MADV_UNMERGEABLE = 13;
 export interface Domain {
   readonly id: DomId;
   readonly name: string;
-  readonly table: P2mTable;
+  readonly table: ArrayP2mTable;
   cowFaults: number;
   zeroFaults: number;
   cpuNs: number;
@@ -104,8 +103,12 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
 
   private readonly domainsById = new Map<number, Domain>();
   private nextDomId = 1;
-  /** Sharing handle of each frame (0: none), as returned by nominate_gfn. */
-  private readonly handles: Float64Array;
+  /**
+   * Sharing handle of each frame (0: none), as returned by nominate_gfn. Empty until the first
+   * nomination: 8 bytes a frame that hosts never using the sharing ops do not pay. Writes of 0
+   * past the end of an empty array are no-ops, and reads go through handleOf.
+   */
+  private handles = new Float64Array(0);
   private nextHandle = 1;
   private readonly abi: AbiHandler;
   private readonly framesPerNode: number;
@@ -114,6 +117,11 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   private outstandingClaims = 0;
   /** Scanner passes so far (uniform writes: a candidate faults on its first write after each). */
   private scanEpoch = 0;
+  /**
+   * True while every live domain has sharing enabled and all are in one trust group: any two
+   * may then share, and a shared frame's mappers need not be walked to know it.
+   */
+  private uniformSharing = true;
   /** Uniform writes: scanEpoch + 1 when the frame last took its write fault; anything else: armed. */
   private readonly writeEpoch: Uint32Array | undefined;
 
@@ -129,7 +137,6 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.p2m = new ArrayP2m(memory.frames);
     this.dedup = dedup;
     this.costModel = costModel;
-    this.handles = new Float64Array(memory.frames);
 
     const zero = this.frames.allocFrame(DOMID_XEN, INVALID_GFN);
     if (zero === INVALID_MFN) throw new HypervisorError('ENOMEM', 'create', 'no frame for the zero frame');
@@ -210,9 +217,15 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       throw new HypervisorError('ENOSPC', 'createdomain', 'no domain ids left');
     }
     const id = asDomId(this.nextDomId);
-    // First what may fail (a per-domain swap area), then the records that cannot.
-    this.pager?.addDomain(id);
+    // First what may fail (the reverse map's ids for the table, a per-domain swap area), undone
+    // if the next one fails, then the records that cannot.
     const table = this.p2m.createTable(id, gfnCount);
+    try {
+      this.pager?.addDomain(id);
+    } catch (e) {
+      this.p2m.destroyTable(id);
+      throw e;
+    }
     this.nextDomId++;
     this.frames.addDomain(id, maxPages);
     this.domainsById.set(id, {
@@ -229,6 +242,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       parent: undefined,
       forks: 0,
     });
+    this.refreshUniformSharing();
     return id;
   }
 
@@ -249,6 +263,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.p2m.destroyTable(dom);
     this.pager?.removeDomain(dom);
     this.domainsById.delete(dom);
+    this.refreshUniformSharing();
   }
 
   /** The domain `dom`, or ESRCH naming `op`. */
@@ -260,7 +275,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
 
   /** Sharing handle of frame `mfn` (0: none), as nominate_gfn returned it. */
   handleOf(mfn: Mfn): number {
-    return this.handles[mfn]!;
+    return this.handles[mfn] ?? 0;
   }
 
   /** Live domains in creation order. */
@@ -569,6 +584,17 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   /** Enables or disables sharing of `dom`'s pages (XEN_DOMCTL_MEM_SHARING_CONTROL); pages shared already stay shared. */
   setSharing(dom: DomId, enable: boolean): void {
     this.domain('domctl_sharing_control', dom).sharing = enable;
+    this.refreshUniformSharing();
+  }
+
+  private refreshUniformSharing(): void {
+    let group = -1;
+    let uniform = true;
+    for (const d of this.domainsById.values()) {
+      if (!d.sharing || (group !== -1 && d.trustGroup !== group)) uniform = false;
+      group = d.trustGroup;
+    }
+    this.uniformSharing = uniform;
   }
 
   /** Swap figures (zeros without swap). */
@@ -679,6 +705,9 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     if (!d.sharing) return false;
     if (this.mitigations.zeroPagesOnly && !this.memory.isZeroFrame(target)) return false;
     if ((this.frames.flags(target) & FrameFlags.shared) === 0) return this.mayShareWith(d, this.frames.owner(target));
+    // Every mapper of a shared frame is a live domain; walking them (and allocating for it) on
+    // each whole-page write made sharing O(sharers) a page.
+    if (this.uniformSharing) return true;
     let ok = true;
     this.p2m.rmap.forEach(target, (dom) => {
       if (!this.mayShareWith(d, dom)) ok = false;
@@ -709,6 +738,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const mfn = d.table.mfn(gfn);
     if (mfn === this.zeroMfn) throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} maps the zero frame, which is shared already`);
     this.makeShared(mfn);
+    if (this.handles.length === 0) this.handles = new Float64Array(this.frames.totalFrames);
     if (this.handles[mfn] === 0) this.handles[mfn] = this.nextHandle++;
     this.charge(d, this.costModel.hypercallNs);
     return this.handles[mfn]!;
@@ -943,7 +973,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
 
   private nominatedFrame(op: string, d: Domain, gfn: Gfn, handle: number, which: string): Mfn {
     const mfn = d.table.mfn(gfn);
-    if (d.table.type(gfn) !== P2mType.ram_shared || mfn === this.zeroMfn || this.handles[mfn] !== handle || handle === 0) {
+    if (d.table.type(gfn) !== P2mType.ram_shared || mfn === this.zeroMfn || this.handleOf(mfn) !== handle || handle === 0) {
       throw new HypervisorError('ENOENT', op, `${which} handle ${handle} is not current for dom ${d.id} gfn ${gfn}`);
     }
     return mfn;
@@ -1122,16 +1152,10 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       zeroFaults += d.zeroFaults;
       cpuNs += d.cpuNs;
     }
-    let pagesShared = 0;
-    let pagesSharing = 0;
     const rmap = this.p2m.rmap;
-    for (const mfn of rmap.frames()) {
-      const n = rmap.count(mfn);
-      if (mfn !== this.zeroMfn && n >= 2) {
-        pagesShared++;
-        pagesSharing += n - 1;
-      }
-    }
+    // One pass over the counts: the simulator samples this, and a list of every shared frame
+    // (an array of up to a million numbers) a sample was most of its cost.
+    const { shared: pagesShared, sharing: pagesSharing } = rmap.sharingCounts(this.zeroMfn);
     const machineFramesUsed = this.frames.totalFrames - this.frames.freeFrames;
     const pagedPages = this.pager === undefined ? 0 : this.countPaged();
     // Saved by sharing only: pages out on swap need no frame either, but sharing did not save them.
@@ -1154,9 +1178,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
 
   private countPaged(): number {
     let n = 0;
-    for (const d of this.domainsById.values()) {
-      for (let g = 0; g < d.table.size; g++) if (d.table.type(asGfn(g)) === P2mType.paged) n++;
-    }
+    // The tables count their entries by type: no scan of every gfn a sample.
+    for (const d of this.domainsById.values()) n += d.table.countOf(P2mType.paged);
     return n;
   }
 
@@ -1165,9 +1188,14 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     return auditHypervisor(this);
   }
 
-  /** Metadata bytes held per populated guest page: frame table, p2m and dedup index. */
+  /**
+   * Metadata bytes held in typed arrays: frame table (with its allocator), p2m tables and reverse
+   * map, dedup index, and the hypervisor's own per-frame arrays (sharing handles, uniform-write
+   * epochs, the pager's). Frame contents are not metadata.
+   */
   metadataBytes(): number {
-    return this.frames.metadataBytes() + this.p2m.metadataBytes() + this.dedup.metadataBytes();
+    const own = this.handles.byteLength + (this.writeEpoch?.byteLength ?? 0) + (this.pager?.metadataBytes() ?? 0);
+    return this.frames.metadataBytes() + this.p2m.metadataBytes() + this.dedup.metadataBytes() + own;
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -1261,7 +1289,9 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   private checkExtents(op: string, d: Domain, gfns: ArrayLike<number>, extentOrder: number, populated: boolean): number {
     this.checkOrder(op, extentOrder);
     const n = 1 << extentOrder;
-    const seen = new Set<number>();
+    // Strictly ascending extents cannot repeat: a Set is needed only once they stop ascending.
+    let seen: Set<number> | undefined;
+    let last = -1;
     for (let i = 0; i < gfns.length; i++) {
       const first = gfns[i]!;
       if (!Number.isInteger(first) || first < 0 || first + n > d.table.size) {
@@ -1270,8 +1300,15 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       if (first % n !== 0) {
         throw new HypervisorError('EINVAL', op, `extent ${i}: gfn ${first} is not aligned to order ${extentOrder}`);
       }
-      if (seen.has(first)) throw new HypervisorError('EINVAL', op, `extent ${i}: gfn ${first} is named twice`);
-      seen.add(first);
+      if (seen === undefined && first <= last) {
+        seen = new Set<number>();
+        for (let k = 0; k < i; k++) seen.add(gfns[k]!);
+      }
+      if (seen !== undefined) {
+        if (seen.has(first)) throw new HypervisorError('EINVAL', op, `extent ${i}: gfn ${first} is named twice`);
+        seen.add(first);
+      }
+      last = first;
       for (let g = first; g < first + n; g++) {
         const isPopulated = d.table.type(asGfn(g)) !== P2mType.invalid;
         if (isPopulated !== populated) {

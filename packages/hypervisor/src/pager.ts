@@ -83,6 +83,11 @@ export class Pager {
   private evictionFailures = 0;
   private swapInFailures = 0;
 
+  /** Bytes of the pager's per-frame arrays (the policy's and the swap areas' own not included). */
+  metadataBytes(): number {
+    return this.tracked.byteLength + this.cacheSlot.byteLength;
+  }
+
   constructor(host: PagerHost, options: SwapOptions) {
     this.host = host;
     this.policy = options.policy;

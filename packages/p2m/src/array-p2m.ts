@@ -1,25 +1,15 @@
 import { asGfn, invariant, isRealDomId, P2mType, type DomId, type P2m } from '@pagevisor/types';
-import { ArrayP2mTable } from './p2m-table.js';
+import { ArrayP2mTable, MAX_P2M_TYPE, NO_RMAP_ENTRY } from './p2m-table.js';
 import { ArrayReverseMap } from './reverse-map.js';
-
-/** Options of {@link ArrayP2m}. */
-export interface ArrayP2mOptions {
-  /** Reverse-map entries allocated up front; the pool doubles when full. Default 1024. */
-  readonly initialRmapEntries?: number;
-}
-
-/** Defaults of {@link ArrayP2mOptions}. */
-export const DEFAULT_ARRAY_P2M_OPTIONS: Required<ArrayP2mOptions> = { initialRmapEntries: 1024 };
 
 /**
  * All domains' p2m tables ({@link ArrayP2mTable}) and the reverse map of shared frames
  * ({@link ArrayReverseMap}), all in typed arrays.
  *
- * Metadata cost (bytesPerGfn): 9 bytes per guest frame in its table (mfn 4, type 1, reverse-map
- * entry index 4), plus 18 bytes per shared mapping in the reverse-map pool (dom 2, gfn 4, mfn 4,
- * next 4, prev 4) and 8 bytes per machine frame (list head 4, count 4). A private page thus costs
- * 9 bytes, within the 16-byte target; a shared one costs 27 bytes of mapping metadata, but its
- * sharers together free whole 4096-byte frames. {@link metadataBytes} reports the actual total.
+ * Metadata cost: 5 bytes per guest frame in its table (mfn 4, type 1); 8 more per guest frame in
+ * a table that has had a shared mapping (its reverse-map links, next 4 + prev 4); and 8 bytes per
+ * machine frame (list head 4, count 4). A guest page thus costs 5 bytes, or 13 in a domain that
+ * shares, however many of its pages share. {@link metadataBytes} reports the actual total.
  */
 export class ArrayP2m implements P2m {
   /** The reverse map of shared frames. */
@@ -27,16 +17,19 @@ export class ArrayP2m implements P2m {
   private readonly tables = new Map<DomId, ArrayP2mTable>();
 
   /** A p2m for a host of `totalFrames` machine frames, with no tables yet. */
-  constructor(totalFrames: number, options: ArrayP2mOptions = {}) {
-    const opts = { ...DEFAULT_ARRAY_P2M_OPTIONS, ...options };
-    this.rmap = new ArrayReverseMap(totalFrames, (dom) => this.tables.get(dom), opts.initialRmapEntries);
+  constructor(totalFrames: number) {
+    this.rmap = new ArrayReverseMap(totalFrames, (dom) => this.tables.get(dom));
   }
 
-  /** Creates an all-invalid table of `size` guest frames for `dom`; InvariantError if it has one. */
+  /**
+   * Creates an all-invalid table of `size` guest frames for `dom`; InvariantError if it has one,
+   * HypervisorError ENOMEM if the reverse map has no ids left for it (nothing changes then).
+   */
   createTable(dom: DomId, size: number): ArrayP2mTable {
     invariant(isRealDomId(dom), `p2m: ${dom} is not a real domain id`);
     invariant(!this.tables.has(dom), `p2m: domain ${dom} already has a table`);
     const table = new ArrayP2mTable(dom, size);
+    this.rmap.register(table);
     this.tables.set(dom, table);
     return table;
   }
@@ -50,6 +43,7 @@ export class ArrayP2m implements P2m {
       table.rmapEntries === 0,
       `p2m: domain ${dom} still has ${table.rmapEntries} reverse-map entries`,
     );
+    this.rmap.unregister(table);
     this.tables.delete(dom);
   }
 
@@ -83,8 +77,16 @@ export class ArrayP2m implements P2m {
       let entries = 0;
       for (let g = 0; g < table.size; g++) {
         if (table.type(asGfn(g)) !== P2mType.invalid) populated++;
-        if (table.rmapEntry[g] !== -1) entries++;
+        if (table.rmapPrev !== null && table.rmapPrev[g] !== NO_RMAP_ENTRY) entries++;
       }
+      let ofTypes = 0;
+      for (let type = 0; type <= MAX_P2M_TYPE; type++) {
+        let n = 0;
+        for (let g = 0; g < table.size; g++) if (table.type(asGfn(g)) === type) n++;
+        if (n !== table.countOf(type as P2mType)) problems.push(`d${dom}: ${n} entries of type ${type}, counter says ${table.countOf(type as P2mType)}`);
+        ofTypes += n;
+      }
+      if (ofTypes !== table.size) problems.push(`d${dom}: ${ofTypes} entries of known types in ${table.size}`);
       if (populated !== table.populated) {
         problems.push(`d${dom}: ${populated} populated entries, counter says ${table.populated}`);
       }
@@ -93,8 +95,8 @@ export class ArrayP2m implements P2m {
       }
       tableEntries += entries;
     }
-    // With every listed entry pointed at by its own gfn (checked above), equal totals mean no gfn
-    // points at a free or foreign entry.
+    // Every listed node is a gfn with an entry (checked by the reverse map), so equal totals mean
+    // no gfn claims an entry outside the lists.
     if (tableEntries !== this.rmap.size) {
       problems.push(`${tableEntries} gfns have reverse-map entries, ${this.rmap.size} entries in use`);
     }

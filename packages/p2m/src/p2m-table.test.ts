@@ -15,7 +15,7 @@ describe('ArrayP2mTable', () => {
     for (let i = 0; i < 4; i++) {
       expect(t.type(g(i))).toBe(P2mType.invalid);
       expect(t.mfn(g(i))).toBe(INVALID_MFN);
-      expect(t.rmapEntry[i]).toBe(-1);
+      expect(t.hasRmapEntry(g(i))).toBe(false);
     }
   });
 
@@ -57,6 +57,21 @@ describe('ArrayP2mTable', () => {
     expect(t.populated).toBe(0);
   });
 
+  it('counts entries of each type on every transition', () => {
+    const t = new ArrayP2mTable(d1, 6);
+    expect(t.countOf(P2mType.invalid)).toBe(6);
+    t.set(g(0), m(1), P2mType.ram_rw);
+    t.set(g(1), m(2), P2mType.paged);
+    t.set(g(2), m(3), P2mType.paged);
+    t.set(g(1), m(4), P2mType.ram_shared);
+    t.clear(g(0));
+    t.clear(g(5));
+    expect([P2mType.invalid, P2mType.ram_rw, P2mType.ram_shared, P2mType.paged].map((type) => t.countOf(type))).toEqual([4, 0, 1, 1]);
+    expect(() => t.set(g(3), m(1), 9 as P2mType)).toThrow(InvariantError);
+    expect(t.countOf(9 as P2mType)).toBe(0);
+    expect(t.countOf(P2mType.invalid)).toBe(4);
+  });
+
   it('throws RangeError for gfns out of range and changes nothing', () => {
     const t = new ArrayP2mTable(d1, 4);
     for (const bad of [-1, 4, 1.5, Number.NaN, 2 ** 32]) {
@@ -85,8 +100,12 @@ describe('ArrayP2mTable', () => {
     expect(new ArrayP2mTable(d1, 0).size).toBe(0);
   });
 
-  it('spends 9 bytes per guest frame', () => {
-    expect(new ArrayP2mTable(d1, 1000).metadataBytes()).toBe(1000 * ArrayP2mTable.BYTES_PER_GFN);
-    expect(ArrayP2mTable.BYTES_PER_GFN).toBe(9);
+  it('spends 5 bytes per guest frame, 13 once the reverse map has linked it', () => {
+    const t = new ArrayP2mTable(d1, 1000);
+    expect(t.metadataBytes()).toBe(1000 * ArrayP2mTable.BYTES_PER_GFN);
+    expect([ArrayP2mTable.BYTES_PER_GFN, ArrayP2mTable.RMAP_BYTES_PER_GFN]).toEqual([5, 8]);
+    t.rmapNext = new Int32Array(1000);
+    t.rmapPrev = new Int32Array(1000);
+    expect(t.metadataBytes()).toBe(1000 * 13);
   });
 });

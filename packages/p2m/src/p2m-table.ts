@@ -1,36 +1,53 @@
 import { INVALID_MFN, InvariantError, P2mType, type DomId, type Gfn, type Mfn, type P2mTable } from '@pagevisor/types';
 
-/** Entry index meaning "no reverse-map entry". */
-export const NO_RMAP_ENTRY = -1;
+/** `rmapPrev` value of a gfn that has no reverse-map entry. */
+export const NO_RMAP_ENTRY = -2;
 
 /** Highest {@link P2mType} value, for validating `set`. */
-const MAX_P2M_TYPE = Math.max(...Object.values(P2mType));
+export const MAX_P2M_TYPE = Math.max(...Object.values(P2mType));
 
 /**
- * One domain's p2m table in three typed arrays indexed by gfn: the machine frame (Int32Array,
- * {@link INVALID_MFN} when none), the {@link P2mType} (Uint8Array) and the index of the gfn's
- * reverse-map entry (Int32Array, -1 when none) so that the reverse map removes it in O(1).
- * That is {@link ArrayP2mTable.BYTES_PER_GFN} = 9 bytes per guest frame.
+ * One domain's p2m table in typed arrays indexed by gfn: the machine frame (Int32Array,
+ * {@link INVALID_MFN} when none) and the {@link P2mType} (Uint8Array), that is
+ * {@link ArrayP2mTable.BYTES_PER_GFN} = 5 bytes per guest frame; and, once the table has a
+ * reverse-map entry, the gfn's links in its frame's reverse-map list (`rmapNext`, `rmapPrev`:
+ * {@link ArrayP2mTable.RMAP_BYTES_PER_GFN} = 8 more bytes per guest frame).
  *
- * Tables are normally made by `ArrayP2m.createTable`; `rmapEntry` belongs to that p2m's reverse map.
+ * Tables are normally made by `ArrayP2m.createTable`; `idBase` and the links belong to that
+ * p2m's reverse map.
  */
 export class ArrayP2mTable implements P2mTable {
-  /** Bytes of metadata per guest frame: 4 (mfn) + 1 (type) + 4 (reverse-map entry index). */
-  static readonly BYTES_PER_GFN = 9;
+  /** Bytes of metadata per guest frame: 4 (mfn) + 1 (type). */
+  static readonly BYTES_PER_GFN = 5;
+  /** Bytes per guest frame of the reverse-map links, once the table has had a mapping: next 4 + prev 4. */
+  static readonly RMAP_BYTES_PER_GFN = 8;
 
   /** The domain this table maps. */
   readonly dom: DomId;
   /** Guest frames 0 .. size-1 exist. */
   readonly size: number;
   /**
-   * Reverse-map entry of each gfn (-1 when none). Written only by the reverse map of the p2m that
-   * created this table; exposed so it can do so without a call per access.
+   * Reverse-map id of gfn 0: gfn `g` is node `idBase + g` of the reverse map's lists. Set by the
+   * reverse map when the table joins it (-1 before).
    */
-  readonly rmapEntry: Int32Array;
+  idBase = -1;
+  /**
+   * Next node (reverse-map id, -1 at the tail) of each gfn in its frame's list; null until the
+   * table's first mapping. Written only by the reverse map; exposed so that it links and unlinks
+   * without a call per access.
+   */
+  rmapNext: Int32Array | null = null;
+  /**
+   * Previous node of each gfn in its frame's list (-1 at the head, {@link NO_RMAP_ENTRY} when
+   * the gfn has no entry); null until the table's first mapping. Written only by the reverse map.
+   */
+  rmapPrev: Int32Array | null = null;
 
   private readonly mfns: Int32Array;
   private readonly types: Uint8Array;
   private populatedCount = 0;
+  /** Entries of each type, so that counting one type needs no scan. */
+  private readonly typeCounts = new Float64Array(MAX_P2M_TYPE + 1);
   private rmapCount = 0;
 
   /** An all-invalid table of `size` guest frames for `dom`. */
@@ -42,7 +59,7 @@ export class ArrayP2mTable implements P2mTable {
     this.size = size;
     this.mfns = new Int32Array(size).fill(INVALID_MFN);
     this.types = new Uint8Array(size);
-    this.rmapEntry = new Int32Array(size).fill(NO_RMAP_ENTRY);
+    this.typeCounts[P2mType.invalid] = size;
   }
 
   /** Entries whose type is not invalid. */
@@ -50,14 +67,25 @@ export class ArrayP2mTable implements P2mTable {
     return this.populatedCount;
   }
 
+  /** Entries of type `type` (0 for a value that is no type). */
+  countOf(type: P2mType): number {
+    return this.typeCounts[type] ?? 0;
+  }
+
   /** Reverse-map entries recorded for this domain's gfns. */
   get rmapEntries(): number {
     return this.rmapCount;
   }
 
-  /** Bytes held by this table's typed arrays. */
+  /** Bytes held by this table's typed arrays, the reverse-map links included once allocated. */
   metadataBytes(): number {
-    return this.mfns.byteLength + this.types.byteLength + this.rmapEntry.byteLength;
+    return this.mfns.byteLength + this.types.byteLength + (this.rmapNext?.byteLength ?? 0) + (this.rmapPrev?.byteLength ?? 0);
+  }
+
+  /** True when `gfn` has a reverse-map entry. */
+  hasRmapEntry(gfn: Gfn): boolean {
+    this.check(gfn);
+    return this.rmapPrev !== null && this.rmapPrev[gfn] !== NO_RMAP_ENTRY;
   }
 
   /** Type of the entry for `gfn`; RangeError when `gfn` is out of range. */
@@ -84,6 +112,8 @@ export class ArrayP2mTable implements P2mTable {
     } else if (type === P2mType.invalid) {
       this.populatedCount--;
     }
+    this.typeCounts[old!]--;
+    this.typeCounts[type]++;
     this.mfns[gfn] = mfn;
     this.types[gfn] = type;
   }
@@ -91,7 +121,10 @@ export class ArrayP2mTable implements P2mTable {
   /** Resets the entry for `gfn` to invalid with no frame; RangeError when `gfn` is out of range. */
   clear(gfn: Gfn): void {
     this.check(gfn);
-    if (this.types[gfn] !== P2mType.invalid) this.populatedCount--;
+    const old = this.types[gfn]!;
+    if (old !== P2mType.invalid) this.populatedCount--;
+    this.typeCounts[old]--;
+    this.typeCounts[P2mType.invalid]++;
     this.mfns[gfn] = INVALID_MFN;
     this.types[gfn] = P2mType.invalid;
   }
