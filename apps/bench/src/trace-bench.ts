@@ -66,6 +66,9 @@ interface CaseParams {
 }
 
 const CHILD_FLAG = '--pagevisor-trace-bench-case';
+
+/** True when this module runs as JavaScript (dist/), so that cases can run in forked children of it. */
+export const CAN_ISOLATE = fileURLToPath(import.meta.url).endsWith('.js');
 const SEED = 1;
 
 /**

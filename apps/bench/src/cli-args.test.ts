@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SUITES, parseCliArgs, repeatsOf, UsageError } from './cli-args.js';
+import { main } from './cli.js';
+import { suitesToRun } from './run-bench.js';
+
+describe('parseCliArgs', () => {
+  it('runs every suite but scale by default, with each suite own repeats', () => {
+    const o = parseCliArgs([]);
+    expect(o.suites).toEqual(DEFAULT_SUITES);
+    expect(o.suites).not.toContain('scale');
+    expect(o).toMatchObject({ json: false, quick: false, help: false });
+    expect(o.repeats).toBeUndefined();
+    expect(repeatsOf(o, 'micro')).toBe(5);
+    expect(repeatsOf(o, 'macro')).toBe(3);
+    expect(repeatsOf(o, 'scale')).toBe(1);
+  });
+
+  it('takes suites repeated or comma-separated, in run order, once each', () => {
+    expect(parseCliArgs(['--suite', 'scale', '--suite', 'micro,limits', '--suite', 'micro']).suites).toEqual(['limits', 'micro', 'scale']);
+  });
+
+  it('reads the other options', () => {
+    const o = parseCliArgs(['--json', '--quick', '--repeats', '7', '--compare', 'old.json', '--out', 'new.json']);
+    expect(o).toMatchObject({ json: true, quick: true, repeats: 7, compare: 'old.json', out: 'new.json' });
+    expect(repeatsOf(o, 'scale')).toBe(7);
+    expect(repeatsOf({ quick: true }, 'micro')).toBe(3);
+  });
+
+  it('refuses an unknown suite, naming the suites', () => {
+    expect(() => parseCliArgs(['--suite', 'nano'])).toThrow(UsageError);
+    expect(() => parseCliArgs(['--suite', 'micro,nano'])).toThrow(/unknown suite "nano" \(suites: limits, micro, swap, macro, trace, scale\)/);
+  });
+
+  it('refuses unknown options, positionals and bad values', () => {
+    expect(() => parseCliArgs(['--fast'])).toThrow(UsageError);
+    expect(() => parseCliArgs(['micro'])).toThrow(UsageError);
+    expect(() => parseCliArgs(['--suite'])).toThrow(UsageError);
+    for (const bad of ['0', '-1', '2.5', 'many', '1001']) expect(() => parseCliArgs(['--repeats', bad])).toThrow(/--repeats/);
+    expect(() => parseCliArgs(['--compare', ''])).toThrow(/--compare: needs a file name/);
+  });
+});
+
+describe('suitesToRun', () => {
+  it('adds the limits whenever micro or swap runs, as their ratios need them', () => {
+    expect(suitesToRun(['micro'])).toEqual(['limits', 'micro']);
+    expect(suitesToRun(['swap', 'macro'])).toEqual(['limits', 'swap', 'macro']);
+    expect(suitesToRun(['macro', 'trace'])).toEqual(['macro', 'trace']);
+  });
+});
+
+describe('main', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-cli-test-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const io = (): { out: string[]; err: string[]; io: { stdout: { write(t: string): void }; stderr: { write(t: string): void } } } => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { out, err, io: { stdout: { write: (t) => out.push(t) }, stderr: { write: (t) => err.push(t) } } };
+  };
+
+  it('prints the usage and exits 1 on a usage error, running nothing', async () => {
+    const t = io();
+    expect(await main(['--suite', 'bogus'], t.io)).toBe(1);
+    expect(t.err.join('')).toMatch(/^bench: unknown suite "bogus"[\s\S]*Usage: /);
+    expect(t.out).toEqual([]);
+  });
+
+  it('exits 1 when the --compare file is missing, not JSON, or not a bench result', async () => {
+    const notJson = join(dir, 'not.json');
+    writeFileSync(notJson, '{ nope');
+    const other = join(dir, 'other.json');
+    writeFileSync(other, JSON.stringify({ format: 'something-else', measurements: [] }));
+    const badEntry = join(dir, 'bad-entry.json');
+    writeFileSync(badEntry, JSON.stringify({ format: 'pagevisor-bench/1', measurements: [{ id: 'x', better: 'up', median: 1, min: 1, max: 1, spread: 0 }] }));
+    for (const [file, message] of [
+      [join(dir, 'missing.json'), /cannot read/],
+      [notJson, /is not JSON/],
+      [other, /format is "something-else"/],
+      [badEntry, /measurements\[0\]\.better/],
+    ] as const) {
+      const t = io();
+      expect(await main(['--suite', 'limits', '--compare', file], t.io)).toBe(1);
+      expect(t.err.join('')).toMatch(message);
+    }
+  });
+
+  it('prints the usage on --help and exits 0', async () => {
+    const t = io();
+    expect(await main(['--help'], t.io)).toBe(0);
+    expect(t.out.join('')).toMatch(/^Usage: /);
+  });
+});

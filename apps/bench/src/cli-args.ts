@@ -1,0 +1,129 @@
+import { parseArgs } from 'node:util';
+import { SUITE_NAMES, type SuiteName } from './measurement.js';
+
+/** Suites run when no `--suite` is given: all but `scale`, which takes minutes. */
+export const DEFAULT_SUITES: readonly SuiteName[] = SUITE_NAMES.filter((s) => s !== 'scale');
+
+/** Timed repeats of each suite when `--repeats` is not given. */
+export const DEFAULT_REPEATS: Readonly<Record<SuiteName, number>> = {
+  limits: 5,
+  micro: 5,
+  swap: 5,
+  macro: 3,
+  trace: 1,
+  scale: 1,
+};
+
+/** Largest `--repeats`. */
+export const MAX_REPEATS = 1000;
+
+/** Usage text. */
+export const USAGE = `Usage: node apps/bench/dist/main.js [--suite NAME ...] [--json] [--out FILE]
+                                    [--compare OLD.json] [--repeats N] [--quick]
+
+Suites (default: all but scale):
+  limits  this machine's limits, measured in this process: 4 KiB copy, xxhash-wasm of 4 KiB,
+          4 KiB compare, 4 KiB slot write and read of a temporary file (page cache, no fsync)
+  micro   every package: frame allocation and free, p2m get/set, dedup lookup/insert and the
+          KSM and ESX scanners, copy-on-write faults, the hypervisor's write paths, and the
+          hypercall ABI's encode + validate + decode of every op
+  swap    swap out and in per device (memory, file) and compression (none, lz4, deflate)
+  macro   the simulator's scenarios (child processes): dedup none/inline/ksm/esx, swap eviction
+          clock/lru/random x shared/per-domain, and the metadata bytes per guest page
+  trace   trace replay at 10^4, 10^5 and 10^6 events (a child process each): rate and peak RSS
+  scale   apps/simulator/scenarios/scale-16x1g.json (16 guests x 1 GiB on 8 GiB): wall time,
+          simulated time, peak RSS (takes minutes)
+limits also runs, and is reported, whenever micro or swap runs: their ratios need it.
+
+Options:
+  --suite NAME     Run this suite (repeatable, or comma-separated).
+  --json           Print the whole result as JSON on stdout instead of the tables.
+  --out FILE       Also write the JSON result to FILE.
+  --compare FILE   Compare with an earlier --json result: the ratio new/old of every measurement
+                   in both, and a verdict (regression, improvement, unchanged) against the noise.
+                   Regressions are listed at the end; the exit code stays 0.
+  --repeats N      Timed repeats of every measurement (default: limits/micro/swap 5, macro 3,
+                   trace and scale 1).
+  --quick          Small sizes, for tests and smoke runs (not comparable with full runs).
+  --help           This text.
+
+Exit codes: 0 done (regressions included), 1 bad usage, 2 some benchmark failed (listed).
+`;
+
+/** A command line the runner refuses; the CLI prints it with the usage and exits 1. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** Options of a run, from the command line. */
+export interface CliOptions {
+  /** Suites asked for, in run order, without duplicates (the limits are added later when needed). */
+  readonly suites: readonly SuiteName[];
+  /** Print JSON instead of tables. */
+  readonly json: boolean;
+  /** File to write the JSON result to. */
+  readonly out?: string;
+  /** Earlier result to compare with. */
+  readonly compare?: string;
+  /** Repeats for every suite, when given. */
+  readonly repeats?: number;
+  /** Small sizes. */
+  readonly quick: boolean;
+  /** Only print the usage. */
+  readonly help: boolean;
+}
+
+/** Parses the runner's arguments (without node and script); throws {@link UsageError}. */
+export function parseCliArgs(argv: readonly string[]): CliOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        suite: { type: 'string', multiple: true },
+        json: { type: 'boolean' },
+        out: { type: 'string' },
+        compare: { type: 'string' },
+        repeats: { type: 'string' },
+        quick: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const asked = (values.suite ?? []).flatMap((s) => s.split(',')).map((s) => s.trim());
+  for (const s of asked) {
+    if (!(SUITE_NAMES as readonly string[]).includes(s)) {
+      throw new UsageError(`unknown suite "${s}" (suites: ${SUITE_NAMES.join(', ')})`);
+    }
+  }
+  const suites = asked.length === 0 ? DEFAULT_SUITES : SUITE_NAMES.filter((s) => asked.includes(s));
+  let repeats: number | undefined;
+  if (values.repeats !== undefined) {
+    const n = /^\d+$/.test(values.repeats) ? Number(values.repeats) : NaN;
+    if (!(n >= 1 && n <= MAX_REPEATS)) throw new UsageError(`--repeats: must be an integer from 1 to ${MAX_REPEATS}, got "${values.repeats}"`);
+    repeats = n;
+  }
+  for (const flag of ['out', 'compare'] as const) {
+    if (values[flag] === '') throw new UsageError(`--${flag}: needs a file name`);
+  }
+  return {
+    suites,
+    json: values.json === true,
+    ...(values.out === undefined ? {} : { out: values.out }),
+    ...(values.compare === undefined ? {} : { compare: values.compare }),
+    ...(repeats === undefined ? {} : { repeats }),
+    quick: values.quick === true,
+    help: values.help === true,
+  };
+}
+
+/** Repeats of `suite` under `opts`. */
+export function repeatsOf(opts: Pick<CliOptions, 'repeats' | 'quick'>, suite: SuiteName): number {
+  if (opts.repeats !== undefined) return opts.repeats;
+  // Quick runs check that everything works: three samples still show a spread.
+  return opts.quick ? Math.min(DEFAULT_REPEATS[suite], 3) : DEFAULT_REPEATS[suite];
+}

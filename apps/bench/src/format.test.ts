@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { compareMeasurements } from './compare.js';
+import { formatBytes, formatComparison, formatResult, formatValue } from './format.js';
+import { measurement, withLimit } from './measurement.js';
+import { machineInfo, RESULT_FORMAT, type BenchResult } from './result.js';
+import { evaluateTargets } from './targets.js';
+
+describe('formatBytes and formatValue', () => {
+  it('prints bytes in binary units', () => {
+    expect(formatBytes(46.25)).toBe('46.3 B');
+    expect(formatBytes(4096)).toBe('4.0 KiB');
+    expect(formatBytes(8 * 1024 ** 3)).toBe('8.0 GiB');
+  });
+
+  it('groups large figures and keeps decimals on small ones', () => {
+    expect(formatValue(1234567.8, 'ops/s')).toBe('1,234,568');
+    expect(formatValue(0.834, 'x limit')).toBe('0.83');
+    expect(formatValue(52.49, '%')).toBe('52.5%');
+    expect(formatValue(1.88, 'x')).toBe('1.88x');
+  });
+});
+
+describe('formatResult', () => {
+  const copy = measurement({ suite: 'limits', group: 'machine', key: 'copy-hash', name: 'copy+hash', unit: 'pages/s', better: 'higher', samples: [1000, 1100, 900] });
+  const write = withLimit(measurement({ suite: 'micro', group: 'hypervisor', key: 'inline-write-new', name: 'inline write', unit: 'pages/s', better: 'higher', samples: [500, 550, 450] }), copy, 'copy+hash');
+  const saved = measurement({ suite: 'macro', group: 'dedup-inline', key: 'saved-pct', name: 'saved', unit: '%', better: 'higher', samples: [52.49], exact: true });
+  const measurements = [copy, write, saved];
+  const result: BenchResult = {
+    format: RESULT_FORMAT,
+    date: '2026-11-26T00:00:00.000Z',
+    argv: [],
+    options: { suites: ['limits', 'micro', 'macro'], quick: false, repeats: { limits: 3, micro: 3, macro: 1 } },
+    machine: machineInfo(),
+    suites: [
+      { suite: 'limits', notes: ['a note'] },
+      { suite: 'micro', notes: [] },
+      { suite: 'macro', notes: [] },
+    ],
+    measurements,
+    targets: evaluateTargets(measurements, false),
+    errors: ['trace: it broke'],
+    wallS: 1.5,
+  };
+  const text = formatResult(result).join('\n');
+
+  it('prints a table per suite with median, ratio to the limit, spread and range', () => {
+    expect(text).toContain('== limits (3 repeats)');
+    expect(text).toContain('== macro (1 repeat)');
+    expect(text).toMatch(/inline write\s+500\s+pages\/s\s+0\.50 x copy\+hash\s+20\.0%\s+450 \.\. 550/);
+    expect(text).toMatch(/saved\s+52\.5%\s+exact/);
+    expect(text).toContain('  note: a note');
+  });
+
+  it('prints the targets and the errors', () => {
+    expect(text).toMatch(/MISSED\s+inline whole-page write >= 0\.6 x copy\+hash limit: 0\.50 x limit/);
+    expect(text).toMatch(/n\/a\s+KSM-mode scan/);
+    expect(text).toContain('ERRORS (1):\n  trace: it broke');
+  });
+
+  it('prints a comparison with its changes and the regressions at the end', () => {
+    const slower = { ...write, median: 300, samples: [300, 300, 300], spread: 0, limit: { ...write.limit!, ratio: 0.3 } };
+    const lines = formatComparison(compareMeasurements(result, { measurements: [copy, slower] }, 'old.json', 'then'));
+    expect(lines[0]).toContain('compared with old.json (then)');
+    expect(lines.join('\n')).toMatch(/REGRESSION\s+micro\.hypervisor\.inline-write-new\s+500 -> 300 pages\/s\s+0\.600x \(noise 20\.0%, vs limit 0\.600x\)/);
+    expect(lines.join('\n')).toContain('only in the old run: macro.dedup-inline.saved-pct');
+    expect(lines.at(-1)).toBe('Regressions (1): micro.hypervisor.inline-write-new');
+  });
+});

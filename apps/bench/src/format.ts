@@ -1,0 +1,122 @@
+import type { Comparison, MeasurementComparison } from './compare.js';
+import type { Measurement } from './measurement.js';
+import type { BenchResult } from './result.js';
+import type { Target } from './targets.js';
+
+const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** `bytes` as B, KiB, MiB, GiB (one decimal above B). */
+export function formatBytes(bytes: number): string {
+  let v = bytes;
+  let u = 0;
+  while (Math.abs(v) >= 1024 && u < BINARY_UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  if (u > 0) return `${v.toFixed(1)} ${BINARY_UNITS[u]}`;
+  return Number.isInteger(v) ? `${v} B` : `${v.toFixed(1)} B`;
+}
+
+/** A figure in its unit: bytes in binary units, large numbers grouped, small ones with decimals. */
+export function formatValue(value: number, unit: string): string {
+  if (unit === 'bytes') return formatBytes(value);
+  const a = Math.abs(value);
+  const text = a >= 1000 ? Math.round(value).toLocaleString('en-US') : a >= 100 ? value.toFixed(0) : a >= 10 ? value.toFixed(1) : value.toFixed(2);
+  return unit === '%' ? `${text}%` : unit === 'x' ? `${text}x` : text;
+}
+
+function unitLabel(unit: string): string {
+  return unit === 'bytes' || unit === '%' || unit === 'x' ? '' : unit;
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+/** Table rows of `ms`: name, median and unit, ratio to its limit, spread, min..max. */
+export function measurementRows(ms: readonly Measurement[]): string[] {
+  const rows = ms.map((m) => [
+    m.name,
+    formatValue(m.median, m.unit),
+    unitLabel(m.unit),
+    m.limit === undefined ? '' : `${m.limit.ratio.toFixed(2)} x ${m.limit.name}`,
+    m.exact === true ? 'exact' : m.samples.length < 2 ? '1 run' : pct(m.spread),
+    m.samples.length < 2 || m.min === m.max ? '' : `${formatValue(m.min, m.unit)} .. ${formatValue(m.max, m.unit)}`,
+    m.note ?? '',
+  ]);
+  const width = (c: number): number => Math.max(...rows.map((r) => r[c]!.length));
+  const w = [0, 1, 2, 3, 4, 5].map(width);
+  return rows.map((r) =>
+    [r[0]!.padEnd(w[0]!), r[1]!.padStart(w[1]!), r[2]!.padEnd(w[2]!), r[3]!.padEnd(w[3]!), r[4]!.padStart(w[4]!), r[5]!.padEnd(w[5]!), r[6]!]
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+/** The result as text: a table per suite (grouped by package or section), notes, targets, errors. */
+export function formatResult(r: BenchResult): string[] {
+  const lines: string[] = [];
+  const m = r.machine;
+  lines.push(`pagevisor bench, ${r.date}: ${m.cpus} CPUs (${m.cpuModel}), ${formatBytes(m.totalMemBytes)} RAM, Node ${m.node}, ${m.os}${r.options.quick ? ' — QUICK run' : ''}`);
+  lines.push('Columns: median of the repeats, ratio to the limit measured in this process, spread = (max - min) / median, min .. max. exact: a simulated figure, equal in every run.');
+  for (const s of r.suites) {
+    const n = r.options.repeats[s.suite] ?? 0;
+    lines.push('', `== ${s.suite} (${n} ${n === 1 ? 'repeat' : 'repeats'})`);
+    const ms = r.measurements.filter((x) => x.suite === s.suite);
+    const groups = [...new Set(ms.map((x) => x.group))];
+    for (const g of groups) {
+      lines.push(`  ${g}`);
+      for (const row of measurementRows(ms.filter((x) => x.group === g))) lines.push(`    ${row}`);
+    }
+    for (const n of s.notes) lines.push(`  note: ${n}`);
+  }
+  lines.push('', ...formatTargets(r.targets));
+  if (r.errors.length > 0) lines.push('', `ERRORS (${r.errors.length}):`, ...r.errors.map((e) => `  ${e.split('\n').join('\n    ')}`));
+  lines.push('', `Total wall time ${r.wallS.toFixed(1)} s.`);
+  return lines;
+}
+
+/** The targets section: met, missed or not measured, with the figure. */
+export function formatTargets(targets: readonly Target[]): string[] {
+  const lines = ['== targets'];
+  for (const t of targets) {
+    const verdict = t.met === true ? 'met   ' : t.met === false ? 'MISSED' : t.value === null ? 'n/a   ' : 'info  ';
+    const figure = t.value === null ? '' : `${formatValue(t.value, t.unit)} ${unitLabel(t.unit)}`.trimEnd();
+    lines.push(`  ${verdict}  ${t.name}${figure === '' ? '' : `: ${figure}`}${t.note === undefined ? '' : ` (${t.note})`}`);
+  }
+  return lines;
+}
+
+/** Ids in full when few, else counted by suite (a suite run in one run only adds dozens). */
+function idList(ids: readonly string[]): string {
+  if (ids.length <= 10) return ids.join(', ');
+  const bySuite = new Map<string, number>();
+  for (const id of ids) {
+    const suite = id.split('.')[0]!;
+    bySuite.set(suite, (bySuite.get(suite) ?? 0) + 1);
+  }
+  return `${ids.length} (${[...bySuite].map(([s, n]) => `${s}: ${n}`).join(', ')})`;
+}
+
+function ratioText(e: MeasurementComparison): string {
+  return Number.isFinite(e.ratio) ? `${e.ratio.toFixed(3)}x` : 'from 0';
+}
+
+/** The comparison: counts, then every changed measurement, then the regressions again at the end. */
+export function formatComparison(c: Comparison): string[] {
+  const drift = c.machineDrift > 0 ? `, the machine's drift ${pct(c.machineDrift)}` : '';
+  const lines = [`== compared with ${c.against} (${c.againstDate}): new/old of each median; noise = max(both spreads, 5%${drift})`];
+  for (const w of c.warnings) lines.push(`  warning: ${w}`);
+  const unchanged = c.entries.length - c.regressions.length - c.improvements.length;
+  lines.push(`  ${c.entries.length} in both: ${c.regressions.length} regressions, ${c.improvements.length} improvements, ${unchanged} unchanged; ${c.onlyInOld.length} only in the old run, ${c.onlyInNew.length} only in the new`);
+  const changed = c.entries.filter((e) => e.verdict !== 'unchanged');
+  const w = Math.max(0, ...changed.map((e) => e.id.length));
+  for (const e of changed) {
+    const vsLimit = e.limitRatioChange === undefined ? '' : `, vs limit ${e.limitRatioChange.toFixed(3)}x`;
+    lines.push(`  ${e.verdict === 'regression' ? 'REGRESSION ' : 'improvement'} ${e.id.padEnd(w)}  ${formatValue(e.oldMedian, e.unit)} -> ${formatValue(e.newMedian, e.unit)} ${unitLabel(e.unit)}  ${ratioText(e)} (noise ${pct(e.noise)}${vsLimit})`);
+  }
+  if (c.onlyInOld.length > 0) lines.push(`  only in the old run: ${idList(c.onlyInOld)}`);
+  if (c.onlyInNew.length > 0) lines.push(`  only in the new run: ${idList(c.onlyInNew)}`);
+  lines.push('', c.regressions.length === 0 ? 'No regressions.' : `Regressions (${c.regressions.length}): ${c.regressions.join(', ')}`);
+  return lines;
+}

@@ -1,0 +1,91 @@
+import { availableParallelism, cpus, release, totalmem } from 'node:os';
+import type { Comparison } from './compare.js';
+import type { Measurement, SuiteName } from './measurement.js';
+import type { SuiteResult } from './suite-context.js';
+import type { Target } from './targets.js';
+
+/** Format tag of a result file; `--compare` refuses files without it. */
+export const RESULT_FORMAT = 'pagevisor-bench/1';
+
+/** The machine a run measured. */
+export interface MachineInfo {
+  /** Logical CPUs (`os.cpus().length`). */
+  readonly cpus: number;
+  /** CPUs Node may use (`os.availableParallelism()`). */
+  readonly availableParallelism: number;
+  /** Model of the first CPU. */
+  readonly cpuModel: string;
+  /** RAM in bytes. */
+  readonly totalMemBytes: number;
+  /** `process.version`. */
+  readonly node: string;
+  /** `process.platform` and `os.release()`. */
+  readonly os: string;
+  /** `process.arch`. */
+  readonly arch: string;
+}
+
+/** The whole result of a run, as `--json` prints it and `--compare` reads it. */
+export interface BenchResult {
+  /** Always {@link RESULT_FORMAT}. */
+  readonly format: typeof RESULT_FORMAT;
+  /** When the run started (ISO 8601). */
+  readonly date: string;
+  /** The command line's arguments. */
+  readonly argv: readonly string[];
+  /** Options of the run. */
+  readonly options: { readonly suites: readonly SuiteName[]; readonly quick: boolean; readonly repeats: Readonly<Partial<Record<SuiteName, number>>> };
+  /** The machine. */
+  readonly machine: MachineInfo;
+  /** Each suite that ran, in order, with its notes (its measurements are in `measurements`). */
+  readonly suites: readonly SuiteSummary[];
+  /** Every measurement of every suite, in the order they ran (each names its suite). */
+  readonly measurements: readonly Measurement[];
+  /** The targets, met, missed or not measured. */
+  readonly targets: readonly Target[];
+  /** Suites or parts that failed (each an error message); empty when all ran. */
+  readonly errors: readonly string[];
+  /** Wall seconds of the whole run. */
+  readonly wallS: number;
+  /** The comparison with `--compare`'s file, when given. */
+  readonly comparison?: Comparison;
+}
+
+/** A suite of a run: its notes, extra figures and errors; its measurements are the result's with its name. */
+export type SuiteSummary = Omit<SuiteResult, 'measurements'>;
+
+/** This machine, as {@link MachineInfo}. */
+export function machineInfo(): MachineInfo {
+  const list = cpus();
+  return {
+    cpus: list.length,
+    availableParallelism: availableParallelism(),
+    cpuModel: list[0]?.model.trim() ?? 'unknown',
+    totalMemBytes: totalmem(),
+    node: process.version,
+    os: `${process.platform} ${release()}`,
+    arch: process.arch,
+  };
+}
+
+/**
+ * Checks that `value` (parsed JSON) looks like a {@link BenchResult}: the format tag and a
+ * measurements array whose entries have an id, a unit, a direction and finite statistics.
+ * Returns the problems found (empty when it does).
+ */
+export function resultProblems(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null) return ['not a JSON object'];
+  const v = value as Record<string, unknown>;
+  if (v['format'] !== RESULT_FORMAT) return [`format is ${JSON.stringify(v['format'])}, expected "${RESULT_FORMAT}"`];
+  if (!Array.isArray(v['measurements'])) return ['measurements is not an array'];
+  const problems: string[] = [];
+  (v['measurements'] as unknown[]).forEach((m, i) => {
+    const r = (typeof m === 'object' && m !== null ? m : {}) as Record<string, unknown>;
+    if (typeof r['id'] !== 'string') problems.push(`measurements[${i}].id is not a string`);
+    if (r['better'] !== 'higher' && r['better'] !== 'lower') problems.push(`measurements[${i}].better is not "higher" or "lower"`);
+    for (const k of ['median', 'min', 'max', 'spread']) {
+      if (typeof r[k] !== 'number' || !Number.isFinite(r[k])) problems.push(`measurements[${i}].${k} is not a finite number`);
+    }
+  });
+  return problems.slice(0, 5);
+}

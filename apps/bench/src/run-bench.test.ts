@@ -1,0 +1,124 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from './cli.js';
+import { compareMeasurements } from './compare.js';
+import { HYPERCALL_OPS } from '@pagevisor/hypercall-abi';
+import { RESULT_FORMAT, resultProblems, type BenchResult } from './result.js';
+import { runBench } from './run-bench.js';
+
+// Not timed assertions: only that a quick run measures every figure it should, each finite and
+// positive, in the JSON shape --compare reads back.
+describe('a quick run of the limits and micro suites', () => {
+  let result: BenchResult;
+  const repeats = 2;
+
+  it('runs without errors', async () => {
+    result = await runBench({ suites: ['micro'], quick: true, repeats });
+    expect(result.errors).toEqual([]);
+    expect(result.options.suites).toEqual(['limits', 'micro']);
+  }, 180_000);
+
+  it('gives every figure finite and > 0, with one sample per repeat (exact figures: one)', () => {
+    expect(result.measurements.length).toBeGreaterThan(40);
+    for (const m of result.measurements) {
+      for (const x of [m.median, m.min, m.max, ...m.samples]) {
+        expect(Number.isFinite(x), `${m.id}: ${x}`).toBe(true);
+        expect(x, m.id).toBeGreaterThan(0);
+      }
+      expect(m.min).toBeLessThanOrEqual(m.median);
+      expect(m.median).toBeLessThanOrEqual(m.max);
+      expect(m.samples.length, m.id).toBe(m.exact === true ? 1 : repeats);
+      if (m.limit !== undefined) expect(m.limit.ratio, m.id).toBeGreaterThan(0);
+    }
+  });
+
+  it('has unique ids and measures every package and every ABI op', () => {
+    const ids = result.measurements.map((m) => m.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const id of [
+      'limits.machine.copy',
+      'limits.machine.hash',
+      'limits.machine.compare',
+      'limits.machine.copy-hash',
+      'limits.file.write',
+      'limits.file.read',
+      'micro.frame-allocator.buddy-alloc-o0',
+      'micro.frame-allocator.buddy-free-o9',
+      'micro.frame-allocator.freelist-alloc-o0',
+      'micro.p2m.get',
+      'micro.p2m.set',
+      'micro.dedup.inline-lookup-hit',
+      'micro.dedup.inline-lookup-miss',
+      'micro.dedup.inline-insert',
+      'micro.dedup.ksm-scan',
+      'micro.dedup.esx-scan',
+      'micro.hypervisor.inline-write-new',
+      'micro.hypervisor.copy-hash-paired',
+      'micro.hypervisor.inline-write-dup',
+      'micro.hypervisor.cow-fault',
+    ]) {
+      expect(ids).toContain(id);
+    }
+    for (const op of HYPERCALL_OPS) expect(ids).toContain(`micro.hypercall-abi.${op}`);
+  });
+
+  it('takes the ratios to the limits measured in the same run', () => {
+    const cow = result.measurements.find((m) => m.id === 'micro.hypervisor.cow-fault')!;
+    const copy = result.measurements.find((m) => m.id === 'limits.machine.copy')!;
+    expect(cow.limit).toEqual({ id: copy.id, name: 'copy', ratio: cow.median / copy.median });
+  });
+
+  it('takes the inline write target ratio from samples paired with its copy+hash bound', () => {
+    const write = result.measurements.find((m) => m.id === 'micro.hypervisor.inline-write-new')!;
+    const bound = result.measurements.find((m) => m.id === 'micro.hypervisor.copy-hash-paired')!;
+    expect(write.limit).toMatchObject({ id: bound.id, name: 'copy+hash (paired)' });
+    const ratios = write.samples.map((w, i) => w / bound.samples[i]!).sort((a, b) => a - b);
+    expect(write.limit!.ratio).toBeGreaterThanOrEqual(ratios[0]!);
+    expect(write.limit!.ratio).toBeLessThanOrEqual(ratios.at(-1)!);
+    expect(result.targets.find((t) => t.key === 'inline-write')!.value).toBe(write.limit!.ratio);
+  });
+
+  it('judges the targets it measured and leaves the others unmeasured', () => {
+    const t = new Map(result.targets.map((x) => [x.key, x]));
+    expect(t.get('inline-write')!.value).toBeGreaterThan(0);
+    expect(typeof t.get('inline-write')!.met).toBe('boolean');
+    expect(typeof t.get('ksm-scan')!.met).toBe('boolean');
+    expect(t.get('scale-wall')).toMatchObject({ value: null, met: null });
+    expect(t.get('metadata')).toMatchObject({ value: null, met: null });
+  });
+
+  it('serialises to JSON that reads back as a result, with the machine described', () => {
+    const back = JSON.parse(JSON.stringify(result)) as BenchResult;
+    expect(resultProblems(back)).toEqual([]);
+    expect(back.format).toBe(RESULT_FORMAT);
+    expect(back.machine.cpus).toBeGreaterThan(0);
+    expect(back.machine.node).toBe(process.version);
+    expect(back.options.repeats).toEqual({ limits: repeats, micro: repeats });
+    expect(compareMeasurements(back, result).entries).toHaveLength(result.measurements.length);
+  });
+});
+
+describe('main, end to end on the limits suite', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-main-test-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes --out, prints --json, and compares a later run with it', async () => {
+    const out: string[] = [];
+    const io = { stdout: { write: (t: string) => out.push(t) }, stderr: { write: () => {} } };
+    const file = join(dir, 'old.json');
+    expect(await main(['--suite', 'limits', '--quick', '--repeats', '3', '--json', '--out', file], io)).toBe(0);
+    const printed = JSON.parse(out.join('')) as BenchResult;
+    const written = JSON.parse(readFileSync(file, 'utf8')) as BenchResult;
+    expect(written.measurements.map((m) => m.id)).toEqual(printed.measurements.map((m) => m.id));
+    expect(printed.argv).toEqual(['--suite', 'limits', '--quick', '--repeats', '3', '--json', '--out', file]);
+
+    out.length = 0;
+    expect(await main(['--suite', 'limits', '--quick', '--repeats', '3', '--compare', file], io)).toBe(0);
+    const text = out.join('');
+    expect(text).toContain(`== compared with ${file}`);
+    expect(text).toMatch(/7 in both: \d+ regressions, \d+ improvements, \d+ unchanged; 0 only in the old run, 0 only in the new/);
+    expect(text).toMatch(/\n(No regressions\.|Regressions \(\d+\): limits\..*)\n$/);
+  }, 60_000);
+});

@@ -1,0 +1,192 @@
+import { fileURLToPath } from 'node:url';
+import { forkForResult } from './child-run.js';
+import { repeatsOf } from './cli-args.js';
+import { measurement, median, SUITE_NAMES, type Measurement, type SuiteName } from './measurement.js';
+import { machineInfo, RESULT_FORMAT, type BenchResult } from './result.js';
+import type { SuiteContext, SuiteResult } from './suite-context.js';
+import { runLimits } from './suites/limits.js';
+import { runMacro } from './suites/macro.js';
+import { runMicro } from './suites/micro.js';
+import { runScale } from './suites/scale.js';
+import { runSwap } from './suites/swap.js';
+import { runTrace } from './suites/trace.js';
+import { evaluateTargets } from './targets.js';
+
+/** Options of {@link runBench}. */
+export interface RunBenchOptions {
+  /** Suites to run (limits is added when micro or swap runs). */
+  readonly suites: readonly SuiteName[];
+  /** Small sizes. */
+  readonly quick: boolean;
+  /** Repeats of every suite (default: each suite's own, see DEFAULT_REPEATS). */
+  readonly repeats?: number;
+  /** Progress lines. Default: none. */
+  readonly log?: (line: string) => void;
+  /** The command line, recorded in the result. */
+  readonly argv?: readonly string[];
+  /**
+   * Run limits, micro and swap in a fresh process per repeat (default: true when running from
+   * dist/, where the child's module exists as JavaScript; always false from source).
+   */
+  readonly isolate?: boolean;
+}
+
+/** What one isolated process sends back: its suites' results (one sample each) and errors. */
+export interface IsolatedPass {
+  readonly results: readonly SuiteResult[];
+  readonly errors: readonly string[];
+}
+
+/** Suites measured inside the runner's own process (the others start processes of their own). */
+export const IN_PROCESS_SUITES: readonly SuiteName[] = ['limits', 'micro', 'swap'];
+
+const RUNNERS: Readonly<Record<SuiteName, (ctx: SuiteContext) => Promise<SuiteResult>>> = {
+  limits: runLimits,
+  micro: runMicro,
+  swap: runSwap,
+  macro: runMacro,
+  trace: runTrace,
+  scale: runScale,
+};
+
+const CHILD_MODULE = fileURLToPath(new URL('./isolated-child.js', import.meta.url));
+/** True when running from dist/: the isolated child's module is JavaScript there. */
+const CAN_ISOLATE = fileURLToPath(import.meta.url).endsWith('.js');
+
+/** The suites that run for `asked`: in run order, with limits whenever micro or swap needs its ratios. */
+export function suitesToRun(asked: readonly SuiteName[]): SuiteName[] {
+  const needLimits = asked.includes('micro') || asked.includes('swap');
+  return SUITE_NAMES.filter((s) => asked.includes(s) || (s === 'limits' && needLimits));
+}
+
+/**
+ * Runs `suites` one after the other in this process, each with the repeats `repeatsOf` gives
+ * (or `opts.repeats`); the limits measured first are handed to the later suites for their
+ * ratios. A suite that throws is recorded in `errors` and the others still run.
+ */
+export async function runSuites(
+  suites: readonly SuiteName[],
+  opts: { readonly quick: boolean; readonly repeats?: number; readonly log: (line: string) => void },
+): Promise<{ results: SuiteResult[]; errors: string[] }> {
+  const limits = new Map<string, Measurement>();
+  const results: SuiteResult[] = [];
+  const errors: string[] = [];
+  for (const suite of suites) {
+    const ctx: SuiteContext = { quick: opts.quick, repeats: repeatsOf(opts, suite), log: opts.log, limits };
+    try {
+      const r = await RUNNERS[suite](ctx);
+      results.push(r);
+      for (const e of r.errors ?? []) errors.push(`${suite}: ${e}`);
+      if (suite === 'limits') for (const m of r.measurements) limits.set(m.id, m);
+    } catch (e) {
+      errors.push(`${suite}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    }
+  }
+  return { results, errors };
+}
+
+/**
+ * One measurement from the same measurement of several processes (one sample each): their
+ * samples side by side; an exact figure once (flagged when the processes disagree); a ratio to
+ * a limit as the median of the processes' ratios, each taken within its own process.
+ */
+export function mergeSamples(ms: readonly Measurement[]): Measurement {
+  const first = ms[0]!;
+  const [suite, group, ...rest] = first.id.split('.');
+  const exact = first.exact === true;
+  const samples = exact ? [first.median] : ms.flatMap((m) => m.samples);
+  const disagree = exact && ms.some((m) => m.median !== first.median);
+  const note = disagree ? 'NOT deterministic: processes disagree' : first.note;
+  const merged = measurement({
+    suite: suite as SuiteName,
+    group: group!,
+    key: rest.join('.'),
+    name: first.name,
+    unit: first.unit,
+    better: first.better,
+    samples,
+    exact,
+    ...(note === undefined ? {} : { note }),
+  });
+  const ratios = ms.flatMap((m) => (m.limit === undefined ? [] : [m.limit.ratio]));
+  return first.limit === undefined || ratios.length !== ms.length ? merged : { ...merged, limit: { ...first.limit, ratio: median(ratios) } };
+}
+
+/**
+ * Runs `suites` in `n` fresh processes, one sample each, and merges the samples by id: the
+ * spread then shows how much the figures move from one process to the next (JIT decisions,
+ * memory placement), which repeats inside one process do not. A measurement missing from some
+ * process is dropped, with an error.
+ */
+async function runIsolated(suites: readonly SuiteName[], quick: boolean, n: number, log: (line: string) => void): Promise<{ results: SuiteResult[]; errors: string[] }> {
+  log(`${suites.join(', ')}: ${n} processes, one sample each`);
+  const passes: IsolatedPass[] = [];
+  const errors: string[] = [];
+  for (let k = 0; k < n; k++) {
+    try {
+      passes.push(await forkForResult<IsolatedPass>(CHILD_MODULE, [JSON.stringify({ suites, quick, index: k, of: n })]));
+    } catch (e) {
+      errors.push(`process ${k + 1} of ${n}: ${(e as Error).message}`);
+    }
+  }
+  for (const [k, p] of passes.entries()) for (const e of p.errors) errors.push(`process ${k + 1} of ${n}: ${e}`);
+  const results: SuiteResult[] = [];
+  for (const suite of suites) {
+    const per = passes.map((p) => p.results.find((r) => r.suite === suite)).filter((r): r is SuiteResult => r !== undefined);
+    if (per.length === 0) continue;
+    const measurements: Measurement[] = [];
+    for (const m of per[0]!.measurements) {
+      const all = per.map((r) => r.measurements.find((x) => x.id === m.id)).filter((x): x is Measurement => x !== undefined);
+      if (all.length !== per.length) errors.push(`${suite}: ${m.id} missing from some processes: dropped`);
+      else measurements.push(mergeSamples(all));
+    }
+    const notes = [`${per.length} samples, each from a fresh process (after its own untimed warm-up).`, ...per[0]!.notes];
+    results.push({ suite, measurements, notes });
+  }
+  return { results, errors };
+}
+
+/**
+ * Runs the suites and returns every measurement, the targets and the errors. Limits, micro and
+ * swap run in a fresh process per repeat when `opts.isolate` allows it (see {@link runIsolated}),
+ * else in this process; macro, trace and scale start child processes of their own.
+ */
+export async function runBench(opts: RunBenchOptions): Promise<BenchResult> {
+  const log = opts.log ?? (() => {});
+  const t0 = performance.now();
+  const date = new Date().toISOString();
+  const suites = suitesToRun(opts.suites);
+  const repeats: Partial<Record<SuiteName, number>> = {};
+  for (const s of suites) repeats[s] = repeatsOf(opts, s);
+  const inProcess = suites.filter((s) => IN_PROCESS_SUITES.includes(s));
+  const others = suites.filter((s) => !IN_PROCESS_SUITES.includes(s));
+  const results: SuiteResult[] = [];
+  const errors: string[] = [];
+  if (inProcess.length > 0 && (opts.isolate ?? CAN_ISOLATE)) {
+    const n = Math.max(...inProcess.map((s) => repeats[s]!));
+    for (const s of inProcess) repeats[s] = n;
+    const r = await runIsolated(inProcess, opts.quick, n, log);
+    results.push(...r.results);
+    errors.push(...r.errors);
+  } else if (inProcess.length > 0) {
+    const r = await runSuites(inProcess, { quick: opts.quick, ...(opts.repeats === undefined ? {} : { repeats: opts.repeats }), log });
+    results.push(...r.results);
+    errors.push(...r.errors);
+  }
+  const r = await runSuites(others, { quick: opts.quick, ...(opts.repeats === undefined ? {} : { repeats: opts.repeats }), log });
+  results.push(...r.results);
+  errors.push(...r.errors);
+  const measurements = results.flatMap((x) => x.measurements);
+  return {
+    format: RESULT_FORMAT,
+    date,
+    argv: [...(opts.argv ?? [])],
+    options: { suites, quick: opts.quick, repeats },
+    machine: machineInfo(),
+    suites: results.map(({ measurements: _measurements, ...summary }) => summary),
+    measurements,
+    targets: evaluateTargets(measurements, opts.quick),
+    errors,
+    wallS: (performance.now() - t0) / 1000,
+  };
+}
