@@ -10,7 +10,7 @@ export const DEFAULT_REPEATS: Readonly<Record<SuiteName, number>> = {
   micro: 5,
   swap: 5,
   macro: 3,
-  trace: 1,
+  trace: 3,
   scale: 1,
 };
 
@@ -42,8 +42,8 @@ Options:
   --compare FILE   Compare with an earlier --json result: the ratio new/old of every measurement
                    in both, and a verdict (regression, improvement, unchanged) against the noise.
                    Regressions are listed at the end; the exit code stays 0.
-  --repeats N      Timed repeats of every measurement (default: limits/micro/swap 5, macro 3,
-                   trace and scale 1).
+  --repeats N      Timed repeats of every measurement (default: limits/micro/swap 5, macro and
+                   trace 3, scale 1).
   --quick          Small sizes, for tests and smoke runs (not comparable with full runs).
   --help           This text.
 

@@ -18,7 +18,7 @@ describe('noiseThreshold', () => {
     expect(noiseThreshold(m('a', [100, 100, 101]), m('a', [100, 100, 100]))).toBe(MIN_NOISE);
   });
 
-  it('is 10% when either run has fewer than three samples', () => {
+  it('is 25% when either run has fewer than three samples', () => {
     expect(noiseThreshold(m('a', [100]), m('a', [100, 100, 100]))).toBe(FEW_SAMPLES_NOISE);
     expect(noiseThreshold(m('a', [100, 100, 100]), m('a', [99, 101]))).toBe(FEW_SAMPLES_NOISE);
   });

@@ -9,7 +9,7 @@ export const MIN_NOISE = 0.05;
  * Noise threshold when either run has fewer than {@link MIN_SAMPLES_FOR_SPREAD} samples: its
  * spread says nothing about the noise, so a wider margin stands in for it.
  */
-export const FEW_SAMPLES_NOISE = 0.1;
+export const FEW_SAMPLES_NOISE = 0.25;
 /** Samples a run needs for its spread to count as its noise. */
 export const MIN_SAMPLES_FOR_SPREAD = 3;
 /** Threshold for deterministic figures (simulated quantities): any change beyond rounding counts. */
