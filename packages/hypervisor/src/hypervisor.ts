@@ -915,7 +915,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
 
   /** EOPNOTSUPP when a frame of `p` is mapped by a domain with sharing disabled (a fork would share it). */
   private checkParentSharing(op: string, p: Domain): void {
-    if (!this.someSharingDisabled()) return;
+    // Uniform sharing means no domain has it disabled.
+    if (this.uniformSharing) return;
     for (let g = 0; g < p.table.size; g++) {
       if (hasFrame(p.table.type(asGfn(g)))) this.checkFrameSharing(op, p.table.mfn(asGfn(g)));
     }
@@ -929,7 +930,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
 
   /** A domain mapping `mfn` with sharing disabled, if any (never for the zero frame). */
   private disabledMapper(mfn: Mfn): DomId | undefined {
-    if (mfn === this.zeroMfn || !this.someSharingDisabled()) return undefined;
+    if (mfn === this.zeroMfn || this.uniformSharing) return undefined;
     if ((this.frames.flags(mfn) & FrameFlags.shared) === 0) {
       const owner = this.frames.owner(mfn);
       return this.domainsById.get(owner)?.sharing === false ? owner : undefined;
@@ -939,11 +940,6 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       if (this.domainsById.get(dom)?.sharing === false) found = dom;
     });
     return found;
-  }
-
-  private someSharingDisabled(): boolean {
-    for (const d of this.domainsById.values()) if (!d.sharing) return true;
-    return false;
   }
 
   /** Refuses sharing between `a` and `b` when either has it disabled (EOPNOTSUPP) or their trust groups differ (EPERM). */
