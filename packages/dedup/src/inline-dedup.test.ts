@@ -134,6 +134,22 @@ describe('InlineDedup insert and remove', () => {
     expect(dedup.contains(asMfn(-1))).toBe(false);
   });
 
+  it('removes by the key kept for the frame: no hashing, even for a frame indexed under another hash', async () => {
+    const { dedup, memory, frameWith } = await attached();
+    const mfns = [1, 2, 3].map((i) => frameWith(randomPage(40 + i)));
+    for (const mfn of mfns) dedup.insert(mfn, memory.hashFrame(mfn));
+    const odd = frameWith(randomPage(50));
+    dedup.insert(odd, 12345);
+    const hashFrame = memory.hashFrame.bind(memory);
+    let hashed = 0;
+    memory.hashFrame = (mfn) => (hashed++, hashFrame(mfn));
+    for (const mfn of [...mfns, odd]) dedup.remove(mfn);
+    memory.hashFrame = hashFrame;
+    expect(hashed).toBe(0);
+    expect(dedup.stats()).toMatchObject({ removes: 4, size: 1 });
+    expect(dedup.audit()).toEqual([]);
+  });
+
   it('misses after remove; removing a frame that is not indexed does nothing', async () => {
     const { dedup, memory, frameWith } = await attached();
     const page = randomPage(5);
@@ -195,9 +211,9 @@ describe('InlineDedup insert and remove', () => {
     expect(dedup.audit()).toEqual([]);
   });
 
-  it('counts its typed arrays as metadata: 8 bytes a slot and 1 bit a frame', async () => {
+  it('counts its typed arrays as metadata: 4 bytes a slot, 4 bytes and 1 bit a frame', async () => {
     const { dedup } = await attached(100, { initialCapacity: 256 });
-    expect(dedup.metadataBytes()).toBe(256 * 8 + Math.ceil(100 / 32) * 4);
+    expect(dedup.metadataBytes()).toBe(256 * 4 + 100 * 4 + Math.ceil(100 / 32) * 4);
   });
 });
 

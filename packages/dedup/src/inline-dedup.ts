@@ -47,12 +47,12 @@ function homeSlot(hash: number, mask: number): number {
  * Inline de-duplication, the design pagevisor started from: a content index consulted when a
  * whole page is written (`inline`), with populate mapping the shared zero frame (`populateZero`).
  *
- * The index is an open-addressing hash table with linear probing in typed arrays: `keys` holds
- * the 32-bit xxhash of each indexed frame, `vals` its mfn (or EMPTY / TOMBSTONE), and a bitmap
- * says which frames are indexed, so {@link contains} is O(1). {@link remove} finds the frame's
- * slot by hashing the frame again (its content cannot have changed while indexed: the audit
- * checks it) and probing, falling back to a scan of the table for a frame inserted under another
- * hash; a slot index per frame (4 bytes a frame of the host) made it O(1) without the hash.
+ * The index is an open-addressing hash table with linear probing in typed arrays: `slots` holds
+ * the mfn of each indexed frame (or EMPTY / TOMBSTONE), and per machine frame `keys` holds the
+ * 32-bit xxhash the frame was indexed under, with a bitmap saying which frames are indexed. A
+ * probe compares `keys[slots[i]]`; {@link remove} finds a frame's slot from its kept key, so it
+ * is O(1) and hashes nothing (the frame's content was hashed once, when it was indexed). That is
+ * 4 bytes a slot plus 4 bytes and 1 bit a frame of the host.
  * Frames whose contents differ but whose hashes are equal all live in the table; {@link lookup}
  * returns only a frame whose bytes a full compare confirms. Lookups, inserts and removes allocate
  * nothing; only a rebuild of the table does.
@@ -69,8 +69,10 @@ export class InlineDedup implements DedupIndex {
   private host: DedupHost | undefined;
   private zeroMfn: Mfn = INVALID_MFN;
 
-  private keys: Uint32Array;
-  private vals: Int32Array;
+  /** Mfn of each slot, or EMPTY / TOMBSTONE. */
+  private slots: Int32Array;
+  /** Per machine frame: the hash it is indexed under (meaningful while its `indexed` bit is set). */
+  private keys = new Uint32Array(0);
   /** Bit `mfn` set when frame `mfn` is indexed. */
   private indexed = new Uint32Array(0);
   /** Frames of the host (bits of `indexed`). */
@@ -113,8 +115,7 @@ export class InlineDedup implements DedupIndex {
       );
     }
     this.maxLoadFactor = maxLoadFactor;
-    this.keys = new Uint32Array(capacity);
-    this.vals = new Int32Array(capacity).fill(EMPTY);
+    this.slots = new Int32Array(capacity).fill(EMPTY);
     this.mask = capacity - 1;
     this.limit = this.limitFor(capacity);
   }
@@ -126,11 +127,11 @@ export class InlineDedup implements DedupIndex {
 
   /** Slots of the hash table. */
   get capacity(): number {
-    return this.vals.length;
+    return this.slots.length;
   }
 
   /**
-   * Sizes the indexed bitmap for every frame of `host.memory` and indexes the zero frame, so that a
+   * Sizes the per-frame keys and indexed bitmap for every frame of `host.memory` and indexes the zero frame, so that a
    * whole-page write of zeros finds it. Called once.
    */
   attach(host: DedupHost): void {
@@ -144,6 +145,7 @@ export class InlineDedup implements DedupIndex {
     this.host = host;
     this.zeroMfn = host.zeroMfn;
     this.frames = frames;
+    this.keys = new Uint32Array(frames);
     this.indexed = new Uint32Array(Math.ceil(frames / 32));
     this.insert(host.zeroMfn, host.memory.hashFrame(host.zeroMfn));
   }
@@ -160,13 +162,13 @@ export class InlineDedup implements DedupIndex {
     this.lookups++;
     const key = hash >>> 0;
     const keys = this.keys;
-    const vals = this.vals;
+    const slots = this.slots;
     const mask = this.mask;
     // Terminates: the load limit keeps at least one EMPTY slot in the table.
     for (let i = homeSlot(key, mask); ; i = (i + 1) & mask) {
-      const mfn = vals[i];
+      const mfn = slots[i]!;
       if (mfn === EMPTY) break;
-      if (mfn >= 0 && keys[i] === key) {
+      if (mfn >= 0 && keys[mfn] === key) {
         if (host.memory.frameEquals(mfn as Mfn, page)) {
           this.hits++;
           return mfn as Mfn;
@@ -189,15 +191,15 @@ export class InlineDedup implements DedupIndex {
     }
     if (this.live + this.tombstones >= this.limit) this.rebuild();
     const key = hash >>> 0;
-    const vals = this.vals;
+    const slots = this.slots;
     const mask = this.mask;
     // The frame is known not to be in the table (its bit), so the first free slot will do;
     // reusing a tombstone keeps probe sequences short.
     let i = homeSlot(key, mask);
-    while (vals[i] >= 0) i = (i + 1) & mask;
-    if (vals[i] === TOMBSTONE) this.tombstones--;
-    this.keys[i] = key;
-    vals[i] = mfn;
+    while (slots[i]! >= 0) i = (i + 1) & mask;
+    if (slots[i] === TOMBSTONE) this.tombstones--;
+    this.keys[mfn] = key;
+    slots[i] = mfn;
     this.indexed[mfn >>> 5]! |= 1 << (mfn & 31);
     this.live++;
     this.inserts++;
@@ -216,22 +218,27 @@ export class InlineDedup implements DedupIndex {
       return;
     }
     if (!this.contains(mfn)) return;
-    const slot = this.slotOfIndexed(mfn);
+    const slots = this.slots;
+    const mask = this.mask;
+    let slot = homeSlot(this.keys[mfn]!, mask);
+    while (slots[slot] !== mfn) {
+      // The frame went in under its key, so its slot lies before the first EMPTY of the sequence.
+      if (slots[slot] === EMPTY) throw new InvariantError(`inline dedup: mfn ${mfn} is marked indexed but in no slot`);
+      slot = (slot + 1) & mask;
+    }
     this.indexed[mfn >>> 5]! &= ~(1 << (mfn & 31));
     this.live--;
     this.removes++;
-    const vals = this.vals;
-    const mask = this.mask;
-    if (vals[(slot + 1) & mask] !== EMPTY) {
-      vals[slot] = TOMBSTONE;
+    if (slots[(slot + 1) & mask] !== EMPTY) {
+      slots[slot] = TOMBSTONE;
       this.tombstones++;
       return;
     }
     // No probe sequence runs past an EMPTY slot, so this slot and the tombstones just before it
     // end every sequence through them: they can become EMPTY again.
-    vals[slot] = EMPTY;
-    for (let i = (slot - 1) & mask; vals[i] === TOMBSTONE; i = (i - 1) & mask) {
-      vals[i] = EMPTY;
+    slots[slot] = EMPTY;
+    for (let i = (slot - 1) & mask; slots[i] === TOMBSTONE; i = (i - 1) & mask) {
+      slots[i] = EMPTY;
       this.tombstones--;
     }
   }
@@ -241,25 +248,9 @@ export class InlineDedup implements DedupIndex {
     return mfn >= 0 && mfn < this.frames && ((this.indexed[mfn >>> 5]! >>> (mfn & 31)) & 1) !== 0;
   }
 
-  /** Bytes of the typed arrays: keys and values (8 bytes a slot) plus the indexed bitmap (1 bit a frame). */
+  /** Bytes of the typed arrays: 4 bytes a slot, and 4 bytes (key) and 1 bit (indexed) a frame. */
   metadataBytes(): number {
-    return this.keys.byteLength + this.vals.byteLength + this.indexed.byteLength;
-  }
-
-  /**
-   * Slot of indexed frame `mfn`: probed from the home slot of its content hash, which is its key
-   * unless it was inserted under another hash (a caller's choice, or a weak hash of a test); then
-   * the whole table is scanned. An indexed frame found nowhere is a broken invariant.
-   */
-  private slotOfIndexed(mfn: Mfn): number {
-    const vals = this.vals;
-    const mask = this.mask;
-    const key = this.host!.memory.hashFrame(mfn) >>> 0;
-    for (let i = homeSlot(key, mask); vals[i] !== EMPTY; i = (i + 1) & mask) {
-      if (vals[i] === mfn) return i;
-    }
-    for (let i = 0; i < vals.length; i++) if (vals[i] === mfn) return i;
-    throw new InvariantError(`inline dedup: mfn ${mfn} is marked indexed but in no slot`);
+    return this.slots.byteLength + this.keys.byteLength + this.indexed.byteLength;
   }
 
   /**
@@ -275,7 +266,7 @@ export class InlineDedup implements DedupIndex {
       inserts: this.inserts,
       removes: this.removes,
       size: this.live,
-      capacity: this.vals.length,
+      capacity: this.slots.length,
       tombstones: this.tombstones,
       rebuilds: this.rebuilds,
     };
@@ -293,13 +284,13 @@ export class InlineDedup implements DedupIndex {
     const problems: string[] = [];
     const { memory, frames } = host;
     const keys = this.keys;
-    const vals = this.vals;
+    const slots = this.slots;
     const mask = this.mask;
-    const slots = new Uint8Array(this.frames);
+    const seen = new Uint8Array(this.frames);
     let live = 0;
     let tombstones = 0;
-    for (let i = 0; i < vals.length; i++) {
-      const v = vals[i];
+    for (let i = 0; i < slots.length; i++) {
+      const v = slots[i]!;
       if (v === EMPTY) continue;
       if (v === TOMBSTONE) {
         tombstones++;
@@ -312,31 +303,31 @@ export class InlineDedup implements DedupIndex {
         continue;
       }
       if (!this.contains(mfn)) problems.push(`inline dedup: mfn ${mfn} sits in slot ${i} but is not marked indexed`);
-      if (slots[mfn]! > 0) problems.push(`inline dedup: mfn ${mfn} sits in two slots`);
-      slots[mfn] = 1;
+      if (seen[mfn]! > 0) problems.push(`inline dedup: mfn ${mfn} sits in two slots`);
+      seen[mfn] = 1;
       const hash = memory.hashFrame(mfn) >>> 0;
-      if (keys[i] !== hash) {
+      if (keys[mfn] !== hash) {
         problems.push(
-          `inline dedup: mfn ${mfn} indexed under hash ${keys[i]} but its content hashes to ${hash} (changed while indexed)`,
+          `inline dedup: mfn ${mfn} indexed under hash ${keys[mfn]} but its content hashes to ${hash} (changed while indexed)`,
         );
       }
       if (frames.isFree(mfn)) problems.push(`inline dedup: mfn ${mfn} is indexed but free`);
-      for (let j = homeSlot(keys[i], mask); j !== i; j = (j + 1) & mask) {
-        if (vals[j] === EMPTY) {
+      for (let j = homeSlot(keys[mfn], mask); j !== i; j = (j + 1) & mask) {
+        if (slots[j] === EMPTY) {
           problems.push(`inline dedup: mfn ${mfn} in slot ${i} unreachable from its home slot`);
           break;
         }
       }
     }
     for (let mfn = 0; mfn < this.frames; mfn++) {
-      if (slots[mfn] === 0 && this.contains(mfn as Mfn)) problems.push(`inline dedup: mfn ${mfn} is marked indexed but in no slot`);
+      if (seen[mfn] === 0 && this.contains(mfn as Mfn)) problems.push(`inline dedup: mfn ${mfn} is marked indexed but in no slot`);
     }
     if (live !== this.live) problems.push(`inline dedup: ${live} frames in the table but size says ${this.live}`);
     if (tombstones !== this.tombstones) {
       problems.push(`inline dedup: ${tombstones} tombstones in the table but the count says ${this.tombstones}`);
     }
     if (!this.contains(this.zeroMfn)) problems.push(`inline dedup: zero frame mfn ${this.zeroMfn} is not indexed`);
-    if (vals.length - live - tombstones < 1) problems.push('inline dedup: no EMPTY slot left, lookups would not end');
+    if (slots.length - live - tombstones < 1) problems.push('inline dedup: no EMPTY slot left, lookups would not end');
     return problems;
   }
 
@@ -351,27 +342,23 @@ export class InlineDedup implements DedupIndex {
    * time would grow the table without bound under insert/remove churn at a steady size.
    */
   private rebuild(): void {
-    const oldKeys = this.keys;
-    const oldVals = this.vals;
-    let capacity = oldVals.length;
+    const old = this.slots;
+    let capacity = old.length;
     if (this.live + 1 > this.limitFor(capacity) / 2) {
       invariant(capacity < MAX_CAPACITY, `inline dedup: table full at ${capacity} slots`);
       capacity *= 2;
     }
-    const keys = new Uint32Array(capacity);
-    const vals = new Int32Array(capacity).fill(EMPTY);
+    const keys = this.keys;
+    const slots = new Int32Array(capacity).fill(EMPTY);
     const mask = capacity - 1;
-    for (let s = 0; s < oldVals.length; s++) {
-      const mfn = oldVals[s];
+    for (let s = 0; s < old.length; s++) {
+      const mfn = old[s]!;
       if (mfn < 0) continue;
-      const key = oldKeys[s];
-      let i = homeSlot(key, mask);
-      while (vals[i] !== EMPTY) i = (i + 1) & mask;
-      keys[i] = key;
-      vals[i] = mfn;
+      let i = homeSlot(keys[mfn]!, mask);
+      while (slots[i] !== EMPTY) i = (i + 1) & mask;
+      slots[i] = mfn;
     }
-    this.keys = keys;
-    this.vals = vals;
+    this.slots = slots;
     this.mask = mask;
     this.limit = this.limitFor(capacity);
     this.tombstones = 0;
