@@ -59,9 +59,9 @@ describe('runScenario', () => {
     const m = r.memory;
     expect(m.frameTableBytes + m.p2mTableBytes + m.reverseMapBytes + m.dedupBytes + m.hypervisorBytes).toBe(m.metadataBytes);
     expect(m.metadataBytesPerGuestPage).toBe(Math.round((m.metadataBytes / 2048) * 100) / 100);
-    // Two guests that share: 5 bytes a gfn of p2m and 8 of reverse-map links; per frame, a list head
-    // and a count (8 bytes) and one id-directory reference a table.
-    expect([m.p2mTableBytes, m.reverseMapBytes]).toEqual([2 * 1024 * 13, 4096 * 8 + 2 * 8]);
+    // Two guests that share: 4 bytes a gfn of p2m. The reverse map keeps its anchors in the frame
+    // table's m2p words: its own are the pool's first 16 list nodes and one id-directory reference a table.
+    expect([m.p2mTableBytes, m.reverseMapBytes]).toEqual([2 * 1024 * 4, 16 * 32 + 2 * 8]);
     // No sharing handle was ever asked for: the hypervisor holds no per-frame array.
     expect(m.hypervisorBytes).toBe(0);
     expect(r.wall.peakRssBytes).toBeGreaterThan(1 << 20);

@@ -94,10 +94,6 @@ export class CowHandler implements CowFaultHandler {
     }
     const refs = frames.refcount(mfn);
     const rmap = this.p2m.rmap;
-    // Cheap (O(1)) and catches a drifted count before it decides between keep and copy.
-    if (refs !== rmap.count(mfn)) {
-      throw new InvariantError(`cow_fault: mfn ${mfn} refcount ${refs} != ${rmap.count(mfn)} reverse-map entries`);
-    }
 
     if ((flags & FrameFlags.zero) !== 0) {
       if (mfn !== this.zeroMfn) {

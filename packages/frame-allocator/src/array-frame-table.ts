@@ -31,6 +31,11 @@ interface Account {
  * only, this table at allocated frames only, and a free frame reads as m2p INVALID_GFN and
  * refcount 0 whatever its links hold. The table's own arrays are then 3 bytes per frame.
  *
+ * A shared frame's m2p word is its reverse-map anchor: {@link lendM2p} lends the words to the
+ * p2m's reverse map, as Xen's `page_info` holds a shared page's sharing state in a union. The
+ * table writes a gfn or INVALID_GFN there (setOwner, allocFrame, freeFrame) and the buddy its
+ * links (at least -1), never a value below -1, which the reverse map keeps for its lists.
+ *
  * Frames the allocator already holds at construction (e.g. below a buddy's firstFrame) are
  * reserved for the hypervisor: owner DOMID_XEN, refcount 0, never handed out.
  *
@@ -50,6 +55,7 @@ export class ArrayFrameTable implements FrameTable {
   readonly #flags: Uint8Array;
   /** True when #gfn and #refcount are the allocator's links: meaningless at free frames. */
   readonly #union: boolean;
+  #m2pLent = false;
   readonly #accounts = new Map<number, Account>();
 
   /** @param allocator the allocator of the machine's frames; the table spans its totalFrames. */
@@ -103,6 +109,17 @@ export class ArrayFrameTable implements FrameTable {
     this.#refcount[mfn] = 0;
     this.#flags[mfn] = 0;
     this.allocator.free(mfn, 0);
+  }
+
+  /**
+   * The m2p words, once (undefined after), for the reverse map to keep each shared frame's anchor
+   * in: at a shared frame, {@link gfn} then reads the anchor (a gfn its mappers share, INVALID_GFN,
+   * or below -1 a reference to its list of mappers). Their bytes stay counted here.
+   */
+  lendM2p(): Int32Array | undefined {
+    if (this.#m2pLent) return undefined;
+    this.#m2pLent = true;
+    return this.#gfn;
   }
 
   isFree(mfn: Mfn): boolean {

@@ -1,4 +1,4 @@
-import { ArrayP2m, type ArrayP2mTable } from '@pagevisor/p2m';
+import { ArrayP2m, P2M_MAX_MFN, type ArrayP2mTable } from '@pagevisor/p2m';
 import { CowHandler } from '@pagevisor/cow';
 import { InlineDedup } from '@pagevisor/dedup';
 import { ArrayFrameTable, BuddyAllocator, FreeListAllocator } from '@pagevisor/frame-allocator';
@@ -134,7 +134,6 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.numaNodes = numaNodes;
     this.framesPerNode = Math.ceil(memory.frames / numaNodes);
     this.frames = new ArrayFrameTable(allocator);
-    this.p2m = new ArrayP2m(memory.frames);
     this.dedup = dedup;
     this.costModel = costModel;
 
@@ -144,6 +143,9 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.frames.setFlags(zero, FrameFlags.shared | FrameFlags.zero);
     this.frames.addRef(zero, -1); // the zero frame's refcount counts its mappings only
     this.zeroMfn = zero;
+    // Any gfn may map the zero frame: the reverse map counts its mappings rather than list them.
+    // It keeps a shared frame's anchor in the frame's m2p word, as Xen keeps sharing state in page_info.
+    this.p2m = new ArrayP2m(memory.frames, zero, this.frames.lendM2p());
 
     dedup.attach({
       memory,
@@ -183,8 +185,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   /** Builds a hypervisor over a new machine of `options.frames` frames. */
   static async create(options: HypervisorOptions): Promise<Hypervisor> {
     const { frames } = options;
-    if (!Number.isSafeInteger(frames) || frames < 2) {
-      throw new HypervisorError('EINVAL', 'create', `frames must be an integer >= 2, got ${frames}`);
+    if (!Number.isSafeInteger(frames) || frames < 2 || frames > P2M_MAX_MFN + 1) {
+      throw new HypervisorError('EINVAL', 'create', `frames must be an integer in [2, 2^28] (what a p2m entry holds), got ${frames}`);
     }
     const numaNodes = options.numaNodes ?? 1;
     if (!Number.isInteger(numaNodes) || numaNodes < 1 || numaNodes > 64 || numaNodes > frames) {
@@ -409,18 +411,37 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
 
   /** Frames sharing saves host-wide (XENMEM_get_sharing_freed_pages): mappings of shared frames minus those frames. */
   sharingFreedPages(): number {
-    let freed = 0;
-    const rmap = this.p2m.rmap;
-    for (const mfn of rmap.frames()) freed += mfn === this.zeroMfn ? rmap.count(mfn) : rmap.count(mfn) - 1;
-    return freed;
+    const c = this.sharingCounts();
+    return c.sharing + c.zeroPages;
   }
 
   /** Shared frames mapped at least once, the zero frame included (XENMEM_get_sharing_shared_pages). */
   sharingSharedPages(): number {
+    const c = this.sharingCounts();
+    return c.mapped + (c.zeroPages > 0 ? 1 : 0);
+  }
+
+  /**
+   * One pass over the frame table, whose refcount of a shared frame is its number of mappings:
+   * shared frames other than the zero frame mapped at least once (`mapped`) and twice or more
+   * (`shared`), their mappings beyond the first (`sharing`, KSM's pages_sharing), and the zero
+   * frame's mappings.
+   */
+  private sharingCounts(): { mapped: number; shared: number; sharing: number; zeroPages: number } {
+    const frames = this.frames;
+    let mapped = 0;
     let shared = 0;
-    const rmap = this.p2m.rmap;
-    for (const mfn of rmap.frames()) if (rmap.count(mfn) > 0) shared++;
-    return shared;
+    let sharing = 0;
+    for (let m = 0; m < frames.totalFrames; m++) {
+      if (m === this.zeroMfn || (frames.flags(m as Mfn) & FrameFlags.shared) === 0) continue;
+      const refs = frames.refcount(m as Mfn);
+      if (refs > 0) {
+        mapped++;
+        sharing += refs - 1;
+      }
+      if (refs > 1) shared++;
+    }
+    return { mapped, shared, sharing, zeroPages: frames.refcount(this.zeroMfn) };
   }
 
   /**
@@ -821,7 +842,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const d = this.domain(op, dom);
     this.checkGfn(op, d, gfn);
     const t = d.table.type(gfn);
-    if (t === P2mType.ram_shared) return this.p2m.rmap.count(d.table.mfn(gfn));
+    if (t === P2mType.ram_shared) return this.frames.refcount(d.table.mfn(gfn));
     if (t === P2mType.ram_rw || t === P2mType.paging_out) return 1;
     throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} is ${P2M_TYPE_NAMES[t]}: it has no frame`);
   }
@@ -1148,10 +1169,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       zeroFaults += d.zeroFaults;
       cpuNs += d.cpuNs;
     }
-    const rmap = this.p2m.rmap;
-    // One pass over the counts: the simulator samples this, and a list of every shared frame
-    // (an array of up to a million numbers) a sample was most of its cost.
-    const { shared: pagesShared, sharing: pagesSharing } = rmap.sharingCounts(this.zeroMfn);
+    const { shared: pagesShared, sharing: pagesSharing, zeroPages } = this.sharingCounts();
     const machineFramesUsed = this.frames.totalFrames - this.frames.freeFrames;
     const pagedPages = this.pager === undefined ? 0 : this.countPaged();
     // Saved by sharing only: pages out on swap need no frame either, but sharing did not save them.
@@ -1162,7 +1180,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       machineFramesFree: this.frames.freeFrames,
       pagesShared,
       pagesSharing,
-      zeroPages: rmap.count(this.zeroMfn),
+      zeroPages,
       pagedPages,
       cowFaults,
       zeroFaults,
@@ -1236,9 +1254,10 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const owner = this.frames.owner(mfn);
     const gfn = this.frames.gfn(mfn);
     this.pager?.dropCache(mfn, owner);
-    this.domain('share', owner).table.set(gfn, mfn, P2mType.ram_shared);
     this.p2m.rmap.add(mfn, owner, gfn);
-    this.frames.setOwner(mfn, DOMID_COW, INVALID_GFN);
+    this.domain('share', owner).table.set(gfn, mfn, P2mType.ram_shared);
+    // The m2p word stays: it is the reverse map's anchor now.
+    this.frames.setOwner(mfn, DOMID_COW, gfn);
     this.frames.setFlags(mfn, flags | FrameFlags.shared);
     if (this.dedup.inline && !this.dedup.contains(mfn)) this.dedup.insert(mfn, this.memory.hashFrame(mfn));
   }

@@ -365,7 +365,7 @@ export class Pager {
   private evictable(m: Mfn): boolean {
     const { frames, p2m, zeroMfn } = this.host;
     if (m === zeroMfn || frames.isFree(m)) return false;
-    if ((frames.flags(m) & FrameFlags.shared) !== 0) return frames.owner(m) === DOMID_COW && p2m.rmap.count(m) > 0;
+    if ((frames.flags(m) & FrameFlags.shared) !== 0) return frames.owner(m) === DOMID_COW && frames.refcount(m) > 0;
     const owner = frames.owner(m);
     if (!isRealDomId(owner)) return false;
     const t = p2m.table(owner);

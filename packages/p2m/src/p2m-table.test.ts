@@ -1,6 +1,6 @@
 import { asDomId, asGfn, asMfn, INVALID_MFN, InvariantError, P2mType } from '@pagevisor/types';
 import { describe, expect, it } from 'vitest';
-import { ArrayP2mTable } from './p2m-table.js';
+import { ArrayP2mTable, P2M_MAX_MFN } from './p2m-table.js';
 
 const d1 = asDomId(1);
 const g = asGfn;
@@ -15,7 +15,6 @@ describe('ArrayP2mTable', () => {
     for (let i = 0; i < 4; i++) {
       expect(t.type(g(i))).toBe(P2mType.invalid);
       expect(t.mfn(g(i))).toBe(INVALID_MFN);
-      expect(t.hasRmapEntry(g(i))).toBe(false);
     }
   });
 
@@ -29,12 +28,6 @@ describe('ArrayP2mTable', () => {
     t.clear(g(3));
     expect([t.mfn(g(3)), t.type(g(3))]).toEqual([INVALID_MFN, P2mType.invalid]);
     expect(t.mfn(g(5))).toBe(7);
-  });
-
-  it('keeps large mfns intact (Int32 storage)', () => {
-    const t = new ArrayP2mTable(d1, 1);
-    t.set(g(0), m(0x7fffffff), P2mType.ram_rw);
-    expect(t.mfn(g(0))).toBe(0x7fffffff);
   });
 
   it('counts populated entries on every transition', () => {
@@ -100,12 +93,17 @@ describe('ArrayP2mTable', () => {
     expect(new ArrayP2mTable(d1, 0).size).toBe(0);
   });
 
-  it('spends 5 bytes per guest frame, 13 once the reverse map has linked it', () => {
+  it('spends 4 bytes per guest frame: mfn and type in one word', () => {
     const t = new ArrayP2mTable(d1, 1000);
+    expect(ArrayP2mTable.BYTES_PER_GFN).toBe(4);
     expect(t.metadataBytes()).toBe(1000 * ArrayP2mTable.BYTES_PER_GFN);
-    expect([ArrayP2mTable.BYTES_PER_GFN, ArrayP2mTable.RMAP_BYTES_PER_GFN]).toEqual([5, 8]);
-    t.rmapNext = new Int32Array(1000);
-    t.rmapPrev = new Int32Array(1000);
-    expect(t.metadataBytes()).toBe(1000 * 13);
+  });
+
+  it('holds the largest mfn a word leaves room for, and refuses one more', () => {
+    const t = new ArrayP2mTable(d1, 2);
+    t.set(g(0), m(P2M_MAX_MFN), P2mType.paged);
+    expect([t.mfn(g(0)), t.type(g(0))]).toEqual([2 ** 28 - 1, P2mType.paged]);
+    expect(() => t.set(g(1), m(P2M_MAX_MFN + 1), P2mType.ram_rw)).toThrow(/not a frame number/);
+    expect([t.mfn(g(1)), t.type(g(1))]).toEqual([INVALID_MFN, P2mType.invalid]);
   });
 });

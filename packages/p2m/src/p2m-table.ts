@@ -1,54 +1,43 @@
 import { INVALID_MFN, InvariantError, P2mType, type DomId, type Gfn, type Mfn, type P2mTable } from '@pagevisor/types';
 
-/** `rmapPrev` value of a gfn that has no reverse-map entry. */
-export const NO_RMAP_ENTRY = -2;
-
 /** Highest {@link P2mType} value, for validating `set`. */
 export const MAX_P2M_TYPE = Math.max(...Object.values(P2mType));
+/** Bits of an entry that hold its type. */
+const TYPE_BITS = 3;
+const TYPE_MASK = (1 << TYPE_BITS) - 1;
+if (MAX_P2M_TYPE > TYPE_MASK) throw new Error(`p2m: ${MAX_P2M_TYPE} types do not fit ${TYPE_BITS} bits`);
+/**
+ * Largest frame number (or swap slot, for paged entries) an entry holds: 2^28 - 1, so machines
+ * of up to 1 TiB of 4 KiB frames.
+ */
+export const P2M_MAX_MFN = 2 ** (31 - TYPE_BITS) - 1;
 
 /**
- * One domain's p2m table in typed arrays indexed by gfn: the machine frame (Int32Array,
- * {@link INVALID_MFN} when none) and the {@link P2mType} (Uint8Array), that is
- * {@link ArrayP2mTable.BYTES_PER_GFN} = 5 bytes per guest frame; and, once the table has a
- * reverse-map entry, the gfn's links in its frame's reverse-map list (`rmapNext`, `rmapPrev`:
- * {@link ArrayP2mTable.RMAP_BYTES_PER_GFN} = 8 more bytes per guest frame).
+ * One domain's p2m table in one Int32Array indexed by gfn: each entry holds the machine frame
+ * (or a paged entry's swap slot; {@link INVALID_MFN} when none) shifted left by 3 bits and the
+ * {@link P2mType} in the low 3, as a PTE keeps its type in spare bits: 4 bytes per guest frame.
+ * Types are counted as they are set, so counting one type needs no scan.
  *
- * Tables are normally made by `ArrayP2m.createTable`; `idBase` and the links belong to that
- * p2m's reverse map.
+ * Tables are normally made by `ArrayP2m.createTable`; `idBase` belongs to that p2m's reverse map.
  */
 export class ArrayP2mTable implements P2mTable {
-  /** Bytes of metadata per guest frame: 4 (mfn) + 1 (type). */
-  static readonly BYTES_PER_GFN = 5;
-  /** Bytes per guest frame of the reverse-map links, once the table has had a mapping: next 4 + prev 4. */
-  static readonly RMAP_BYTES_PER_GFN = 8;
+  /** Bytes of metadata per guest frame: mfn and type in one 32-bit entry. */
+  static readonly BYTES_PER_GFN = 4;
 
   /** The domain this table maps. */
   readonly dom: DomId;
   /** Guest frames 0 .. size-1 exist. */
   readonly size: number;
   /**
-   * Reverse-map id of gfn 0: gfn `g` is node `idBase + g` of the reverse map's lists. Set by the
+   * Reverse-map id of gfn 0: gfn `g` is node `idBase + g` in the reverse map's lists. Set by the
    * reverse map when the table joins it (-1 before).
    */
   idBase = -1;
-  /**
-   * Next node (reverse-map id, -1 at the tail) of each gfn in its frame's list; null until the
-   * table's first mapping. Written only by the reverse map; exposed so that it links and unlinks
-   * without a call per access.
-   */
-  rmapNext: Int32Array | null = null;
-  /**
-   * Previous node of each gfn in its frame's list (-1 at the head, {@link NO_RMAP_ENTRY} when
-   * the gfn has no entry); null until the table's first mapping. Written only by the reverse map.
-   */
-  rmapPrev: Int32Array | null = null;
 
-  private readonly mfns: Int32Array;
-  private readonly types: Uint8Array;
+  private readonly entries: Int32Array;
   private populatedCount = 0;
   /** Entries of each type, so that counting one type needs no scan. */
   private readonly typeCounts = new Float64Array(MAX_P2M_TYPE + 1);
-  private rmapCount = 0;
 
   /** An all-invalid table of `size` guest frames for `dom`. */
   constructor(dom: DomId, size: number) {
@@ -57,8 +46,7 @@ export class ArrayP2mTable implements P2mTable {
     }
     this.dom = dom;
     this.size = size;
-    this.mfns = new Int32Array(size).fill(INVALID_MFN);
-    this.types = new Uint8Array(size);
+    this.entries = new Int32Array(size).fill((INVALID_MFN << TYPE_BITS) | P2mType.invalid);
     this.typeCounts[P2mType.invalid] = size;
   }
 
@@ -72,66 +60,50 @@ export class ArrayP2mTable implements P2mTable {
     return this.typeCounts[type] ?? 0;
   }
 
-  /** Reverse-map entries recorded for this domain's gfns. */
-  get rmapEntries(): number {
-    return this.rmapCount;
-  }
-
-  /** Bytes held by this table's typed arrays, the reverse-map links included once allocated. */
+  /** Bytes held by this table's typed array. */
   metadataBytes(): number {
-    return this.mfns.byteLength + this.types.byteLength + (this.rmapNext?.byteLength ?? 0) + (this.rmapPrev?.byteLength ?? 0);
-  }
-
-  /** True when `gfn` has a reverse-map entry. */
-  hasRmapEntry(gfn: Gfn): boolean {
-    this.check(gfn);
-    return this.rmapPrev !== null && this.rmapPrev[gfn] !== NO_RMAP_ENTRY;
+    return this.entries.byteLength;
   }
 
   /** Type of the entry for `gfn`; RangeError when `gfn` is out of range. */
   type(gfn: Gfn): P2mType {
     this.check(gfn);
-    return this.types[gfn] as P2mType;
+    return (this.entries[gfn]! & TYPE_MASK) as P2mType;
   }
 
   /** Machine frame of `gfn` (INVALID_MFN when none); RangeError when `gfn` is out of range. */
   mfn(gfn: Gfn): Mfn {
     this.check(gfn);
-    return this.mfns[gfn] as Mfn;
+    return (this.entries[gfn]! >> TYPE_BITS) as Mfn;
   }
 
   /** Sets the entry for `gfn`; RangeError when `gfn` is out of range. */
   set(gfn: Gfn, mfn: Mfn, type: P2mType): void {
     this.check(gfn);
     // Plain ifs, not invariant(): its message would be built on every call of this hot path.
-    if ((mfn | 0) !== mfn || mfn < INVALID_MFN) throw new InvariantError(`p2m set: mfn ${mfn} is not a frame number`);
+    if ((mfn | 0) !== mfn || mfn < INVALID_MFN || mfn > P2M_MAX_MFN) {
+      throw new InvariantError(`p2m set: mfn ${mfn} is not a frame number in -1 .. ${P2M_MAX_MFN}`);
+    }
     if ((type & 0xff) !== type || type > MAX_P2M_TYPE) throw new InvariantError(`p2m set: ${type} is not a p2m type`);
-    const old = this.types[gfn];
+    const old = this.entries[gfn]! & TYPE_MASK;
     if (old === P2mType.invalid) {
       if (type !== P2mType.invalid) this.populatedCount++;
     } else if (type === P2mType.invalid) {
       this.populatedCount--;
     }
-    this.typeCounts[old!]--;
+    this.typeCounts[old]--;
     this.typeCounts[type]++;
-    this.mfns[gfn] = mfn;
-    this.types[gfn] = type;
+    this.entries[gfn] = (mfn << TYPE_BITS) | type;
   }
 
   /** Resets the entry for `gfn` to invalid with no frame; RangeError when `gfn` is out of range. */
   clear(gfn: Gfn): void {
     this.check(gfn);
-    const old = this.types[gfn]!;
+    const old = this.entries[gfn]! & TYPE_MASK;
     if (old !== P2mType.invalid) this.populatedCount--;
     this.typeCounts[old]--;
     this.typeCounts[P2mType.invalid]++;
-    this.mfns[gfn] = INVALID_MFN;
-    this.types[gfn] = P2mType.invalid;
-  }
-
-  /** Records that the reverse map now holds (or no longer holds) an entry for one gfn. */
-  noteRmapEntries(delta: 1 | -1): void {
-    this.rmapCount += delta;
+    this.entries[gfn] = (INVALID_MFN << TYPE_BITS) | P2mType.invalid;
   }
 
   private check(gfn: number): void {

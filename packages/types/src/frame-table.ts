@@ -45,7 +45,11 @@ export interface FrameTable {
   isFree(mfn: Mfn): boolean;
   /** Owner of frame `mfn` (DOMID_COW when shared, DOMID_INVALID when free). */
   owner(mfn: Mfn): DomId;
-  /** Guest frame mapping a private frame (the m2p entry); INVALID_GFN for shared or free frames. */
+  /**
+   * Guest frame mapping a private frame (the m2p entry); INVALID_GFN for a free frame. For a
+   * shared frame, what the reverse map keeps there (pagevisor's frame table lends it its m2p
+   * words as anchors): not a mapping to rely on.
+   */
   gfn(mfn: Mfn): Gfn;
   /** Sets owner and m2p entry of frame `mfn`. */
   setOwner(mfn: Mfn, owner: DomId, gfn: Gfn): void;

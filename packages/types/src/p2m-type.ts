@@ -1,6 +1,6 @@
 /**
  * Type of a guest-frame -> machine-frame entry, after Xen's `p2m_type_t`.
- * Stored as one byte per guest frame, so the values must stay below 256.
+ * Stored in the low 3 bits of a p2m entry, so the values must stay below 8.
  */
 export const P2mType = {
   /** Not populated: no frame, an access is refused. */

@@ -24,7 +24,8 @@ export interface P2mTable {
 
 /**
  * The reverse map of shared frames: for each shared machine frame, every (domain, gfn) that maps
- * it. Adding and removing an entry are O(1).
+ * it. A mapping is added before the p2m entry is set to (frame, ram_shared) and removed while the
+ * entry still says so.
  */
 export interface ReverseMap {
   /** Records that `dom`'s `gfn` maps `mfn`. */
