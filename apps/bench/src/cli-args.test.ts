@@ -23,8 +23,8 @@ describe('parseCliArgs', () => {
   });
 
   it('reads the other options', () => {
-    const o = parseCliArgs(['--json', '--quick', '--repeats', '7', '--compare', 'old.json', '--out', 'new.json']);
-    expect(o).toMatchObject({ json: true, quick: true, repeats: 7, compare: 'old.json', out: 'new.json' });
+    const o = parseCliArgs(['--json', '--quick', '--repeats', '7', '--compare', 'old.json', '--out', 'new.json', '--markdown', 'B.md']);
+    expect(o).toMatchObject({ json: true, quick: true, repeats: 7, compare: 'old.json', out: 'new.json', markdown: 'B.md' });
     expect(repeatsOf(o, 'scale')).toBe(7);
     expect(repeatsOf({ quick: true }, 'micro')).toBe(3);
   });
@@ -40,6 +40,7 @@ describe('parseCliArgs', () => {
     expect(() => parseCliArgs(['--suite'])).toThrow(UsageError);
     for (const bad of ['0', '-1', '2.5', 'many', '1001']) expect(() => parseCliArgs(['--repeats', bad])).toThrow(/--repeats/);
     expect(() => parseCliArgs(['--compare', ''])).toThrow(/--compare: needs a file name/);
+    expect(() => parseCliArgs(['--markdown', ''])).toThrow(/--markdown: needs a file name/);
   });
 });
 

@@ -19,7 +19,7 @@ export const MAX_REPEATS = 1000;
 
 /** Usage text. */
 export const USAGE = `Usage: node apps/bench/dist/main.js [--suite NAME ...] [--json] [--out FILE]
-                                    [--compare OLD.json] [--repeats N] [--quick]
+                                    [--markdown FILE] [--compare OLD.json] [--repeats N] [--quick]
 
 Suites (default: all but scale):
   limits  this machine's limits, measured in this process: 4 KiB copy, xxhash-wasm of 4 KiB,
@@ -39,6 +39,7 @@ Options:
   --suite NAME     Run this suite (repeatable, or comma-separated).
   --json           Print the whole result as JSON on stdout instead of the tables.
   --out FILE       Also write the JSON result to FILE.
+  --markdown FILE  Also write the result as a markdown document to FILE (BENCHMARKS.md is one).
   --compare FILE   Compare with an earlier --json result: the ratio new/old of every measurement
                    in both, and a verdict (regression, improvement, unchanged) against the noise.
                    Regressions are listed at the end; the exit code stays 0.
@@ -63,6 +64,8 @@ export interface CliOptions {
   readonly json: boolean;
   /** File to write the JSON result to. */
   readonly out?: string;
+  /** File to write the markdown document to. */
+  readonly markdown?: string;
   /** Earlier result to compare with. */
   readonly compare?: string;
   /** Repeats for every suite, when given. */
@@ -85,6 +88,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
         suite: { type: 'string', multiple: true },
         json: { type: 'boolean' },
         out: { type: 'string' },
+        markdown: { type: 'string' },
         compare: { type: 'string' },
         repeats: { type: 'string' },
         quick: { type: 'boolean' },
@@ -107,13 +111,14 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     if (!(n >= 1 && n <= MAX_REPEATS)) throw new UsageError(`--repeats: must be an integer from 1 to ${MAX_REPEATS}, got "${values.repeats}"`);
     repeats = n;
   }
-  for (const flag of ['out', 'compare'] as const) {
+  for (const flag of ['out', 'markdown', 'compare'] as const) {
     if (values[flag] === '') throw new UsageError(`--${flag}: needs a file name`);
   }
   return {
     suites,
     json: values.json === true,
     ...(values.out === undefined ? {} : { out: values.out }),
+    ...(values.markdown === undefined ? {} : { markdown: values.markdown }),
     ...(values.compare === undefined ? {} : { compare: values.compare }),
     ...(repeats === undefined ? {} : { repeats }),
     quick: values.quick === true,

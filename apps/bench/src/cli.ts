@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { compareMeasurements, type Comparison } from './compare.js';
 import { parseCliArgs, USAGE, UsageError } from './cli-args.js';
-import { formatComparison, formatResult } from './format.js';
+import { formatComparison, formatMarkdown, formatResult } from './format.js';
 import { resultProblems, type BenchResult } from './result.js';
 import { runBench } from './run-bench.js';
 
@@ -54,7 +54,7 @@ export function comparabilityWarnings(oldRun: Partial<BenchResult>, newRun: Benc
 
 /**
  * The bench runner's command line (`argv` without node and script): runs the suites, prints
- * the tables (or the JSON), writes --out, compares with --compare. Returns the exit code
+ * the tables (or the JSON), writes --out and --markdown, compares with --compare. Returns the exit code
  * (see {@link ExitCode}); progress goes to stderr.
  */
 export async function main(argv: readonly string[], io: BenchIo = process): Promise<number> {
@@ -86,6 +86,7 @@ export async function main(argv: readonly string[], io: BenchIo = process): Prom
   }
   const json = `${JSON.stringify(result, null, 2)}\n`;
   if (opts.out !== undefined) writeFileSync(opts.out, json);
+  if (opts.markdown !== undefined) writeFileSync(opts.markdown, formatMarkdown(result));
   if (opts.json) {
     io.stdout.write(json);
     // The regressions stay visible when stdout goes to a file.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compareMeasurements } from './compare.js';
-import { formatBytes, formatComparison, formatResult, formatValue } from './format.js';
+import { formatBytes, formatComparison, formatMarkdown, formatResult, formatValue } from './format.js';
 import { measurement, withLimit } from './measurement.js';
 import { machineInfo, RESULT_FORMAT, type BenchResult } from './result.js';
 import { evaluateTargets } from './targets.js';
@@ -49,6 +49,17 @@ describe('formatResult', () => {
     expect(text).toMatch(/inline write\s+500\s+pages\/s\s+0\.50 x copy\+hash\s+20\.0%\s+450 \.\. 550/);
     expect(text).toMatch(/saved\s+52\.5%\s+exact/);
     expect(text).toContain('  note: a note');
+  });
+
+  it('writes the same as a markdown document: command, targets, a table per suite, errors', () => {
+    const md = formatMarkdown({ ...result, argv: ['--suite', 'limits,micro,macro'] });
+    expect(md).toContain('- **Command:** `node apps/bench/dist/main.js --suite limits,micro,macro`');
+    expect(md).toMatch(/\| inline whole-page write >= 0\.6 x copy\+hash limit \| 0\.50 x limit.* \| \*\*missed\*\* \|/);
+    expect(md).toContain('## limits (3 repeats)');
+    expect(md).toContain('| hypervisor | inline write | 500 pages/s | 0.50 x copy+hash | 20.0% | 450 .. 550 |');
+    expect(md).toContain('| dedup-inline | saved | 52.5% |  | exact |  |');
+    expect(md).toContain('- a note');
+    expect(md).toContain('## Errors (1)\n\n- trace: it broke');
   });
 
   it('prints the targets and the errors', () => {

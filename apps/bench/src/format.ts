@@ -76,6 +76,52 @@ export function formatResult(r: BenchResult): string[] {
   return lines;
 }
 
+/** A markdown table cell: pipes escaped, line breaks flattened. */
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/**
+ * The result as a markdown document (BENCHMARKS.md): when and where it ran, the command, the
+ * targets, a table per suite with its notes, the errors and the comparison if any.
+ */
+export function formatMarkdown(r: BenchResult): string {
+  const m = r.machine;
+  const verdict = (t: Target): string => (t.met === true ? 'met' : t.met === false ? '**missed**' : t.value === null ? 'not measured' : 'not judged');
+  const figure = (value: number, unit: string): string => `${formatValue(value, unit)} ${unitLabel(unit)}`.trimEnd();
+  const lines = [
+    '# Benchmarks',
+    '',
+    'Figures of the benchmark runner (`apps/bench`); how they are taken and how to read them: [its README](apps/bench/README.md).',
+    'This file is its `--markdown` output.',
+    '',
+    `- **Date:** ${r.date} (whole run ${r.wallS.toFixed(0)} s)${r.options.quick ? ' — a QUICK run: small sizes, not comparable with full runs' : ''}`,
+    `- **Machine:** ${m.cpus} CPUs (${m.cpuModel}; ${m.availableParallelism} available to Node), ${formatBytes(m.totalMemBytes)} RAM, ${m.os}, Node ${m.node}, ${m.arch}`,
+    `- **Command:** \`node apps/bench/dist/main.js ${r.argv.join(' ')}\` (after \`npx nx run bench:build --outputStyle=static\`)`,
+    '',
+    '## Targets',
+    '',
+    '| target | figure | verdict |',
+    '| --- | --- | --- |',
+    ...r.targets.map((t) => `| ${cell(t.name)} | ${t.value === null ? '-' : figure(t.value, t.unit)}${t.note === undefined ? '' : ` (${cell(t.note)})`} | ${verdict(t)} |`),
+  ];
+  for (const s of r.suites) {
+    const n = r.options.repeats[s.suite] ?? 0;
+    lines.push('', `## ${s.suite} (${n} ${n === 1 ? 'repeat' : 'repeats'})`, '');
+    lines.push('| group | measurement | median | ratio to limit | spread | min .. max |', '| --- | --- | ---: | --- | ---: | --- |');
+    for (const x of r.measurements.filter((y) => y.suite === s.suite)) {
+      const ratio = x.limit === undefined ? '' : `${x.limit.ratio.toFixed(2)} x ${x.limit.name}`;
+      const spread = x.exact === true ? 'exact' : x.samples.length < 2 ? '1 run' : pct(x.spread);
+      const range = x.samples.length < 2 || x.min === x.max ? '' : `${formatValue(x.min, x.unit)} .. ${formatValue(x.max, x.unit)}`;
+      lines.push(`| ${x.group} | ${cell(x.name)}${x.note === undefined ? '' : ` (${cell(x.note)})`} | ${figure(x.median, x.unit)} | ${ratio} | ${spread} | ${range} |`);
+    }
+    if (s.notes.length > 0) lines.push('', ...s.notes.map((note) => `- ${note}`));
+  }
+  if (r.errors.length > 0) lines.push('', `## Errors (${r.errors.length})`, '', ...r.errors.map((e) => `- ${cell(e)}`));
+  if (r.comparison !== undefined) lines.push('', '## Comparison', '', '```text', ...formatComparison(r.comparison), '```');
+  return `${lines.join('\n')}\n`;
+}
+
 /** The targets section: met, missed or not measured, with the figure. */
 export function formatTargets(targets: readonly Target[]): string[] {
   const lines = ['== targets'];

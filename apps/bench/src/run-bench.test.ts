@@ -115,9 +115,14 @@ describe('main, end to end on the limits suite', () => {
     expect(printed.argv).toEqual(['--suite', 'limits', '--quick', '--repeats', '3', '--json', '--out', file]);
 
     out.length = 0;
-    expect(await main(['--suite', 'limits', '--quick', '--repeats', '3', '--compare', file], io)).toBe(0);
+    const md = join(dir, 'BENCH.md');
+    expect(await main(['--suite', 'limits', '--quick', '--repeats', '3', '--compare', file, '--markdown', md], io)).toBe(0);
     const text = out.join('');
     expect(text).toContain(`== compared with ${file}`);
+    const doc = readFileSync(md, 'utf8');
+    expect(doc).toContain(`- **Command:** \`node apps/bench/dist/main.js --suite limits --quick --repeats 3 --compare ${file} --markdown ${md}\``);
+    expect(doc).toMatch(/\| machine \| 4 KiB copy \| [\d,]+ pages\/s \|/);
+    expect(doc).toContain(`## Comparison\n\n\`\`\`text\n== compared with ${file}`);
     expect(text).toMatch(/7 in both: \d+ regressions, \d+ improvements, \d+ unchanged; 0 only in the old run, 0 only in the new/);
     expect(text).toMatch(/\n(No regressions\.|Regressions \(\d+\): limits\..*)\n$/);
   }, 60_000);
