@@ -4,18 +4,18 @@
 // de-duplication, swap and tmem. Each configuration gets --calls calls, in episodes of --episode
 // calls on a fresh hypervisor. No exception may escape a hypercall, every rc must be a known
 // errno, a refused call must change nothing, and the audit (every --batch calls) must stay clean.
-// Prints progress to stderr and a summary to stdout; exits 1 on any failure.
+// Prints progress to stderr and a summary to stdout; exits 1 on any failure. The configurations
+// and the harness (guests, the tick between calls) are the hypervisor package's fuzz-harness.ts,
+// which the fuzz test runs too.
 // Needs the packages built: npx nx run-many -t build.
 //
 //   node tools/fuzz-hypercalls.mjs [--calls N] [--seed S] [--batch B] [--episode E] [--config NAME] ... (--help)
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { createDedup } from '@pagevisor/dedup';
-import { formatFuzzStats, fuzzContext, fuzzHypervisor, HYPERCALL_OPS, mergeFuzzStats, newFuzzStats, UNDECODED } from '@pagevisor/hypercall-abi';
-import { Hypervisor, snapshotState } from '@pagevisor/hypervisor';
-import { createEvictionPolicy, MemorySwapDevice, SharedSwap } from '@pagevisor/swap';
-import { asGfn, DOMID_FIRST_RESERVED, HypervisorError, mixSeed, PAGE_SIZE, Prng } from '@pagevisor/types';
+import { formatFuzzStats, HYPERCALL_OPS, mergeFuzzStats, newFuzzStats, UNDECODED } from '@pagevisor/hypercall-abi';
+import { FUZZ_CONFIGS, fuzzEpisode } from '@pagevisor/hypervisor';
+import { mixSeed } from '@pagevisor/types';
 
 const { values: args } = parseArgs({
   options: {
@@ -67,143 +67,16 @@ if (SKIP.some((op) => !HYPERCALL_OPS.includes(op)) || OPS.length === 0) {
   process.exit(2);
 }
 
-/** Machine frames without swap; with swap, fewer than the guests hold, so that pages go out. */
-const FRAMES = 256;
-const SWAP_FRAMES = 64;
-/** Guest-physical pages of each guest: small, so that random gfns often land on populated pages. */
-const GFNS = 64;
-const GUESTS = 3;
-const GUEST_PAGES = 32;
-/** The fuzzer creates domains (domctl_createdomain); the harness destroys the newest beyond this. */
-const MAX_DOMAINS = 6;
-/** ... and those with a larger guest-physical space: every snapshot walks every p2m entry. */
-const MAX_GFNS = 4 * GFNS;
-const TICK_EVERY = 50;
 /** Configurations run when --config is not given (inline-swap only on request: a fourth takes a minute more). */
 const DEFAULT_CONFIGS = ['inline', 'ksm-swap', 'esx-swap'];
-
-const CONFIGS = [
-  { name: 'inline', frames: FRAMES, make: () => ({ dedup: createDedup('inline'), tmem: { pages: 32 } }) },
-  {
-    name: 'ksm-swap',
-    frames: SWAP_FRAMES,
-    make: (hashPage, seed) => ({
-      dedup: createDedup('ksm', { pages_to_scan: 64 }),
-      swap: sharedSwap(hashPage, seed, 'clock'),
-      tmem: { pages: 32, compression: 'lz4' },
-      mitigations: { uniformWrites: true },
-    }),
-  },
-  {
-    name: 'esx-swap',
-    frames: SWAP_FRAMES,
-    make: (hashPage, seed) => ({
-      dedup: createDedup('esx', { populateZero: true }),
-      allocator: 'freelist',
-      numaNodes: 2,
-      swap: {
-        // Per-domain areas: the baseline without slot sharing.
-        backend: () => new SharedSwap({ device: new MemorySwapDevice({ slots: 256 }), hashPage, dedup: false }),
-        policy: createEvictionPolicy('lru', { frames: SWAP_FRAMES, seed }),
-        lowWatermark: 4,
-        highWatermark: 8,
-      },
-      tmem: { pages: 16, compression: 'deflate' },
-    }),
-  },
-  {
-    name: 'inline-swap',
-    frames: SWAP_FRAMES,
-    make: (hashPage, seed) => ({
-      dedup: createDedup('inline'),
-      swap: sharedSwap(hashPage, seed, 'random'),
-      mitigations: { zeroPagesOnly: true },
-    }),
-  },
-].filter((c) => (args.config ?? DEFAULT_CONFIGS).includes(c.name));
+const CONFIGS = FUZZ_CONFIGS.filter((c) => (args.config ?? DEFAULT_CONFIGS).includes(c.name));
 if (CONFIGS.length === 0) {
   console.error(`no configuration named ${args.config.join(', ')}`);
   process.exit(2);
 }
 
-function sharedSwap(hashPage, seed, policy) {
-  return {
-    backend: new SharedSwap({ device: new MemorySwapDevice({ slots: 512 }), hashPage }),
-    policy: createEvictionPolicy(policy, { frames: SWAP_FRAMES, seed }),
-    lowWatermark: 4,
-    highWatermark: 8,
-  };
-}
-
-/**
- * A fresh hypervisor of `config` with three populated guests, the fuzz context and the harness
- * tick (the same harness as packages/hypervisor/src/fuzz.test.ts).
- */
-async function host(config, seed) {
-  let hv;
-  const hashPage = (p) => hv.memory.hashPage(p);
-  hv = await Hypervisor.create({ frames: config.frames, ...config.make(hashPage, seed) });
-  const page = (byte) => new Uint8Array(PAGE_SIZE).fill(byte);
-  const addGuest = () => {
-    const dom = hv.createDomain({ maxPages: 96, gfnCount: GFNS });
-    hv.setDomainMergeable(dom, true);
-    hv.populatePhysmap(dom, Array.from({ length: GUEST_PAGES }, (_, g) => g));
-    // A few contents every guest has (to share), the rest its own (to fill RAM and swap).
-    for (let g = 0; g < GUEST_PAGES; g++) hv.writePage(dom, asGfn(g), 0, page(g < 8 ? g % 4 : 4 + ((dom * 37 + g) % 250)), 0, PAGE_SIZE);
-    return dom;
-  };
-  const guests = Array.from({ length: GUESTS }, addGuest);
-  const ctx = fuzzContext(GFNS, guests, [Math.max(...guests) + 100, DOMID_FIRST_RESERVED - 1]);
-  const prng = new Prng(mixSeed(seed, 0x71c4));
-  const dead = [];
-  const tick = () => {
-    const live = hv.domains().map((d) => d.id);
-    for (let i = live.length - 1; i >= 0; i--) {
-      const victim = live[i];
-      if (live.length <= MAX_DOMAINS && hv.domain('fuzz', victim).table.size <= MAX_GFNS) continue;
-      try {
-        hv.destroyDomain(victim);
-        dead.push(victim);
-        live.splice(i, 1);
-      } catch (e) {
-        // A fork's parent cannot go before its fork: try the next one.
-        if (!(e instanceof HypervisorError)) throw e;
-      }
-    }
-    if (live.length < 2) live.push(addGuest());
-    // An empty domain with room, for sharing_fork to have a child, and a fork, for sharing_fork_reset.
-    if (live.length < MAX_DOMAINS && live.every((d) => hv.currentReservation(d) > 0)) live.push(hv.createDomain({ maxPages: 128, gfnCount: GFNS }));
-    if (live.length < MAX_DOMAINS && hv.domains().every((d) => d.parent === undefined)) {
-      const child = hv.createDomain({ maxPages: 128, gfnCount: GFNS });
-      live.push(child);
-      try {
-        hv.fork(child, live[0]);
-      } catch (e) {
-        // Refused (the parent's sharing is off, or it is too big): the child stays an empty domain.
-        if (!(e instanceof HypervisorError)) throw e;
-      }
-    }
-    for (const d of hv.domains()) if (d.paused && prng.nextFloat() < 0.5) hv.unpauseDomain(d.id);
-    ctx.guests = live;
-    ctx.strangers = [...dead.slice(-4), 4242, DOMID_FIRST_RESERVED - 1];
-    const wake = hv.dedup.nextWakeNs?.() ?? Infinity;
-    if (Number.isFinite(wake)) hv.dedup.wake(wake);
-  };
-  return { hv, ctx, tick };
-}
-
-async function episode(config, seed, calls, batch) {
-  const { hv, ctx, tick } = await host(config, seed);
-  return fuzzHypervisor(hv, new Prng(seed), calls, {
-    ctx,
-    batch,
-    tick,
-    tickEvery: TICK_EVERY,
-    snapshot: () => snapshotState(hv),
-    snapshotRate: SNAPSHOT_RATE,
-    ...(SKIP.length > 0 ? { ops: OPS } : {}),
-  });
-}
+const episode = (config, seed, calls, batch) =>
+  fuzzEpisode(config, seed, calls, { batch, snapshotRate: SNAPSHOT_RATE, ...(SKIP.length > 0 ? { ops: OPS } : {}) });
 
 /** What makes two failures the same: kind, op (not for audits: the last op is rarely the culprit) and the first line of the message without its numbers. */
 const keyOf = (f) => `${f.kind} ${f.kind === 'audit' ? '' : f.op} ${f.message.split('\n')[0].replace(/\d+/g, 'N')}`;

@@ -4,3 +4,4 @@ export { checkAgainstModel, ReferenceModel, snapshotState, type ModelCheckOption
 export type { AllocatorName, DomainOptions, HypervisorOptions, Mitigations, SwapOptions } from './options.js';
 export { Tmem, TMEM_MAX_POOLS_PER_DOMAIN, type TmemOptions, type TmemStats } from './tmem.js';
 export { Pager, type PagerStats } from './pager.js';
+export { FUZZ_CONFIGS, fuzzConfig, fuzzEpisode, fuzzHost, type FuzzConfig, type FuzzEpisodeOptions, type FuzzHost } from './fuzz-harness.js';
