@@ -68,6 +68,31 @@ describe('de-duplication across domains', () => {
     expect(hv.audit()).toEqual([]);
   });
 
+  it('a frame shared at many gfns (a heavy list) keeps every reader right through writes and the destruction of one sharer', async () => {
+    const hv = await host('inline', 2048);
+    // Two guests whose every page holds one content: one frame, 1024 mappings at 512 gfns each.
+    const a = boot(hv, 512, () => 7);
+    const b = boot(hv, 512, () => 7);
+    expect(hv.totals()).toMatchObject({ pagesShared: 1, pagesSharing: 1023 });
+    expect(hv.audit()).toEqual([]);
+    // Each guest writes new content over a scattered third of its pages, some twice.
+    const expected = new Map<string, number>();
+    for (const [dom, salt] of [[a, 1], [b, 2]] as const) {
+      for (let k = 0; k < 512; k += 3) {
+        const g = (k * 97) % 512;
+        hv.writePage(dom, asGfn(g), 0, pageOf(100 + g * salt), 0, PAGE_SIZE);
+        expected.set(`${dom}:${g}`, 100 + g * salt);
+      }
+    }
+    for (const dom of [a, b]) {
+      for (let g = 0; g < 512; g++) expect(read(hv, dom, g)).toEqual(pageOf(expected.get(`${dom}:${g}`) ?? 7));
+    }
+    expect(hv.audit()).toEqual([]);
+    hv.destroyDomain(a);
+    for (let g = 0; g < 512; g++) expect(read(hv, b, g)).toEqual(pageOf(expected.get(`${b}:${g}`) ?? 7));
+    expect(hv.audit()).toEqual([]);
+  });
+
   it('the last sharer keeps its frame on write instead of copying', async () => {
     const hv = await host();
     const a = boot(hv, 1, () => 42);

@@ -2,7 +2,7 @@ import { asDomId, asGfn, asMfn, HypervisorError, InvariantError, P2mType, type D
 import { describe, expect, it } from 'vitest';
 import { ArrayP2m } from './array-p2m.js';
 import type { ArrayP2mTable } from './p2m-table.js';
-import { ArrayReverseMap, RMAP_BYTES_PER_FRAME, RMAP_BYTES_PER_NODE, RMAP_ID_CHUNK_SHIFT, RMAP_IDS_PER_NODE } from './reverse-map.js';
+import { ArrayReverseMap, RMAP_BYTES_PER_FRAME, RMAP_BYTES_PER_NODE, RMAP_HEAVY_NODES, RMAP_ID_CHUNK_SHIFT, RMAP_IDS_PER_NODE } from './reverse-map.js';
 
 const d = asDomId;
 const g = asGfn;
@@ -103,6 +103,32 @@ describe('ArrayReverseMap', () => {
     }
     expect(p2m.audit()).toEqual([]);
     expect(p2m.rmap.size).toBe(0);
+  });
+
+  it('indexes the places of a heavy frame: removals find ids without a walk, and agree with the lists', () => {
+    const gfns = RMAP_IDS_PER_NODE * RMAP_HEAVY_NODES * 2;
+    const { p2m, share, unshare } = setup(16, 2, gfns);
+    const light = p2m.metadataBytes();
+    for (let gfn = 0; gfn < gfns; gfn++) share(9, 1 + (gfn % 2), gfn);
+    // Past RMAP_HEAVY_NODES nodes the frame's ids are indexed: the index shows in the bytes.
+    expect(p2m.metadataBytes()).toBeGreaterThan(light + gfns * 8);
+    expect(p2m.audit()).toEqual([]);
+    // Remove in a scattered order, checking the lists and the index all the way down.
+    const order = Array.from({ length: gfns }, (_, i) => (i * 53) % gfns);
+    const left = new Set(order);
+    for (const gfn of order) {
+      unshare(9, 1 + (gfn % 2), gfn);
+      left.delete(gfn);
+      if (left.size % 17 === 0) {
+        expect(p2m.rmap.count(m(9))).toBe(left.size);
+        expect(p2m.audit()).toEqual([]);
+      }
+    }
+    expect(mappings(p2m, m(9))).toEqual([]);
+    // Empty, the frame is light again: anchored by its next mapper.
+    share(9, 2, 3);
+    expect(mappings(p2m, m(9))).toEqual([[2, 3]]);
+    expect(p2m.audit()).toEqual([]);
   });
 
   it('reuses freed list nodes: add/remove churn allocates nothing', () => {

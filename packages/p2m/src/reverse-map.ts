@@ -10,6 +10,7 @@ import {
   type Mfn,
   type ReverseMap,
 } from '@pagevisor/types';
+import { Int32Map } from './int32-map.js';
 import type { ArrayP2mTable } from './p2m-table.js';
 
 /** Anchor of a frame with no mappings; also the end of a node chain. */
@@ -20,6 +21,8 @@ const LISTED = -2;
 export const RMAP_IDS_PER_NODE = 6;
 /** Int32 words of a list node: next node, mappings held, then the mappings' ids. */
 const NODE_WORDS = 2 + RMAP_IDS_PER_NODE;
+/** Nodes in a list from which its frame is heavy: its ids' places are indexed. */
+export const RMAP_HEAVY_NODES = 16;
 /** Bytes of metadata per machine frame: its anchor. */
 export const RMAP_BYTES_PER_FRAME = 4;
 /** Bytes of a list node, which holds up to {@link RMAP_IDS_PER_NODE} mappings. */
@@ -41,8 +44,11 @@ const MAX_CHUNKS = 2 ** 31 / 2 ** RMAP_ID_CHUNK_SHIFT;
  *   removing such a mapping touch nothing; the anchor may outlive the last mapper.
  * - A frame mapped at two gfns or more has its mappings' ids listed in nodes of
  *   {@link RMAP_IDS_PER_NODE} ids (an unrolled list; 32 bytes a node), its anchor naming the
- *   first node. Adding is O(1); removing finds the id in the list (O(mappers / 6)) and fills
- *   the hole with the first node's last id.
+ *   first node. Adding is O(1); removing finds the id in the list and fills the hole with the
+ *   first node's last id. Finding is a walk, O(mappers / 6), until the list reaches
+ *   {@link RMAP_HEAVY_NODES} nodes; the frame is heavy then (as Xen turns a page's list of
+ *   sharers into a hash table past 256) and an index from id to place makes it O(1), at about
+ *   16 bytes a mapping of heavy frames.
  * - The `countOnly` frame (the hypervisor's zero frame, which any gfn may map) keeps a count:
  *   listing hundreds of thousands of mappers would make every removal a long walk.
  *
@@ -70,6 +76,10 @@ export class ArrayReverseMap implements ReverseMap {
   /** Nodes ever carved from `nodes`; those freed since are chained from `freeNode`. */
   private nodesCarved = 0;
   private freeNode = NIL;
+  /** Frames whose ids are indexed in `places` (few: those with many mappers at several gfns). */
+  private readonly heavy = new Set<number>();
+  /** Id of a heavy frame's mapping -> the word of `nodes` that holds it. */
+  private readonly places = new Int32Map();
   /** Table of each chunk of ids (undefined: free). */
   private readonly chunkTables: (ArrayP2mTable | undefined)[] = [];
   /** Registered tables, for looking up an anchored frame's mappers. */
@@ -103,7 +113,7 @@ export class ArrayReverseMap implements ReverseMap {
 
   /** Bytes held by the reverse map's arrays: the anchors (unless lent), the list nodes and the id directory. */
   metadataBytes(): number {
-    return (this.ownAnchors ? this.anchor.byteLength : 0) + this.nodes.byteLength + this.chunkTables.length * BYTES_PER_CHUNK;
+    return (this.ownAnchors ? this.anchor.byteLength : 0) + this.nodes.byteLength + this.places.byteLength + this.chunkTables.length * BYTES_PER_CHUNK;
   }
 
   /**
@@ -252,14 +262,16 @@ export class ArrayReverseMap implements ReverseMap {
   /**
    * Broken invariants, in words (empty when sound): every ram_shared entry of every table is
    * recorded (at its frame's anchor, in its frame's list, or counted for the count-only frame);
-   * every listed id names a live gfn mapping that frame shared, once; node counts and the node
-   * pool add up; the entries add up to {@link size}.
+   * every listed id names a live gfn mapping that frame shared, once; a heavy frame's ids are
+   * indexed at their places, and nothing else is; node counts and the node pool add up; the
+   * entries add up to {@link size}.
    */
   audit(): string[] {
     const problems: string[] = [];
     const nodes = this.nodes;
     const listed = new Map<number, number>();
     let reachable = 0;
+    let heavyIds = 0;
     for (let m = 0; m < this.totalFrames; m++) {
       const a = this.anchor[m]!;
       if (a > LISTED) continue;
@@ -282,9 +294,15 @@ export class ArrayReverseMap implements ReverseMap {
           else if (!mapsAt(t, id - t.idBase, m)) problems.push(`mfn ${m}: d${t.dom} gfn ${id - t.idBase} is listed but does not map it shared`);
           if (listed.has(id)) problems.push(`mfn ${m}: id ${id} listed twice`);
           listed.set(id, m);
+          if (this.heavy.has(m)) {
+            heavyIds++;
+            if (this.places.get(id) !== base + 2 + k) problems.push(`mfn ${m}: heavy, id ${id} indexed at ${this.places.get(id)}, held at ${base + 2 + k}`);
+          }
         }
       }
     }
+    for (const m of this.heavy) if (this.anchor[m]! > LISTED) problems.push(`mfn ${m}: heavy without a list`);
+    if (heavyIds !== this.places.size) problems.push(`${this.places.size} ids indexed, ${heavyIds} listed for heavy frames`);
     let free = 0;
     for (let node = this.freeNode; node !== NIL && free <= this.nodesCarved; node = nodes[node * NODE_WORDS]!) free++;
     if (reachable + free !== this.nodesCarved) problems.push(`${reachable} nodes in lists and ${free} free, ${this.nodesCarved} carved`);
@@ -327,13 +345,32 @@ export class ArrayReverseMap implements ReverseMap {
       const node = this.allocNode();
       this.nodes[node * NODE_WORDS] = head;
       this.nodes[node * NODE_WORDS + 1] = 0;
-      head = node;
       this.anchor[mfn] = LISTED - node;
+      if (head !== NIL && !this.heavy.has(mfn) && this.nodesFrom(node) >= RMAP_HEAVY_NODES) this.makeHeavy(mfn);
+      head = node;
     }
     const base = head * NODE_WORDS;
     const n = this.nodes[base + 1]!;
     this.nodes[base + 2 + n] = id;
     this.nodes[base + 1] = n + 1;
+    if (this.heavy.has(mfn)) this.places.set(id, base + 2 + n);
+  }
+
+  /** Nodes of the list starting at `node`. */
+  private nodesFrom(node: number): number {
+    let n = 0;
+    for (let x = node; x !== NIL; x = this.nodes[x * NODE_WORDS]!) n++;
+    return n;
+  }
+
+  /** Indexes the places of `mfn`'s listed ids. */
+  private makeHeavy(mfn: Mfn): void {
+    this.heavy.add(mfn);
+    const nodes = this.nodes;
+    for (let node = LISTED - this.anchor[mfn]!; node !== NIL; node = nodes[node * NODE_WORDS]!) {
+      const base = node * NODE_WORDS;
+      for (let k = 0; k < nodes[base + 1]!; k++) this.places.set(nodes[base + 2 + k]!, base + 2 + k);
+    }
   }
 
   /**
@@ -343,24 +380,35 @@ export class ArrayReverseMap implements ReverseMap {
   private unlist(mfn: Mfn, id: number): boolean {
     const nodes = this.nodes;
     const head = LISTED - this.anchor[mfn]!;
-    for (let node = head; node !== NIL; node = nodes[node * NODE_WORDS]!) {
+    const heavy = this.heavy.has(mfn);
+    let at = heavy ? this.places.get(id) : -1;
+    for (let node = head; !heavy && at < 0 && node !== NIL; node = nodes[node * NODE_WORDS]!) {
       const base = node * NODE_WORDS;
       for (let k = 0; k < nodes[base + 1]!; k++) {
-        if (nodes[base + 2 + k] !== id) continue;
-        const hb = head * NODE_WORDS;
-        const last = nodes[hb + 1]! - 1;
-        nodes[base + 2 + k] = nodes[hb + 2 + last]!;
-        nodes[hb + 1] = last;
-        if (last === 0) {
-          const next = nodes[hb]!;
-          this.anchor[mfn] = next === NIL ? NIL : LISTED - next;
-          nodes[hb] = this.freeNode;
-          this.freeNode = head;
+        if (nodes[base + 2 + k] === id) {
+          at = base + 2 + k;
+          break;
         }
-        return true;
       }
     }
-    return false;
+    if (at < 0) return false;
+    const hb = head * NODE_WORDS;
+    const last = nodes[hb + 1]! - 1;
+    const moved = nodes[hb + 2 + last]!;
+    nodes[at] = moved;
+    nodes[hb + 1] = last;
+    if (heavy) {
+      this.places.delete(id);
+      if (moved !== id) this.places.set(moved, at);
+    }
+    if (last === 0) {
+      const next = nodes[hb]!;
+      this.anchor[mfn] = next === NIL ? NIL : LISTED - next;
+      nodes[hb] = this.freeNode;
+      this.freeNode = head;
+      if (next === NIL) this.heavy.delete(mfn);
+    }
+    return true;
   }
 
   private allocNode(): number {
