@@ -29,6 +29,7 @@ describe('formatResult', () => {
     format: RESULT_FORMAT,
     date: '2026-11-26T00:00:00.000Z',
     argv: [],
+    commit: 'f1eb8d2-dirty',
     options: { suites: ['limits', 'micro', 'macro'], quick: false, repeats: { limits: 3, micro: 3, macro: 1 } },
     machine: machineInfo(),
     suites: [
@@ -54,6 +55,7 @@ describe('formatResult', () => {
   it('writes the same as a markdown document: command, targets, a table per suite, errors', () => {
     const md = formatMarkdown({ ...result, argv: ['--suite', 'limits,micro,macro'] });
     expect(md).toContain('- **Command:** `node apps/bench/dist/main.js --suite limits,micro,macro`');
+    expect(md).toContain('- **Code:** `f1eb8d2-dirty` (with uncommitted changes)');
     expect(md).toMatch(/\| inline whole-page write >= 0\.6 x copy\+hash limit \| 0\.50 x limit.* \| \*\*missed\*\* \|/);
     expect(md).toContain('## limits (3 repeats)');
     expect(md).toContain('| hypervisor | inline write | 500 pages/s | 0.50 x copy+hash | 20.0% | 450 .. 550 |');

@@ -96,6 +96,7 @@ export function formatMarkdown(r: BenchResult): string {
     'This file is its `--markdown` output.',
     '',
     `- **Date:** ${r.date} (whole run ${r.wallS.toFixed(0)} s)${r.options.quick ? ' — a QUICK run: small sizes, not comparable with full runs' : ''}`,
+    `- **Code:** ${r.commit === null ? 'unknown (not a git checkout)' : `\`${r.commit}\`${r.commit.endsWith('-dirty') ? ' (with uncommitted changes)' : ''}`}`,
     `- **Machine:** ${m.cpus} CPUs (${m.cpuModel}; ${m.availableParallelism} available to Node), ${formatBytes(m.totalMemBytes)} RAM, ${m.os}, Node ${m.node}, ${m.arch}`,
     `- **Command:** \`node apps/bench/dist/main.js ${r.argv.join(' ')}\` (after \`npx nx run bench:build --outputStyle=static\`)`,
     '',

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import type { Comparison } from './compare.js';
 import type { Measurement, SuiteName } from './measurement.js';
@@ -33,6 +34,8 @@ export interface BenchResult {
   readonly date: string;
   /** The command line's arguments. */
   readonly argv: readonly string[];
+  /** The code measured: `git describe --always --dirty` of the working directory, or null outside a git checkout. */
+  readonly commit: string | null;
   /** Options of the run. */
   readonly options: { readonly suites: readonly SuiteName[]; readonly quick: boolean; readonly repeats: Readonly<Partial<Record<SuiteName, number>>> };
   /** The machine. */
@@ -66,6 +69,15 @@ export function machineInfo(): MachineInfo {
     os: `${process.platform} ${release()}`,
     arch: process.arch,
   };
+}
+
+/** The code in the working directory as `git describe --always --dirty` (`-dirty`: uncommitted changes), or null. */
+export function codeVersion(): string | null {
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
 }
 
 /**

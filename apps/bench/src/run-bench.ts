@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { forkForResult } from './child-run.js';
 import { repeatsOf } from './cli-args.js';
 import { measurement, median, SUITE_NAMES, type Measurement, type SuiteName } from './measurement.js';
-import { machineInfo, RESULT_FORMAT, type BenchResult } from './result.js';
+import { codeVersion, machineInfo, RESULT_FORMAT, type BenchResult } from './result.js';
 import type { SuiteContext, SuiteResult } from './suite-context.js';
 import { runLimits } from './suites/limits.js';
 import { runMacro } from './suites/macro.js';
@@ -181,6 +181,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResult> {
     format: RESULT_FORMAT,
     date,
     argv: [...(opts.argv ?? [])],
+    commit: codeVersion(),
     options: { suites, quick: opts.quick, repeats },
     machine: machineInfo(),
     suites: results.map(({ measurements: _measurements, ...summary }) => summary),
