@@ -33,17 +33,23 @@ function pct(x: number): string {
   return `${(x * 100).toFixed(1)}%`;
 }
 
-/** Table rows of `ms`: name, median and unit, ratio to its limit, spread, min..max. */
-export function measurementRows(ms: readonly Measurement[]): string[] {
-  const rows = ms.map((m) => [
-    m.name,
-    formatValue(m.median, m.unit),
-    unitLabel(m.unit),
+/** A figure with its unit label, e.g. `1,234 pages/s`, `52.5%`. */
+function figure(value: number, unit: string): string {
+  return `${formatValue(value, unit)} ${unitLabel(unit)}`.trimEnd();
+}
+
+/** The columns of a measurement after its median: ratio to its limit, spread, min..max. */
+function statCells(m: Measurement): [ratio: string, spread: string, range: string] {
+  return [
     m.limit === undefined ? '' : `${m.limit.ratio.toFixed(2)} x ${m.limit.name}`,
     m.exact === true ? 'exact' : m.samples.length < 2 ? '1 run' : pct(m.spread),
     m.samples.length < 2 || m.min === m.max ? '' : `${formatValue(m.min, m.unit)} .. ${formatValue(m.max, m.unit)}`,
-    m.note ?? '',
-  ]);
+  ];
+}
+
+/** Table rows of `ms`: name, median and unit, ratio to its limit, spread, min..max. */
+export function measurementRows(ms: readonly Measurement[]): string[] {
+  const rows = ms.map((m) => [m.name, formatValue(m.median, m.unit), unitLabel(m.unit), ...statCells(m), m.note ?? '']);
   const width = (c: number): number => Math.max(...rows.map((r) => r[c]!.length));
   const w = [0, 1, 2, 3, 4, 5].map(width);
   return rows.map((r) =>
@@ -88,7 +94,6 @@ function cell(text: string): string {
 export function formatMarkdown(r: BenchResult): string {
   const m = r.machine;
   const verdict = (t: Target): string => (t.met === true ? 'met' : t.met === false ? '**missed**' : t.value === null ? 'not measured' : 'not judged');
-  const figure = (value: number, unit: string): string => `${formatValue(value, unit)} ${unitLabel(unit)}`.trimEnd();
   const lines = [
     '# Benchmarks',
     '',
@@ -111,10 +116,8 @@ export function formatMarkdown(r: BenchResult): string {
     lines.push('', `## ${s.suite} (${n} ${n === 1 ? 'repeat' : 'repeats'})`, '');
     lines.push('| group | measurement | median | ratio to limit | spread | min .. max |', '| --- | --- | ---: | --- | ---: | --- |');
     for (const x of r.measurements.filter((y) => y.suite === s.suite)) {
-      const ratio = x.limit === undefined ? '' : `${x.limit.ratio.toFixed(2)} x ${x.limit.name}`;
-      const spread = x.exact === true ? 'exact' : x.samples.length < 2 ? '1 run' : pct(x.spread);
-      const range = x.samples.length < 2 || x.min === x.max ? '' : `${formatValue(x.min, x.unit)} .. ${formatValue(x.max, x.unit)}`;
-      lines.push(`| ${x.group} | ${cell(x.name)}${x.note === undefined ? '' : ` (${cell(x.note)})`} | ${figure(x.median, x.unit)} | ${ratio} | ${spread} | ${range} |`);
+      const name = `${cell(x.name)}${x.note === undefined ? '' : ` (${cell(x.note)})`}`;
+      lines.push(`| ${[x.group, name, figure(x.median, x.unit), ...statCells(x)].join(' | ')} |`);
     }
     if (s.notes.length > 0) lines.push('', ...s.notes.map((note) => `- ${note}`));
   }
@@ -128,8 +131,7 @@ export function formatTargets(targets: readonly Target[]): string[] {
   const lines = ['== targets'];
   for (const t of targets) {
     const verdict = t.met === true ? 'met   ' : t.met === false ? 'MISSED' : t.value === null ? 'n/a   ' : 'info  ';
-    const figure = t.value === null ? '' : `${formatValue(t.value, t.unit)} ${unitLabel(t.unit)}`.trimEnd();
-    lines.push(`  ${verdict}  ${t.name}${figure === '' ? '' : `: ${figure}`}${t.note === undefined ? '' : ` (${t.note})`}`);
+    lines.push(`  ${verdict}  ${t.name}${t.value === null ? '' : `: ${figure(t.value, t.unit)}`}${t.note === undefined ? '' : ` (${t.note})`}`);
   }
   return lines;
 }

@@ -120,11 +120,6 @@ export class BuddyAllocator implements FrameAllocator {
     return { next: this.#next, prev: this.#prev };
   }
 
-  /** True once a frame table holds its allocated frames' words in the links: they are its bytes then. */
-  get linksLent(): boolean {
-    return this.#linksLent;
-  }
-
   alloc(order: number): Mfn {
     checkAllocOrder(order);
     let k = order;
