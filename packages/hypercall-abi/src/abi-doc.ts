@@ -98,9 +98,12 @@ A test (src/abi-doc.test.ts) fails when this file and the tables disagree.`;
 
 const DIFFERENCES = `## Where this ABI differs from Xen's, and why
 
-pagevisor keeps Xen's hypercall, \`XENMEM_*\` and sub-operation numbers and its field names, so a
-reader of Xen's \`xen/include/public/memory.h\` finds the same operations here. The transport is not
-Xen's:
+pagevisor keeps Xen's numbers (hypercalls, \`XENMEM_*\`, \`XEN_DOMCTL_*\`, \`TMEM_*\` and the sharing
+and paging sub-operations) and its field names, so a reader of Xen's \`xen/include/public/memory.h\`,
+\`domctl.h\` and \`tmem.h\` finds the same operations here; src/xen-numbers.test.ts holds every one
+against a transcription of those headers. (Xen dropped tmem in 4.13: xen.h still holds
+\`__HYPERVISOR_tmem_op\`, and tmem.h its numbers for interface versions before 4.13.) The transport is
+not Xen's:
 
 1. **One header for every operation.** Xen passes the hypercall number, the sub-operation (\`cmd\`)
    and a guest handle in registers, and the target domain inside each operation's struct

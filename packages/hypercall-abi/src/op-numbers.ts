@@ -1,8 +1,15 @@
+/*
+ * Every number below that names a Xen constant is Xen's, and xen-numbers.test.ts holds each one
+ * against a table transcribed from Xen's public headers (xen/include/public): a number that
+ * drifts, a Xen-named number missing from that table, or a pagevisor-only number that collides
+ * with one of Xen's fails it.
+ */
+
 /**
- * Hypercall numbers. `memory_op` is Xen's (`__HYPERVISOR_memory_op` in xen/include/public/xen.h).
- * The page read/write hypercalls have no Xen equivalent (a Xen guest touches its pages with loads
- * and stores); pagevisor numbers them from 0x1000 up, far above Xen's range (which ends below 64),
- * so they can never collide with a Xen hypercall.
+ * Hypercall numbers. `memory_op`, `domctl` and `tmem_op` are Xen's (`__HYPERVISOR_*` in
+ * xen/include/public/xen.h). The page read/write hypercalls (a Xen guest touches its pages with
+ * loads and stores) and madvise have no Xen equivalent; pagevisor numbers them from 0x1000 up, far
+ * above Xen's range (which ends below 64), so they can never collide with a Xen hypercall.
  */
 export const Hypercall = {
   /** Xen's `__HYPERVISOR_memory_op`: reservation, physmap, paging and sharing sub-operations. */
@@ -25,14 +32,17 @@ export const XenMem = {
   increase_reservation: 0,
   /** `XENMEM_decrease_reservation`: release the extents at the given gfns; returns extents done. */
   decrease_reservation: 1,
-  /** `XENMEM_maximum_gpfn`: highest guest frame number the domain has populated. */
-  maximum_gpfn: 2,
   /** `XENMEM_current_reservation`: pages the domain holds (tot_pages). */
   current_reservation: 3,
   /** `XENMEM_maximum_reservation`: pages the domain may hold (max_pages). */
   maximum_reservation: 4,
   /** `XENMEM_populate_physmap`: back the given gfns with memory; returns extents done. */
   populate_physmap: 6,
+  /**
+   * `XENMEM_maximum_gpfn`: highest guest frame number the domain has populated. Xen's 2 is
+   * `XENMEM_maximum_ram_page` (the host's highest machine frame), which this ABI does not have.
+   */
+  maximum_gpfn: 14,
   /** `XENMEM_get_sharing_freed_pages`: machine frames sharing saves, host-wide. */
   get_sharing_freed_pages: 18,
   /** `XENMEM_get_sharing_shared_pages`: shared machine frames in use, host-wide. */
@@ -78,7 +88,7 @@ export const DomCtl = {
   /** `XEN_DOMCTL_max_mem`: set the most memory a domain may hold (max_pages), in KiB. */
   max_mem: 11,
   /** `XEN_DOMCTL_mem_sharing_op` with `XEN_DOMCTL_MEM_SHARING_CONTROL`: enable or disable sharing. */
-  mem_sharing_op: 58,
+  mem_sharing_op: 57,
 } as const;
 
 /** `XEN_DOMCTL_MEM_SHARING_CONTROL`: the mem_sharing_op that turns sharing on or off. */
