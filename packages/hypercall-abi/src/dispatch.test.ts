@@ -214,10 +214,29 @@ describe('dispatchHypercall', () => {
     );
   });
 
-  it('asserts the caller is a real domain and the handler keeps to the ABI', () => {
+  it('refuses a caller that is not a domain id with ESRCH or EINVAL, never reaching the handler', () => {
     const h = new FakeHandler();
     const cur = encodeRequest({ op: 'current_reservation', domid: 0 });
-    expect(() => dispatchHypercall(h, DOMID_SELF, cur)).toThrow(InvariantError);
+    const cases: Array<[number, string]> = [
+      [DOMID_SELF, 'ESRCH'],
+      [0x7ff4, 'ESRCH'],
+      [0xffff, 'ESRCH'],
+      [-1, 'EINVAL'],
+      [1.5, 'EINVAL'],
+      [Number.NaN, 'EINVAL'],
+    ];
+    for (const [caller, errno] of cases) {
+      const res = decodeResponse('current_reservation', dispatchHypercall(h, caller as DomId, cur));
+      expect(res.rc, `caller ${caller}`).toBe(-Errno[errno as 'ESRCH']);
+      expect(res.message).toMatch(new RegExp(`caller ${caller} is not a`));
+    }
+    expect(h.calls).toEqual([]);
+  });
+
+  it('asserts the handler keeps to the ABI', () => {
+    const h = new FakeHandler();
+    const cur = encodeRequest({ op: 'current_reservation', domid: 0 });
+    expect(dispatchHypercall(h, DOM0, cur)).toBeInstanceOf(Uint8Array);
     const bad = (over: Partial<HypercallHandler>): HypercallHandler => Object.assign(new FakeHandler(), over);
     expect(() => dispatchHypercall(bad({ currentReservation: () => -1 }), DOM0, cur)).toThrow(InvariantError);
     const pop = encodeRequest({ op: 'populate_physmap', domid: 0, extentOrder: 0, memFlags: 0, gfns: [1] });

@@ -110,14 +110,15 @@ export interface HypercallHandler {
 export type TmemOid = readonly [number, number, number];
 
 /**
- * Runs one hypercall for domain `caller` (a real domain id): decodes and validates `request`,
- * resolves DOMID_SELF to `caller`, calls `handler` and encodes its result. A refused request
+ * Runs one hypercall for domain `caller`: decodes and validates `request`, refuses a caller
+ * that is not a real domain id (ESRCH for a reserved id such as DOMID_SELF, EINVAL for a negative
+ * or non-integer one), resolves DOMID_SELF to `caller`, calls `handler` and encodes its result.
+ * A refused request
  * (HypervisorError from decoding or from the handler) becomes a response with rc = -errno and the
  * error's message; a request refused while decoding never reaches the handler. Any other
  * exception is a bug and propagates.
  */
 export function dispatchHypercall(handler: HypercallHandler, caller: DomId, request: Uint8Array): Uint8Array {
-  invariant(isRealDomId(caller), `dispatchHypercall: caller ${caller} is not a real domain id`);
   let req: HypercallRequest;
   try {
     req = decodeRequest(request);
@@ -130,6 +131,12 @@ export function dispatchHypercall(handler: HypercallHandler, caller: DomId, requ
   }
   let res: HypercallResponse;
   try {
+    // The gate's own argument: a caller that is not a domain (DOMID_SELF passed through, a
+    // reserved id, NaN) is refused like any other bad argument, never trusted.
+    if (!isRealDomId(caller)) {
+      const integer = Number.isInteger(caller) && caller >= 0;
+      throw new HypervisorError(integer ? 'ESRCH' : 'EINVAL', req.op, `caller ${String(caller)} is not a ${integer ? 'live ' : ''}domain id`);
+    }
     res = call(handler, caller, req);
   } catch (e) {
     if (!(e instanceof HypervisorError)) throw e;
