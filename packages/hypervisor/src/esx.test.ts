@@ -263,16 +263,17 @@ describe('EsxDedup in the hypervisor', () => {
   });
 
   it('counts draws of pages without a frame as skipped, not scanned', async () => {
-    const hv = await esxHost({ scanRatePerDomainPagesPerS: 100 });
+    // 5 draws a wake-up (rate x interval), fewer than the 8 candidates.
+    const hv = await esxHost({ scanRatePerDomainPagesPerS: 50 });
     const d = hv.createDomain({ maxPages: 8 });
     hv.populatePhysmap(d, range(4));
     hv.populatePhysmap(d, range(4, 4), 0, MEMF_POPULATE_ON_DEMAND);
     hv.setDomainMergeable(d, true);
     runUntil(hv, 10 * NS_PER_S);
     const s = hv.dedup.stats();
-    expect(s.pages_scanned + s.pages_skipped).toBe(1000);
-    expect(s.pages_skipped).toBeGreaterThan(400);
-    expect(s.pages_skipped).toBeLessThan(600);
+    expect(s.pages_scanned + s.pages_skipped).toBe(500);
+    expect(s.pages_skipped).toBeGreaterThan(200);
+    expect(s.pages_skipped).toBeLessThan(300);
     expect(s.zero_merges).toBe(4); // the 4 zeroed frames went to the zero frame
     expect(hv.totals().machineFramesUsed).toBe(1);
   });

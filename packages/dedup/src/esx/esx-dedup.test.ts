@@ -281,6 +281,18 @@ describe('EsxDedup scanning', () => {
     expect(await draws(2)).not.toEqual(a);
   });
 
+  it('bounds one wake-up by the candidates there are, however large the rates', async () => {
+    const h = await scanHost({ scanRatePerDomainPagesPerS: 1e12, scanRateGlobalPagesPerS: 1e12, wakeIntervalMs: 1e6 });
+    const t = h.domain(1, 4);
+    for (let g = 0; g < 4; g++) h.put(t, g, numberedPage(g + 1));
+    h.dedup.setDomainMergeable(t.dom, true);
+    h.dedup.wake(h.dedup.nextWakeNs());
+    h.dedup.wake(h.dedup.nextWakeNs());
+    // Two wake-ups of a 4-page guest draw 8 pages, not rate x interval (10^15) each.
+    expect(t.reads).toHaveLength(8);
+    expect(h.dedup.stats()).toMatchObject({ pages_scanned: 8, wakes: 2 });
+  });
+
   it('keeps hints right across table rebuilds', async () => {
     const h = await scanHost({ initialCapacity: 2, scanRatePerDomainPagesPerS: 5000 }, 512);
     const t = h.domain(1, 200);

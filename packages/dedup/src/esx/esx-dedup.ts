@@ -323,7 +323,9 @@ export class EsxDedup implements DedupIndex {
    * time; when the global limit binds, domains take one page each in turn, starting with a
    * different domain every wake-up. Draws are with replacement (a page may come up twice, as in
    * ESX's random scan), and a draw of a page without a frame uses up its share of the rate as
-   * well (`pages_skipped`). The next wake-up is one interval later.
+   * well (`pages_skipped`). A domain draws at most as many pages as it has candidates in one
+   * wake-up, so large rates cannot make a wake-up of a small guest hash millions of pages. The
+   * next wake-up is one interval later.
    */
   wake(nowNs: number): void {
     const { host } = this.attached('wake');
@@ -345,7 +347,9 @@ export class EsxDedup implements DedupIndex {
         continue;
       }
       d.credit += this.rateDomain * dtS;
-      d.quota = Math.floor(d.credit);
+      // At most one draw per candidate a wake: however large the rate knobs, a wake's work is
+      // bounded by the pages there are (the credit beyond that is dropped below).
+      d.quota = Math.min(Math.floor(d.credit), d.count);
       wanted += d.quota;
     }
     this.globalCredit += this.rateGlobal * dtS;
