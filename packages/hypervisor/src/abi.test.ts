@@ -1343,6 +1343,66 @@ describe('4. regressions', () => {
     expect(hv.audit()).toEqual([]);
   });
 
+  it('a fork cannot be forked from its own fork: the two would be forks of each other and never be destroyed', async () => {
+    const { hv } = await host({ guests: false });
+    const a = hv.createDomain({ maxPages: 8 });
+    const b = hv.createDomain({ maxPages: 8 });
+    const c = hv.createDomain({ maxPages: 8 });
+    const dom0 = new HypercallClient(hv, DOMID_CONTROL);
+    dom0.fork(b, a);
+    dom0.fork(c, b);
+    const h = { hv } as Host;
+    expectRefused(h, DOMID_CONTROL, { op: 'sharing_fork', domid: a, parentDomid: b }, 'EBUSY');
+    expectRefused(h, DOMID_CONTROL, { op: 'sharing_fork', domid: a, parentDomid: c }, 'EBUSY');
+    dom0.destroyDomain(c);
+    dom0.destroyDomain(b);
+    dom0.destroyDomain(a);
+    expect(hv.domains()).toEqual([]);
+    expect(hv.frames.freeFrames).toBe(hv.frames.totalFrames - 1); // all but the zero frame
+  });
+
+  it('the audit finds a fork cycle and a fork count that no parent link matches', async () => {
+    const { hv } = await host({ guests: false });
+    const a = hv.createDomain({ maxPages: 8 });
+    const b = hv.createDomain({ maxPages: 8 });
+    hv.fork(b, a);
+    expect(hv.audit()).toEqual([]);
+    const da = hv.domains().find((d) => d.id === a)!;
+    da.parent = b; // what the refused fork(a, b) used to do, without the count
+    expect(hv.audit()).toEqual([`dom ${a}: its chain of parents comes back to it (a fork cycle: none of them can be destroyed)`, `dom ${b}: counts 0 live fork(s), 1 name it their parent`, `dom ${b}: its chain of parents comes back to it (a fork cycle: none of them can be destroyed)`]);
+    da.parent = undefined;
+    da.forks = 2;
+    expect(hv.audit()).toEqual([`dom ${a}: counts 2 live fork(s), 1 name it their parent`]);
+  });
+
+  it('a whole-page store refused with ENOMEM moves no counter of the inline strategy', async () => {
+    // Zero frame + 8 guest frames: none free. A store to a page on the zero frame needs one.
+    const h = await host({ frames: 9, dedup: createDedup('inline') });
+    h.hv.populatePhysmap(h.a, [4]);
+    expect(h.hv.frames.freeFrames).toBe(0);
+    const before = { ...h.hv.dedup.stats() };
+    expectRefused(h, h.a, { op: 'write_page', domid: DOMID_SELF, gfn: 4, offset: 0, data: pageOf(99) }, 'ENOMEM');
+    expect(h.hv.dedup.stats()).toEqual(before);
+    // The same content as a resident page needs a frame to land in too: refused alike.
+    expectRefused(h, h.a, { op: 'write_page', domid: DOMID_SELF, gfn: 4, offset: 0, data: pageOf(20) }, 'ENOMEM');
+  });
+
+  it('a whole-page store of the bytes a page already holds cancels its paging nomination (inline)', async () => {
+    const h = await host({ dedup: createDedup('inline'), swap: { mode: 'shared' } });
+    h.hv.pagingNominate(h.a, g(1));
+    h.hv.writePage(h.a, g(1), 0, pageOf(11), 0, PAGE_SIZE);
+    expect(h.hv.p2m.table(h.a)!.type(g(1))).toBe(P2mType.ram_rw);
+    expectRefused(h, DOMID_CONTROL, { op: 'paging_evict', domid: h.a, gfn: 1 }, 'EINVAL');
+  });
+
+  it('the hypercall gate answers a caller that is not a live domain with an errno, never an exception', async () => {
+    const h = await host();
+    const req = { op: 'current_reservation', domid: DOMID_SELF } as const;
+    for (const [caller, errno] of [[DOMID_SELF, 'ESRCH'], [0x7ff2, 'ESRCH'], [NOBODY, 'ESRCH'], [-1, 'EINVAL'], [Number.NaN, 'EINVAL']] as const) {
+      expectRefused(h, caller as DomId, req, errno);
+    }
+  });
+
   it("sharing_debug_gfn is the control domain's: a guest could tell whether others hold its content", async () => {
     const { hv, a } = await host({ dedup: createDedup('inline') });
     const ga = new HypercallClient(hv, a);

@@ -20,6 +20,8 @@ const MAX_PROBLEMS = 50;
  * - each p2m entry agrees with its frame (private frames point back through the m2p, shared
  *   entries are in the reverse map, and every reverse-map entry is such an entry);
  * - every shared frame is indexed when the dedup strategy is inline; per-domain page counts match;
+ * - the fork graph: every parent is live, each domain's fork count equals the live domains whose
+ *   parent it is, and no chain of parents comes back to where it started;
  * - the dedup strategy's own audit.
  */
 export function auditHypervisor(hv: Hypervisor): string[] {
@@ -117,6 +119,7 @@ export function auditHypervisor(hv: Hypervisor): string[] {
   const tables = [...p2m.domains()];
   if (live.join() !== tables.join()) report(`live domains [${live}] but p2m tables for [${tables}]`);
   for (const dom of live) if (!frames.hasDomain(dom)) report(`dom ${dom}: no page accounting in the frame table`);
+  for (const msg of auditForkGraph(hv)) report(msg);
 
   for (const msg of p2m.audit()) report(`p2m: ${msg}`);
   const allocator = frames.allocator as { audit?: () => void };
@@ -127,5 +130,31 @@ export function auditHypervisor(hv: Hypervisor): string[] {
   }
   for (const msg of dedup.audit()) report(`${dedup.name}: ${msg}`);
   for (const msg of hv.pager?.audit(live) ?? []) report(`swap: ${msg}`);
+  return problems;
+}
+
+/** Broken invariants of the fork graph (parent links and fork counts), in words. */
+function auditForkGraph(hv: Hypervisor): string[] {
+  const problems: string[] = [];
+  const domains = new Map(hv.domains().map((d) => [d.id as number, d]));
+  const children = new Map<number, number>();
+  for (const d of domains.values()) {
+    if (d.parent === undefined) continue;
+    if (!domains.has(d.parent)) problems.push(`dom ${d.id}: a fork of dom ${d.parent}, which is not live`);
+    children.set(d.parent, (children.get(d.parent) ?? 0) + 1);
+  }
+  for (const d of domains.values()) {
+    const n = children.get(d.id) ?? 0;
+    if (d.forks !== n) problems.push(`dom ${d.id}: counts ${d.forks} live fork(s), ${n} name it their parent`);
+    // A chain of parents longer than the domains there are has come round.
+    let at = d.parent;
+    for (let steps = 0; at !== undefined && steps <= domains.size; steps++) {
+      if (at === d.id) {
+        problems.push(`dom ${d.id}: its chain of parents comes back to it (a fork cycle: none of them can be destroyed)`);
+        break;
+      }
+      at = domains.get(at)?.parent;
+    }
+  }
   return problems;
 }

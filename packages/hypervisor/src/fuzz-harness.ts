@@ -3,7 +3,7 @@ import { fuzzContext, fuzzHypervisor, type FuzzContext, type FuzzStats, type Hyp
 import { createEvictionPolicy, MemorySwapDevice, SharedSwap, type EvictionPolicyName } from '@pagevisor/swap';
 import { asGfn, DOMID_FIRST_RESERVED, HypervisorError, mixSeed, PAGE_SIZE, Prng, type DomId } from '@pagevisor/types';
 import { Hypervisor } from './hypervisor.js';
-import { snapshotState } from './model-check.js';
+import { observableDigest } from './observable-state.js';
 import type { HypervisorOptions } from './options.js';
 
 /**
@@ -172,7 +172,7 @@ export async function fuzzEpisode(config: FuzzConfig, seed: number, calls: numbe
     batch: opts.batch,
     tick,
     tickEvery: TICK_EVERY,
-    snapshot: () => snapshotState(hv),
+    snapshot: () => observableDigest(hv),
     snapshotRate: opts.snapshotRate,
     ...(opts.ops === undefined ? {} : { ops: opts.ops }),
   });

@@ -689,11 +689,20 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       this.charge(d, c.pageHashNs + c.pageCopyNs);
       return;
     }
-    const match = this.dedup.lookup(page, hash, d.id);
     const cur = d.table.mfn(gfn);
+    // The store lands in a frame before its content can be looked up: refused (ENOMEM) before
+    // the lookup when that needs a frame and none is free, so a refusal moves no counter.
+    if (this.frames.freeFrames === 0 && this.needsNewFrame(d, gfn)) {
+      throw new HypervisorError('ENOMEM', 'write_page', `no free machine frame for dom ${d.id} gfn ${gfn}`);
+    }
+    const match = this.dedup.lookup(page, hash, d.id);
     if (match !== INVALID_MFN && this.mayShareFrame(d, match)) {
       this.charge(d, c.pageHashNs + c.pageCompareNs);
-      if (match === cur) return; // already holds this content
+      if (match === cur) {
+        // Already holds this content; the write still cancels a paging nomination.
+        if (d.table.type(gfn) === P2mType.paging_out) d.table.set(gfn, cur, P2mType.ram_rw);
+        return;
+      }
       this.makeShared(match);
       this.dropMapping(d, gfn);
       this.mapShared(d, gfn, match);
@@ -706,6 +715,15 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.charge(d, c.pageHashNs + c.pageCopyNs);
     // Uniform writes: the page is a candidate again, so its next write faults as if it had merged.
     if (this.writeEpoch !== undefined) this.writeEpoch[mfn] = 0;
+  }
+
+  /** Whether a write to `d`'s page `gfn` takes a frame: it has none, or maps a frame others map too. */
+  private needsNewFrame(d: Domain, gfn: Gfn): boolean {
+    const t = d.table.type(gfn);
+    if (t === P2mType.populate_on_demand) return true;
+    if (t !== P2mType.ram_shared) return false;
+    const mfn = d.table.mfn(gfn);
+    return mfn === this.zeroMfn || this.frames.refcount(mfn) > 1;
   }
 
   /** Whether de-duplication may share `d`'s page of content `page` at all (sharing enabled, mitigations). */
@@ -861,6 +879,9 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     if (c === p) throw new HypervisorError('EINVAL', op, `dom ${child} cannot fork itself`);
     this.checkMayShare(op, p, c);
     if (c.parent !== undefined) throw new HypervisorError('EBUSY', op, `dom ${child} is already a fork of dom ${c.parent}`);
+    // A domain with forks of its own would become an ancestor of itself if `parent` descends from
+    // it; then neither could ever be destroyed. Xen forks only a paused domain with no forks.
+    if (c.forks > 0) throw new HypervisorError('EBUSY', op, `dom ${child} is the parent of ${c.forks} live fork(s)`);
     if (this.frames.totPages(child) > 0 || this.maximumGpfnOf(c) >= 0) throw new HypervisorError('EBUSY', op, `dom ${child} already holds pages`);
     this.checkRoomForParent(op, p, c);
     this.checkParentSharing(op, p);

@@ -1,5 +1,6 @@
 import { asDomId, asGfn, asMfn, HypervisorError, PAGE_SIZE, type DomId, type Gfn, type Mfn } from '@pagevisor/types';
 import { MADV_DONTNEED, type Hypervisor } from './hypervisor.js';
+import { observableDigest } from './observable-state.js';
 
 /**
  * One step of a model check. Domains are named by number (the ids the hypervisor gives out: 1,
@@ -107,9 +108,14 @@ export class ReferenceModel {
   }
 
   /** Distinct contents held in persistent tmem pools, over all domains. */
-  persistentContents(): Set<number> {
+  persistentContents(except?: { readonly pages: Map<string, number>; readonly key: string }): Set<number> {
     const s = new Set<number>();
-    for (const d of this.domains.values()) for (const p of d.pools.values()) if (p.persistent) for (const c of p.pages.values()) s.add(c);
+    for (const d of this.domains.values()) {
+      for (const p of d.pools.values()) {
+        if (!p.persistent) continue;
+        for (const [key, c] of p.pages) if (p.pages !== except?.pages || key !== except.key) s.add(c);
+      }
+    }
     return s;
   }
 
@@ -179,7 +185,7 @@ export class ReferenceModel {
         if (c === p) return 'EINVAL';
         const e = this.mayShareError(p, c);
         if (e !== undefined) return e;
-        if (c.parent !== undefined || c.pages.size > 0) return 'EBUSY';
+        if (c.parent !== undefined || c.forks > 0 || c.pages.size > 0) return 'EBUSY';
         if (Math.max(-1, ...p.pages.keys()) >= c.size) return 'EINVAL';
         return c.maxPages < p.pages.size ? 'E2BIG' : undefined;
       }
@@ -255,9 +261,12 @@ export class ReferenceModel {
         if (op.kind === 'tmemPut' && pool.persistent) {
           // Without room for one more distinct content among the persistent pages (replacing a
           // page whose slot is its own needs none; the model does not know slots: allow both).
-          const contents = this.persistentContents();
+          // Refused exactly when the distinct persistent contents after the put (the page it
+          // replaces gone) need more slots than there are: equal contents share a slot, and
+          // every other slot is free or holds ephemeral pages only, which eviction frees.
+          const contents = this.persistentContents({ pages: pool.pages, key: `${op.object}:${op.index}` });
           contents.add(op.content);
-          if (contents.size > pages) maybe.push('ENOSPC');
+          if (contents.size > pages) return 'ENOSPC';
         }
         return undefined;
       }
@@ -468,8 +477,9 @@ function framesNeeded(op: ModelOp, model: ReferenceModel): number {
  * mapped by domains of two trust groups; no page of a domain with sharing disabled may come to
  * share a frame (the zero frame aside); under the zeroPagesOnly mitigation, no step but an
  * explicit sharing op may map a page to a shared frame of other content than zeros. At the end
- * every page of every domain and every persistent tmem page is compared. Throws an Error naming
- * the step on the first mismatch.
+ * every page of every domain and every persistent tmem page is compared, then every domain is
+ * destroyed and every frame, swap slot and tmem slot must be free again ({@link destroyAll}).
+ * Throws an Error naming the step on the first mismatch.
  */
 export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], options: ModelCheckOptions): ModelCheckSummary {
   const model = new ReferenceModel({ populateZero: hv.dedup.populateZero, tmemPages: hv.tmem?.pages, swap: hv.pager !== undefined });
@@ -486,7 +496,7 @@ export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], optio
     const where = `step ${step} ${JSON.stringify(op)}`;
     const freeBefore = hv.frames.freeFrames;
     const acceptable = model.acceptable(op, freeBefore);
-    let before = snapshotState(hv);
+    let before = observableDigest(hv);
     // Claims hold against reservation growth only (faults do not see them).
     const othersClaims = op.kind === 'populate' ? model.outstandingClaims() - (model.domains.get(op.dom)?.claim ?? 0) : 0;
     const parent = op.kind === 'fork' ? op.parent : op.kind === 'forkReset' ? model.domains.get(op.dom)?.parent : undefined;
@@ -495,7 +505,7 @@ export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], optio
     let result: unknown;
     try {
       result = runOp(hv, op, options, buf, () => {
-        before = snapshotState(hv);
+        before = observableDigest(hv);
       });
     } catch (e) {
       if (!(e instanceof HypervisorError)) throw new Error(`${where}: threw ${String(e)}`);
@@ -530,7 +540,7 @@ export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], optio
       refusedByErrno[errno] = (refusedByErrno[errno] ?? 0) + 1;
       // A refused op changes nothing (with swap, pages evicted to make room stay evicted, which
       // no guest can tell).
-      if (!(swapping && (errno === 'ENOMEM' || errno === 'EIO')) && snapshotState(hv) !== before) {
+      if (!(swapping && (errno === 'ENOMEM' || errno === 'EIO')) && observableDigest(hv) !== before) {
         throw new Error(`${where}: refused with ${errno} but the state changed`);
       }
       comparePages(hv, model, buf, where);
@@ -550,7 +560,35 @@ export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], optio
   });
   comparePages(hv, model, buf, 'end');
   compareTmem(hv, model, buf, tmemPage);
+  const leaks = destroyAll(hv);
+  if (leaks.length > 0) throw new Error(`end: destroying every domain: ${leaks.join('; ')}`);
   return { applied, refused: ops.length - applied, peakPagesSharing, peakZeroPages, appliedByKind, refusedByErrno, pagedAtFork };
+}
+
+/**
+ * Destroys every domain of `hv`, forks before their parents, and returns what that did not give
+ * back: frames other than the zero frame, swap slots, tmem slots, claims, a domain that could
+ * never be destroyed (a fork cycle), and whatever the audit then finds. Empty when nothing leaked.
+ */
+export function destroyAll(hv: Hypervisor): string[] {
+  const problems: string[] = [];
+  for (let left = hv.domains(); left.length > 0; ) {
+    const leaves = left.filter((d) => d.forks === 0);
+    if (leaves.length === 0) {
+      problems.push(`doms ${left.map((d) => d.id).join(', ')} can never be destroyed: each is the parent of a live fork`);
+      break;
+    }
+    for (const d of leaves) hv.destroyDomain(d.id);
+    left = hv.domains();
+  }
+  const free = hv.frames.freeFrames;
+  if (free !== hv.frames.totalFrames - 1) problems.push(`${hv.frames.totalFrames - 1 - free} frames still allocated besides the zero frame`);
+  const slots = hv.swapStats()?.swapSlotsUsed ?? 0;
+  if (slots !== 0) problems.push(`${slots} swap slots still in use`);
+  const tmemSlots = hv.tmem?.stats().slotsUsed ?? 0;
+  if (tmemSlots !== 0) problems.push(`${tmemSlots} tmem slots still in use`);
+  problems.push(...hv.audit(), ...(hv.tmem?.audit().map((p) => `tmem: ${p}`) ?? []));
+  return problems;
 }
 
 /** Live domains, page counts, claims, pause and sharing flags, fork links and tmem page counts against the model. */
@@ -660,24 +698,6 @@ function readRetrying(hv: Hypervisor, dom: DomId, gfn: Gfn, buf: Uint8Array): vo
       hv.unpauseDomain(dom);
     }
   }
-}
-
-/**
- * Everything a refused operation must leave as it was: every figure of the host and its domains
- * (simulated CPU included), every p2m entry (type and frame) of every domain, each domain's
- * sharing flag, claim, fork links and trust group, and the tmem figures. (Not the pause flag: a
- * failed swap-in pauses the domain by design.)
- */
-export function snapshotState(hv: Hypervisor): string {
-  const tables = hv.domains().map((d) => {
-    let digest = 7;
-    for (let g = 0; g < d.table.size; g++) {
-      digest = (Math.imul(digest, 31) + d.table.type(asGfn(g)) * 0x10001 + d.table.mfn(asGfn(g))) | 0;
-    }
-    return digest;
-  });
-  const flags = hv.domains().map((d) => [d.sharing, d.claim, d.parent, d.forks, d.trustGroup]);
-  return JSON.stringify({ totals: hv.totals(), domains: hv.allDomainStats(), tables, flags, free: hv.frames.freeFrames, tmem: hv.tmem?.stats() });
 }
 
 /** Runs `op`; `checkpoint` is called after each nomination of a share or add_physmap (they stand whatever follows). */

@@ -1,23 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createDedup } from '@pagevisor/dedup';
 import { decodeResponse, HypercallClient } from '@pagevisor/hypercall-abi';
-import { asDomId, asGfn, DOMID_CONTROL, Errno, HypervisorError, P2mType, PAGE_SIZE, type DomId } from '@pagevisor/types';
+import { asDomId, asGfn, DOMID_CONTROL, Errno, HypervisorError, PAGE_SIZE, type DomId } from '@pagevisor/types';
 import { Hypervisor } from './hypervisor.js';
-import { snapshotState } from './model-check.js';
-
-/** Everything observable about the host: the state and every page of every domain. */
-function snapshot(hv: Hypervisor): string {
-  const pages: number[] = [];
-  const buf = new Uint8Array(PAGE_SIZE);
-  for (const d of hv.domains()) {
-    for (let g = 0; g < d.table.size; g++) {
-      if (d.table.type(asGfn(g)) === P2mType.invalid) continue;
-      hv.readPage(d.id, asGfn(g), 0, buf, 0, PAGE_SIZE);
-      pages.push(buf.reduce((h, x) => (h * 31 + x) >>> 0, 7));
-    }
-  }
-  return snapshotState(hv) + JSON.stringify(pages);
-}
+import { observableDigest as snapshot } from './observable-state.js';
 
 async function setup(strategy: string): Promise<{ hv: Hypervisor; dom0: HypercallClient; guest: DomId; other: DomId }> {
   const hv = await Hypervisor.create({ frames: 48, dedup: createDedup(strategy) });

@@ -113,6 +113,28 @@ describe('Tmem', () => {
     expect(out.subarray(3)).toEqual(page(4));
   });
 
+  it('takes a persistent put that replaces a page sharing its slot with ephemeral pages only, evicting them', () => {
+    // 2 slots: persistent A at key 0 shares its slot with an ephemeral copy; persistent B fills the other.
+    const t = tmem({ pages: 2 });
+    const persist = t.newPool(D1, true);
+    const eph = t.newPool(D1, false);
+    expect(t.putPage(D1, persist, OID, 0, page(1))).toBe(true);
+    expect(t.putPage(D1, eph, OID, 0, page(1))).toBe(true);
+    expect(t.putPage(D1, persist, OID, 1, page(2))).toBe(true);
+    // After the put the persistent contents are pages 3 and 2: two slots, they fit.
+    expect(t.putPage(D1, persist, OID, 0, page(3))).toBe(true);
+    expect(get(t, D1, persist, OID, 0)).toEqual(page(3));
+    expect(get(t, D1, persist, OID, 1)).toEqual(page(2));
+    expect(get(t, D1, eph, OID, 0)).toBeUndefined(); // evicted to make the room
+    expect(t.stats()).toMatchObject({ persistentPages: 2, ephemeralPages: 0, slotsUsed: 2, evictions: 1 });
+    expect(t.audit()).toEqual([]);
+    // A persistent page sharing its slot with another persistent page frees nothing: still ENOSPC.
+    expect(t.putPage(D1, persist, OID, 2, page(3))).toBe(true);
+    expect(() => t.putPage(D1, persist, OID, 0, page(4))).toThrow(/ENOSPC|persistent/);
+    expect(get(t, D1, persist, OID, 0)).toEqual(page(3));
+    expect(t.audit()).toEqual([]);
+  });
+
   it('replaces the page at an existing key', () => {
     const t = tmem({ pages: 4 });
     t.newPool(D1, true);

@@ -204,6 +204,15 @@ export class Tmem {
         return true;
       }
     }
+    let released = false;
+    const oldRefs = old >= 0 ? this.swap.refcount(this.slotOf(old)) : 0;
+    if (slot < 0 && !ephemeral && oldRefs > 1 && this.slotEphemeralRefs[this.slotOf(old)] === oldRefs - 1) {
+      // The persistent page being replaced shares its slot with ephemeral pages only: once it
+      // lets go, evicting them frees the slot, so the put fits. Let go first; the loop below
+      // then stores the page (a freeable slot exists).
+      this.releaseRef(this.slotOf(old), false);
+      released = true;
+    }
     if (slot < 0 && this.freeableSlots > 0) {
       // Evicting every ephemeral page would free a slot (and a freed slot is room: the device has
       // a block per slot), so this loop ends with the page stored; without one nothing is evicted.
@@ -231,7 +240,7 @@ export class Tmem {
     if (old >= 0) {
       const previous = this.slotOf(old);
       this.entrySlot[old] = slot;
-      this.releaseRef(previous, ephemeral);
+      if (!released) this.releaseRef(previous, ephemeral);
       if (ephemeral) {
         this.lruUnlink(old);
         this.lruAppend(old);

@@ -1,8 +1,9 @@
 import { createDedup } from '@pagevisor/dedup';
 import { decodeRequest, decodeResponse, encodeRequest, HypercallClient, Madvise, TMEM_POOL_PERSIST, type HypercallOp, type HypercallRequest, type HypercallResponse } from '@pagevisor/hypercall-abi';
 import { createEvictionPolicy, FaultPlan, MemorySwapDevice, SharedSwap, WriteFault, type WriteFaultValue } from '@pagevisor/swap';
-import { asGfn, DOMID_CONTROL, DOMID_SELF, HypervisorError, P2mType, PAGE_SIZE, type DedupIndex, type DomId, type HypercallPort, type SwapBackend } from '@pagevisor/types';
+import { asGfn, DOMID_CONTROL, DOMID_SELF, HypervisorError, PAGE_SIZE, type DedupIndex, type DomId, type HypercallPort, type SwapBackend } from '@pagevisor/types';
 import { Hypervisor } from '../src/hypervisor.js';
+import { observableState, type ObservableState } from '../src/observable-state.js';
 import { pageOf } from './pages.js';
 
 /** Frames of the hosts these tests build, unless a test asks for another size. */
@@ -146,70 +147,11 @@ export function raw(hv: Hypervisor, caller: DomId, req: HypercallRequest): Hyper
   return decodeResponse(req.op, hv.hypercall(caller, encodeRequest(req)));
 }
 
-/** What a domain looks like from outside: every p2m entry, the content and handle of every frame behind it, its records. */
-export interface DomainSnapshot {
-  readonly id: number;
-  paused: boolean;
-  readonly sharing: boolean;
-  readonly trustGroup: number;
-  readonly claim: number;
-  readonly parent: number | undefined;
-  readonly forks: number;
-  readonly maxPages: number;
-  /** gfn, p2m type, mfn (or swap slot), content hash, sharing handle: per populated gfn. */
-  readonly entries: number[];
-}
-
 /** Everything a refused hypercall must leave as it was. */
-export interface Snapshot {
-  readonly totals: unknown;
-  readonly stats: unknown;
-  readonly domains: DomainSnapshot[];
-  readonly freeFrames: number;
-  /** Slots and bytes in use (the cumulative I/O counters are left out: a refused call may have tried I/O). */
-  readonly swap: unknown;
-  readonly tmem: unknown;
-  readonly dedup: unknown;
-}
+export type Snapshot = ObservableState;
 
 /** Takes a {@link Snapshot} without touching anything (no guest access, no swap-in). */
-export function snapshot(hv: Hypervisor): Snapshot {
-  const domains = hv.domains().map((d): DomainSnapshot => {
-    const entries: number[] = [];
-    for (let g = 0; g < d.table.size; g++) {
-      const t = d.table.type(asGfn(g));
-      if (t === P2mType.invalid) continue;
-      const mfn = d.table.mfn(asGfn(g));
-      const framed = t === P2mType.ram_rw || t === P2mType.ram_shared || t === P2mType.paging_out;
-      entries.push(g, t, mfn, framed ? hv.memory.hashFrame(mfn) : -1, framed ? hv.handleOf(mfn) : -1);
-    }
-    return {
-      id: d.id,
-      paused: d.paused,
-      sharing: d.sharing,
-      trustGroup: d.trustGroup,
-      claim: d.claim,
-      parent: d.parent,
-      forks: d.forks,
-      maxPages: hv.frames.maxPages(d.id),
-      entries,
-    };
-  });
-  const swap = hv.swapStats();
-  const tmem = hv.tmem;
-  return {
-    totals: hv.totals(),
-    stats: hv.allDomainStats(),
-    domains,
-    freeFrames: hv.frames.freeFrames,
-    swap: swap === undefined ? undefined : { swapSlotsUsed: swap.swapSlotsUsed, diskBytesUsed: swap.diskBytesUsed },
-    tmem:
-      tmem === undefined
-        ? undefined
-        : { stats: tmem.stats(), pools: hv.domains().map((d) => [d.id, tmem.domainPools(d.id), tmem.domainPages(d.id)]) },
-    dedup: hv.dedup.stats(),
-  };
-}
+export const snapshot = observableState;
 
 /** Every broken invariant of the host, tmem's included. */
 export function problems(hv: Hypervisor): string[] {
