@@ -38,6 +38,19 @@ function reservationCalls(h: FakeHandler): string[] {
     });
 }
 
+/** The methods called, less the reservation queries the shim makes before it populates. */
+const issued = (h: FakeHandler): string[] => h.methods().filter((m) => m !== 'currentReservation' && m !== 'maximumReservation');
+
+/**
+ * A fake that refuses populates past `frames` pages while reporting a max_pages far above: a
+ * hypervisor out of frames, which the shim cannot see coming.
+ */
+class OutOfFrames extends FakeHandler {
+  override maximumReservation(): number {
+    return 4096;
+  }
+}
+
 const regions = (shim: GuestShim) => shim.regions().map((r) => `${r.kind} ${r.start}+${r.pages}`);
 
 describe('GuestShim.mmap', () => {
@@ -59,8 +72,8 @@ describe('GuestShim.mmap', () => {
   it('advises the new pages mergeable after populating them, when asked', () => {
     const { h, shim } = setup();
     expect(shim.mmap(5, { mergeable: true })).toBe(0);
-    expect(h.methods()).toEqual(['populatePhysmap', 'populatePhysmap', 'madvise']);
-    expect(h.calls[2]!.args).toEqual([1, 0, 5, Madvise.mergeable]);
+    expect(issued(h)).toEqual(['populatePhysmap', 'populatePhysmap', 'madvise']);
+    expect(h.calls.find((c) => c.method === 'madvise')!.args).toEqual([1, 0, 5, Madvise.mergeable]);
   });
 
   it('reuses the lowest hole that fits, and refuses with ENOMEM when none does, issuing nothing', () => {
@@ -88,14 +101,14 @@ describe('GuestShim.mmap', () => {
     expect([e.errnoName, e.detail]).toEqual(['EINVAL', "pages [14, 18) are outside dom 1's 16 guest frames"]);
     expect(thrown(() => shim.mmap(0)).errnoName).toBe('EINVAL');
     expect(thrown(() => shim.mmap(1.5)).errnoName).toBe('EINVAL');
-    expect(h.methods()).toEqual(['populatePhysmap', 'populatePhysmap']);
+    expect(issued(h)).toEqual(['populatePhysmap', 'populatePhysmap']);
     expect(shim.mmap(6, { fixed: g(2) })).toBe(2);
     expect(regions(shim)).toEqual(['mmap 0+12']);
   });
 
   it('undoes the batches it did when a populate_physmap is refused part-way, and maps nothing', () => {
     // max_pages 8: two batches of 4 pass, the third is refused.
-    const { h, shim } = setup(new FakeHandler(8));
+    const { h, shim } = setup(new OutOfFrames(8));
     const e = thrown(() => shim.mmap(12));
     expect([e.errnoName, e.op, e.detail]).toEqual(['ENOMEM', 'populate_physmap', 'domain 1 is at max_pages 8']);
     expect(reservationCalls(h)).toEqual([
@@ -111,7 +124,7 @@ describe('GuestShim.mmap', () => {
 
   it('treats a populate_physmap that did part of a batch as ENOMEM and releases that part too', () => {
     // max_pages 10: 8 pages, then a batch of which only 2 fit.
-    const { h, shim } = setup(new FakeHandler(10));
+    const { h, shim } = setup(new OutOfFrames(10));
     shim.mmap(8);
     const e = thrown(() => shim.mmap(4));
     expect([e.errnoName, e.op, e.detail]).toEqual(['ENOMEM', 'populate_physmap', 'populated 2 of 4 pages from gfn 8']);
@@ -130,12 +143,23 @@ describe('GuestShim.mmap', () => {
     const { h, shim } = setup(new NoMerge());
     const e = thrown(() => shim.mmap(6, { mergeable: true, populate: true }));
     expect([e.errnoName, e.detail]).toEqual(['EOPNOTSUPP', 'no merging here']);
-    expect(h.methods()).toEqual(['populatePhysmap', 'populatePhysmap', 'madvise', 'decreaseReservation', 'decreaseReservation']);
+    // MAP_POPULATE: one populate_physmap for the 6 pages; the undo releases them in batches of 4.
+    expect(issued(h)).toEqual(['populatePhysmap', 'madvise', 'decreaseReservation', 'decreaseReservation']);
     expect(shim.regions()).toEqual([]);
   });
 
+  it('populates a MAP_POPULATE mapping in one hypercall, which a hypervisor does whole or not at all', () => {
+    const { h, shim } = setup();
+    expect(shim.mmap(12, { populate: true })).toBe(0);
+    expect(reservationCalls(h)).toEqual(['populatePhysmap 0+12 flags=0']);
+    // This fake hypervisor does part of a call (8 of 12 pages under max_pages 8): released in batches.
+    const { h: h8, shim: shim8 } = setup(new OutOfFrames(8));
+    expect(thrown(() => shim8.mmap(12, { populate: true })).errnoName).toBe('ENOMEM');
+    expect(reservationCalls(h8)).toEqual(['populatePhysmap 0+12 flags=0', 'decreaseReservation 0+4', 'decreaseReservation 4+4']);
+  });
+
   it('reports a rollback the hypervisor refuses as a broken invariant', () => {
-    class Stuck extends FakeHandler {
+    class Stuck extends OutOfFrames {
       override decreaseReservation(): number {
         throw new HypervisorError('EBUSY', 'decrease_reservation', 'stuck');
       }
@@ -235,7 +259,7 @@ describe('GuestShim.brk', () => {
   });
 
   it('returns the old break and undoes the growth when a populate_physmap is refused', () => {
-    const { h, shim } = setup(new FakeHandler(6), { heapStart: 8 });
+    const { h, shim } = setup(new OutOfFrames(6), { heapStart: 8 });
     expect(shim.brk(g(16))).toBe(8);
     // The second batch fits 2 of its 4 pages: both batches are undone.
     expect(reservationCalls(h)).toEqual([

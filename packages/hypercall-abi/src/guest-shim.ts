@@ -10,10 +10,10 @@ import {
   type HypercallPort,
 } from '@pagevisor/types';
 import { HypercallClient } from './client.js';
-import { Madvise, XENMEMF_populate_on_demand } from './op-numbers.js';
+import { Madvise, MAX_EXTENTS, XENMEMF_populate_on_demand } from './op-numbers.js';
 
 /** The hypercalls a {@link GuestShim} issues as its guest. */
-export type GuestShimHypercalls = Pick<HypercallClient, 'populatePhysmap' | 'decreaseReservation' | 'madvise'>;
+export type GuestShimHypercalls = Pick<HypercallClient, 'populatePhysmap' | 'decreaseReservation' | 'madvise' | 'currentReservation' | 'maximumReservation'>;
 
 /** Advice {@link GuestShim.madvise} accepts: Linux's MADV_DONTNEED, MADV_MERGEABLE, MADV_UNMERGEABLE. */
 export type MadviseAdvice = 'dontneed' | 'mergeable' | 'unmergeable';
@@ -37,7 +37,10 @@ export interface GuestShimOptions {
   readonly gfnCount: number;
   /** First gfn of the heap that {@link GuestShim.brk} grows (default 0). */
   readonly heapStart?: number;
-  /** Gfns per populate_physmap / decrease_reservation hypercall (default 512). */
+  /**
+   * Gfns per on-demand populate_physmap and per decrease_reservation hypercall (default 512);
+   * a MAP_POPULATE mmap takes one populate_physmap of up to MAX_EXTENTS gfns.
+   */
   readonly batchPages?: number;
   /** The domain's trust group, given to the child of {@link GuestShim.fork} (default 0). */
   readonly trustGroup?: number;
@@ -85,7 +88,7 @@ interface Span {
  * hypercalls, keeping the guest's list of mapped regions (its VMAs) as Linux does.
  *
  * - {@link mmap}: finds a free gfn range (first fit, or MAP_FIXED_NOREPLACE), populates it with
- *   populate_physmap in batches (on demand unless MAP_POPULATE), advises it mergeable if asked.
+ *   populate_physmap (on demand in batches; MAP_POPULATE in one hypercall), advises it mergeable if asked.
  * - {@link munmap}: releases mapped pages with decrease_reservation.
  * - {@link brk}: grows (on demand) or shrinks the heap from `heapStart`.
  * - {@link madvise}: passes DONTNEED / MERGEABLE / UNMERGEABLE to the hypervisor.
@@ -148,10 +151,11 @@ export class GuestShim {
 
   /**
    * Maps `pages` new pages; returns the first gfn. The range is the lowest free one that fits
-   * (or `fixed`); it is populated with populate_physmap in batches, on demand unless `populate`,
+   * (or `fixed`); it is populated with populate_physmap, on demand (in batches) unless `populate`,
    * then advised mergeable when asked. New pages read as zeros.
    * @throws HypervisorError EINVAL for a bad count or a fixed range outside the guest, EEXIST when
-   *   a fixed range overlaps a region, ENOMEM when no free range fits; a refused hypercall's error
+   *   a fixed range overlaps a region, ENOMEM when no free range fits, E2BIG past max_pages
+   *   (nothing issued then); a refused hypercall's error
    *   (a populate_physmap that did part of a batch: ENOMEM). Nothing stays mapped then.
    */
   mmap(pages: number, opts: MmapOptions = {}): Gfn {
@@ -313,12 +317,26 @@ export class GuestShim {
 
   // ---- hypercalls ---------------------------------------------------------------------------
 
-  /** Populates `[start, end)` in batches with `memFlags`; on a refusal, releases what it did and rethrows. */
+  /**
+   * Populates `[start, end)` with `memFlags`; on a refusal, releases what it did and rethrows.
+   * Past max_pages it is E2BIG before anything is issued. On-demand pages go in batches; backed
+   * pages (MAP_POPULATE) in one hypercall of up to MAX_EXTENTS gfns, which the hypervisor does
+   * whole or not at all: undoing earlier batches would give back their frames but not the claim
+   * (XENMEM_claim_pages) they consumed.
+   */
   private populate(start: number, end: number, memFlags: number): void {
+    // max_pages is known up front: a growth past it is refused before any batch is issued (an
+    // undone batch would still have cost its hypercalls).
+    const tot = this.client.currentReservation(this.domId);
+    const max = this.client.maximumReservation(this.domId);
+    if (tot + end - start > max) {
+      throw new HypervisorError('E2BIG', 'populate_physmap', `dom ${this.domId} would hold ${tot + end - start} pages, over its max_pages ${max}`);
+    }
+    const batch = memFlags === 0 ? MAX_EXTENTS : this.batchPages;
     let done = start;
     try {
-      for (let first = start; first < end; first += this.batchPages) {
-        const n = Math.min(this.batchPages, end - first);
+      for (let first = start; first < end; first += batch) {
+        const n = Math.min(batch, end - first);
         const gfns = this.fill(first, n);
         const ok = this.client.populatePhysmap(this.domId, gfns, 0, memFlags);
         done = first + ok;

@@ -3,6 +3,7 @@ import { createDedup } from '@pagevisor/dedup';
 import {
   decodeResponse,
   encodeRequest,
+  GuestShim,
   HYPERCALL_OPS,
   HypercallClient,
   Madvise,
@@ -1373,6 +1374,30 @@ describe('4. regressions', () => {
     da.parent = undefined;
     da.forks = 2;
     expect(hv.audit()).toEqual([`dom ${a}: counts 2 live fork(s), 1 name it their parent`]);
+  });
+
+  it('a GuestShim mmap (MAP_POPULATE) refused part-way keeps the claim its earlier pages would have consumed', async () => {
+    const { hv } = await host({ guests: false });
+    const d = hv.createDomain({ maxPages: 8, gfnCount: 16 });
+    new HypercallClient(hv, DOMID_CONTROL).claimPages(d, 8);
+    const shim = new GuestShim(new HypercallClient(hv, d), d, { gfnCount: 16, batchPages: 4 });
+    const before = snapshot(hv);
+    expectErrno(() => shim.mmap(12, { populate: true }), 'E2BIG');
+    expect(snapshot(hv)).toEqual(before);
+    expect(hv.claimOf(d)).toBe(8);
+    // Out of frames rather than over max_pages: a claim of 4 and 2 frames more free. Batches of 4
+    // would take the claimed 4, then find 2 frames for the next 4 and undo the first: claim gone.
+    const dom0 = new HypercallClient(hv, DOMID_CONTROL);
+    dom0.claimPages(d, 0);
+    dom0.claimPages(d, 4);
+    const other = hv.createDomain({ maxPages: 64, gfnCount: 64 });
+    hv.populatePhysmap(other, Array.from({ length: hv.frames.freeFrames - 6 }, (_, i) => i));
+    expect(hv.frames.freeFrames).toBe(6);
+    const again = snapshot(hv);
+    expectErrno(() => shim.mmap(8, { populate: true }), 'ENOMEM');
+    expect(snapshot(hv)).toEqual(again);
+    expect(hv.claimOf(d)).toBe(4);
+    expect(problems(hv)).toEqual([]);
   });
 
   it('a whole-page store refused with ENOMEM moves no counter of the inline strategy', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createDedup } from '@pagevisor/dedup';
-import { decodeResponse, HypercallClient } from '@pagevisor/hypercall-abi';
-import { asDomId, asGfn, DOMID_CONTROL, Errno, HypervisorError, PAGE_SIZE, type DomId } from '@pagevisor/types';
+import { decodeResponse, GuestShim, HypercallClient } from '@pagevisor/hypercall-abi';
+import { asDomId, asGfn, DOMID_CONTROL, Errno, HypervisorError, PAGE_SIZE, Prng, type DomId } from '@pagevisor/types';
 import { Hypervisor } from './hypervisor.js';
 import { observableDigest as snapshot } from './observable-state.js';
 
@@ -107,5 +107,79 @@ describe.each(['none', 'inline', 'ksm', 'esx'])('refused hypercalls return their
     }
     expect(snapshot(hv)).toBe(before);
     expect(hv.audit()).toEqual([]);
+  });
+});
+
+/** A random guest-side call of a GuestShim, or a scanner knob set by the toolstack. */
+function randomCall(prng: Prng, shims: GuestShim[], hv: Hypervisor): { what: string; run: () => unknown } {
+  const shim = shims[prng.nextInt(shims.length)]!;
+  const gfn = asGfn(prng.nextInt(shim.gfnCount + 4) - 2);
+  const pages = prng.nextInt(12) - 1;
+  switch (prng.nextInt(7)) {
+    case 0: {
+      const opts = { populate: prng.nextInt(2) === 0, mergeable: prng.nextInt(2) === 0, ...(prng.nextInt(3) === 0 ? { fixed: gfn } : {}) };
+      return { what: `dom ${shim.domId} mmap(${pages}, ${JSON.stringify(opts)})`, run: () => shim.mmap(pages, opts) };
+    }
+    case 1:
+      return { what: `dom ${shim.domId} munmap(${gfn}, ${pages})`, run: () => shim.munmap(gfn, pages) };
+    case 2:
+      return { what: `dom ${shim.domId} brk(${gfn})`, run: () => shim.brk(gfn) };
+    case 3: {
+      const advice = (['dontneed', 'mergeable', 'unmergeable', 'bogus'] as const)[prng.nextInt(4)]!;
+      return { what: `dom ${shim.domId} madvise(${gfn}, ${pages}, ${advice})`, run: () => shim.madvise(gfn, pages, advice as 'dontneed') };
+    }
+    case 4: {
+      // A guest store, whole page or a few bytes, to make contents worth sharing.
+      const page = new Uint8Array(PAGE_SIZE).fill(prng.nextInt(3));
+      const length = prng.nextInt(2) === 0 ? PAGE_SIZE : 8;
+      return { what: `dom ${shim.domId} store ${length} bytes at gfn ${gfn}`, run: () => hv.writePage(shim.domId, gfn, 0, page, 0, length) };
+    }
+    case 5: {
+      const names = [...Object.keys(hv.dedup.knobs?.() ?? {}), 'no_such_knob'];
+      const name = names[prng.nextInt(names.length)]!;
+      const value = [-1, 0, 1, 2, 3, 100, 1.5, Number.NaN, 2 ** 40][prng.nextInt(9)]!;
+      return { what: `knob ${name} = ${value}`, run: () => hv.dedup.setKnob?.(name, value) };
+    }
+    default:
+      return { what: 'scanner wake', run: () => Number.isFinite(hv.dedup.nextWakeNs?.() ?? Infinity) && hv.wakeDedup(hv.dedup.nextWakeNs!()) };
+  }
+}
+
+describe.each(['none', 'inline', 'ksm', 'esx'])('GuestShim calls, guest stores and scanner knobs: a refusal changes nothing (dedup %s)', (strategy) => {
+  it('over random sequences, every refused call leaves the whole observable state as it was', async () => {
+    const refused: Record<string, number> = {};
+    for (let seed = 1; seed <= 12; seed++) {
+      const prng = new Prng(seed);
+      const hv = await Hypervisor.create({ frames: 40, dedup: createDedup(strategy) });
+      const dom0 = new HypercallClient(hv, DOMID_CONTROL);
+      const shims = [0, 1].map(() => {
+        const dom = hv.createDomain({ maxPages: 20, gfnCount: 24 });
+        hv.setDomainMergeable(dom, true);
+        dom0.claimPages(dom, 6 + prng.nextInt(10));
+        return new GuestShim(new HypercallClient(hv, dom), dom, { gfnCount: 24, heapStart: 16, batchPages: 4 });
+      });
+      for (let step = 0; step < 150; step++) {
+        const call = randomCall(prng, shims, hv);
+        const before = snapshot(hv);
+        const regions = shims.map((s) => s.regions());
+        const breaks = shims.map((s) => s.brk());
+        let result: unknown;
+        try {
+          result = call.run();
+        } catch (e) {
+          if (!(e instanceof HypervisorError)) throw new Error(`seed ${seed} step ${step} ${call.what}: threw ${String(e)}`);
+          refused[e.errnoName] = (refused[e.errnoName] ?? 0) + 1;
+          expect(snapshot(hv), `seed ${seed} step ${step} ${call.what}: refused with ${e.errnoName}`).toBe(before);
+          expect(shims.map((s) => s.regions())).toEqual(regions);
+        }
+        // brk answers a refused move with the old break, as Linux does, rather than an error.
+        if (call.what.includes(' brk(') && result === breaks[shims.findIndex((s) => call.what.startsWith(`dom ${s.domId} `))]) {
+          expect(JSON.parse(snapshot(hv)), `seed ${seed} step ${step} ${call.what}: refused`).toEqual(JSON.parse(before));
+        }
+        expect(hv.audit(), `seed ${seed} step ${step} ${call.what}`).toEqual([]);
+      }
+    }
+    // The sequences must have met the refusals that matter: bad arguments, no room, max_pages.
+    for (const errno of ['EINVAL', 'ENOMEM', 'E2BIG', 'EEXIST']) expect(refused[errno] ?? 0, errno).toBeGreaterThan(0);
   });
 });

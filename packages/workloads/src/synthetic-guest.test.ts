@@ -228,6 +228,8 @@ describe('SyntheticGuest failures', () => {
       },
       decreaseReservation: () => 0,
       madvise: () => undefined,
+      currentReservation: () => 0,
+      maximumReservation: () => Number.MAX_SAFE_INTEGER,
     };
     const guest = new SyntheticGuest(spec, asDomId(1), 1, { memory: host, hypercalls });
     expect(() => guest.step(0)).toThrow(InvariantError);

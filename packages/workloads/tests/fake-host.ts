@@ -52,6 +52,17 @@ export class FakeHost implements GuestMemoryAccess, GuestHypercalls {
     return done;
   }
 
+  currentReservation(domid: DomId): number {
+    let n = 0;
+    for (const key of this.pages.keys()) if (key.startsWith(`${domid}:`)) n++;
+    return n;
+  }
+
+  /** No max_pages of its own: `capacity` bounds every domain together. */
+  maximumReservation(): number {
+    return Number.MAX_SAFE_INTEGER;
+  }
+
   madvise(domid: DomId, gfn: Gfn, count: number, advice: number): void {
     this.log.push(`madvise ${domid} ${gfn}+${count} ${advice}`);
   }
