@@ -17,10 +17,11 @@ import {
 } from '@pagevisor/workloads';
 import { ProgressBar } from './progress-bar.js';
 import { formatReplay, replayTrace } from './replay.js';
-import { runScenario } from './run-scenario.js';
+import { runScenario, type RunOptions } from './run-scenario.js';
 import { ATTACKED_STRATEGIES, formatSideChannel, sideChannelReport } from './side-channel.js';
 import { writeCsvReport } from './csv-report.js';
 import { writeHtmlReport } from './html-report.js';
+import type { Report } from './report.js';
 import { formatSummary } from './summary.js';
 import { VERSION } from './version.js';
 
@@ -30,11 +31,17 @@ export const ExitCode = {
   ok: 0,
   /** Bad usage or scenario: nothing was run. */
   usage: 1,
-  /** The run finished but some guest failed (e.g. ENOMEM), or a step failed (its `expect` was not met). */
+  /**
+   * The run finished but some guest failed (e.g. ENOMEM), a step failed (its `expect` was not
+   * met), or `--verify` found a page that differs from what was written to it.
+   */
   guestFailed: 2,
   /** A bug: the hypervisor's audit or an invariant failed. */
   internal: 3,
 } as const;
+
+/** What tests may add to `run`'s call of runScenario: hooks that reach the hypervisor. */
+export type CliRunHooks = Pick<RunOptions, 'onSample' | 'beforeVerify'>;
 
 /** Where the CLI writes; the process's streams by default, buffers in tests. */
 export interface CliIo {
@@ -46,7 +53,7 @@ export interface CliIo {
 export const USAGE = `Usage:
   pagevisor run [scenario.json] [--json] [--out FILE] [--html FILE] [--csv DIR] [--seed N]
                 [--dedup STRATEGY] [--swap-policy POLICY] [--swap-device DEVICE]
-                [--compression CODEC] [--quiet]
+                [--compression CODEC] [--verify] [--quiet]
   pagevisor replay TRACE [--dedup STRATEGY] [--memory-mib N] [--settle-ms N] [--json]
   pagevisor attack [--dedup inline|ksm] [--trials N] [--seed N] [--json]
   pagevisor default-scenario
@@ -74,14 +81,19 @@ Options of run:
   --swap-device DEVICE  Swap device: ${SWAP_DEVICE_NAMES.join(', ')} (file: a temporary file).
   --compression CODEC   Compression of swap slots: ${SWAP_COMPRESSION_NAMES.join(', ')}.
                     Each swap option gives a scenario without swap a shared swap area.
+  --verify          Read every guest page back at the end (through the guest load path: paged
+                    pages fault in, after the report's figures are taken) and a sample at each
+                    timeline sample (without side effects), and compare each with what was
+                    written to it; exit 2 when a page differs or a guest could not be verified.
   --quiet, -q       No progress bar (it is shown only when stderr is a terminal).
 
-Exit codes: 0 ok, 1 bad usage or scenario (nothing run), 2 some guest or step failed, 3 internal error.
+Exit codes: 0 ok, 1 bad usage or scenario (nothing run), 2 some guest or step failed (or --verify
+found a page that differs), 3 internal error.
 `;
 
 class UsageError extends Error {}
 
-const RUN_ONLY = ['json', 'out', 'html', 'csv', 'seed', 'dedup', 'swap-policy', 'swap-device', 'compression', 'quiet'] as const;
+const RUN_ONLY = ['json', 'out', 'html', 'csv', 'seed', 'dedup', 'swap-policy', 'swap-device', 'compression', 'verify', 'quiet'] as const;
 const ATTACK_OPTIONS: readonly string[] = ['json', 'seed', 'dedup', 'trials'];
 const REPLAY_OPTIONS: readonly string[] = ['json', 'seed', 'dedup', 'memory-mib', 'settle-ms'];
 
@@ -141,11 +153,12 @@ async function loadScenario(file: string | undefined): Promise<Scenario> {
 
 /**
  * Runs the `pagevisor` command line `argv` (without node and script) and returns the exit code
- * (see {@link ExitCode}). Everything is written to `io`.
+ * (see {@link ExitCode}). Everything is written to `io`; `hooks` (tests only) go to `run`'s
+ * runScenario.
  */
-export async function main(argv: string[], io: CliIo = process): Promise<number> {
+export async function main(argv: string[], io: CliIo = process, hooks: CliRunHooks = {}): Promise<number> {
   try {
-    return await dispatch(argv, io);
+    return await dispatch(argv, io, hooks);
   } catch (e) {
     if (e instanceof UsageError) {
       io.stderr.write(`pagevisor: ${e.message}\nRun "pagevisor --help" for usage.\n`);
@@ -156,7 +169,7 @@ export async function main(argv: string[], io: CliIo = process): Promise<number>
   }
 }
 
-async function dispatch(argv: string[], io: CliIo): Promise<number> {
+async function dispatch(argv: string[], io: CliIo, hooks: CliRunHooks): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -173,6 +186,7 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
         'swap-policy': { type: 'string' },
         'swap-device': { type: 'string' },
         compression: { type: 'string' },
+        verify: { type: 'boolean' },
         trials: { type: 'string' },
         'memory-mib': { type: 'string' },
         'settle-ms': { type: 'string' },
@@ -206,7 +220,7 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
   switch (command) {
     case 'run':
       if (rest.length > 1) throw new UsageError(`run takes one scenario file, got ${rest.length}: ${rest.join(' ')}`);
-      return run(rest[0], values, io);
+      return run(rest[0], values, io, hooks);
     case 'replay': {
       if (rest.length !== 1) throw new UsageError(`replay takes one trace file, got ${rest.length}`);
       const memoryMiB = values['memory-mib'] === undefined ? undefined : parseCount('memory-mib', values['memory-mib'], 1, 1 << 20);
@@ -259,9 +273,11 @@ async function run(
     'swap-policy'?: string;
     'swap-device'?: string;
     compression?: string;
+    verify?: boolean;
     quiet?: boolean;
   },
   io: CliIo,
+  hooks: CliRunHooks,
 ): Promise<number> {
   const seed = values.seed === undefined ? undefined : parseSeed(values.seed);
   const dedup = values.dedup === undefined ? undefined : parseDedup(values.dedup);
@@ -300,7 +316,11 @@ async function run(
   const bar = io.stderr.isTTY === true && !values.quiet ? new ProgressBar(io.stderr) : undefined;
   let report;
   try {
-    report = await runScenario(scenario, bar === undefined ? {} : { onProgress: (p) => bar.update(p) });
+    report = await runScenario(scenario, {
+      ...hooks,
+      ...(values.verify === true ? { verify: true } : {}),
+      ...(bar === undefined ? {} : { onProgress: (p) => bar.update(p) }),
+    });
   } catch (e) {
     // The strategy refused its options, or a step needs what the strategy lacks: nothing ran.
     if (e instanceof ScenarioError) throw invalid(file ?? '(default)', e);
@@ -326,5 +346,11 @@ async function run(
     }
   }
   io.stdout.write(values.json ? json : formatSummary(report));
-  return report.failures.length > 0 || report.totals.failedSteps > 0 ? ExitCode.guestFailed : ExitCode.ok;
+  return exitCodeOf(report);
+}
+
+/** The exit code of a finished run: {@link ExitCode.guestFailed} when a guest or step failed, or verification did not pass. */
+export function exitCodeOf(report: Report): number {
+  const failed = report.failures.length > 0 || report.totals.failedSteps > 0 || report.verify?.passed === false;
+  return failed ? ExitCode.guestFailed : ExitCode.ok;
 }

@@ -202,6 +202,110 @@ export interface MemoryReport {
   readonly hypervisorBytes: number;
 }
 
+/** A page whose content read back differs from what its guest (and the steps) last wrote there. */
+export interface VerifyDifference {
+  /** Domain name of the guest. */
+  readonly guest: string;
+  /** Its domain id. */
+  readonly domId: number;
+  /** The guest frame. */
+  readonly gfn: number;
+  /** Simulated time of the check, in ns. */
+  readonly tNs: number;
+  /** Offset of the first differing byte; null when the page's populated state differs. */
+  readonly offset: number | null;
+  /** The byte expected at `offset` (null: the page was expected unpopulated). */
+  readonly expected: number | null;
+  /** The byte read at `offset` (null: the page was refused as unpopulated). */
+  readonly actual: number | null;
+  /** Bytes of the page that differ (4096 when the populated state differs). */
+  readonly differingBytes: number;
+  /**
+   * Only when the populated state differs: `"expected unpopulated, read a page"` or `"expected
+   * a page, refused as unpopulated"`.
+   */
+  readonly state?: string;
+}
+
+/** A page the final read-back could not read (refused with an errno other than "not populated", retries spent). */
+export interface VerifyUnreadable {
+  readonly guest: string;
+  readonly domId: number;
+  readonly gfn: number;
+  /** Errno name, e.g. `"EIO"`. */
+  readonly errno: string;
+  readonly message: string;
+}
+
+/**
+ * `pagevisor run --verify`: every page of every guest read back at the end through the
+ * hypervisor's guest load path and compared with what was last written to it, and a sample of
+ * pages at each timeline sample. Taken after every other figure of the report, which it does
+ * not change.
+ */
+export interface VerifyReport {
+  /** True when every guest was verified and no page differed or was unreadable. */
+  readonly passed: boolean;
+  /** Guests verified, and those not verified (a failed guest) with the reason. */
+  readonly guests: {
+    readonly verified: number;
+    readonly notVerified: readonly { readonly guest: string; readonly domId: number; readonly reason: string }[];
+  };
+  /** The final read-back of every gfn of every verified guest. */
+  readonly end: {
+    /** Gfns checked: every page of every verified guest. */
+    readonly pages: number;
+    /** Populated pages read (readPage) and compared. */
+    readonly pagesVerified: number;
+    /** Gfns expected unpopulated (a discard step) and refused as such. */
+    readonly pagesUnpopulated: number;
+    /** Pages that differed (content, or populated state). */
+    readonly pagesDiffered: number;
+    /** Pages that could not be read (e.g. EIO on every retry of a swap-in). */
+    readonly pagesUnreadable: number;
+    /** Swap-ins the read-back caused (paged pages fault back in): after the report's figures were taken. */
+    readonly swapIns: number;
+    /** Reads retried after a refusal (EIO: a failed swap-in, which pauses the domain; EAGAIN; ENOMEM). */
+    readonly retries: number;
+  };
+  /** The checks at timeline samples. */
+  readonly samples: {
+    /**
+     * `"read_page"` (no swap: hypervisor.readPage, which then changes nothing) or `"resident"`
+     * (with swap: the frame a resident page maps is read directly, without the fault-in and
+     * eviction-policy side effects of readPage; paged pages are skipped).
+     */
+    readonly mode: 'read_page' | 'resident';
+    /** Pages drawn per guest per sample. */
+    readonly pagesPerGuest: number;
+    /** Samples at which pages were checked. */
+    readonly checks: number;
+    /** Sampled pages compared (an unpopulated one counts when it was refused as expected). */
+    readonly pagesVerified: number;
+    /** Sampled pages not compared: paged out (resident mode) or their domain paused. */
+    readonly pagesSkipped: number;
+    /** Sampled pages that differed. */
+    readonly pagesDiffered: number;
+    /** The first of them, in time order. */
+    readonly differences: readonly VerifyDifference[];
+  };
+  /** The first pages that differed at the end, by guest and gfn (up to 10; `end.pagesDiffered` counts them all). */
+  readonly differences: readonly VerifyDifference[];
+  /** The first unreadable pages. */
+  readonly unreadable: readonly VerifyUnreadable[];
+  /** What the expected-content model held at the end (see `ExpectedContent` of `@pagevisor/workloads`). */
+  readonly model: {
+    /** Bytes over every verified guest. */
+    readonly bytes: number;
+    /** Those bytes per guest page. */
+    readonly bytesPerGuestPage: number;
+    /** Pages with partial writes recorded on top of a regenerated base. */
+    readonly overlaidPages: number;
+    /** Pages kept as exact 4 KiB copies. */
+    readonly exactPages: number;
+  };
+}
+
 /** Wall-clock figures: the only part of a report that differs between runs of one seed. */
 export interface WallStats {
   /** Creating the hypervisor, domains and guests, in ms. */
@@ -214,6 +318,8 @@ export interface WallStats {
   readonly guestPagesPerS: number;
   /** Peak resident set size of the process so far (`process.resourceUsage().maxRSS`), in bytes. */
   readonly peakRssBytes: number;
+  /** The final read-back of `--verify`, in ms (absent without it; included in totalMs). */
+  readonly verifyMs?: number;
 }
 
 /** Result of running a scenario; serialises to the JSON report. */
@@ -250,6 +356,8 @@ export interface Report {
   readonly steps: readonly StepResult[];
   /** The `checkpoint` steps' records, in order. */
   readonly checkpoints: readonly CheckpointRecord[];
+  /** Pages read back and compared with what was written (only with `--verify` / `verify: true`). */
+  readonly verify?: VerifyReport;
   /** Wall-clock figures (not deterministic). */
   readonly wall: WallStats;
 }

@@ -9,6 +9,7 @@ import { EventQueue } from './event-queue.js';
 import { makeDedup } from './make-dedup.js';
 import { fullScansOf, StepRunner, type StepGuest } from './step-runner.js';
 import type { FailureRecord, GuestRecord, MemoryReport, PauseRecord, Report, SwapReport, TimelineSample } from './report.js';
+import { Verifier, type VerifierOptions } from './verify.js';
 import { VERSION } from './version.js';
 
 /** Where a run is, for progress displays. */
@@ -35,6 +36,20 @@ export interface RunOptions {
    * then ignored). A fresh one per run: a strategy attaches to one hypervisor.
    */
   readonly dedup?: DedupIndex;
+  /**
+   * Read the guests' pages back and compare them with what was written (`pagevisor run --verify`):
+   * `true`, or options (`samplePages`: pages drawn per guest at each timeline sample). The report
+   * gets a `verify` section; every other figure stays what the run without it reports (see
+   * {@link Verifier}). Default false.
+   */
+  readonly verify?: boolean | VerifierOptions;
+  /** Called at each timeline sample, before its verification reads, with the hypervisor (for tests). */
+  readonly onSample?: (hv: Hypervisor, tNs: number) => void;
+  /**
+   * Called with `verify` once the report's figures are taken, just before the final read-back
+   * (for tests: a frame corrupted here behind the hypervisor's back must be reported).
+   */
+  readonly beforeVerify?: (hv: Hypervisor) => void;
 }
 
 interface NamedGuest {
@@ -63,6 +78,10 @@ function roundMs(ms: number): number {
  * (`unpauseDomain`) at its retry and its pauses go to `swap.pauses`. `compareBaseline` first runs
  * the scenario in the other swap mode without faults (with the scenario's own dedup strategy,
  * even when `opts.dedup` is given) and reports its disk peak beside this run's.
+ * With `verify`, guests record what each page should hold, a sample of pages is compared at each
+ * timeline sample without changing the simulation, and once every figure of the report is taken
+ * every page is read back through `readPage` and compared: the report is the one without
+ * `verify` plus its `verify` section (and `wall.verifyMs`).
  * Everything in the report but `wall` depends only on the scenario, its seed and the strategy.
  * @throws ScenarioError when the scenario is invalid, the strategy refuses its options, or a
  *   wait_full_scans step meets a strategy without a full_scans counter.
@@ -116,6 +135,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
   checkStepsAgainst(hv, s);
   const durationNs = Math.round(s.durationS * NS_PER_S);
 
+  const verifyOptions = opts.verify === undefined || opts.verify === false ? undefined : opts.verify === true ? {} : opts.verify;
   const guests: NamedGuest[] = [];
   const stepGuests = new Map<string, StepGuest>();
   for (const spec of s.guests) {
@@ -124,11 +144,26 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       if (spec.mergeable) hv.setDomainMergeable(domId, true);
       const seed = mixSeed(s.seed, guests.length);
       const hypercalls = new HypercallClient(hv, domId);
-      const guest = new SyntheticGuest(spec, domId, seed, { memory: hv, hypercalls }, { durationNs });
+      const guest = new SyntheticGuest(spec, domId, seed, { memory: hv, hypercalls }, { durationNs, trackContent: verifyOptions !== undefined });
       guests.push({ name, guest });
-      stepGuests.set(name, { domId, shim: guest.shim });
+      stepGuests.set(name, guest.content === null ? { domId, shim: guest.shim } : { domId, shim: guest.shim, content: guest.content });
     }
   }
+  const verifier =
+    verifyOptions === undefined
+      ? undefined
+      : new Verifier(
+          hv,
+          guests.map(({ name, guest }) => ({
+            name,
+            domId: guest.domId,
+            pages: guest.pages,
+            content: guest.content!,
+            notVerifiedReason: () => (guest.failure === null ? null : `failed: ${guest.failure.errno} at ${guest.failure.op}`),
+          })),
+          s.seed,
+          verifyOptions,
+        );
   const steps = new StepRunner(s.steps, hv, stepGuests);
   const waitsNs = s.steps.reduce((ns, st) => ns + (st.op === 'wait' ? Math.round(st.ms * NS_PER_MS) : 0), 0);
   const totalNs = Math.max(...guests.map((g) => Math.max(g.guest.endNs, g.guest.bootEndNs + waitsNs)));
@@ -158,6 +193,8 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       swapSlotsUsed: w?.swapSlotsUsed ?? 0,
       swapDiskBytes: w?.diskBytesUsed ?? 0,
     });
+    opts.onSample?.(hv, clock.nowNs());
+    verifier?.sample(clock.nowNs());
   };
   const pauses: PauseRecord[] = [];
   const pagesDone = (): number => guests.reduce((n, g) => n + g.guest.opsDone, 0);
@@ -277,7 +314,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
   }
   const totals = hv.totals();
   const runMs = tEnd - tSetup;
-  return {
+  const report: Report = {
     pagevisor: VERSION,
     scenario: s.name,
     seed: s.seed,
@@ -319,6 +356,18 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       guestPagesPerS: runMs > 0 ? Math.round((done * 1000) / runMs) : 0,
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
     },
+  };
+  if (verifier === undefined) return report;
+  // Every figure above is taken: the read-back may fault pages in and evict others.
+  opts.beforeVerify?.(hv);
+  const tVerify = performance.now();
+  const verify = verifier.finish(simulatedNs);
+  const tDone = performance.now();
+  const { wall, ...figures } = report;
+  return {
+    ...figures,
+    verify,
+    wall: { ...wall, totalMs: roundMs(tDone - tStart), peakRssBytes: process.resourceUsage().maxRSS * 1024, verifyMs: roundMs(tDone - tVerify) },
   };
 }
 

@@ -1,7 +1,7 @@
 import type { GuestShim } from '@pagevisor/hypercall-abi';
 import type { Hypervisor } from '@pagevisor/hypervisor';
 import { HypervisorError, InvariantError, NS_PER_MS, NS_PER_S, PAGE_SIZE, type DomId, type ErrnoName, type Gfn } from '@pagevisor/types';
-import { fillSeededPage, PAGE_WORDS, type Step } from '@pagevisor/workloads';
+import { fillSeededPage, PAGE_WORDS, type ExpectedContent, type Step } from '@pagevisor/workloads';
 import type { CheckpointRecord, StepResult } from './report.js';
 
 /** A guest as the steps reach it. */
@@ -13,6 +13,11 @@ export interface StepGuest {
    * madvise, discard and populate steps are its system calls.
    */
   readonly shim: GuestShim;
+  /**
+   * What its pages should hold, when the run verifies them (`--verify`): the steps that change
+   * content (fill, write, discard, populate) record what they did here once it succeeded.
+   */
+  readonly content?: ExpectedContent;
 }
 
 /** The `full_scans` counter of the strategy's stats, or undefined when it keeps none. */
@@ -30,6 +35,8 @@ export function fullScansOf(hv: Hypervisor): number | undefined {
  * {@link afterScannerWake} sees full_scans risen by `count` (due at its timeout meanwhile, when
  * it fails). `madvise` is the guest shim's madvise, `discard` its munmap and `populate` its mmap
  * at the given gfn (MAP_FIXED_NOREPLACE, MAP_POPULATE); fills and writes are the guest's stores.
+ * A guest with `content` (a run with `--verify`) has each fill, write, discard and populate that
+ * succeeded recorded there, page by page.
  * A refused operation (a {@link HypervisorError}) is recorded and the next step runs,
  * unless the step's `expect` says otherwise: a step whose outcome differs from its `expect`, or a
  * wait that cannot progress, fails, and no further step runs.
@@ -201,7 +208,9 @@ export class StepRunner {
         return;
       case 'write': {
         const bytes = Uint8Array.from(step.bytes);
-        hv.writePage(this.guest(step.guest).domId, step.gfn as Gfn, step.offset, bytes, 0, bytes.length);
+        const g = this.guest(step.guest);
+        hv.writePage(g.domId, step.gfn as Gfn, step.offset, bytes, 0, bytes.length);
+        g.content?.write(step.gfn, step.offset, bytes, 0, bytes.length);
         return;
       }
       case 'madvise':
@@ -210,12 +219,23 @@ export class StepRunner {
       case 'set_memory_merge':
         hv.setDomainMergeable(this.guest(step.guest).domId, step.on);
         return;
-      case 'discard':
-        this.guest(step.guest).shim.munmap(step.gfn as Gfn, step.count);
+      case 'discard': {
+        const g = this.guest(step.guest);
+        try {
+          g.shim.munmap(step.gfn as Gfn, step.count);
+        } finally {
+          // Refused part-way, a munmap keeps what it released out of the guest's regions.
+          if (g.content !== undefined) unmappedOf(g, step.gfn, step.count);
+        }
         return;
-      case 'populate':
-        this.guest(step.guest).shim.mmap(step.count, { fixed: step.gfn as Gfn, populate: true });
+      }
+      case 'populate': {
+        const g = this.guest(step.guest);
+        // A refused mmap maps nothing.
+        g.shim.mmap(step.count, { fixed: step.gfn as Gfn, populate: true });
+        g.content?.populate(step.gfn, step.count);
         return;
+      }
       case 'set':
         if (hv.dedup.setKnob === undefined) {
           throw new HypervisorError('EOPNOTSUPP', 'set_knob', `the strategy "${hv.dedup.name}" has no knobs (cannot set ${step.knob})`);
@@ -233,7 +253,7 @@ export class StepRunner {
 
   private fill(step: Extract<Step, { op: 'fill' }>): void {
     const page = this.page8;
-    const domId = this.guest(step.guest).domId;
+    const { domId, content } = this.guest(step.guest);
     if (step.pattern !== undefined) page.fill(step.pattern);
     else fillSeededPage(this.page32, step.seed!, 0);
     const distinct = step.distinct === true;
@@ -241,6 +261,10 @@ export class StepRunner {
       if (distinct && i > 0) fillSeededPage(this.page32, step.seed!, i);
       try {
         this.hv.writePage(domId, (step.gfn + i) as Gfn, 0, page, 0, PAGE_SIZE);
+        if (content !== undefined) {
+          if (step.pattern !== undefined) content.setPatternPage(step.gfn + i, step.pattern);
+          else content.setSeededPage(step.gfn + i, step.seed!, distinct ? i : 0);
+        }
       } catch (e) {
         if (!(e instanceof HypervisorError) || i === 0) throw e;
         throw new HypervisorError(e.errnoName as ErrnoName, e.op, `${e.detail} (after filling ${i} of ${step.count} pages)`);
@@ -265,5 +289,13 @@ export class StepRunner {
       knobs: { ...(hv.dedup.knobs?.() ?? {}) },
       domains,
     };
+  }
+}
+
+/** Records as unpopulated the pages of `[gfn, gfn + count)` that are in none of the guest's regions. */
+function unmappedOf(g: StepGuest, gfn: number, count: number): void {
+  const regions = g.shim.regions();
+  for (let p = gfn; p < gfn + count; p++) {
+    if (!regions.some((r) => p >= r.start && p < r.start + r.pages)) g.content!.unpopulate(p, 1);
   }
 }

@@ -1,5 +1,5 @@
-import { NS_PER_MS, NS_PER_S } from '@pagevisor/types';
-import type { Report } from './report.js';
+import { NS_PER_MS, NS_PER_S, PAGE_SIZE } from '@pagevisor/types';
+import type { Report, VerifyDifference, VerifyReport } from './report.js';
 
 function seconds(ns: number): string {
   return `${(ns / NS_PER_S).toFixed(2)} s`;
@@ -45,6 +45,28 @@ function swapLines(report: Report): string[][] {
     ['swap disk per-domain', mib(w.swapDiskBytesPerDomain)],
     ['swap failures', `${w.evictionFailures} evictions, ${w.swapInFailures} swap-ins, ${w.pauses.length} guest pauses`],
   ];
+}
+
+function difference(d: VerifyDifference, withTime: boolean): string {
+  const where = `  ${d.guest} (dom ${d.domId}) gfn ${d.gfn}${withTime ? ` at ${seconds(d.tNs)}` : ''}`;
+  if (d.offset === null) return `${where}: ${d.state ?? 'populated state differs'}`;
+  const hex = (b: number): string => `0x${b.toString(16).padStart(2, '0')}`;
+  return `${where}: first differing byte at offset ${d.offset} (expected ${hex(d.expected!)}, read ${hex(d.actual!)}), ${d.differingBytes} of ${PAGE_SIZE} bytes differ`;
+}
+
+/** The `--verify` lines: one line with the verdict, then what differed and what was not verified. */
+export function verifyLines(v: VerifyReport): string[] {
+  const e = v.end;
+  const sm = v.samples;
+  const sampled = `${sm.pagesVerified} sampled at ${sm.checks} samples (${sm.mode === 'resident' ? 'resident pages only' : 'readPage'}), ${sm.pagesDiffered} differ`;
+  const lines = [
+    `verify: ${v.passed ? 'passed' : 'FAILED'}: ${e.pagesVerified} pages read back${e.pagesUnpopulated > 0 ? ` (+${e.pagesUnpopulated} unpopulated as expected)` : ''}, ${e.pagesDiffered} differ${e.pagesUnreadable > 0 ? `, ${e.pagesUnreadable} unreadable` : ''}; ${sampled}; ${v.guests.verified} guests verified${v.guests.notVerified.length > 0 ? `, ${v.guests.notVerified.length} not verified` : ''}`,
+  ];
+  if (e.pagesDiffered > 0) lines.push(`${e.pagesDiffered} page(s) differ at the end:`, ...v.differences.map((d) => difference(d, false)));
+  if (sm.pagesDiffered > 0) lines.push(`${sm.pagesDiffered} sampled page(s) differed:`, ...sm.differences.map((d) => difference(d, true)));
+  for (const u of v.unreadable) lines.push(`  ${u.guest} (dom ${u.domId}) gfn ${u.gfn} unreadable: ${u.message}`);
+  for (const n of v.guests.notVerified) lines.push(`  ${n.guest} (dom ${n.domId}) not verified: ${n.reason}`);
+  return lines;
 }
 
 /**
@@ -115,6 +137,7 @@ export function formatSummary(report: Report): string {
       lines.push(`  ENOMEM: the guests need more frames than the machine has (dedup: ${c.dedup.strategy}).`);
     }
   }
+  if (report.verify !== undefined) lines.push('', ...verifyLines(report.verify));
   const failedStep = report.steps.find((r) => r.failed);
   if (failedStep !== undefined) {
     const i = report.steps.indexOf(failedStep);

@@ -1,9 +1,9 @@
 // Guests booted from image files (raw, ELF core, proc capture) through runScenario: inline
-// de-duplication keeps one frame per distinct page content.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// de-duplication keeps one frame per distinct page content; --verify reads them back against the files.
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PAGE_SIZE, Prng } from '@pagevisor/types';
+import { asDomId, asGfn, PAGE_SIZE, Prng } from '@pagevisor/types';
 import {
   buildElfCore,
   buildProcImage,
@@ -137,5 +137,86 @@ describe('guests booted from image files under inline de-duplication', () => {
     expect(report.failures).toEqual([]);
     expect(distinctNonZero([a, b])).toBe(6);
     expect([report.totals.machineFramesUsed, report.totals.zeroPages, report.totals.guestPages]).toEqual([6 + 1, 0, 512]);
+  });
+});
+
+describe('guests booted from image files, verified against the files (--verify)', () => {
+  /** Writes the raw, ELF and proc images of the first test under `prefix`; returns their paths and each guest's 256 pages. */
+  function images(prefix: string) {
+    const raw = guestPages((g) => (g < 250 ? P[g % 5]! : ZERO));
+    writeFileSync(join(dir, `${prefix}.raw`), concat(raw));
+    const tail = new Uint8Array(127 * PAGE_SIZE + 100);
+    for (let k = 0; k < 127; k++) tail.set(P[6]!, k * PAGE_SIZE);
+    tail.set(P[7]!.subarray(0, 100), 127 * PAGE_SIZE);
+    const elfHead = guestPages((g) => P[3 + (g % 3)]!).slice(0, 100);
+    writeFileSync(join(dir, `${prefix}.elf`), buildElfCore([{ paddr: 128 * PAGE_SIZE, data: tail, memsz: 128 * PAGE_SIZE }, { paddr: 0, data: concat(elfHead) }]));
+    const proc = guestPages((g) => (g < 56 ? P[5 + (g % 2)]! : g < 156 ? P[8]! : g < 255 ? P[0]! : ZERO));
+    writeFileSync(
+      join(dir, `${prefix}.pvproc`),
+      buildProcImage([
+        { vaddr: 0x4000_0000, data: concat(proc.slice(0, 56)), name: '/usr/bin/app', perms: 'r-xp' },
+        { vaddr: 0x7f00_0000_0000, data: concat(proc.slice(56)) },
+      ]),
+    );
+    return scenario([
+      { name: 'raw', path: join(dir, `${prefix}.raw`), format: 'raw' },
+      { name: 'elf', path: join(dir, `${prefix}.elf`), format: 'elf' },
+      { name: 'proc', path: join(dir, `${prefix}.pvproc`), format: 'proc' },
+    ]);
+  }
+
+  it('read back every page as the file holds it, with the zero and private pages and the writes after boot', async () => {
+    const base = images('v');
+    // 512 pages a guest: the image's 256, then zeros and private pages; 1 s of writes over all of them.
+    const s = parseScenario({
+      ...base,
+      durationS: 1,
+      sampleIntervalS: 0.25,
+      guests: base.guests.map((g) => ({ ...g, memoryMiB: 2, zeroFraction: 0.25, writeRatePagesPerS: 300, wholePageWriteFraction: 0.2 })),
+    });
+    checkScenarioImages(s);
+    const r = await runScenario(s, { verify: true });
+    expect(r.failures).toEqual([]);
+    const v = r.verify!;
+    expect(v.end).toMatchObject({ pages: 3 * 512, pagesVerified: 3 * 512, pagesDiffered: 0, pagesUnreadable: 0 });
+    expect(v.samples.pagesVerified).toBeGreaterThan(0);
+    expect(v.passed).toBe(true);
+    expect(r.guests.every((g) => g.writes === 300)).toBe(true);
+  });
+
+  it('name the one page whose frame was corrupted: the image page only the ELF guest holds', async () => {
+    const s = parseScenario(images('c'));
+    let mapped = 0;
+    const r = await runScenario(s, {
+      verify: true,
+      beforeVerify: (hv) => {
+        // gfn 255 of the ELF guest (dom 2) holds Q, which no other page holds: a frame of its own.
+        const table = hv.p2m.table(asDomId(2))!;
+        mapped = hv.debugGfn(asDomId(2), asGfn(255));
+        hv.memory.write(table.mfn(asGfn(255)), 50, Uint8Array.of(Q[50]! ^ 1), 0, 1);
+      },
+    });
+    expect(mapped).toBe(1);
+    const v = r.verify!;
+    expect(v.end).toMatchObject({ pages: 768, pagesVerified: 768, pagesDiffered: 1 });
+    expect(v.differences).toEqual([{ guest: 'elf', domId: 2, gfn: 255, tNs: r.simulatedNs, offset: 50, expected: Q[50], actual: Q[50]! ^ 1, differingBytes: 1 }]);
+    expect(v.passed).toBe(false);
+  });
+
+  it('leave a guest whose image file changed after boot not verified, not passed', async () => {
+    const s = parseScenario(images('m'));
+    const path = join(dir, 'm.raw');
+    const r = await runScenario(s, {
+      verify: true,
+      beforeVerify: () => {
+        writeFileSync(path, concat(guestPages(() => P[8]!)));
+        utimesSync(path, new Date(2_000_000_000_000), new Date(2_000_000_000_000));
+      },
+    });
+    const v = r.verify!;
+    expect(v.guests.verified).toBe(2);
+    expect(v.guests.notVerified).toEqual([{ guest: 'raw', domId: 1, reason: expect.stringMatching(/^image file unreadable: .*changed after it was validated/) }]);
+    expect(v.end).toMatchObject({ pages: 512, pagesVerified: 512, pagesDiffered: 0 });
+    expect(v.passed).toBe(false);
   });
 });

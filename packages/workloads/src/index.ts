@@ -62,7 +62,8 @@ export {
 } from './images/proc-image.js';
 export { buildElfCore, buildProcImage, type ElfSegmentSpec, type ProcRegionSpec, type ProcSkippedSpec } from './images/build-image.js';
 export { checkScenarioImages, resolveImagePaths } from './images/scenario-images.js';
-export { fillImagePage, fillPrivatePage, fillSeededPage, imageSeed, PAGE_WORDS } from './page-content.js';
+export { fillImagePage, fillPrivatePage, fillPrivatePageFromSeeds, fillSeededPage, imageSeed, PAGE_WORDS } from './page-content.js';
+export { ExpectedContent, ExpectedKind, type ExpectedContentOptions, type ExpectedContentStats } from './expected-content.js';
 export {
   DEFAULT_SYNTHETIC_GUEST_OPTIONS,
   PageKind,

@@ -77,6 +77,15 @@ export function fillPrivatePage(dst: Uint32Array, prng: Prng): void {
 }
 
 /**
+ * Fills `dst` (at least {@link PAGE_WORDS} words) with the private page of seeds (`s0`, `s1`):
+ * `fillPrivatePage(dst, prng)` is this with the next two words of `prng`, in that order. A guest
+ * that records the two words can regenerate the page later. Allocates nothing.
+ */
+export function fillPrivatePageFromSeeds(dst: Uint32Array, s0: number, s1: number): void {
+  fillSeeded(dst, s0 >>> 0, s1 >>> 0, PRIVATE_TAG);
+}
+
+/**
  * Fills `dst` (at least {@link PAGE_WORDS} words) with page `index` of the seeded content
  * `seed`, as a scenario's `fill` step writes it: equal (seed, index) give equal pages, different
  * ones different pages, and none equals an image or private page. Allocates nothing.

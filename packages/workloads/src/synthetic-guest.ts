@@ -15,7 +15,8 @@ import {
 import { openGuestImage, type GuestImage } from './images/guest-image.js';
 import { ImageError } from './images/image-error.js';
 import type { ImageReader } from './images/image-reader.js';
-import { fillImagePage, fillPrivatePage, imageSeed, PAGE_WORDS } from './page-content.js';
+import { ExpectedContent } from './expected-content.js';
+import { fillImagePage, fillPrivatePageFromSeeds, imageSeed, PAGE_WORDS } from './page-content.js';
 import type { GuestSpec } from './scenario.js';
 
 /** The hypercalls a synthetic guest makes, all through its {@link GuestShim}. */
@@ -50,6 +51,13 @@ export interface SyntheticGuestOptions {
   readonly retryNs?: number;
   /** Consecutive pauses (failed retries) after which the guest fails (default 16). */
   readonly maxConsecutivePauses?: number;
+  /**
+   * Keep an {@link ExpectedContent} of what every page should hold (`content`), updated after
+   * each store succeeds, so the pages can be read back and compared (default false: `content`
+   * is null and nothing is recorded). It draws nothing from the guest's streams: the guest does
+   * exactly the same with or without it.
+   */
+  readonly trackContent?: boolean;
 }
 
 /** Defaults of {@link SyntheticGuestOptions}. */
@@ -60,6 +68,7 @@ export const DEFAULT_SYNTHETIC_GUEST_OPTIONS: Required<SyntheticGuestOptions> = 
   writeQuantumNs: 10 * NS_PER_MS,
   retryNs: NS_PER_MS,
   maxConsecutivePauses: 16,
+  trackContent: false,
 });
 
 /**
@@ -124,6 +133,10 @@ export type PageKind = (typeof PageKind)[keyof typeof PageKind];
  * the same operation (the same gfn and bytes); after `maxConsecutivePauses` pauses in a row it
  * fails. Any other HypervisorError (e.g. ENOMEM when the host runs out of frames and swap) marks
  * the guest `failed` and stops it. Nothing is allocated per page.
+ *
+ * With `trackContent`, {@link content} records what each page should hold after every store that
+ * succeeded (image pages by gfn, private pages by their two seeds, partial writes as records), so
+ * that a simulator can read every page back and compare (`pagevisor run --verify`).
  */
 export class SyntheticGuest {
   /** The guest's domain. */
@@ -148,6 +161,12 @@ export class SyntheticGuest {
    * regions stay the guest's.
    */
   readonly shim: GuestShim;
+  /**
+   * What every page should hold, when the guest was made with `trackContent` (null otherwise):
+   * the guest records its own stores; whoever else writes its memory (a scenario's steps) records
+   * theirs.
+   */
+  readonly content: ExpectedContent | null;
 
   private readonly ports: GuestPorts;
   private readonly prng: Prng;
@@ -183,6 +202,9 @@ export class SyntheticGuest {
   private batchEnd = 0;
   /** Gfn whose private content is in the scratch page, not yet written (-1: none). */
   private filledGfn = -1;
+  /** Seeds of the private page in the scratch page (boot, or a pending whole-page write). */
+  private seed0 = 0;
+  private seed1 = 0;
   /** The access drawn and not yet done (retried after a pause). */
   private pendingKind = NO_ACCESS;
   private pendingGfn = 0;
@@ -238,6 +260,7 @@ export class SyntheticGuest {
     this.maxConsecutivePauses = o.maxConsecutivePauses;
     this.batchPages = o.batchPages;
     this.shim = new GuestShim(ports.hypercalls, domId, { gfnCount: this.pages, batchPages: o.batchPages });
+    this.content = o.trackContent ? new ExpectedContent(this.pages, { imageSeed: this.imageSeedValue, image: this.image }) : null;
   }
 
   /** Where the guest is in its life. */
@@ -376,6 +399,7 @@ export class SyntheticGuest {
       const at = this.shim.mmap(n, { populate: true });
       invariant(at === first, `SyntheticGuest: dom ${this.domId} boot batch mapped at gfn ${at}, not ${first}`);
       this.batchEnd = first + n;
+      this.content?.populate(first, n);
     }
     const end = this.batchEnd;
     const zeroStart = this.imagePages;
@@ -390,10 +414,16 @@ export class SyntheticGuest {
         }
       } else if (gfn >= zeroEnd) {
         // A retried page keeps the content drawn for it: the stream is drawn once a page.
-        if (this.filledGfn !== gfn) fillPrivatePage(this.scratch32, this.prng);
+        if (this.filledGfn !== gfn) this.drawPrivatePage();
         this.filledGfn = gfn;
       } else continue; // zero pages stay as populated
       this.ports.memory.writePage(this.domId, gfn as Gfn, 0, this.scratch8, 0, PAGE_SIZE);
+      const content = this.content;
+      if (content !== null) {
+        if (gfn >= zeroEnd) content.setPrivatePage(gfn, this.seed0, this.seed1);
+        else if (this.image === null) content.setImagePage(gfn);
+        else content.setFilePage(gfn);
+      }
       this.filledGfn = -1;
       this.consecutivePauses = 0;
       // Count each page once it is in place, so a failure mid-batch reports how far boot got.
@@ -417,7 +447,7 @@ export class SyntheticGuest {
       this.pendingGfn = gfn;
       if (tw <= tr) {
         if (prng.nextFloat() < this.wholePageWriteFraction) {
-          fillPrivatePage(this.scratch32, prng);
+          this.drawPrivatePage();
           this.pendingKind = WHOLE_WRITE;
         } else {
           const len = this.writeBytes;
@@ -433,6 +463,16 @@ export class SyntheticGuest {
     }
     // All accesses done: the last step, at endNs, only marks the guest done.
     if (nowNs >= this.endNs && this.nextWriteNs() === Infinity && this.nextReadNs() === Infinity) this.stateValue = 'done';
+  }
+
+  /**
+   * Draws a private page into the scratch page from the next two words of the guest's stream, as
+   * `fillPrivatePage` does, keeping the two seeds for {@link content}.
+   */
+  private drawPrivatePage(): void {
+    this.seed0 = this.prng.nextU32();
+    this.seed1 = this.prng.nextU32();
+    fillPrivatePageFromSeeds(this.scratch32, this.seed0, this.seed1);
   }
 
   /** Gfn of the access due at `t`: anywhere, or inside the working-set window of `t`. */
@@ -454,11 +494,13 @@ export class SyntheticGuest {
     switch (this.pendingKind) {
       case WHOLE_WRITE:
         memory.writePage(this.domId, gfn, 0, this.scratch8, 0, PAGE_SIZE);
+        this.content?.setPrivatePage(gfn, this.seed0, this.seed1);
         this.wholePageWritesValue++;
         this.writesDoneValue++;
         break;
       case PARTIAL_WRITE:
         memory.writePage(this.domId, gfn, this.pendingOffset, this.scratch8, 0, this.pendingLength);
+        this.content?.write(gfn, this.pendingOffset, this.scratch8, 0, this.pendingLength);
         this.writesDoneValue++;
         break;
       case READ:
