@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createDedup } from '@pagevisor/dedup';
@@ -14,6 +15,8 @@ const RUNS = Number(process.env['MODEL_CHECK_RUNS'] ?? 60);
 const SEED = Number(process.env['MODEL_CHECK_SEED'] ?? 20261126);
 // MODEL_CHECK_SHRINK=0 reports the first failing sequence as found (shrinking one can take minutes).
 const SHRINK = process.env['MODEL_CHECK_SHRINK'] !== '0';
+// MODEL_CHECK_SUMMARY=FILE appends a JSON line per configuration (sequences, operations) to FILE.
+const SUMMARY = process.env['MODEL_CHECK_SUMMARY'];
 
 // A small pool of contents, so whole-page writes often repeat and share. Pool entry 0 is zeros.
 const POOL = Array.from({ length: 4 }, (_, i) => {
@@ -103,6 +106,8 @@ describe.each<Config>([
     const applied: Record<string, number> = {};
     const refused: Record<string, number> = {};
     let pagedAtFork = 0;
+    let sequences = 0;
+    let operations = 0;
     await fc.assert(
       fc.asyncProperty(modelOps({ groups: config.groups === true, contents: POOL.length, tmemContents: TMEM_POOL.length, tmem: config.tmem !== undefined }), async (ops: ModelOp[]) => {
         let hv: Hypervisor | undefined;
@@ -125,11 +130,14 @@ describe.each<Config>([
         for (const [kind, n] of Object.entries(summary.appliedByKind)) applied[kind] = (applied[kind] ?? 0) + n;
         for (const [errno, n] of Object.entries(summary.refusedByErrno)) refused[errno] = (refused[errno] ?? 0) + n;
         pagedAtFork += summary.pagedAtFork;
+        sequences++;
+        operations += ops.length;
         // With swap, what matters is that pages went out and came back.
         if (swap ? hv.swapStats()!.swapIns > 0 : merged) runsThatShared++;
       }),
       { numRuns: RUNS, seed: SEED, endOnFailure: !SHRINK },
     );
+    if (SUMMARY !== undefined) appendFileSync(SUMMARY, `${JSON.stringify({ config: { ...config, options }, sequences, operations, applied, refused })}\n`);
     expect(runsThatShared).toBeGreaterThan(RUNS / 5);
     // Every new op must have been carried out, not only refused.
     const kinds = ['madvise', 'fork', 'forkReset', 'rangeShare', 'addPhysmap', 'setSharing', 'pause', 'claim', 'destroy'];
