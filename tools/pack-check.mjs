@@ -39,7 +39,7 @@ const host: DedupHost = {
 };
 const dedup = new InlineDedup();
 dedup.attach(host);
-dedup.insert(asMfn(3), memory.hashFrame(asMfn(3)));
+dedup.insert(asMfn(3), memory.hashFrame(asMfn(3)), 'miss');
 const hit = dedup.lookup(page, memory.hashPage(page));
 const miss = dedup.lookup(new Uint8Array(PAGE_SIZE).fill(8), memory.hashPage(new Uint8Array(PAGE_SIZE).fill(8)));
 if (hit !== 3 || miss !== INVALID_MFN) throw new Error('dedup from the tarball gave hit ' + hit + ', miss ' + miss);

@@ -60,9 +60,9 @@ describe('InlineDedup against a Map<content, Set<mfn>> model', () => {
           break;
         case 'insert':
           if (indexed(op.frame)) {
-            expect(() => dedup.insert(mfns[op.frame]!, hashOf(contentOf[op.frame]!))).toThrow(InvariantError);
+            expect(() => dedup.insert(mfns[op.frame]!, hashOf(contentOf[op.frame]!), 'miss')).toThrow(InvariantError);
           } else {
-            dedup.insert(mfns[op.frame]!, hashOf(contentOf[op.frame]!));
+            dedup.insert(mfns[op.frame]!, hashOf(contentOf[op.frame]!), 'miss');
             model.get(contentOf[op.frame]!)!.add(mfns[op.frame]!);
           }
           break;

@@ -2,7 +2,8 @@ import { ZERO_PAGE } from '@pagevisor/machine';
 import { asMfn, HypervisorError, INVALID_MFN, InvariantError, PAGE_SIZE } from '@pagevisor/types';
 import { describe, expect, it } from 'vitest';
 import { machineHost, numberedPage, randomPage } from '../tests/machine-host.js';
-import { DEFAULT_INLINE_DEDUP_OPTIONS, InlineDedup, type InlineDedupOptions } from './index.js';
+import { SharingHost } from '../tests/sharing-host.js';
+import { DEFAULT_INLINE_DEDUP_OPTIONS, InlineDedup, PartitionedDedup, type InlineDedupOptions } from './index.js';
 
 async function attached(frames = 64, opts?: InlineDedupOptions) {
   const h = await machineHost(frames);
@@ -58,7 +59,7 @@ describe('InlineDedup.attach', () => {
   it('refuses lookups and inserts before attach; remove and contains see nothing', () => {
     const dedup = new InlineDedup();
     expect(() => dedup.lookup(new Uint8Array(PAGE_SIZE), 0)).toThrow(InvariantError);
-    expect(() => dedup.insert(asMfn(1), 0)).toThrow(InvariantError);
+    expect(() => dedup.insert(asMfn(1), 0, 'miss')).toThrow(InvariantError);
     dedup.remove(asMfn(1));
     expect(dedup.contains(asMfn(1))).toBe(false);
     expect(dedup.audit()).toEqual(['inline dedup: not attached']);
@@ -70,7 +71,7 @@ describe('InlineDedup lookup', () => {
     const { dedup, memory, frameWith } = await attached();
     const page = randomPage(1);
     const mfn = frameWith(page);
-    dedup.insert(mfn, memory.hashFrame(mfn));
+    dedup.insert(mfn, memory.hashFrame(mfn), 'miss');
     const copy = page.slice();
     expect(dedup.lookup(copy, memory.hashPage(copy))).toBe(mfn);
     const other = page.slice();
@@ -86,8 +87,8 @@ describe('InlineDedup lookup', () => {
     const pageB = randomPage(11);
     const mfnA = frameWith(pageA);
     const mfnB = frameWith(pageB);
-    dedup.insert(mfnA, 42);
-    dedup.insert(mfnB, 42);
+    dedup.insert(mfnA, 42, 'miss');
+    dedup.insert(mfnB, 42, 'miss');
     // A sits earlier in the probe sequence, so finding B first compares against A and fails.
     expect(dedup.lookup(pageB, 42)).toBe(mfnB);
     expect(dedup.stats().collisions).toBe(1);
@@ -105,7 +106,7 @@ describe('InlineDedup lookup', () => {
   it('misses when the content is indexed under another hash', async () => {
     const { dedup, frameWith } = await attached();
     const page = randomPage(3);
-    dedup.insert(frameWith(page), 42);
+    dedup.insert(frameWith(page), 42, 'miss');
     expect(dedup.lookup(page, 43)).toBe(INVALID_MFN);
   });
 
@@ -119,16 +120,16 @@ describe('InlineDedup insert and remove', () => {
   it('refuses to index a frame twice and changes nothing', async () => {
     const { dedup, memory, frameWith } = await attached();
     const mfn = frameWith(randomPage(4));
-    dedup.insert(mfn, memory.hashFrame(mfn));
-    expect(() => dedup.insert(mfn, memory.hashFrame(mfn))).toThrow(/already indexed/);
-    expect(() => dedup.insert(mfn, 7)).toThrow(InvariantError);
+    dedup.insert(mfn, memory.hashFrame(mfn), 'miss');
+    expect(() => dedup.insert(mfn, memory.hashFrame(mfn), 'miss')).toThrow(/already indexed/);
+    expect(() => dedup.insert(mfn, 7, 'miss')).toThrow(InvariantError);
     expect(dedup.size).toBe(2);
     expect(dedup.audit()).toEqual([]);
   });
 
   it('refuses an mfn outside machine memory', async () => {
     const { dedup } = await attached(8);
-    expect(() => dedup.insert(asMfn(8), 0)).toThrow(InvariantError);
+    expect(() => dedup.insert(asMfn(8), 0, 'miss')).toThrow(InvariantError);
     expect(() => dedup.remove(asMfn(8))).toThrow(InvariantError);
     expect(dedup.contains(asMfn(8))).toBe(false);
     expect(dedup.contains(asMfn(-1))).toBe(false);
@@ -137,9 +138,9 @@ describe('InlineDedup insert and remove', () => {
   it('removes by the key kept for the frame: no hashing, even for a frame indexed under another hash', async () => {
     const { dedup, memory, frameWith } = await attached();
     const mfns = [1, 2, 3].map((i) => frameWith(randomPage(40 + i)));
-    for (const mfn of mfns) dedup.insert(mfn, memory.hashFrame(mfn));
+    for (const mfn of mfns) dedup.insert(mfn, memory.hashFrame(mfn), 'miss');
     const odd = frameWith(randomPage(50));
-    dedup.insert(odd, 12345);
+    dedup.insert(odd, 12345, 'miss');
     const hashFrame = memory.hashFrame.bind(memory);
     let hashed = 0;
     memory.hashFrame = (mfn) => (hashed++, hashFrame(mfn));
@@ -155,7 +156,7 @@ describe('InlineDedup insert and remove', () => {
     const page = randomPage(5);
     const mfn = frameWith(page);
     const unindexed = frameWith(randomPage(6));
-    dedup.insert(mfn, memory.hashFrame(mfn));
+    dedup.insert(mfn, memory.hashFrame(mfn), 'miss');
     dedup.remove(mfn);
     expect(dedup.contains(mfn)).toBe(false);
     expect(dedup.lookup(page, memory.hashPage(page))).toBe(INVALID_MFN);
@@ -164,7 +165,7 @@ describe('InlineDedup insert and remove', () => {
     expect(dedup.stats()).toMatchObject({ removes: 1, size: 1 });
     expect(dedup.audit()).toEqual([]);
     // The frame can be indexed again.
-    dedup.insert(mfn, memory.hashFrame(mfn));
+    dedup.insert(mfn, memory.hashFrame(mfn), 'miss');
     expect(dedup.lookup(page, memory.hashPage(page))).toBe(mfn);
   });
 
@@ -174,7 +175,7 @@ describe('InlineDedup insert and remove', () => {
     const mfns = [];
     for (let i = 0; i < n; i++) {
       const mfn = frameWith(numberedPage(i + 1));
-      dedup.insert(mfn, memory.hashFrame(mfn));
+      dedup.insert(mfn, memory.hashFrame(mfn), 'miss');
       mfns.push(mfn);
     }
     expect(dedup.capacity).toBeGreaterThanOrEqual(2 * (n + 1));
@@ -187,7 +188,7 @@ describe('InlineDedup insert and remove', () => {
     }
     expect(dedup.audit()).toEqual([]);
     // Re-insert the removed half; tombstones are reused or purged and every page is found.
-    for (let i = 0; i < n; i += 2) dedup.insert(mfns[i]!, memory.hashFrame(mfns[i]!));
+    for (let i = 0; i < n; i += 2) dedup.insert(mfns[i]!, memory.hashFrame(mfns[i]!), 'miss');
     for (let i = 0; i < n; i++) {
       const page = numberedPage(i + 1);
       expect(dedup.lookup(page, memory.hashPage(page))).toBe(mfns[i]);
@@ -199,12 +200,12 @@ describe('InlineDedup insert and remove', () => {
     const { dedup, memory, frameWith } = await attached(64, { initialCapacity: 64 });
     // 15 frames and the zero frame fill half of the 32 slots the load factor allows.
     const mfns = Array.from({ length: 40 }, (_, i) => frameWith(numberedPage(i + 1)));
-    for (let i = 0; i < 15; i++) dedup.insert(mfns[i]!, memory.hashFrame(mfns[i]!));
+    for (let i = 0; i < 15; i++) dedup.insert(mfns[i]!, memory.hashFrame(mfns[i]!), 'miss');
     for (let round = 0; round < 5000; round++) {
       const out = mfns[round % 40]!;
       const into = mfns[(round + 15) % 40]!;
       dedup.remove(out);
-      dedup.insert(into, memory.hashFrame(into));
+      dedup.insert(into, memory.hashFrame(into), 'miss');
     }
     expect(dedup.capacity).toBe(64);
     expect(dedup.size).toBe(16);
@@ -221,7 +222,7 @@ describe('InlineDedup.audit', () => {
   it('names a frame whose content changed after insert', async () => {
     const { dedup, memory, frameWith } = await attached();
     const mfn = frameWith(randomPage(7));
-    dedup.insert(mfn, memory.hashFrame(mfn));
+    dedup.insert(mfn, memory.hashFrame(mfn), 'miss');
     memory.write(mfn, 17, new Uint8Array([0xaa, 0x55]), 0, 2);
     const problems = dedup.audit();
     expect(problems).toHaveLength(1);
@@ -231,15 +232,49 @@ describe('InlineDedup.audit', () => {
   it('names a frame indexed under a hash that is not its content hash', async () => {
     const { dedup, frameWith } = await attached();
     const mfn = frameWith(randomPage(8));
-    dedup.insert(mfn, 42);
+    dedup.insert(mfn, 42, 'miss');
     expect(dedup.audit()).toEqual([expect.stringMatching(new RegExp(`mfn ${mfn} indexed under hash 42`))]);
   });
 
   it('names an indexed frame that was freed', async () => {
     const { dedup, memory, table, frameWith } = await attached();
     const mfn = frameWith(randomPage(9));
-    dedup.insert(mfn, memory.hashFrame(mfn));
+    dedup.insert(mfn, memory.hashFrame(mfn), 'miss');
     table.freeFrame(mfn);
     expect(dedup.audit()).toEqual([`inline dedup: mfn ${mfn} is indexed but free`]);
+  });
+
+  it('names a shared frame that is not indexed: it indexes every frame offered, whatever the reason', async () => {
+    const sh = await SharingHost.create(32);
+    const [a, b] = [sh.addDomain(1, 4, 0), sh.addDomain(2, 4, 0)];
+    const dedup = new InlineDedup();
+    sh.attach(dedup);
+    sh.populate(a, 0, numberedPage(1));
+    sh.populate(b, 0, numberedPage(2));
+    sh.populateZero(a, 1);
+    sh.populateZero(b, 1);
+    sh.writePage(b, 1, numberedPage(1)); // a miss: b's page 1 is indexed ('miss')
+    sh.writePage(a, 1, numberedPage(1)); // a hit: b's frame becomes shared, indexed already
+    const shared = sh.mfnOf(a, 1);
+    expect([shared === sh.mfnOf(b, 1), dedup.contains(shared), dedup.audit()]).toEqual([true, true, []]);
+    dedup.remove(shared); // behind the host's back
+    expect(dedup.audit()).toEqual([`inline dedup: shared mfn ${shared} is not indexed, but every frame offered is`]);
+    // Private frames never offered (populated, not written whole) are not required.
+    expect(dedup.contains(sh.mfnOf(a, 0))).toBe(false);
+  });
+
+  it('under PartitionedDedup, each group answers for the shared frames of its own domains', async () => {
+    const sh = await SharingHost.create(32);
+    const [a, b, c] = [sh.addDomain(1, 4, 1), sh.addDomain(2, 4, 1), sh.addDomain(3, 4, 2)];
+    const d = new PartitionedDedup(() => new InlineDedup());
+    sh.attach(d);
+    for (const dom of [a, b, c]) {
+      sh.populateZero(dom, 0);
+      sh.writePage(dom, 0, numberedPage(5));
+    }
+    const shared = sh.mfnOf(a, 0);
+    expect([sh.mfnOf(b, 0), d.audit()]).toEqual([shared, []]);
+    d.inner(1)!.remove(shared);
+    expect(d.audit()).toEqual([`group 1: inline dedup: shared mfn ${shared} is not indexed, but every frame offered is`]);
   });
 });

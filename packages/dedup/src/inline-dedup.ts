@@ -1,4 +1,5 @@
 import {
+  FrameFlags,
   HypervisorError,
   INVALID_MFN,
   invariant,
@@ -6,6 +7,7 @@ import {
   PAGE_SIZE,
   type DedupHost,
   type DedupIndex,
+  type InsertReason,
   type Mfn,
 } from '@pagevisor/types';
 
@@ -147,7 +149,7 @@ export class InlineDedup implements DedupIndex {
     this.frames = frames;
     this.keys = new Uint32Array(frames);
     this.indexed = new Uint32Array(Math.ceil(frames / 32));
-    this.insert(host.zeroMfn, host.memory.hashFrame(host.zeroMfn));
+    this.insert(host.zeroMfn, host.memory.hashFrame(host.zeroMfn), 'shared');
   }
 
   /**
@@ -180,8 +182,12 @@ export class InlineDedup implements DedupIndex {
     return INVALID_MFN;
   }
 
-  /** Indexes frame `mfn` under `hash`. Indexing a frame twice is an InvariantError. */
-  insert(mfn: Mfn, hash: number): void {
+  /**
+   * Indexes frame `mfn` under `hash`, whatever the `reason`: this strategy takes every offer, a
+   * write's miss as well as a frame that became shared (so its audit requires every shared frame
+   * to be indexed). Indexing a frame twice is an InvariantError.
+   */
+  insert(mfn: Mfn, hash: number, _reason: InsertReason): void {
     invariant(this.host !== undefined, 'inline dedup: insert before attach');
     if (!(mfn >= 0 && mfn < this.frames)) {
       throw new InvariantError(`inline dedup: insert of mfn ${mfn} outside machine memory`);
@@ -276,7 +282,11 @@ export class InlineDedup implements DedupIndex {
    * Checks that every frame in the table is marked indexed, sits in one slot only and is reachable
    * from its home slot, that its content still hashes to its key (it did not change under the
    * index), that it is not free, that every frame marked indexed is in the table, and that the
-   * zero frame is indexed.
+   * zero frame is indexed. And, since this strategy indexes every frame it is offered, that every
+   * shared frame is indexed: every one mapped by a domain of the host's p2m (under
+   * PartitionedDedup a group's host shows its own domains only, so each group answers for its
+   * own frames). The hypervisor's audit requires no frame to be indexed: that is this
+   * strategy's promise, not the interface's.
    */
   audit(): string[] {
     const host = this.host;
@@ -319,8 +329,13 @@ export class InlineDedup implements DedupIndex {
         }
       }
     }
-    for (let mfn = 0; mfn < this.frames; mfn++) {
-      if (seen[mfn] === 0 && this.contains(mfn as Mfn)) problems.push(`inline dedup: mfn ${mfn} is marked indexed but in no slot`);
+    for (let m = 0; m < this.frames; m++) {
+      const mfn = m as Mfn;
+      if (this.contains(mfn)) {
+        if (seen[m] === 0) problems.push(`inline dedup: mfn ${m} is marked indexed but in no slot`);
+      } else if (mfn !== this.zeroMfn && !frames.isFree(mfn) && (frames.flags(mfn) & FrameFlags.shared) !== 0 && this.mappedInView(host, mfn)) {
+        problems.push(`inline dedup: shared mfn ${m} is not indexed, but every frame offered is`);
+      }
     }
     if (live !== this.live) problems.push(`inline dedup: ${live} frames in the table but size says ${this.live}`);
     if (tombstones !== this.tombstones) {
@@ -329,6 +344,16 @@ export class InlineDedup implements DedupIndex {
     if (!this.contains(this.zeroMfn)) problems.push(`inline dedup: zero frame mfn ${this.zeroMfn} is not indexed`);
     if (slots.length - live - tombstones < 1) problems.push('inline dedup: no EMPTY slot left, lookups would not end');
     return problems;
+  }
+
+  /** True when a domain of `host.p2m` maps `mfn` (a trust group's host shows its own domains only). */
+  private mappedInView(host: DedupHost, mfn: Mfn): boolean {
+    const p2m = host.p2m;
+    let mapped = false;
+    p2m.rmap.forEach(mfn, (dom) => {
+      if (p2m.table(dom) !== undefined) mapped = true;
+    });
+    return mapped;
   }
 
   private limitFor(capacity: number): number {

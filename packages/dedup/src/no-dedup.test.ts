@@ -16,7 +16,7 @@ describe('NoDedup', () => {
     // Not even the zero frame is indexed.
     expect(dedup.lookup(new Uint8Array(PAGE_SIZE), 1)).toBe(INVALID_MFN);
     expect(dedup.contains(host.zeroMfn)).toBe(false);
-    expect(() => dedup.insert(asMfn(1), 1)).toThrow(InvariantError);
+    expect(() => dedup.insert(asMfn(1), 1, 'miss')).toThrow(InvariantError);
     expect(dedup.contains(asMfn(1))).toBe(false);
     dedup.remove(asMfn(1));
     expect(dedup.size).toBe(0);

@@ -1,4 +1,4 @@
-import { INVALID_MFN, InvariantError, type DedupHost, type DedupIndex, type Mfn } from '@pagevisor/types';
+import { INVALID_MFN, InvariantError, type DedupHost, type DedupIndex, type InsertReason, type Mfn } from '@pagevisor/types';
 
 /**
  * No de-duplication: every populated page gets a frame of its own, whole-page writes are not
@@ -32,8 +32,8 @@ export class NoDedup implements DedupIndex {
     return INVALID_MFN;
   }
 
-  /** Always an InvariantError: a caller that inserts into NoDedup ignored its `inline` flag. */
-  insert(mfn: Mfn, _hash: number): void {
+  /** Always an InvariantError: a caller that offers NoDedup a frame ignored its `inline` flag. */
+  insert(mfn: Mfn, _hash: number, _reason: InsertReason): void {
     throw new InvariantError(`no dedup: insert of mfn ${mfn}, but this strategy indexes nothing`);
   }
 

@@ -12,6 +12,7 @@ import {
   type DedupHost,
   type DedupIndex,
   type DomId,
+  type InsertReason,
   type Mfn,
 } from '@pagevisor/types';
 import { describe, expect, it } from 'vitest';
@@ -89,6 +90,8 @@ class Probe implements DedupIndex {
   readonly wakes: number[] = [];
   readonly advised: DomId[] = [];
   readonly frames = new Set<number>();
+  /** The reason of every insert, in order. */
+  readonly reasons: InsertReason[] = [];
   due: number;
   constructor(readonly group: number, firstWakeNs = 5) {
     this.due = firstWakeNs;
@@ -102,8 +105,9 @@ class Probe implements DedupIndex {
   lookup(): Mfn {
     return INVALID_MFN;
   }
-  insert(mfn: Mfn): void {
+  insert(mfn: Mfn, _hash: number, reason: InsertReason): void {
     this.frames.add(mfn);
+    this.reasons.push(reason);
   }
   remove(mfn: Mfn): void {
     this.frames.delete(mfn);
@@ -387,7 +391,7 @@ describe('PartitionedDedup routing and views', () => {
   it('inserts a private frame in its owner\'s group, a shared one in its mappers\', the zero frame in every group', async () => {
     const { d, sh } = await probes({ 1: 1, 3: 2 });
     const a = sh.populate(asDomId(1), 0, numberedPage(1));
-    d.insert(a, 0);
+    d.insert(a, 0, 'miss');
     expect(d.groups).toEqual([0, 1]);
     expect(d.inner(1)!.contains(a)).toBe(true);
     expect(d.contains(a)).toBe(true);
@@ -396,32 +400,34 @@ describe('PartitionedDedup routing and views', () => {
     sh.frames.setOwner(b, DOMID_COW, INVALID_GFN);
     sh.frames.setFlags(b, FrameFlags.shared);
     sh.p2m.rmap.add(b, asDomId(3), asGfn(0));
-    d.insert(b, 0);
+    d.insert(b, 0, 'shared');
     expect(d.inner(2)!.contains(b)).toBe(true);
-    d.insert(sh.zeroMfn, 0);
+    d.insert(sh.zeroMfn, 0, 'shared');
     expect(d.groups.map((g) => d.inner(g)!.contains(sh.zeroMfn))).toEqual([true, true, true]);
+    // Each group's strategy is told the reason the host gave.
+    expect(d.groups.map((g) => (d.inner(g) as Probe).reasons)).toEqual([['shared'], ['miss', 'shared'], ['shared', 'shared']]);
     d.remove(a);
     expect([d.contains(a), d.inner(1)!.contains(a)]).toEqual([false, false]);
     // Shared with a domain of group 1 as well: no group may index it.
     sh.p2m.rmap.add(b, asDomId(1), asGfn(1));
     d.remove(b);
-    expect(() => d.insert(b, 0)).toThrow(/shared by groups 2 and 1/);
+    expect(() => d.insert(b, 0, 'shared')).toThrow(/shared by groups 2 and 1/);
     sh.p2m.rmap.remove(b, asDomId(3), asGfn(0));
     sh.p2m.rmap.remove(b, asDomId(1), asGfn(1));
-    expect(() => d.insert(b, 0)).toThrow(/which no domain maps/);
+    expect(() => d.insert(b, 0, 'shared')).toThrow(/which no domain maps/);
     const free = asMfn(30);
     expect(sh.frames.isFree(free)).toBe(true);
-    expect(() => d.insert(free, 0)).toThrow(/neither a domain's nor shared/);
+    expect(() => d.insert(free, 0, 'miss')).toThrow(/neither a domain's nor shared/);
   });
 
   it('audits each group under its number, and checks that no group holds another group\'s frame', async () => {
     const { d, sh } = await probes({ 1: 1, 3: 2 });
     const a = sh.populate(asDomId(1), 0, numberedPage(1));
     const b = sh.populate(asDomId(3), 0, numberedPage(2));
-    d.insert(a, 0);
-    d.insert(b, 0);
+    d.insert(a, 0, 'miss');
+    d.insert(b, 0, 'miss');
     expect(d.audit()).toEqual(['group 2: something is off']);
-    d.inner(1)!.insert(b, 0); // behind the composite's back
+    d.inner(1)!.insert(b, 0, 'miss'); // behind the composite's back
     expect(d.audit()).toEqual([
       'group 2: something is off',
       `probe+groups: mfn ${b} is indexed by groups 1, 2`,
@@ -434,7 +440,7 @@ describe('PartitionedDedup routing and views', () => {
   it('refuses what it cannot route: before attach, twice attached, a bad group, a strategy of another kind', async () => {
     const d = new PartitionedDedup(() => new InlineDedup());
     expect(() => d.lookup(ZEROS, 0, asDomId(1))).toThrow(/inline\+groups: lookup before attach/);
-    expect(() => d.insert(asMfn(1), 0)).toThrow(InvariantError);
+    expect(() => d.insert(asMfn(1), 0, 'miss')).toThrow(InvariantError);
     const { host, memory } = await machineHost(16);
     d.attach(host);
     expect(() => d.attach(host)).toThrow(/attach called twice/);
@@ -474,6 +480,11 @@ describe('PartitionedDedup routing and views', () => {
     p2m.rmap.add(m, asDomId(3), asGfn(0));
     const d = new PartitionedDedup(() => new InlineDedup());
     d.attach({ ...host, ...unusedHostParts({ 3: 2 }), memory: host.memory, frames: table, zeroMfn: host.zeroMfn, p2m });
-    expect(d.audit()).toEqual([`inline+groups: mfn ${m} is shared by groups 0, 2`]);
+    expect(d.audit()).toEqual([
+      // Made shared behind the strategy's back, never offered: group 0's InlineDedup, which
+      // indexes every offer, misses it (group 2 has no strategy yet).
+      `group 0: inline dedup: shared mfn ${m} is not indexed, but every frame offered is`,
+      `inline+groups: mfn ${m} is shared by groups 0, 2`,
+    ]);
   });
 });

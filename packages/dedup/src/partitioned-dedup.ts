@@ -10,6 +10,7 @@ import {
   type DomId,
   type FrameTable,
   type Gfn,
+  type InsertReason,
   type MachineMemory,
   type Mfn,
   type P2m,
@@ -135,7 +136,7 @@ class GroupHost implements DedupHost {
  * everything else (memory, frames, merge, unmerge, CPU, zero frame) is the host's.
  *
  * Routing: `lookup(page, hash, dom)`, `advise`, `setDomainMergeable`, `isMergeable`,
- * `domainStats`, `domainForked`, `domainDestroyed` go to the group of `dom`; `insert(mfn)` to the group of the
+ * `domainStats`, `domainForked`, `domainDestroyed` go to the group of `dom`; `insert(mfn, hash, reason)` to the group of the
  * frame (its owner's for a private frame, its mappers' for a shared one; the zero frame to every
  * group); `remove` and `contains` ask every group (few groups: O(groups) per call, each O(1) for
  * the strategies of this package). Scanners: `nextWakeNs` is the earliest of the groups', and
@@ -299,23 +300,25 @@ export class PartitionedDedup implements DedupIndex {
   }
 
   /**
-   * Indexes `mfn` in the group of the domains that map it: its owner's for a private frame, its
-   * mappers' (the reverse map) for a shared one; the zero frame in every group that lacks it.
-   * A frame with no domain to tell its group (free, or shared with no mapping), or a shared frame
-   * mapped by domains of two groups (which the host must never allow), is an InvariantError.
+   * Offers `mfn` to the strategy of the group of the domains that map it, with the same `reason`:
+   * its owner's for a private frame, its mappers' (the reverse map) for a shared one; the zero
+   * frame to every group that lacks it. The group's strategy decides whether to index it (the
+   * composite indexes nothing itself, so it is as selective as its inner strategy). A frame with
+   * no domain to tell its group (free, or shared with no mapping), or a shared frame mapped by
+   * domains of two groups (which the host must never allow), is an InvariantError.
    */
-  insert(mfn: Mfn, hash: number): void {
+  insert(mfn: Mfn, hash: number, reason: InsertReason): void {
     const host = this.attached('insert');
     if (mfn === host.zeroMfn) {
-      for (const g of this.list) if (!g.index.contains(mfn)) g.index.insert(mfn, hash);
+      for (const g of this.list) if (!g.index.contains(mfn)) g.index.insert(mfn, hash, reason);
       return;
     }
     const owner = host.frames.owner(mfn);
     const group = isRealDomId(owner) ? host.groupOf(owner) : this.groupOfShared(host, mfn);
-    (this.byGroup[group] ?? this.addGroup(group)).index.insert(mfn, hash);
+    (this.byGroup[group] ?? this.addGroup(group)).index.insert(mfn, hash, reason);
   }
 
-  /** Drops `mfn` from whichever group indexes it. */
+  /** Drops `mfn` from whichever group indexes it (every group is told: none may hold it after). */
   remove(mfn: Mfn): void {
     const list = this.list;
     for (let i = 0; i < list.length; i++) list[i]!.index.remove(mfn);
@@ -346,7 +349,9 @@ export class PartitionedDedup implements DedupIndex {
   }
 
   /**
-   * Every group's audit, each problem prefixed with `group N: `; then the composite's own: every
+   * Every group's audit, each problem prefixed with `group N: ` (an InlineDedup group checks that
+   * every shared frame of its group is indexed; the composite, which indexes nothing itself,
+   * requires no frame to be); then the composite's own: every
    * frame other than the zero frame indexed by one group at most, and only by the group of the
    * domains that map it; no frame other than the zero frame mapped by two groups; every group's
    * knobs at the values set through the composite.

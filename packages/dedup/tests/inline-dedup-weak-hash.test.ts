@@ -13,7 +13,7 @@ describe('InlineDedup on a host whose hash always collides', () => {
     const mfns = fills.map((fill, i) => {
       const mfn = host.frames.take(i + 1);
       host.memory.write(mfn, 0, filledPage(fill), 0, filledPage(fill).length);
-      dedup.insert(mfn, host.memory.hashFrame(mfn));
+      dedup.insert(mfn, host.memory.hashFrame(mfn), 'miss');
       return mfn;
     });
     return { host, dedup, mfns };
@@ -52,8 +52,8 @@ describe('InlineDedup on a host whose hash always collides', () => {
     const freed = host.frames.take(2);
     host.memory.write(changed, 0, filledPage(1), 0, 4096);
     host.memory.write(freed, 0, filledPage(2), 0, 4096);
-    dedup.insert(changed, host.memory.hashFrame(changed));
-    dedup.insert(freed, host.memory.hashFrame(freed));
+    dedup.insert(changed, host.memory.hashFrame(changed), 'miss');
+    dedup.insert(freed, host.memory.hashFrame(freed), 'miss');
     expect(dedup.audit()).toEqual([]);
     host.memory.write(changed, 0, filledPage(3), 0, 1);
     host.frames.freeFrame(freed);
@@ -67,8 +67,8 @@ describe('InlineDedup on a host whose hash always collides', () => {
     const host = fakeHost(4, () => 0);
     const dedup = new InlineDedup();
     dedup.attach(host);
-    expect(() => dedup.insert(asMfn(4), 0)).toThrow(InvariantError);
-    expect(() => dedup.insert(asMfn(-1), 0)).toThrow(InvariantError);
+    expect(() => dedup.insert(asMfn(4), 0, 'miss')).toThrow(InvariantError);
+    expect(() => dedup.insert(asMfn(-1), 0, 'miss')).toThrow(InvariantError);
   });
 });
 
@@ -85,7 +85,7 @@ describe('InlineDedup rebuild', () => {
       page[0] = a;
       page[1] = b;
       host.memory.write(mfn, 0, page, 0, page.length);
-      dedup.insert(mfn, host.memory.hashFrame(mfn));
+      dedup.insert(mfn, host.memory.hashFrame(mfn), 'miss');
       return mfn;
     };
     const run = Array.from({ length: 29 }, (_, i) => frameWith(1, i));
@@ -114,7 +114,7 @@ describe('InlineDedup rebuild', () => {
       const page = filledPage(0);
       page[1] = i;
       host.memory.write(mfn, 0, page, 0, page.length);
-      dedup.insert(mfn, host.memory.hashFrame(mfn));
+      dedup.insert(mfn, host.memory.hashFrame(mfn), 'miss');
     }
     // Zero frame plus 7 frames filled the limit of 8 slots; the 8th insert doubled the table.
     expect(dedup.stats()).toMatchObject({ capacity: 32, rebuilds: 1, size: 9 });

@@ -144,7 +144,7 @@ export class SharingHost {
       }
       const mfn = this.writable(dom, g);
       this.memory.write(mfn, 0, page, 0, PAGE_SIZE);
-      dedup.insert(mfn, hash);
+      dedup.insert(mfn, hash, 'miss');
       return;
     }
     const mfn = this.writable(dom, g);
@@ -289,7 +289,7 @@ export class SharingHost {
     this.frames.setOwner(mfn, DOMID_COW, INVALID_GFN);
     this.frames.setFlags(mfn, flags | FrameFlags.shared);
     const dedup = this.dedup;
-    if (dedup?.inline === true && !dedup.contains(mfn)) dedup.insert(mfn, this.memory.hashFrame(mfn));
+    if (dedup?.inline === true && !dedup.contains(mfn)) dedup.insert(mfn, this.memory.hashFrame(mfn), 'shared');
   }
 
   private mapShared(dom: DomId, gfn: Gfn, mfn: Mfn): void {

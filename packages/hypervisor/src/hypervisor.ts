@@ -711,7 +711,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     }
     const mfn = this.writableFrame(d, gfn, true); // may refuse with ENOMEM: charge nothing before
     this.memory.write(mfn, 0, page, 0, PAGE_SIZE);
-    this.dedup.insert(mfn, hash);
+    // An offer: the strategy may index the frame or not.
+    this.dedup.insert(mfn, hash, 'miss');
     this.charge(d, c.pageHashNs + c.pageCopyNs);
     // Uniform writes: the page is a candidate again, so its next write faults as if it had merged.
     if (this.writeEpoch !== undefined) this.writeEpoch[mfn] = 0;
@@ -803,7 +804,8 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       this.mapShared(this.domain(op, dom), gfn, smfn);
     });
     this.handles[cmfn] = 0;
-    if (this.dedup.inline && !this.dedup.contains(smfn)) this.dedup.insert(smfn, this.memory.hashFrame(smfn));
+    // The source frame gained the client's mappings: offered again when the strategy holds it not.
+    this.offerShared(smfn);
     this.charge(s, this.costModel.hypercallNs + this.costModel.pageCompareNs);
   }
 
@@ -1268,7 +1270,10 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     d.table.set(gfn, mfn, P2mType.ram_shared);
   }
 
-  /** Turns a private frame into a shared one with its one mapper; no-op when already shared. */
+  /**
+   * Turns a private frame into a shared one with its one mapper, and offers it to an inline
+   * strategy (reason `'shared'`); no-op when already shared.
+   */
   private makeShared(mfn: Mfn): void {
     const flags = this.frames.flags(mfn);
     if ((flags & FrameFlags.shared) !== 0) return;
@@ -1280,7 +1285,15 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     // The m2p word stays: it is the reverse map's anchor now.
     this.frames.setOwner(mfn, DOMID_COW, gfn);
     this.frames.setFlags(mfn, flags | FrameFlags.shared);
-    if (this.dedup.inline && !this.dedup.contains(mfn)) this.dedup.insert(mfn, this.memory.hashFrame(mfn));
+    this.offerShared(mfn);
+  }
+
+  /**
+   * Offers shared frame `mfn` to an inline strategy that does not hold it (reason `'shared'`):
+   * the strategy may index it or not; nothing here relies on it being indexed.
+   */
+  private offerShared(mfn: Mfn): void {
+    if (this.dedup.inline && !this.dedup.contains(mfn)) this.dedup.insert(mfn, this.memory.hashFrame(mfn), 'shared');
   }
 
   /** Drops whatever `gfn` maps (its frame, its share, or nothing) without changing accounting. */

@@ -43,10 +43,38 @@ export interface DedupHost {
 }
 
 /**
+ * Why the host offers a frame to {@link DedupIndex.insert}:
+ * - `'miss'`: a whole-page write looked its content up, found no frame to share, and the page now
+ *   holds that content in this frame (private to the writer);
+ * - `'shared'`: the frame has just become shared or gained mappings (`nominate_gfn`, `share`,
+ *   `range_share`, a fork or fork reset, a scanner's `host.merge`, a whole-page write that
+ *   shared it), and the strategy does not hold it: its content is known to be worth sharing.
+ *
+ * Either way it is an offer: the strategy may index the frame or not. A frame declined may be
+ * offered again later (a shared frame each time it gains mappings).
+ */
+export type InsertReason = 'miss' | 'shared';
+
+/**
  * A de-duplication strategy: a content index of machine frames. The hypervisor asks it for a
- * frame with the same content when a whole page is written (if `inline`), tells it when an indexed
- * frame's content is about to change or the frame is freed, and audits it. Scanning strategies
- * also implement the optional hooks: the simulator wakes them on the simulated clock.
+ * frame with the same content when a whole page is written (if `inline`), offers it frames to
+ * index, tells it when a frame's content is about to change or the frame is freed, and audits
+ * it. Scanning strategies also implement the optional hooks: the simulator wakes them on the
+ * simulated clock.
+ *
+ * The index is a cache of candidates, never a record the host relies on. Every
+ * {@link insert} is an offer that the strategy may decline, for any reason (a zero-pages-only
+ * index, a sampled one), and it may drop entries it holds at any later time (a size-bounded index
+ * evicting cold contents, shared frames included). The host only asks {@link lookup}, confirms
+ * the frame it gets with a full compare of its own, and calls {@link remove} whenever a frame's
+ * content may change or the frame is freed, whether the strategy holds it or not. So a frame that
+ * is not indexed is only a sharing opportunity missed. What a strategy must never do: return from
+ * `lookup` a frame whose content differs from the page (the host compares and refuses it, but
+ * that is a broken strategy), or hold a frame after `remove(mfn)` (its content is about to change
+ * or it is being freed: the hypervisor's audit reports any held frame that is free, and a
+ * strategy's own audit should check that each frame it holds still has the content it was
+ * indexed under). Strategies that index every frame offered (InlineDedup) check that in their
+ * own {@link audit}: the hypervisor's audit does not require any frame to be indexed.
  *
  * Write your own by implementing this interface against `@pagevisor/types` alone and passing an
  * instance as the hypervisor's `dedup` option.
@@ -54,7 +82,7 @@ export interface DedupHost {
 export interface DedupIndex {
   /** Name of the strategy, e.g. `"inline"`. */
   readonly name: string;
-  /** True when whole-page writes go through {@link lookup} and {@link insert}. */
+  /** True when whole-page writes go through {@link lookup} and frames are offered to {@link insert}. */
   readonly inline: boolean;
   /** True when newly populated pages map the shared zero frame instead of a frame of their own. */
   readonly populateZero: boolean;
@@ -64,13 +92,28 @@ export interface DedupIndex {
    * A frame whose content equals `page` (confirmed by a full compare), or INVALID_MFN.
    * `hash` is `memory.hashPage(page)`, computed once by the caller; `dom` is the writing domain
    * (strategies that partition by trust group look in that group only; others may ignore it).
+   * Only frames the strategy holds can be found; the host compares the frame returned anyway.
    */
   lookup(page: Uint8Array, hash: number, dom: DomId): Mfn;
-  /** Indexes frame `mfn`, whose content hashes to `hash`. */
-  insert(mfn: Mfn, hash: number): void;
-  /** Drops frame `mfn` from the index if it is there (its content will change or it is freed). */
+  /**
+   * Offers frame `mfn`, whose content hashes to `hash`, for indexing; `reason` says why (see
+   * {@link InsertReason}). The strategy may index it or not, whatever the reason, and may drop it
+   * later. Called only when {@link inline} is true, and never for a frame {@link contains}
+   * reports indexed (a strategy may treat that as a bug); the frame is live (not free) and its
+   * content is what `hash` was computed from.
+   */
+  insert(mfn: Mfn, hash: number, reason: InsertReason): void;
+  /**
+   * Frame `mfn`'s content is about to change or the frame is being freed: forget it. Called for
+   * every such frame whether the strategy holds it or not (never offered, declined, or dropped
+   * since: nothing to do then). After it returns the strategy must not hold `mfn` until it is
+   * offered again. The zero frame is never written nor freed: a strategy may ignore its removal.
+   */
   remove(mfn: Mfn): void;
-  /** True when frame `mfn` is indexed. */
+  /**
+   * True when frame `mfn` is indexed now. The host asks it before offering a frame that became
+   * shared (no offer for a frame already held) and in its audit (no free frame may be held).
+   */
   contains(mfn: Mfn): boolean;
   /** Frames indexed. */
   readonly size: number;
@@ -78,7 +121,10 @@ export interface DedupIndex {
   metadataBytes(): number;
   /** Strategy-specific counters (lookups, hits, collisions, KSM's pages_shared ...). */
   stats(): Readonly<Record<string, number>>;
-  /** Broken invariants of the index, in words (empty when sound). */
+  /**
+   * Broken invariants of the index, in words (empty when sound): what this strategy promises of
+   * itself (e.g. InlineDedup: every shared frame is indexed, since it indexes every offer).
+   */
   audit(): string[];
 
   /** Scanners: simulated time (ns) of the next wake-up, or Infinity when there is nothing to do. */

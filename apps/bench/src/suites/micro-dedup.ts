@@ -75,7 +75,7 @@ async function benchInlineIndex(ctx: SuiteContext, pages: number): Promise<Measu
     words[1] = HIT_MARK;
     host.memory.write(mfnOf(i), 0, page, 0, PAGE_SIZE);
     hitHash[i] = host.memory.hashFrame(mfnOf(i));
-    index.insert(mfnOf(i), hitHash[i]!);
+    index.insert(mfnOf(i), hitHash[i]!, 'miss');
   }
   const dom = asDomId(1);
   // Two loops, not one helper: a shared closure would carry the hit loop's type feedback into
@@ -109,7 +109,7 @@ async function benchInlineIndex(ctx: SuiteContext, pages: number): Promise<Measu
       for (let i = 0; i < pages; i++) index.remove(mfnOf(i));
     },
     () => {
-      for (let i = 0; i < pages; i++) index.insert(mfnOf(i), hitHash[i]!);
+      for (let i = 0; i < pages; i++) index.insert(mfnOf(i), hitHash[i]!, 'miss');
     },
   ]);
   throwProblems('inline index audit', index.audit());

@@ -360,17 +360,17 @@ describe('EsxDedup audit', () => {
     const a = shareIt(0, numberedPage(1));
     const b = shareIt(1, numberedPage(2));
     const c = shareIt(2, numberedPage(1));
-    h.dedup.insert(a, h.memory.hashFrame(a));
-    h.dedup.insert(b, h.memory.hashFrame(b));
+    h.dedup.insert(a, h.memory.hashFrame(a), 'shared');
+    h.dedup.insert(b, h.memory.hashFrame(b), 'shared');
     expect(h.dedup.audit()).toEqual([]);
-    expect(() => h.dedup.insert(a, h.memory.hashFrame(a))).toThrow(InvariantError);
-    expect(() => h.dedup.insert(h.zeroMfn, 0)).toThrow(InvariantError);
+    expect(() => h.dedup.insert(a, h.memory.hashFrame(a), 'shared')).toThrow(InvariantError);
+    expect(() => h.dedup.insert(h.zeroMfn, 0, 'shared')).toThrow(InvariantError);
 
     h.memory.write(a, 0, Uint8Array.of(7), 0, 1);
     expect(h.dedup.audit().join('\n')).toMatch(new RegExp(`mfn ${a} entered under hash .* \\(changed while shared\\)`));
     h.memory.write(a, 0, Uint8Array.of(1), 0, 1);
     // Equal contents may stand as two entries: the host may have refused their merge.
-    h.dedup.insert(c, h.memory.hashFrame(c));
+    h.dedup.insert(c, h.memory.hashFrame(c), 'shared');
     expect(h.dedup.audit()).toEqual([]);
     h.dedup.remove(c);
     h.frameTable.setFlags(b, 0);

@@ -13,6 +13,7 @@ import {
   type DedupIndex,
   type DomId,
   type Gfn,
+  type InsertReason,
   type Mfn,
 } from '@pagevisor/types';
 import { UnmergeCount } from '../unmerge-count.js';
@@ -141,10 +142,10 @@ export class EsxDedup implements DedupIndex {
 
   /**
    * Enters frame `mfn`, which must be shared (write-protected) already, as a shared entry under
-   * `hash`. The hypervisor does not call it (this strategy is not inline); it is there for
-   * callers that share frames by other means.
+   * `hash`, whatever the `reason`. The hypervisor does not call it (this strategy is not inline);
+   * it is there for callers that share frames by other means.
    */
-  insert(mfn: Mfn, hash: number): void {
+  insert(mfn: Mfn, hash: number, _reason: InsertReason): void {
     const { host, table } = this.attached('insert');
     if (mfn === this.zeroMfn || !(mfn >= 0 && mfn < table.frames) || (host.frames.flags(mfn) & FrameFlags.shared) === 0) {
       throw new InvariantError(`esx dedup: insert of mfn ${mfn}, which is not a shared frame other than the zero frame`);

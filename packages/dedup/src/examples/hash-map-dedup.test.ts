@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { INVALID_MFN, InvariantError, PAGE_SIZE, asMfn } from '@pagevisor/types';
 import { fakeHost, filledPage } from '../../tests/fake-host.js';
 import { machineHost, numberedPage, randomPage } from '../../tests/machine-host.js';
+import { SharingHost } from '../../tests/sharing-host.js';
 import { HashMapDedup } from './hash-map-dedup.js';
 
 describe('HashMapDedup (the README example)', () => {
@@ -23,7 +24,7 @@ describe('HashMapDedup (the README example)', () => {
     d.attach(host);
     const page = randomPage(1);
     const mfn = frameWith(page);
-    d.insert(mfn, memory.hashFrame(mfn));
+    d.insert(mfn, memory.hashFrame(mfn), 'miss');
     expect(d.lookup(page, memory.hashPage(page))).toBe(mfn);
     const other = randomPage(2);
     expect(d.lookup(other, memory.hashPage(other))).toBe(INVALID_MFN);
@@ -33,7 +34,7 @@ describe('HashMapDedup (the README example)', () => {
     d.remove(asMfn(9)); // never indexed
     expect(d.contains(mfn)).toBe(false);
     expect(d.lookup(page, memory.hashPage(page))).toBe(INVALID_MFN);
-    expect(d.stats()).toEqual({ lookups: 3, hits: 1, misses: 2, collisions: 0, inserts: 2, removes: 1, size: 1 });
+    expect(d.stats()).toEqual({ lookups: 3, hits: 1, misses: 2, collisions: 0, inserts: 2, insertsShared: 1, removes: 1, size: 1 });
     expect(d.metadataBytes()).toBe(64);
     expect(d.audit()).toEqual([]);
   });
@@ -46,7 +47,7 @@ describe('HashMapDedup (the README example)', () => {
     const frames = [1, 2, 3].map((fill) => {
       const mfn = host.frames.take(fill);
       host.memory.write(mfn, 0, filledPage(fill), 0, PAGE_SIZE);
-      d.insert(mfn, 0);
+      d.insert(mfn, 0, 'miss');
       return mfn;
     });
     expect(d.lookup(filledPage(3), 0)).toBe(frames[2]);
@@ -61,13 +62,13 @@ describe('HashMapDedup (the README example)', () => {
     const { host, memory, frameWith } = await machineHost(8);
     const d = new HashMapDedup();
     expect(() => d.lookup(new Uint8Array(PAGE_SIZE), 0)).toThrow(InvariantError);
-    expect(() => d.insert(asMfn(1), 0)).toThrow(InvariantError);
+    expect(() => d.insert(asMfn(1), 0, 'miss')).toThrow(InvariantError);
     expect(d.audit()).toEqual(['hash-map dedup: not attached']);
     d.attach(host);
     expect(() => d.attach(host)).toThrow(/attach called twice/);
     const mfn = frameWith(numberedPage(1));
-    d.insert(mfn, memory.hashFrame(mfn));
-    expect(() => d.insert(mfn, memory.hashFrame(mfn))).toThrow(/indexed already/);
+    d.insert(mfn, memory.hashFrame(mfn), 'miss');
+    expect(() => d.insert(mfn, memory.hashFrame(mfn), 'miss')).toThrow(/indexed already/);
   });
 
   it('audits: a frame changed while indexed, a frame freed while indexed', async () => {
@@ -76,11 +77,26 @@ describe('HashMapDedup (the README example)', () => {
     d.attach(host);
     const a = frameWith(numberedPage(1));
     const b = frameWith(numberedPage(2));
-    d.insert(a, memory.hashFrame(a));
-    d.insert(b, memory.hashFrame(b));
+    d.insert(a, memory.hashFrame(a), 'miss');
+    d.insert(b, memory.hashFrame(b), 'miss');
     memory.write(a, 0, Uint8Array.of(9), 0, 1);
     table.freeFrame(b);
     expect(d.audit()).toEqual([`mfn ${a} changed while indexed`, `mfn ${b} is indexed but free`]);
+  });
+
+  it('takes every offer, whatever the reason, so its audit names a shared frame it does not hold', async () => {
+    const sh = await SharingHost.create(16);
+    const [a, b] = [sh.addDomain(1, 4, 0), sh.addDomain(2, 4, 0)];
+    const d = new HashMapDedup();
+    sh.attach(d);
+    sh.populateZero(a, 0);
+    sh.populateZero(b, 0);
+    sh.writePage(a, 0, numberedPage(3)); // 'miss'
+    sh.writePage(b, 0, numberedPage(3)); // a hit: a's frame becomes shared
+    const shared = sh.mfnOf(b, 0);
+    expect([d.contains(shared), d.stats()['inserts'], d.stats()['insertsShared'], d.audit()]).toEqual([true, 2, 1, []]);
+    d.remove(shared);
+    expect(d.audit()).toEqual([`shared mfn ${shared} is not indexed, but every frame offered is`]);
   });
 
   it('is embedded verbatim in the README', () => {

@@ -1,8 +1,11 @@
 import {
+  asMfn,
+  FrameFlags,
   INVALID_MFN,
   InvariantError,
   type DedupHost,
   type DedupIndex,
+  type InsertReason,
   type Mfn,
 } from '@pagevisor/types';
 
@@ -13,9 +16,9 @@ import {
  */
 export class HashMapDedup implements DedupIndex {
   readonly name = 'hash-map';
-  /** Whole-page writes come to `lookup` (and, on a miss, to `insert`). */
+  /** Whole-page writes come to `lookup`, and frames are offered to `insert`. */
   readonly inline = true;
-  /** Populated pages map the shared zero frame; so the zero frame must be indexed. */
+  /** Populated pages map the shared zero frame. */
   readonly populateZero = true;
 
   private host: DedupHost | undefined;
@@ -23,7 +26,7 @@ export class HashMapDedup implements DedupIndex {
   private readonly byHash = new Map<number, Mfn[]>();
   /** The hash each indexed frame was entered under, for `remove` and `contains`. */
   private readonly hashOf = new Map<Mfn, number>();
-  private readonly counters = { lookups: 0, hits: 0, collisions: 0, inserts: 0, removes: 0 };
+  private readonly counters = { lookups: 0, hits: 0, collisions: 0, inserts: 0, insertsShared: 0, removes: 0 };
 
   /** Frames indexed, the zero frame included. */
   get size(): number {
@@ -33,9 +36,8 @@ export class HashMapDedup implements DedupIndex {
   attach(host: DedupHost): void {
     if (this.host !== undefined) throw new InvariantError('hash-map dedup: attach called twice');
     this.host = host;
-    // A whole-page write of zeros must find the zero frame, and the hypervisor's audit expects
-    // every shared frame (the zero frame is one) to be indexed by an inline strategy.
-    this.insert(host.zeroMfn, host.memory.hashFrame(host.zeroMfn));
+    // So that a whole-page write of zeros finds the zero frame (a shared frame) and maps it.
+    this.insert(host.zeroMfn, host.memory.hashFrame(host.zeroMfn), 'shared');
   }
 
   lookup(page: Uint8Array, hash: number): Mfn {
@@ -52,7 +54,16 @@ export class HashMapDedup implements DedupIndex {
     return INVALID_MFN;
   }
 
-  insert(mfn: Mfn, hash: number): void {
+  /**
+   * An offer, never an order: the host asks nothing but `lookup` later, compares what it gets, and
+   * calls `remove` whenever a frame's content may change, indexed or not. `reason` says why:
+   * `'miss'`, a whole-page write found no frame of its content and landed in `mfn`; `'shared'`,
+   * `mfn` has just become shared (a sharing op, a fork, a merge), so its content is known to
+   * repeat. This strategy takes every offer. A selective one declines what it likes (index
+   * zero pages only; or `if (reason === 'miss') return;` to index only contents seen twice; or a
+   * sample) and may drop entries later (a size-bounded index evicts), shared frames included.
+   */
+  insert(mfn: Mfn, hash: number, reason: InsertReason): void {
     this.attached();
     if (this.hashOf.has(mfn)) throw new InvariantError(`hash-map dedup: mfn ${mfn} is indexed already`);
     this.hashOf.set(mfn, hash);
@@ -60,8 +71,10 @@ export class HashMapDedup implements DedupIndex {
     if (frames === undefined) this.byHash.set(hash, [mfn]);
     else frames.push(mfn);
     this.counters.inserts++;
+    if (reason === 'shared') this.counters.insertsShared++;
   }
 
+  /** Also called for frames never indexed: after it, `mfn` must not be held. */
   remove(mfn: Mfn): void {
     // The zero frame is never written nor freed: it stays indexed.
     if (mfn === this.host?.zeroMfn) return;
@@ -101,6 +114,18 @@ export class HashMapDedup implements DedupIndex {
     for (const frames of this.byHash.values()) inBuckets += frames.length;
     if (inBuckets !== this.hashOf.size) problems.push(`${inBuckets} frames in buckets but ${this.hashOf.size} indexed`);
     if (!this.hashOf.has(host.zeroMfn)) problems.push(`the zero frame mfn ${host.zeroMfn} is not indexed`);
+    // This strategy takes every offer, so every shared frame mapped by a domain its host shows
+    // (under PartitionedDedup, its group's) must be indexed. A selective strategy leaves this out:
+    // the hypervisor's own audit requires no frame to be indexed.
+    for (let m = 0; m < host.frames.totalFrames; m++) {
+      const mfn = asMfn(m);
+      if (this.hashOf.has(mfn) || host.frames.isFree(mfn) || (host.frames.flags(mfn) & FrameFlags.shared) === 0) continue;
+      let mine = false;
+      host.p2m.rmap.forEach(mfn, (dom) => {
+        if (host.p2m.table(dom) !== undefined) mine = true;
+      });
+      if (mine) problems.push(`shared mfn ${mfn} is not indexed, but every frame offered is`);
+    }
     return problems;
   }
 

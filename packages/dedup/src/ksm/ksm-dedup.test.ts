@@ -12,7 +12,7 @@ describe('KsmDedup', () => {
     const { host } = await machineHost(16);
     ksm.attach(host);
     expect(ksm.lookup(new Uint8Array(PAGE_SIZE), 0)).toBe(INVALID_MFN);
-    expect(() => ksm.insert(asMfn(3), 0)).toThrow(InvariantError);
+    expect(() => ksm.insert(asMfn(3), 0, 'miss')).toThrow(InvariantError);
     expect(() => ksm.attach(host)).toThrow(/attach called twice/);
     ksm.remove(asMfn(3));
     expect([ksm.contains(asMfn(3)), ksm.size]).toEqual([false, 0]);

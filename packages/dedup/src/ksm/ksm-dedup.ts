@@ -10,6 +10,7 @@ import {
   type DomId,
   type Gfn,
   type MachineMemory,
+  type InsertReason,
   type Mfn,
 } from '@pagevisor/types';
 import { ABORTED, ContentTreap, NIL, SEARCH_ABORT, type TreapKey } from './content-treap.js';
@@ -180,8 +181,8 @@ export class KsmDedup implements DedupIndex, KnobFrames {
     return INVALID_MFN;
   }
 
-  /** KSM is not inline: the hypervisor must never insert. */
-  insert(mfn: Mfn, _hash: number): void {
+  /** KSM is not inline: the hypervisor must never offer it a frame. */
+  insert(mfn: Mfn, _hash: number, _reason: InsertReason): void {
     throw new InvariantError(`ksm: insert of mfn ${mfn}, but KSM is not an inline strategy`);
   }
 
