@@ -221,7 +221,7 @@ describe('pagevisor run', () => {
     expect((await cli('run', file('tiny.json'), '--seed', '4294967296')).code).toBe(ExitCode.usage);
     const dedup = await cli('run', file('tiny.json'), '--dedup', 'zfs');
     expect(dedup.code).toBe(ExitCode.usage);
-    expect(dedup.stderr).toMatch(/--dedup: must be inline, ksm, esx, none, got "zfs"/);
+    expect(dedup.stderr).toMatch(/plugin zfs: not a built-in dedup plugin \(inline, ksm, esx, none\), and no package zfs is installed/);
     expect((await cli('run', 'a.json', 'b.json')).code).toBe(ExitCode.usage);
   });
 });
@@ -260,7 +260,7 @@ describe('pagevisor run with steps and strategies', () => {
     await expect(readFile(file('never2.json'))).rejects.toThrow();
     const opt = await cli('run', file('bad-option.json'));
     expect(opt.code).toBe(ExitCode.usage);
-    expect(opt.stderr).toMatch(/dedup: initialCapacity must be a power of two/);
+    expect(opt.stderr).toMatch(/plugin inline: options refused: initialCapacity must be a power of two/);
     // --dedup with another strategy drops the options written for the scenario's.
     const none = await cli('run', file('bad-option.json'), '--dedup', 'none', '--json');
     expect(none.code).toBe(ExitCode.ok);
@@ -300,7 +300,7 @@ describe('pagevisor run with scanning strategies', () => {
     );
     const r = await cli('run', file('ksm-bad.json'));
     expect(r.code).toBe(ExitCode.usage);
-    expect(r.stderr).toMatch(/^ {2}dedup: ksm has no option "sleep_milisecs"/m);
+    expect(r.stderr).toMatch(/^pagevisor: plugin ksm: options refused: ksm has no option "sleep_milisecs"/m);
   });
 });
 
@@ -318,5 +318,77 @@ describe('pagevisor other commands', () => {
     expect(unknown.code).toBe(ExitCode.usage);
     expect(unknown.stderr).toMatch(/unknown command "fly"/);
     expect((await cli('default-scenario', '--json')).stderr).toMatch(/--json applies to "run" only/);
+  });
+});
+
+describe('pagevisor run with plugins', () => {
+  // Self-contained plugins (a temporary directory has no node_modules): a strategy that indexes
+  // nothing, and a FIFO eviction policy.
+  const NOTHING = `export default {
+  kind: 'dedup', name: 'nothing',
+  options: (o) => { for (const k of Object.keys(o)) if (k !== 'label') throw new Error('unknown option ' + k); return o; },
+  create: () => ({ name: 'nothing', inline: false, populateZero: false, size: 0, attach() {}, lookup: () => -1, insert() {}, remove() {},
+    contains: () => false, metadataBytes: () => 0, stats: () => ({ calls: 0 }), audit: () => [] }),
+};`;
+  const FIFO = `export default {
+  kind: 'eviction-policy', name: 'fifo',
+  create: (_options, context) => {
+    const queue = []; const held = new Uint8Array(context.frames); let head = 0; let size = 0;
+    return {
+      name: 'fifo', get size() { return size; },
+      insert(mfn) { if (!held[mfn]) { held[mfn] = 1; queue.push(mfn); size++; } },
+      remove(mfn) { if (held[mfn]) { held[mfn] = 0; size--; } },
+      touch(mfn) { this.insert(mfn); },
+      victim() { while (head < queue.length) { const m = queue[head++]; if (held[m]) { held[m] = 0; size--; return m; } } return -1; },
+      reset() { queue.length = 0; head = 0; size = 0; held.fill(0); },
+    };
+  },
+};`;
+
+  it('loads a strategy and an eviction policy named by path in the scenario, and the report names them', async () => {
+    await writeFile(file('nothing.mjs'), NOTHING);
+    await writeFile(file('fifo.mjs'), FIFO);
+    const over = JSON.parse(await readFile(new URL('../scenarios/overcommit.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+    const machine = over['machine'] as Record<string, unknown>;
+    await writeFile(
+      file('with-plugins.json'),
+      JSON.stringify({ ...over, durationS: 1, dedup: { strategy: './nothing.mjs', label: 'x' }, machine: { ...machine, swap: { ...(machine['swap'] as object), policy: './fifo.mjs', compareBaseline: false } } }),
+    );
+    const r = await cli('run', file('with-plugins.json'), '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(ExitCode.ok);
+    const report = JSON.parse(r.stdout) as Report;
+    expect(report.dedup).toMatchObject({ strategy: 'nothing', plugins: { strategy: './nothing.mjs' } });
+    expect(report.swap).toMatchObject({ policy: 'fifo', plugins: { policy: './fifo.mjs' } });
+    expect(report.swap!.swapOuts).toBeGreaterThan(0);
+    // --dedup names a plugin from the working directory.
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      const viaFlag = await cli('run', file('tiny.json'), '--dedup', './nothing.mjs', '--json');
+      expect(viaFlag.code).toBe(ExitCode.ok);
+      expect((JSON.parse(viaFlag.stdout) as Report).dedup.plugins).toEqual({ strategy: join(dir, 'nothing.mjs') });
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  it('refuses a plugin that cannot be used with exit 1, naming it and why, before anything runs', async () => {
+    await writeFile(file('throws.mjs'), `export default { kind: 'dedup', name: 'throws', create() { throw new Error('no frames for my index'); } };`);
+    await writeFile(file('not-a-plugin.mjs'), `export default 42;`);
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ strategy: './throws.mjs' }, /^pagevisor: plugin \.\/throws\.mjs: create threw: no frames for my index$/m],
+      [{ strategy: './not-a-plugin.mjs' }, /^pagevisor: plugin \.\/not-a-plugin\.mjs: its default export is number, not a plugin object/m],
+      [{ strategy: './nothing.mjs', colour: 'red' }, /^pagevisor: plugin \.\/nothing\.mjs: options refused: unknown option colour$/m],
+      [{ strategy: './missing.mjs' }, /^pagevisor: plugin \.\/missing\.mjs: no file /m],
+    ];
+    for (const [dedup, message] of cases) {
+      await writeFile(file('bad-plugin.json'), JSON.stringify({ ...tiny, dedup }));
+      const r = await cli('run', file('bad-plugin.json'), '--out', file('never.json'));
+      expect(r.code, JSON.stringify(dedup)).toBe(ExitCode.usage);
+      expect(r.stderr).toMatch(message);
+      expect(r.stdout).toBe('');
+      await expect(readFile(file('never.json'))).rejects.toThrow();
+    }
   });
 });

@@ -1,20 +1,18 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { PluginError, type PluginKind } from '@pagevisor/types';
 import {
-  DEDUP_STRATEGY_NAMES,
   DEFAULT_SCENARIO,
   parseScenario,
   ScenarioError,
   SWAP_COMPRESSION_NAMES,
-  SWAP_DEVICE_NAMES,
-  SWAP_POLICY_NAMES,
   TraceFormatError,
   checkScenarioImages,
   resolveImagePaths,
-  type DedupStrategyName,
   type Scenario,
 } from '@pagevisor/workloads';
+import { BUILT_IN_PLUGINS } from './plugins.js';
 import { ProgressBar } from './progress-bar.js';
 import { formatReplay, replayTrace } from './replay.js';
 import { runScenario, type RunOptions } from './run-scenario.js';
@@ -75,10 +73,11 @@ Options of run:
   --html FILE       Also write a self-contained HTML report with charts to FILE.
   --csv DIR         Also write the time series to DIR/timeline.csv and DIR/domains.csv.
   --seed N          Override the scenario's seed (0 .. 4294967295).
-  --dedup STRATEGY  Override the dedup strategy: ${DEDUP_STRATEGY_NAMES.join(', ')}. The scenario's
-                    dedup options are kept only when it names the same strategy.
-  --swap-policy POLICY  Eviction policy of the swap: ${SWAP_POLICY_NAMES.join(', ')}.
-  --swap-device DEVICE  Swap device: ${SWAP_DEVICE_NAMES.join(', ')} (file: a temporary file).
+  --dedup STRATEGY  Override the dedup strategy: ${names('dedup')}, or a plugin's module
+                    specifier (./my-dedup.mjs, a package name). The scenario's dedup options
+                    are kept only when it names the same strategy.
+  --swap-policy POLICY  Eviction policy of the swap: ${names('eviction-policy')}, or a plugin.
+  --swap-device DEVICE  Swap device: ${names('swap-device')} (file: a temporary file), or a plugin.
   --compression CODEC   Compression of swap slots: ${SWAP_COMPRESSION_NAMES.join(', ')}.
                     Each swap option gives a scenario without swap a shared swap area.
   --verify          Read every guest page back at the end (through the guest load path: paged
@@ -87,7 +86,10 @@ Options of run:
                     written to it; exit 2 when a page differs or a guest could not be verified.
   --quiet, -q       No progress bar (it is shown only when stderr is a terminal).
 
-Exit codes: 0 ok, 1 bad usage or scenario (nothing run), 2 some guest or step failed (or --verify
+A plugin named on the command line is resolved from the working directory; one named in a
+scenario file, from the file's directory.
+
+Exit codes: 0 ok, 1 bad usage, scenario or plugin (nothing run), 2 some guest or step failed (or --verify
 found a page that differs), 3 internal error.
 `;
 
@@ -109,11 +111,18 @@ function parseCount(flag: string, text: string, min: number, max: number): numbe
   return n;
 }
 
-function parseDedup(text: string): DedupStrategyName {
-  if (!(DEDUP_STRATEGY_NAMES as readonly string[]).includes(text)) {
-    throw new UsageError(`--dedup: must be ${DEDUP_STRATEGY_NAMES.join(', ')}, got "${text}"`);
-  }
-  return text as DedupStrategyName;
+/** The built-in plugins of `kind`, for the help text. */
+function names(kind: PluginKind): string {
+  return BUILT_IN_PLUGINS[kind].map((p) => p.name).join(', ');
+}
+
+/**
+ * A plugin named on the command line: a built-in's name stays as it is; a relative path is made
+ * absolute from the working directory, since the scenario's specifiers resolve from its own.
+ */
+function pluginArg(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  return text.startsWith('./') || text.startsWith('../') ? resolve(text) : text;
 }
 
 function parseChoice<T extends string>(flag: string, text: string | undefined, names: readonly T[]): T | undefined {
@@ -228,14 +237,14 @@ async function dispatch(argv: string[], io: CliIo, hooks: CliRunHooks): Promise<
       let report;
       try {
         report = await replayTrace(rest[0]!, {
-          ...(values.dedup === undefined ? {} : { dedup: parseDedup(values.dedup) }),
+          ...(values.dedup === undefined ? {} : { dedup: pluginArg(values.dedup)! }),
           ...(memoryMiB === undefined ? {} : { memoryMiB }),
           ...(settleMs === undefined ? {} : { settleMs }),
           ...(values.seed === undefined ? {} : { seed: parseSeed(values.seed) }),
         });
       } catch (e) {
         if (e instanceof TraceFormatError) throw new UsageError(`trace ${rest[0]}: ${e.message}`);
-        if (e instanceof ScenarioError) throw new UsageError(e.issues.join('; '));
+        if (e instanceof PluginError) throw new UsageError(e.message);
         if ((e as NodeJS.ErrnoException).code !== undefined && e instanceof Error) throw new UsageError(`cannot read trace ${rest[0]}: ${e.message}`);
         throw e;
       }
@@ -280,9 +289,9 @@ async function run(
   hooks: CliRunHooks,
 ): Promise<number> {
   const seed = values.seed === undefined ? undefined : parseSeed(values.seed);
-  const dedup = values.dedup === undefined ? undefined : parseDedup(values.dedup);
-  const policy = parseChoice('swap-policy', values['swap-policy'], SWAP_POLICY_NAMES);
-  const device = parseChoice('swap-device', values['swap-device'], SWAP_DEVICE_NAMES);
+  const dedup = pluginArg(values.dedup);
+  const policy = pluginArg(values['swap-policy']);
+  const device = pluginArg(values['swap-device']);
   const compression = parseChoice('compression', values.compression, SWAP_COMPRESSION_NAMES);
   for (const flag of ['out', 'html', 'csv'] as const) {
     if (values[flag] === '') throw new UsageError(`--${flag}: needs a ${flag === 'csv' ? 'directory' : 'file'} name`);
@@ -294,8 +303,11 @@ async function run(
     if (compression !== undefined) swap.compression = compression;
     if (device !== undefined) {
       swap.device = device;
-      // A path belongs to the file device it was written for.
-      if (device === 'memory') delete swap.path;
+      // A path and an fsync policy belong to the file device they were written for.
+      if (device !== 'file') {
+        delete swap.path;
+        delete swap.fsync;
+      }
     }
     try {
       scenario = parseScenario({ ...scenario, machine: { ...scenario.machine, swap } });
@@ -318,12 +330,14 @@ async function run(
   try {
     report = await runScenario(scenario, {
       ...hooks,
+      baseDir: file === undefined ? process.cwd() : dirname(resolve(file)),
       ...(values.verify === true ? { verify: true } : {}),
       ...(bar === undefined ? {} : { onProgress: (p) => bar.update(p) }),
     });
   } catch (e) {
-    // The strategy refused its options, or a step needs what the strategy lacks: nothing ran.
+    // A plugin cannot be used, or a step needs what the strategy lacks: nothing ran.
     if (e instanceof ScenarioError) throw invalid(file ?? '(default)', e);
+    if (e instanceof PluginError) throw new UsageError(e.message);
     throw e;
   } finally {
     bar?.clear();

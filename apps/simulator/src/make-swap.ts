@@ -1,82 +1,78 @@
-import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { SwapOptions } from '@pagevisor/hypervisor';
-import { createEvictionPolicy, FaultPlan, FileSwapDevice, MemorySwapDevice, SharedSwap } from '@pagevisor/swap';
-import { mixSeed, type DomId, type SwapDevice } from '@pagevisor/types';
-import type { SwapConfig } from '@pagevisor/workloads';
+import { createPart, mixSeed, type DomId, type EvictionPolicy, type SwapBackend, type SwapDevice } from '@pagevisor/types';
+import { specOf, type SwapConfig } from '@pagevisor/workloads';
+import type { BuiltPart, PartsContext } from './make-parts.js';
+import { loadPlugin, type LoadedPlugin } from './plugins.js';
 
-/** What {@link makeSwap} needs of the run. */
-export interface SwapContext {
-  /** Machine frames (the eviction policy tracks frames below this). */
-  readonly frames: number;
+/** What {@link makeSwap} needs of the run beyond the parts' context. */
+export interface SwapContext extends PartsContext {
   /** Guest pages over every guest: the shared area's default slots. */
   readonly guestPages: number;
   /** Pages of the largest guest: each per-domain area's default slots. */
   readonly largestGuestPages: number;
-  /** The scenario's seed (the random policy's and the fault plans' seeds derive from it). */
-  readonly seed: number;
-  /** The machine's page hash (bound once the hypervisor exists: areas hash only when storing). */
-  readonly hashPage: (page: Uint8Array) => number;
 }
 
-/** The hypervisor's swap options for a scenario's `machine.swap`, and how to release the devices. */
+/** The hypervisor's swap options for a scenario's `machine.swap`, the plugins behind them, and how to release the devices. */
 export interface SwapSetup {
   /** Pass as `HypervisorOptions.swap`. */
   readonly options: SwapOptions;
-  /** Closes every device and removes the temporary files; call once the run is over. */
+  /** The eviction policy and the plugins of the backend and the device. */
+  readonly policy: BuiltPart<EvictionPolicy, 'eviction-policy'>;
+  readonly backend: LoadedPlugin<'swap-backend'>;
+  readonly device: LoadedPlugin<'swap-device'>;
+  /** Closes every device (a temporary file goes with it); call once the run is over. */
   close(): void;
 }
 
-let tempFiles = 0;
-
 /**
- * Builds the swap area(s) of `config`: `shared` → one {@link SharedSwap} (dedup on) over one
- * device; `per-domain` → a factory giving each domain its own area (dedup off) and device. A file
- * device without `path` uses a temporary file removed by `close()`; with per-domain areas each
- * domain's file is `<path>.dom<N>`. Faults (when set) get a {@link FaultPlan} per device (per-domain:
- * seeded from the plan's seed and the domain id).
+ * Builds the swap of `config` from its plugins: the eviction policy, and the area(s) the backend
+ * builds over the device: `shared` → one area (identical pages share a slot); `per-domain` → a
+ * factory giving each domain its own area (no slot sharing) and device. The scenario's
+ * `compression` goes to the backend's options, `path`, `fsync` and `faults` to the device's.
+ * @throws PluginError naming a plugin that cannot be loaded or refuses its options (the shared
+ *   area is built here; a per-domain area when its domain is created).
  */
-export function makeSwap(config: SwapConfig, ctx: SwapContext): SwapSetup {
+export async function makeSwap(config: SwapConfig, ctx: SwapContext): Promise<SwapSetup> {
+  const { guestPages, largestGuestPages, ...context } = ctx;
+  const policySpec = specOf(config.policy);
+  const backendSpec = specOf(config.backend);
+  const deviceSpec = specOf(config.device);
+  const [policyPlugin, backend, device] = await Promise.all([
+    loadPlugin('eviction-policy', policySpec.specifier, context.baseDir),
+    loadPlugin('swap-backend', backendSpec.specifier, context.baseDir),
+    loadPlugin('swap-device', deviceSpec.specifier, context.baseDir),
+  ]);
+  const policy = createPart(policyPlugin.plugin, policyPlugin.specifier, policySpec.options, { ...context, seed: mixSeed(context.seed, 0x73776170) });
+  const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  const backendOptions = { ...backendSpec.options, ...defined({ compression: config.compression }) };
+  const deviceOptions = { ...deviceSpec.options, ...defined({ path: config.path, fsync: config.fsync, faults: config.faults }) };
   const devices: SwapDevice[] = [];
-  const removeOnClose: string[] = [];
-  const basePath = config.path ?? join(tmpdir(), `pagevisor-swap-${process.pid}-${++tempFiles}`);
-  const faultsFor = (salt: number | undefined): FaultPlan | undefined => {
-    if (config.faults === undefined) return undefined;
-    const seed = config.faults.seed ?? 1;
-    return new FaultPlan({ ...config.faults, seed: salt === undefined ? seed : mixSeed(seed, salt) });
+  const area = (slots: number, dom: DomId | undefined): SwapBackend => {
+    const areaContext = { ...context, slots, dom };
+    return createPart(backend.plugin, backend.specifier, backendOptions, {
+      ...areaContext,
+      dedup: config.mode === 'shared',
+      device: () => {
+        const d = createPart(device.plugin, device.specifier, deviceOptions, areaContext);
+        devices.push(d);
+        return d;
+      },
+    });
   };
-  const device = (slots: number, dom: DomId | undefined): SwapDevice => {
-    const faults = faultsFor(dom);
-    let d: SwapDevice;
-    if (config.device === 'memory') {
-      d = new MemorySwapDevice({ slots, faults });
-    } else {
-      const path = dom === undefined ? basePath : `${basePath}.dom${dom}`;
-      if (config.path === undefined) removeOnClose.push(path);
-      d = FileSwapDevice.open({ path, slots, fsync: config.fsync, faults });
-    }
-    devices.push(d);
-    return d;
-  };
-  const compression = config.compression;
-  const backend =
-    config.mode === 'shared'
-      ? new SharedSwap({ device: device(config.slots ?? Math.max(1, ctx.guestPages), undefined), hashPage: ctx.hashPage, compression })
-      : (dom: DomId) =>
-          new SharedSwap({ device: device(config.slots ?? Math.max(1, ctx.largestGuestPages), dom), hashPage: ctx.hashPage, compression, dedup: false });
-  const policy = createEvictionPolicy(config.policy, { frames: ctx.frames, seed: mixSeed(ctx.seed, 0x73776170) });
+  const shared = config.mode === 'shared';
   const options: SwapOptions = {
-    backend,
+    backend: shared ? area(config.slots ?? Math.max(1, guestPages), undefined) : (dom: DomId) => area(config.slots ?? Math.max(1, largestGuestPages), dom),
     policy,
     ...(config.lowWatermark === undefined ? {} : { lowWatermark: config.lowWatermark }),
     ...(config.highWatermark === undefined ? {} : { highWatermark: config.highWatermark }),
   };
   return {
     options,
+    policy: { part: policy, loaded: policyPlugin },
+    backend,
+    device,
     close() {
       for (const d of devices.splice(0)) d.close();
-      for (const p of removeOnClose.splice(0)) rmSync(p, { force: true });
     },
   };
 }

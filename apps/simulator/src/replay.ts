@@ -2,15 +2,17 @@ import { performance } from 'node:perf_hooks';
 import { Hypervisor } from '@pagevisor/hypervisor';
 import { InvariantError, mibToPages, NS_PER_MS, NS_PER_S, PAGE_SIZE, type DomainStats, type TotalsStats } from '@pagevisor/types';
 import { replayTraceEvents, TraceReader, type DedupConfig, type TraceDomain, type TraceRefusal } from '@pagevisor/workloads';
-import { makeDedup } from './make-dedup.js';
+import { makeDedup } from './make-parts.js';
 import { VERSION } from './version.js';
 
 /** Options of {@link replayTrace}. */
 export interface ReplayOptions {
-  /** De-duplication strategy: `inline` (default), `ksm`, `esx` or `none`. */
+  /** De-duplication strategy: `inline` (default), `ksm`, `esx`, `none`, or a plugin's module specifier. */
   readonly dedup?: string;
   /** The strategy's options, as a scenario's `dedup` field gives them (default none). */
-  readonly dedupOptions?: Readonly<Record<string, number | boolean>>;
+  readonly dedupOptions?: Readonly<Record<string, unknown>>;
+  /** Directory a plugin's relative specifier is resolved from (default the working directory). */
+  readonly baseDir?: string;
   /**
    * Machine RAM in MiB (default: room for every domain's max pages without any sharing, plus the
    * zero frame, rounded up to a whole MiB).
@@ -42,7 +44,7 @@ export interface ReplayReport {
   readonly config: {
     readonly memoryMiB: number;
     readonly frames: number;
-    readonly dedup: { readonly strategy: string } & Readonly<Record<string, string | number | boolean>>;
+    readonly dedup: { readonly strategy: string } & Readonly<Record<string, unknown>>;
   };
   /** Events replayed, refused ones included. */
   readonly events: number;
@@ -83,7 +85,7 @@ function roundMs(ms: number): number {
  * (ENOMEM with too little RAM, say) are counted in `refused` and the replay goes on. Everything
  * but `wall` and `memory` depends only on the trace and the options.
  * @throws TraceFormatError when the trace is malformed or cut short (at the point it is met).
- * @throws ScenarioError when the strategy refuses its name or options.
+ * @throws PluginError when the strategy cannot be loaded or refuses its options.
  * @throws RangeError on a bad option; the `fs` error when the file cannot be read.
  * @throws InvariantError when the hypervisor's audit finds a broken invariant at the end (a bug).
  */
@@ -97,14 +99,17 @@ export async function replayTrace(path: string, options: ReplayOptions = {}): Pr
     throw new RangeError(`replayTrace: memoryMiB must be a positive integer, got ${options.memoryMiB}`);
   }
   if (!(settleMs >= 0 && Number.isFinite(settleMs))) throw new RangeError(`replayTrace: settleMs must be >= 0, got ${settleMs}`);
-  const dedup = makeDedup({ ...dedupOptions, strategy } as DedupConfig, options.seed ?? 0);
   const reader = TraceReader.open(path);
   try {
     const { header } = reader;
     const pagesMax = header.domains.reduce((n, d) => n + d.maxPages, 0);
     const memoryMiB = options.memoryMiB ?? Math.ceil(((pagesMax + 1) * PAGE_SIZE) / MIB);
     const frames = mibToPages(memoryMiB);
+    let hashOf: ((page: Uint8Array) => number) | undefined;
+    const context = { frames, numaNodes: 1, seed: options.seed ?? 0, hashPage: (page: Uint8Array) => hashOf!(page), baseDir: options.baseDir ?? process.cwd() };
+    const { part: dedup, loaded } = await makeDedup({ ...dedupOptions, strategy } as DedupConfig, context);
     const hv = await Hypervisor.create({ frames, dedup });
+    hashOf = (page) => hv.memory.hashPage(page);
     const tSetup = performance.now();
     const r = replayTraceEvents(reader, hv, {
       rssEveryEvents,
@@ -118,7 +123,7 @@ export async function replayTrace(path: string, options: ReplayOptions = {}): Pr
     return {
       pagevisor: VERSION,
       trace: { path, bytes: reader.fileBytes, version: header.version, fingerprint: header.fingerprint, domains: header.domains },
-      config: { memoryMiB, frames, dedup: { ...dedupOptions, strategy: dedup.name } },
+      config: { memoryMiB, frames, dedup: { ...dedupOptions, strategy: loaded.plugin.name, ...(loaded.builtIn ? {} : { plugin: loaded.specifier }) } },
       events: r.events,
       eventsByKind: r.eventsByKind,
       refused: { count: r.refused, byErrno: r.refusedByErrno, first: r.firstRefusal },

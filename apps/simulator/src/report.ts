@@ -43,12 +43,16 @@ export interface SwapReport
   > {
   /** `"shared"` or `"per-domain"`. */
   readonly mode: string;
-  /** `"memory"` or `"file"`. */
+  /** The device's plugin name: `"memory"`, `"file"` or a plugin's. */
   readonly device: string;
   /** `"none"`, `"deflate"` or `"lz4"`. */
   readonly compression: string;
-  /** `"clock"`, `"lru"` or `"random"`. */
+  /** The eviction policy's plugin name: `"clock"`, `"lru"`, `"random"` or a plugin's. */
   readonly policy: string;
+  /** The swap backend's plugin name: `"shared-swap"` or a plugin's. */
+  readonly backend: string;
+  /** Module specifiers of the parts above that are plugins, not built-ins (absent when none is). */
+  readonly plugins?: Readonly<Record<string, string>>;
   /** Peak device bytes of the shared-mode run (this run's, or the baseline's); null when not run. */
   readonly swapDiskBytesShared: number | null;
   /** Peak device bytes the per-domain areas needed together (this run's, or the baseline's); null when not run. */
@@ -144,8 +148,10 @@ export interface CpuStats {
 
 /** The de-duplication strategy's results. */
 export interface DedupReport {
-  /** Name of the strategy, e.g. `"ksm"`. */
+  /** Name of the strategy's plugin, e.g. `"ksm"` (a strategy instance given to runScenario: its name). */
   readonly strategy: string;
+  /** The strategy's module specifier when it is a plugin, not a built-in (`{ strategy: "./mine.mjs" }`). */
+  readonly plugins?: Readonly<Record<string, string>>;
   /**
    * Time of the first timeline sample from which machineFramesUsed stays within 0.5% of its
    * final value, in ns (computed by `convergedAtNs` in convergence.ts); equal to the last sample's time when it was
@@ -164,13 +170,16 @@ export interface ReportConfig {
   readonly machine: {
     readonly memoryMiB: number;
     readonly frames: number;
+    /** The allocator's plugin name. */
     readonly allocator: string;
+    /** The allocator's module specifier when it is a plugin (absent for a built-in). */
+    readonly plugins?: Readonly<Record<string, string>>;
     readonly numaNodes: number;
     /** The swap configuration without its file path (absent without swap). */
     readonly swap?: Omit<SwapConfig, 'path'>;
   };
   /** The de-duplication strategy and the options it was given. */
-  readonly dedup: { readonly strategy: string } & Readonly<Record<string, string | number | boolean>>;
+  readonly dedup: { readonly strategy: string } & Readonly<Record<string, unknown>>;
   /** Simulated seconds of steady state after each guest's boot. */
   readonly durationS: number;
   /** Simulated seconds between timeline samples. */

@@ -6,7 +6,8 @@ import { domainNames, MAX_SAMPLES, parseScenario, ScenarioError, SyntheticGuest,
 import { makeSwap, type SwapSetup } from './make-swap.js';
 import { convergedAtNs } from './convergence.js';
 import { EventQueue } from './event-queue.js';
-import { makeDedup } from './make-dedup.js';
+import { makeAllocator, makeDedup, type PartsContext } from './make-parts.js';
+import type { LoadedPlugin } from './plugins.js';
 import { fullScansOf, StepRunner, type StepGuest } from './step-runner.js';
 import type { FailureRecord, GuestRecord, MemoryReport, PauseRecord, Report, SwapReport, TimelineSample } from './report.js';
 import { Verifier, type VerifierOptions } from './verify.js';
@@ -36,6 +37,11 @@ export interface RunOptions {
    * then ignored). A fresh one per run: a strategy attaches to one hypervisor.
    */
   readonly dedup?: DedupIndex;
+  /**
+   * Directory that the scenario's plugin specifiers (`./my-dedup.mjs`) and relative paths are
+   * resolved from: the scenario file's (default the working directory).
+   */
+  readonly baseDir?: string;
   /**
    * Read the guests' pages back and compare them with what was written (`pagevisor run --verify`):
    * `true`, or options (`samplePages`: pages drawn per guest at each timeline sample). The report
@@ -100,37 +106,62 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   }
   const tStart = performance.now();
   const frames = mibToPages(s.machine.memoryMiB);
-  const dedup = opts.dedup ?? makeDedup(s.dedup, s.seed);
   let hashOf: ((page: Uint8Array) => number) | undefined;
+  const context: PartsContext = {
+    frames,
+    numaNodes: s.machine.numaNodes,
+    seed: s.seed,
+    // Bound below: parts hash only when they store, after the hypervisor exists.
+    hashPage: (page) => hashOf!(page),
+    baseDir: opts.baseDir ?? process.cwd(),
+  };
+  // Every plugin is loaded and built before anything runs: a bad one stops the run here.
+  const built = opts.dedup === undefined ? await makeDedup(s.dedup, context) : undefined;
+  const dedup = opts.dedup ?? built!.part;
+  const allocator = await makeAllocator(s.machine.allocator, context);
   let swap: SwapSetup | undefined;
-  if (swapConfig !== undefined) {
-    const pages = s.guests.map((g) => mibToPages(g.memoryMiB));
-    swap = makeSwap(swapConfig, {
-      frames,
-      guestPages: s.guests.reduce((n, g, i) => n + g.count * pages[i]!, 0),
-      largestGuestPages: Math.max(...pages),
-      seed: s.seed,
-      // Bound below: the areas hash only when they store, after the hypervisor exists.
-      hashPage: (page) => hashOf!(page),
-    });
-  }
   try {
+    if (swapConfig !== undefined) {
+      const pages = s.guests.map((g) => mibToPages(g.memoryMiB));
+      swap = await makeSwap(swapConfig, {
+        ...context,
+        guestPages: s.guests.reduce((n, g, i) => n + g.count * pages[i]!, 0),
+        largestGuestPages: Math.max(...pages),
+      });
+    }
     const hv = await Hypervisor.create({
       frames,
-      allocator: s.machine.allocator,
+      allocator: allocator.part,
       dedup,
       numaNodes: s.machine.numaNodes,
       mitigations: s.machine.mitigations,
       ...(swap === undefined ? {} : { swap: swap.options }),
     });
     hashOf = (page) => hv.memory.hashPage(page);
-    return run(s, hv, dedup, opts, tStart, baselinePeak);
+    const plugins: RunPlugins = { dedup: built?.loaded, allocator: allocator.loaded, swap };
+    return run(s, hv, dedup, opts, tStart, baselinePeak, plugins);
   } finally {
     swap?.close();
   }
 }
 
-function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, tStart: number, baselinePeak: number | null): Report {
+/** The plugins a run was built from, for the report. */
+interface RunPlugins {
+  readonly dedup: LoadedPlugin<'dedup'> | undefined;
+  readonly allocator: LoadedPlugin<'allocator'>;
+  readonly swap: SwapSetup | undefined;
+}
+
+/**
+ * The module specifiers of the parts that are not built-ins, for a report (`{ plugins: { strategy:
+ * "./mine.mjs" } }`); nothing when every part is built in, so reports of built-ins stay as they were.
+ */
+function pluginsOf(parts: Readonly<Record<string, LoadedPlugin>>): { plugins?: Record<string, string> } {
+  const specifiers = Object.fromEntries(Object.entries(parts).filter(([, l]) => !l.builtIn).map(([k, l]) => [k, l.specifier]));
+  return Object.keys(specifiers).length === 0 ? {} : { plugins: specifiers };
+}
+
+function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, tStart: number, baselinePeak: number | null, plugins: RunPlugins): Report {
   const frames = mibToPages(s.machine.memoryMiB);
   checkStepsAgainst(hv, s);
   const durationNs = Math.round(s.durationS * NS_PER_S);
@@ -296,9 +327,11 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
     const shared = swapConfig.mode === 'shared';
     swapReport = {
       mode: swapConfig.mode,
-      device: swapConfig.device,
-      compression: swapConfig.compression,
-      policy: swapConfig.policy,
+      device: plugins.swap!.device.plugin.name,
+      compression: swapConfig.compression ?? 'none',
+      policy: plugins.swap!.policy.loaded.plugin.name,
+      backend: plugins.swap!.backend.plugin.name,
+      ...pluginsOf({ policy: plugins.swap!.policy.loaded, backend: plugins.swap!.backend, device: plugins.swap!.device }),
       swapOuts: st.swapOuts,
       swapIns: st.swapIns,
       swapSlotsUsed: st.swapSlotsUsed,
@@ -322,7 +355,8 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       machine: {
         memoryMiB: s.machine.memoryMiB,
         frames,
-        allocator: s.machine.allocator,
+        allocator: plugins.allocator.plugin.name,
+        ...pluginsOf({ allocator: plugins.allocator }),
         numaNodes: s.machine.numaNodes,
         ...(swapConfig === undefined ? {} : { swap: withoutPath(swapConfig) }),
       },
@@ -338,7 +372,8 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
     memory: memoryReport(hv, totals.guestPages),
     domains: hv.allDomainStats(),
     dedup: {
-      strategy: dedup.name,
+      strategy: plugins.dedup?.plugin.name ?? dedup.name,
+      ...(plugins.dedup === undefined ? {} : pluginsOf({ strategy: plugins.dedup })),
       convergedAtNs: convergedAtNs(timeline, (x) => x.machineFramesUsed),
       stats: { ...dedup.stats() },
       knobs: { ...(dedup.knobs?.() ?? {}) },

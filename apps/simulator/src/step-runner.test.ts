@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NS_PER_MS, NS_PER_S } from '@pagevisor/types';
+import { NS_PER_MS, NS_PER_S, PluginError } from '@pagevisor/types';
 import { parseScenario, ScenarioError, type ScenarioInput } from '@pagevisor/workloads';
 import { TinyScanner } from '../tests/tiny-scanner.js';
 import type { Report } from './report.js';
@@ -205,11 +205,11 @@ describe('steps with inline dedup', () => {
     ]);
   });
 
-  it('passes strategy options to createDedup, naming a refused one by its field', async () => {
+  it("passes strategy options to the strategy's plugin, naming a refused one by its field", async () => {
     const bad = parseScenario({ ...scenario([]), dedup: { strategy: 'inline', initialCapacity: 3 } });
     const err = await runScenario(bad).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ScenarioError);
-    expect((err as ScenarioError).issues[0]).toMatch(/^dedup: initialCapacity must be a power of two/);
+    expect(err).toBeInstanceOf(PluginError);
+    expect((err as PluginError).message).toMatch(/^plugin inline: options refused: initialCapacity must be a power of two/);
     const good = await runScenario(parseScenario({ ...scenario([]), dedup: { strategy: 'inline', initialCapacity: 64 } }));
     expect(good.config.dedup).toEqual({ strategy: 'inline', initialCapacity: 64 });
     expect(good.dedup.stats['capacity']).toBe(64);

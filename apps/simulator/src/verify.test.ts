@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hypervisor } from '@pagevisor/hypervisor';
 import { asGfn, asMfn, P2mType, PAGE_SIZE, type DomId } from '@pagevisor/types';
-import { DEDUP_STRATEGY_NAMES, parseScenario, type Scenario, type ScenarioInput, type Step } from '@pagevisor/workloads';
+import { DEDUP_STRATEGIES } from '@pagevisor/dedup';
+import { parseScenario, type Scenario, type ScenarioInput, type Step } from '@pagevisor/workloads';
 import { ExitCode, main } from './cli.js';
 import type { Report } from './report.js';
 import { runScenario } from './run-scenario.js';
@@ -33,7 +34,7 @@ function withoutVerify(r: Report): string {
  * KSM's full_scans cannot wait for scans: each wait_full_scans becomes a 500 ms wait and the
  * steps' `expect`s (written for KSM) go.
  */
-function under(s: Scenario, strategy: (typeof DEDUP_STRATEGY_NAMES)[number]): Scenario {
+function under(s: Scenario, strategy: (typeof DEDUP_STRATEGIES)[number]): Scenario {
   const dedup = strategy === s.dedup.strategy ? s.dedup : { strategy };
   if (strategy === 'ksm' || !s.steps.some((st) => st.op === 'wait_full_scans')) return parseScenario({ ...s, dedup });
   const steps = s.steps.map((st): Step => {
@@ -76,7 +77,7 @@ describe('--verify on every example scenario (scale-16x1g.json aside) under ever
   });
 
   for (const [name, base] of cases) {
-    for (const strategy of DEDUP_STRATEGY_NAMES) {
+    for (const strategy of DEDUP_STRATEGIES) {
       it(`${name} under ${strategy}: every guest page reads back as written, and no other figure changes`, async () => {
         const s = under(base, strategy);
         const r = await runScenario(s, { verify: true });

@@ -5,3 +5,4 @@ export { MAX_TRUST_GROUP, PartitionedDedup, type KnobFrames } from './partitione
 export { DEFAULT_ESX_OPTIONS, ESX_KNOBS, EsxDedup, type EsxDedupOptions, type EsxKnob } from './esx/index.js';
 export { BYTES_PER_RMAP_ITEM, DEFAULT_KSM_OPTIONS, isKsmKnob, KSM_KNOBS, KsmDedup, skipAge, type KsmKnob, type KsmOptions } from './ksm/index.js';
 export { HashMapDedup } from './examples/hash-map-dedup.js';
+export { DEDUP_PLUGINS } from './plugins.js';

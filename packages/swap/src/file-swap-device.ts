@@ -14,7 +14,7 @@
  * - Nothing checks the file's bytes: a byte changed behind the device's back is returned as is;
  *   the swap area's per-slot checksum is what detects it.
  */
-import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { HypervisorError } from '@pagevisor/types';
 import { FaultInjectingDevice } from './fault-injecting-device.js';
 import type { FaultPlan } from './fault-plan.js';
@@ -32,6 +32,8 @@ export interface FileSwapDeviceOptions {
   readonly fsync?: FsyncPolicy;
   /** Faults to inject (default none). */
   readonly faults?: FaultPlan;
+  /** Remove the file when the device closes (a temporary area; default false). */
+  readonly removeOnClose?: boolean;
 }
 
 /** A swap device backed by a real file of 4 KiB slots. */
@@ -44,10 +46,12 @@ export class FileSwapDevice extends FaultInjectingDevice {
   private fd: number;
   private readonly everyWrites: number;
   private writesSinceSync = 0;
+  private readonly removeOnClose: boolean;
 
   private constructor(options: FileSwapDeviceOptions, fd: number) {
     super(options.slots, options.faults);
     this.path = options.path;
+    this.removeOnClose = options.removeOnClose === true;
     this.fd = fd;
     const policy = options.fsync ?? 'never';
     this.everyWrites = policy === 'never' ? 0 : policy === 'always' ? 1 : policy.everyWrites;
@@ -79,6 +83,7 @@ export class FileSwapDevice extends FaultInjectingDevice {
     if (this.fd >= 0) {
       closeSync(this.fd);
       this.fd = -1;
+      if (this.removeOnClose) rmSync(this.path, { force: true });
     }
   }
 

@@ -41,3 +41,19 @@ export { CowOutcome, type CowFaultHandler } from './cow.js';
 export type { GuestMemoryAccess, HypercallPort } from './guest.js';
 export type { DomainStats, TotalsStats } from './stats.js';
 export type { EvictionPolicy, SwapBackend, SwapDevice, SwapStats } from './swap.js';
+export {
+  createPart,
+  definePlugin,
+  PLUGIN_KINDS,
+  PluginError,
+  pluginProblems,
+  type Plugin,
+  type PluginContextBase,
+  type PluginContexts,
+  type PluginKind,
+  type PluginOptionIssue,
+  type PluginOptionsCheck,
+  type PluginParts,
+  type SwapAreaContext,
+  type SwapBackendContext,
+} from './plugin.js';

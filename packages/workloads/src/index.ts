@@ -1,5 +1,4 @@
 export {
-  DEDUP_STRATEGY_NAMES,
   DedupConfigSchema,
   dedupOptionsOf,
   domainNames,
@@ -14,7 +13,6 @@ export {
   ScenarioSchema,
   WorkingSetSchema,
   type DedupConfig,
-  type DedupStrategyName,
   type GuestSpec,
   type Scenario,
   type ScenarioInput,
@@ -79,15 +77,11 @@ export {
 } from './synthetic-guest.js';
 export {
   SWAP_COMPRESSION_NAMES,
-  SWAP_DEVICE_NAMES,
-  SWAP_POLICY_NAMES,
   SwapConfigSchema,
   SwapFaultsSchema,
   type SwapCompressionName,
   type SwapConfig,
-  type SwapDeviceName,
   type SwapFaults,
-  type SwapPolicyName,
 } from './swap-config.js';
 export {
   MAX_TRACE_DOMAIN_PAGES,
@@ -120,3 +114,4 @@ export {
   type TraceReplayResult,
   type TraceReplayTarget,
 } from './trace/replay-events.js';
+export { PluginSpecSchema, specOf, type PluginSpec } from './plugin-spec.js';

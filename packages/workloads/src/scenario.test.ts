@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEDUP_STRATEGY_NAMES, dedupOptionsOf, domainNames, formatPath, parseScenario, ScenarioError } from './scenario.js';
+import { dedupOptionsOf, domainNames, formatPath, parseScenario, ScenarioError } from './scenario.js';
 
 const minimal = {
   name: 'tiny',
@@ -82,14 +82,14 @@ describe('parseScenario', () => {
   it('reports every bad field at once', () => {
     const issues = issuesOf({
       ...minimal,
-      dedup: { strategy: 'zfs' },
-      machine: { memoryMiB: 16, allocator: 'slab' },
+      dedup: { strategy: '' },
+      machine: { memoryMiB: 16, allocator: 7 },
       guests: [{ name: 'g', memoryMiB: 4, writeBytes: 5000, zeroFraction: 2 }],
     });
     expect(issues).toEqual(
       expect.arrayContaining([
-        'machine.allocator: must be "buddy" or "freelist"',
-        'dedup.strategy: must be "inline", "ksm", "esx" or "none"',
+        'machine.allocator: must be a name or module specifier (a non-empty string), or { "plugin": ..., ...options }',
+        'dedup.strategy: must be a built-in strategy or a module specifier',
         'guests[0].zeroFraction: must be a number from 0 to 1',
         'guests[0].writeBytes: must be an integer from 1 to 4096',
       ]),
@@ -148,16 +148,20 @@ describe('parseScenario', () => {
     );
   });
 
-  it('passes dedup options through as numbers or booleans, and refuses other values', () => {
+  it('passes dedup options through as they are, for the strategy plugin to check', () => {
     const s = parseScenario({ ...minimal, dedup: { strategy: 'ksm', pages_to_scan: 1000, use_zero_pages: true } });
     expect(s.dedup).toEqual({ strategy: 'ksm', pages_to_scan: 1000, use_zero_pages: true });
     expect(dedupOptionsOf(s.dedup)).toEqual({ pages_to_scan: 1000, use_zero_pages: true });
     expect(dedupOptionsOf(parseScenario(minimal).dedup)).toEqual({});
-    expect(issuesOf({ ...minimal, dedup: { strategy: 'ksm', pages_to_scan: 'many', run: null } })).toEqual([
-      'dedup.pages_to_scan: must be a number or true/false (a strategy option)',
-      'dedup.run: must be a number or true/false (a strategy option)',
-    ]);
-    expect(DEDUP_STRATEGY_NAMES).toEqual(['inline', 'ksm', 'esx', 'none']);
+    const plugin = parseScenario({ ...minimal, dedup: { strategy: './hot.mjs', capacity: 64, names: ['a'] } });
+    expect(dedupOptionsOf(plugin.dedup)).toEqual({ capacity: 64, names: ['a'] });
+  });
+
+  it('names a part by a built-in name, a module specifier, or { plugin, ...options }', () => {
+    const s = parseScenario({ ...minimal, machine: { memoryMiB: 16, allocator: { plugin: './bitmap.mjs', firstFit: true } } });
+    expect(s.machine.allocator).toEqual({ plugin: './bitmap.mjs', firstFit: true });
+    expect(parseScenario(minimal).machine.allocator).toBe('buddy');
+    expect(issuesOf({ ...minimal, machine: { memoryMiB: 16, allocator: { firstFit: true } } })).toEqual(['machine.allocator: must be a name or module specifier (a non-empty string), or { "plugin": ..., ...options }']);
   });
 
   it('takes NUMA nodes from 1 to 64 and a mergeable flag per guest', () => {

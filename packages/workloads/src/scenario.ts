@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DOMID_FIRST_RESERVED, mibToPages, PAGE_SIZE } from '@pagevisor/types';
 import { bool, fraction, intIn, must, name, nonNegative, object, positive, positiveInt, whenValid } from './schema-helpers.js';
 import { StepSchema, type Step } from './steps.js';
+import { PluginSpecSchema } from './plugin-spec.js';
 import { SwapConfigSchema } from './swap-config.js';
 import { IMAGE_FORMATS } from './images/image-file.js';
 
@@ -21,8 +22,8 @@ export const MachineSchema = object({
    * as its zero frame, so even the smallest machine (1 MiB) has 255 frames for guests.
    */
   memoryMiB: intIn(1, MAX_MACHINE_MIB, `an integer from 1 to ${MAX_MACHINE_MIB} (MiB; one frame goes to the hypervisor's zero frame)`),
-  /** Frame allocator: `"buddy"` (default, Xen's page_alloc) or `"freelist"`. */
-  allocator: z.enum(['buddy', 'freelist'], must('"buddy" or "freelist"')).default('buddy'),
+  /** Frame allocator: `"buddy"` (default, Xen's page_alloc), `"freelist"`, or a plugin (see {@link PluginSpecSchema}). */
+  allocator: PluginSpecSchema.default('buddy'),
   /** NUMA nodes, 1..64 (default 1): frames are split into equal contiguous ranges, one a node. */
   numaNodes: intIn(1, 64, 'an integer from 1 to 64').default(1),
   /** Swap (default none): see `swap-config.ts`. */
@@ -35,45 +36,27 @@ export const MachineSchema = object({
   mitigations: object({ zeroPagesOnly: bool().default(false), uniformWrites: bool().default(false) }).prefault({}),
 });
 
-/** Names of the de-duplication strategies a scenario may choose. */
-export const DEDUP_STRATEGY_NAMES = ['inline', 'ksm', 'esx', 'none'] as const;
-
-/** Name of a de-duplication strategy a scenario may choose. */
-export type DedupStrategyName = (typeof DEDUP_STRATEGY_NAMES)[number];
-
 /**
  * The de-duplication strategy and its options: `{ "strategy": "ksm", "pages_to_scan": 1000 }`.
- * Every field but `strategy` is an option passed as it is (a number or a boolean) to the strategy,
- * which validates it when the run starts: an unknown or bad option makes the scenario invalid.
+ * `strategy` is a built-in's name (`"inline"`, the default, `"ksm"`, `"esx"`, `"none"`) or a
+ * plugin's module specifier (`"./my-dedup.mjs"`, a package name). Every other field is an option
+ * passed as it is to the strategy's plugin, which checks it when the run starts: an unknown or bad
+ * option is an error naming the plugin and the field.
  */
-export const DedupConfigSchema = z
-  .looseObject(
-    {
-      /** `"inline"` (default: hash index at write/populate time), `"ksm"`, `"esx"` or `"none"`. */
-      strategy: z.enum(DEDUP_STRATEGY_NAMES, must(DEDUP_STRATEGY_NAMES.map((n) => `"${n}"`).join(', ').replace(/, ([^,]*)$/, ' or $1'))).default('inline'),
-    },
-    must('an object'),
-  )
-  .superRefine(
-    (config, ctx) => {
-      if (typeof config !== 'object' || config === null) return;
-      for (const [key, value] of Object.entries(config)) {
-        if (key === 'strategy') continue;
-        const ok = typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
-        if (!ok) ctx.addIssue({ code: 'custom', path: [key], message: 'must be a number or true/false (a strategy option)' });
-      }
-    },
-    // Check the options even when the strategy is wrong: every bad field is reported at once.
-    { when: () => true },
-  );
+export const DedupConfigSchema = z.looseObject(
+  {
+    strategy: z.string(must('a built-in strategy or a module specifier')).min(1, must('a built-in strategy or a module specifier')).default('inline'),
+  },
+  must('an object'),
+);
 
 /** A validated `dedup` field. */
 export type DedupConfig = z.output<typeof DedupConfigSchema>;
 
 /** The options of a `dedup` field: every field but `strategy`. */
-export function dedupOptionsOf(config: DedupConfig): Record<string, number | boolean> {
+export function dedupOptionsOf(config: DedupConfig): Record<string, unknown> {
   const { strategy: _strategy, ...options } = config;
-  return options as Record<string, number | boolean>;
+  return options;
 }
 
 /**

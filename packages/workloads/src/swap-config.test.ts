@@ -21,8 +21,7 @@ describe('machine.swap', () => {
     expect(parseScenario(withSwap({})).machine.swap).toEqual({
       mode: 'shared',
       device: 'memory',
-      compression: 'none',
-      fsync: 'never',
+      backend: 'shared-swap',
       policy: 'clock',
       compareBaseline: false,
     });
@@ -32,6 +31,7 @@ describe('machine.swap', () => {
     const swap = {
       mode: 'per-domain',
       device: 'file',
+      backend: 'shared-swap',
       slots: 100,
       path: '/tmp/x.swap',
       compression: 'lz4',
@@ -46,12 +46,13 @@ describe('machine.swap', () => {
   });
 
   it('names every bad field', () => {
-    expect(issuesOf(withSwap({ mode: 'global', device: 'tape', compression: 'zstd', policy: 'fifo', fsync: 'sometimes' }))).toEqual([
+    // Policies and devices are plugins: an unknown name is the plugin loader's to refuse.
+    expect(issuesOf(withSwap({ mode: 'global', device: '', compression: 'zstd', policy: 3, fsync: 'sometimes' }))).toEqual([
       'machine.swap.mode: must be "shared" or "per-domain"',
-      'machine.swap.device: must be "memory" or "file"',
+      'machine.swap.device: must be a name or module specifier (a non-empty string), or { "plugin": ..., ...options }',
       'machine.swap.compression: must be "none", "deflate" or "lz4"',
       'machine.swap.fsync: must be "never" or "always"',
-      'machine.swap.policy: must be "clock", "lru" or "random"',
+      'machine.swap.policy: must be a name or module specifier (a non-empty string), or { "plugin": ..., ...options }',
     ]);
     expect(issuesOf(withSwap({ slots: 0, faults: { readErrorProbability: 2, failWriteAt: [0], colour: 1 } }))).toEqual([
       'machine.swap.slots: must be a positive integer',
@@ -63,7 +64,10 @@ describe('machine.swap', () => {
 
   it('refuses a high watermark below the low one, and a path without the file device', () => {
     expect(issuesOf(withSwap({ lowWatermark: 10, highWatermark: 5 }))).toEqual(['machine.swap.highWatermark: must be at least lowWatermark (10); got 5']);
-    expect(issuesOf(withSwap({ path: '/tmp/x' }))).toEqual(['machine.swap.path: applies to device "file" only']);
+    expect(issuesOf(withSwap({ path: '/tmp/x', fsync: 'always' }))).toEqual([
+      'machine.swap.path: applies to device "file" only (a device plugin takes its options in { "plugin": ..., ...options })',
+      'machine.swap.fsync: applies to device "file" only (a device plugin takes its options in { "plugin": ..., ...options })',
+    ]);
   });
 });
 

@@ -1,10 +1,7 @@
 import { z } from 'zod';
+import { PluginSpecSchema } from './plugin-spec.js';
 import { bool, fraction, must, name, nonNegativeInt, object, positiveInt, whenValid } from './schema-helpers.js';
 
-/** Eviction policies a scenario may choose (those of @pagevisor/swap). */
-export const SWAP_POLICY_NAMES = ['clock', 'lru', 'random'] as const;
-/** Swap devices a scenario may choose. */
-export const SWAP_DEVICE_NAMES = ['memory', 'file'] as const;
 /** Compressions a scenario may choose. */
 export const SWAP_COMPRESSION_NAMES = ['none', 'deflate', 'lz4'] as const;
 
@@ -36,23 +33,27 @@ export const SwapFaultsSchema = object({
 
 /**
  * The machine's swap: `{ "mode": "shared", "device": "memory", "policy": "clock" }`. Without it
- * the host has no swap and guests fail with ENOMEM once RAM is full.
+ * the host has no swap and guests fail with ENOMEM once RAM is full. `policy`, `backend` and
+ * `device` name plugins; `compression` is an option of the backend, `path`, `fsync` and `faults`
+ * options of the device.
  */
 export const SwapConfigSchema = object({
   /** `"shared"` (default: one area for every domain, identical pages stored once) or `"per-domain"` (one area a domain, no sharing). */
   mode: oneOf(['shared', 'per-domain'] as const).default('shared'),
-  /** `"memory"` (default) or `"file"` (a real file of 4 KiB slots). */
-  device: oneOf(SWAP_DEVICE_NAMES).default('memory'),
+  /** `"memory"` (default), `"file"` (a real file of 4 KiB slots), or a swap-device plugin. */
+  device: PluginSpecSchema.default('memory'),
+  /** The area over the device: `"shared-swap"` (default: @pagevisor/swap's SharedSwap), or a swap-backend plugin. */
+  backend: PluginSpecSchema.default('shared-swap'),
   /** Slots of the area (per-domain: of each domain's area); default enough for every guest page (per-domain: for the domain's pages). */
   slots: positiveInt().optional(),
   /** File of the file device (default a temporary file removed at the end); never shown in reports. */
   path: name().optional(),
-  /** Compression of each slot: `"none"` (default), `"deflate"` or `"lz4"`. */
-  compression: oneOf(SWAP_COMPRESSION_NAMES).default('none'),
-  /** fsync policy of the file device: `"never"` (default) or `"always"`. */
-  fsync: oneOf(['never', 'always'] as const).default('never'),
-  /** Eviction policy: `"clock"` (default), `"lru"` or `"random"`. */
-  policy: oneOf(SWAP_POLICY_NAMES).default('clock'),
+  /** Compression of each slot: `"none"` (default), `"deflate"` or `"lz4"` (an option of the backend). */
+  compression: oneOf(SWAP_COMPRESSION_NAMES).optional(),
+  /** fsync policy of the file device: `"never"` (default) or `"always"` (an option of the device). */
+  fsync: oneOf(['never', 'always'] as const).optional(),
+  /** Eviction policy: `"clock"` (default), `"lru"`, `"random"`, or an eviction-policy plugin. */
+  policy: PluginSpecSchema.default('clock'),
   /** Free frames below which eviction starts (default the hypervisor's: max(4, frames / 64)). */
   lowWatermark: positiveInt().optional(),
   /** Free frames eviction restores (default the hypervisor's: 2 × lowWatermark). */
@@ -65,8 +66,8 @@ export const SwapConfigSchema = object({
   if (s.lowWatermark !== undefined && s.highWatermark !== undefined && s.highWatermark < s.lowWatermark) {
     ctx.addIssue({ code: 'custom', path: ['highWatermark'], message: `must be at least lowWatermark (${s.lowWatermark}); got ${s.highWatermark}` });
   }
-  if (s.path !== undefined && s.device !== 'file') {
-    ctx.addIssue({ code: 'custom', path: ['path'], message: 'applies to device "file" only' });
+  for (const field of ['path', 'fsync'] as const) {
+    if (s[field] !== undefined && s.device !== 'file') ctx.addIssue({ code: 'custom', path: [field], message: 'applies to device "file" only (a device plugin takes its options in { "plugin": ..., ...options })' });
   }
 }, whenValid);
 
@@ -74,9 +75,5 @@ export const SwapConfigSchema = object({
 export type SwapConfig = z.output<typeof SwapConfigSchema>;
 /** A validated `machine.swap.faults`. */
 export type SwapFaults = z.output<typeof SwapFaultsSchema>;
-/** Name of an eviction policy. */
-export type SwapPolicyName = (typeof SWAP_POLICY_NAMES)[number];
-/** Name of a swap device. */
-export type SwapDeviceName = (typeof SWAP_DEVICE_NAMES)[number];
 /** Name of a compression. */
 export type SwapCompressionName = (typeof SWAP_COMPRESSION_NAMES)[number];

@@ -1,0 +1,27 @@
+export { runScenario, type RunOptions, type RunProgress } from './run-scenario.js';
+export type {
+  CheckpointRecord,
+  CpuStats,
+  DedupReport,
+  FailureRecord,
+  GuestRecord,
+  MemoryReport,
+  PauseRecord,
+  Report,
+  ReportConfig,
+  StepResult,
+  SwapReport,
+  TimelineSample,
+  VerifyDifference,
+  VerifyReport,
+  VerifyUnreadable,
+  WallStats,
+} from './report.js';
+export { formatSummary } from './summary.js';
+export { renderHtmlReport, writeHtmlReport } from './html-report.js';
+export { domainsCsv, timelineCsv, writeCsvReport } from './csv-report.js';
+export { formatReplay, replayTrace, type ReplayOptions, type ReplayReport } from './replay.js';
+export { BUILT_IN_PLUGINS, loadPlugin, type LoadedPlugin } from './plugins.js';
+export { makeAllocator, makeDedup, type BuiltPart, type PartsContext } from './make-parts.js';
+export { ExitCode, main, type CliIo } from './cli.js';
+export { VERSION } from './version.js';
