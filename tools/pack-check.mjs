@@ -1,32 +1,46 @@
 #!/usr/bin/env node
-// Packs @pagevisor/types, @pagevisor/machine and @pagevisor/dedup with `npm pack`, installs the
-// tarballs into a fresh project outside the workspace, and checks that plain Node (ESM) and
-// TypeScript (NodeNext) can import and use them. Needs the packages built (npm run build).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+// Does what a user does with the published packages: packs every publishable workspace package
+// with `npm pack`, installs the tarballs into a fresh project outside the workspace, checks that
+// plain Node (ESM) and TypeScript (NodeNext) import them, then writes a dedup strategy of its own
+// there and runs it through `npx pagevisor run` (the report must name it) and the benchmark runner
+// (`npx pagevisor-bench --strategy`: the macro table must name it), and checks that a plugin whose
+// create throws stops `pagevisor run` with exit 1 naming it. Needs the packages built (npm run build).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
-const packages = ['types', 'machine', 'dedup'];
+const manifests = ['packages', 'apps'].flatMap((group) =>
+  readdirSync(join(root, group)).map((name) => ({ dir: `${group}/${name}`, pkg: JSON.parse(readFileSync(join(root, group, name, 'package.json'), 'utf8')) })),
+);
+const published = manifests.filter((m) => m.pkg.private !== true);
 const dir = mkdtempSync(join(tmpdir(), 'pagevisor-pack-'));
 const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+const check = (ok, what) => {
+  if (!ok) throw new Error(`pack-check: ${what}`);
+};
 
 try {
-  run('npm', ['pack', '--silent', '--pack-destination', dir, ...packages.flatMap((p) => ['-w', `packages/${p}`])], root);
+  run('npm', ['pack', '--silent', '--pack-destination', dir, ...published.flatMap((m) => ['-w', m.dir])], root);
   const tarballs = readdirSync(dir).filter((f) => f.endsWith('.tgz'));
-  if (tarballs.length !== packages.length) throw new Error(`expected ${packages.length} tarballs, got ${tarballs.join(', ')}`);
+  check(tarballs.length === published.length, `expected ${published.length} tarballs, got ${tarballs.join(', ')}`);
 
   const app = join(dir, 'app');
   run('mkdir', ['-p', app], dir);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'pack-check', private: true, type: 'module' }));
   run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs.map((t) => join(dir, t))], app);
 
-  const program = `
-import { InlineDedup, NoDedup } from '@pagevisor/dedup';
+  // 1. Every package imports, from Node and from TypeScript (NodeNext), without the workspace.
+  // (A package with only a bin, the benchmark runner, has nothing to import.)
+  const libraries = published.filter((m) => m.pkg.exports !== undefined);
+  const imports = libraries.map((m, i) => `import * as p${i} from '${m.pkg.name}';`).join('\n');
+  const program = `${imports}
+import { InlineDedup } from '@pagevisor/dedup';
 import { createMachineMemory } from '@pagevisor/machine';
-import { asDomId, asGfn, asMfn, DEFAULT_COST_MODEL, INVALID_MFN, PAGE_SIZE, type DedupHost, type FrameTable, type P2m } from '@pagevisor/types';
+import { asMfn, DEFAULT_COST_MODEL, INVALID_MFN, PAGE_SIZE, type DedupHost, type FrameTable, type P2m } from '@pagevisor/types';
 
+const loaded = [${libraries.map((_, i) => `p${i}`).join(', ')}].filter((m) => Object.keys(m).length > 0).length;
 const memory = await createMachineMemory({ frames: 16 });
 const page = new Uint8Array(PAGE_SIZE).fill(7);
 memory.write(asMfn(3), 0, page, 0, PAGE_SIZE);
@@ -43,16 +57,79 @@ dedup.insert(asMfn(3), memory.hashFrame(asMfn(3)), 'miss');
 const hit = dedup.lookup(page, memory.hashPage(page));
 const miss = dedup.lookup(new Uint8Array(PAGE_SIZE).fill(8), memory.hashPage(new Uint8Array(PAGE_SIZE).fill(8)));
 if (hit !== 3 || miss !== INVALID_MFN) throw new Error('dedup from the tarball gave hit ' + hit + ', miss ' + miss);
-if (new NoDedup().inline) throw new Error('NoDedup should not be inline');
-console.log('pack-check: imported @pagevisor/types, machine and dedup from tarballs; lookup hit mfn', hit, asDomId(1), asGfn(2));
+console.log('pack-check: imported ' + loaded + ' packages from tarballs; lookup hit mfn ' + hit);
 `;
   writeFileSync(join(app, 'check.ts'), program);
   writeFileSync(
     join(app, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, types: [], outDir: 'out' }, files: ['check.ts'] }),
+    JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, skipLibCheck: false, types: [], outDir: 'out' }, files: ['check.ts'] }),
   );
   run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], app);
   process.stdout.write(run(process.execPath, ['out/check.js'], app));
+
+  // 2. A strategy of the user's own, as a plugin file beside their scenario: whole-page writes of
+  // zeros map the zero frame, nothing else is shared.
+  writeFileSync(
+    join(app, 'zero-only.mjs'),
+    `import { definePlugin, INVALID_MFN, PAGE_SIZE } from '@pagevisor/types';
+
+class ZeroOnly {
+  name = 'zero-only';
+  inline = true;
+  populateZero = true;
+  size = 0;
+  attach(host) { this.host = host; }
+  lookup(page) {
+    for (let i = 0; i < PAGE_SIZE; i++) if (page[i] !== 0) return INVALID_MFN;
+    return this.host.zeroMfn;
+  }
+  insert() {} // every insert is an offer: this strategy indexes nothing
+  remove() {}
+  contains() { return false; }
+  metadataBytes() { return 0; }
+  stats() { return {}; }
+  audit() { return []; }
+}
+
+export default definePlugin({ kind: 'dedup', name: 'zero-only', create: () => new ZeroOnly() });
+`,
+  );
+  const scenario = {
+    name: 'mine',
+    machine: { memoryMiB: 64 },
+    dedup: { strategy: './zero-only.mjs' },
+    durationS: 2,
+    guests: [{ name: 'vm', count: 2, memoryMiB: 16, image: { id: 'os', fraction: 0.5 }, zeroFraction: 0.3, writeRatePagesPerS: 50, wholePageWriteFraction: 0.2 }],
+  };
+  writeFileSync(join(app, 's.json'), JSON.stringify(scenario));
+  const npx = (args) => spawnSync('npx', ['--no-install', ...args], { cwd: app, encoding: 'utf8' });
+  const ran = npx(['pagevisor', 'run', 's.json', '--json', '--verify']);
+  check(ran.status === 0, `pagevisor run s.json exited ${ran.status}: ${ran.stderr}`);
+  const report = JSON.parse(ran.stdout);
+  check(report.dedup.strategy === 'zero-only' && report.dedup.plugins?.strategy === './zero-only.mjs', `the report names ${JSON.stringify(report.dedup.strategy)} / ${JSON.stringify(report.dedup.plugins)}`);
+  check(report.totals.zeroPages > 0 && report.verify.passed === true, `zero pages ${report.totals.zeroPages}, verify passed ${report.verify?.passed}`);
+  console.log(`pack-check: npx pagevisor run with the user's strategy: ${report.dedup.strategy} (${report.dedup.plugins.strategy}), ${report.totals.savedPct}% saved, ${report.verify.end.pagesVerified} pages verified`);
+
+  // 3. A plugin that throws in create: exit 1, naming it, nothing run.
+  writeFileSync(join(app, 'throws.mjs'), `export default { kind: 'dedup', name: 'throws', create() { throw new Error('out of ideas'); } };`);
+  writeFileSync(join(app, 'bad.json'), JSON.stringify({ ...scenario, dedup: { strategy: './throws.mjs' } }));
+  const bad = npx(['pagevisor', 'run', 'bad.json']);
+  check(bad.status === 1 && bad.stderr.includes('plugin ./throws.mjs: create threw: out of ideas') && bad.stdout === '', `a throwing plugin: exit ${bad.status}, ${bad.stderr}`);
+  console.log('pack-check: a plugin that throws in create: exit 1, named');
+
+  // 4. The benchmark runner puts the user's strategies beside the built-ins. zero-only cannot fit
+  // the default scenario (it needs the image shared): those runs fail and are listed, exit 2.
+  writeFileSync(
+    join(app, 'my-hash-map.mjs'),
+    `import { HashMapDedup } from '@pagevisor/dedup';
+export default { kind: 'dedup', name: 'my-hash-map', create: () => new HashMapDedup() };
+`,
+  );
+  const bench = npx(['pagevisor-bench', '--suite', 'macro', '--quick', '--repeats', '1', '--strategy', './zero-only.mjs', '--strategy', './my-hash-map.mjs']);
+  const errors = bench.stdout.split('ERRORS')[1]?.split('\n').filter((l) => l.startsWith('  macro: ')) ?? [];
+  check(bench.status === 2 && errors.length > 0 && errors.every((l) => l.includes('dedup zero-only')), `pagevisor-bench exited ${bench.status}, errors: ${errors.join('; ')}\n${bench.stderr.split('\n').slice(-8).join('\n')}`);
+  for (const name of ['zero-only', 'my-hash-map', 'ksm']) check(bench.stdout.includes(`static-compare, dedup ${name}`), `the macro table does not name ${name}:\n${bench.stdout}`);
+  console.log(`pack-check: npx pagevisor-bench --strategy ./zero-only.mjs --strategy ./my-hash-map.mjs: the macro table names both beside the built-ins; ${errors.length} runs of zero-only failed, as they must`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

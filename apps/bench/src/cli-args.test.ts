@@ -42,6 +42,20 @@ describe('parseCliArgs', () => {
     expect(() => parseCliArgs(['--compare', ''])).toThrow(/--compare: needs a file name/);
     expect(() => parseCliArgs(['--markdown', ''])).toThrow(/--markdown: needs a file name/);
   });
+
+  it('takes --strategy repeated, in order, once each', () => {
+    expect(parseCliArgs([]).strategies).toEqual([]);
+    expect(parseCliArgs(['--strategy', './a.mjs', '--strategy', 'my-dedup', '--strategy', './a.mjs']).strategies).toEqual(['./a.mjs', 'my-dedup']);
+    expect(parseCliArgs(['--suite', 'micro,macro', '--strategy', 'ksm']).strategies).toEqual(['ksm']);
+  });
+
+  it('refuses --strategy without the macro suite, or empty', () => {
+    expect(() => parseCliArgs(['--suite', 'micro', '--strategy', './a.mjs'])).toThrow(
+      '--strategy: the strategies run in the macro suite, which this run (micro) does not include: add --suite macro',
+    );
+    expect(() => parseCliArgs(['--strategy', ''])).toThrow(/--strategy: needs a module specifier/);
+    expect(() => parseCliArgs(['--strategy'])).toThrow(UsageError);
+  });
 });
 
 describe('suitesToRun', () => {

@@ -18,8 +18,9 @@ export const DEFAULT_REPEATS: Readonly<Record<SuiteName, number>> = {
 export const MAX_REPEATS = 1000;
 
 /** Usage text. */
-export const USAGE = `Usage: node apps/bench/dist/main.js [--suite NAME ...] [--json] [--out FILE]
-                                    [--markdown FILE] [--compare OLD.json] [--repeats N] [--quick]
+export const USAGE = `Usage: pagevisor-bench [--suite NAME ...] [--strategy SPEC ...] [--json] [--out FILE]
+                       [--markdown FILE] [--compare OLD.json] [--repeats N] [--quick]
+       (in the repository: node apps/bench/dist/main.js ...)
 
 Suites (default: all but scale):
   limits  this machine's limits, measured in this process: 4 KiB copy, xxhash-wasm of 4 KiB,
@@ -29,14 +30,21 @@ Suites (default: all but scale):
           hypercall ABI's encode + validate + decode of every op
   swap    swap out and in per device (memory, file) and compression (none, lz4, deflate)
   macro   the simulator's scenarios (child processes): dedup none/inline/ksm/esx, swap eviction
-          clock/lru/random x shared/per-domain, and the metadata bytes per guest page
+          clock/lru/random x shared/per-domain, and the metadata bytes per guest page; each
+          --strategy plugin beside them
   trace   trace replay at 10^4, 10^5 and 10^6 events (a child process each): rate and peak RSS
-  scale   apps/simulator/scenarios/scale-16x1g.json (16 guests x 1 GiB on 8 GiB): wall time,
+  scale   the simulator's scenarios/scale-16x1g.json (16 guests x 1 GiB on 8 GiB): wall time,
           simulated time, peak RSS (takes minutes)
 limits also runs, and is reported, whenever micro or swap runs: their ratios need it.
 
 Options:
   --suite NAME     Run this suite (repeatable, or comma-separated).
+  --strategy SPEC  Also run the macro suite's scenarios under this dedup strategy plugin
+                   (repeatable): a module path (./my-dedup.mjs, relative to the working
+                   directory, or absolute) or a package name, whose default export is
+                   { kind: 'dedup', name, create }. It is loaded before anything runs; one that
+                   cannot be is a usage error. A built-in's name adds nothing (all run already).
+                   Needs the macro suite in the run (the default suites include it).
   --json           Print the whole result as JSON on stdout instead of the tables.
   --out FILE       Also write the JSON result to FILE.
   --markdown FILE  Also write the result as a markdown document to FILE (BENCHMARKS.md is one).
@@ -48,7 +56,8 @@ Options:
   --quick          Small sizes, for tests and smoke runs (not comparable with full runs).
   --help           This text.
 
-Exit codes: 0 done (regressions included), 1 bad usage, 2 some benchmark failed (listed).
+Exit codes: 0 done (regressions included), 1 bad usage (nothing ran; also a --strategy that
+cannot be loaded), 2 some benchmark failed (listed).
 `;
 
 /** A command line the runner refuses; the CLI prints it with the usage and exits 1. */
@@ -60,6 +69,8 @@ export class UsageError extends Error {
 export interface CliOptions {
   /** Suites asked for, in run order, without duplicates (the limits are added later when needed). */
   readonly suites: readonly SuiteName[];
+  /** `--strategy` specifiers, in the order given, without duplicates (loaded by the CLI before the run). */
+  readonly strategies: readonly string[];
   /** Print JSON instead of tables. */
   readonly json: boolean;
   /** File to write the JSON result to. */
@@ -86,6 +97,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
       allowPositionals: false,
       options: {
         suite: { type: 'string', multiple: true },
+        strategy: { type: 'string', multiple: true },
         json: { type: 'boolean' },
         out: { type: 'string' },
         markdown: { type: 'string' },
@@ -114,8 +126,14 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
   for (const flag of ['out', 'markdown', 'compare'] as const) {
     if (values[flag] === '') throw new UsageError(`--${flag}: needs a file name`);
   }
+  const strategies = [...new Set(values.strategy ?? [])];
+  if (strategies.includes('')) throw new UsageError('--strategy: needs a module specifier (./my-dedup.mjs, a package name) or a built-in name');
+  if (strategies.length > 0 && !suites.includes('macro')) {
+    throw new UsageError(`--strategy: the strategies run in the macro suite, which this run (${suites.join(', ')}) does not include: add --suite macro`);
+  }
   return {
     suites,
+    strategies,
     json: values.json === true,
     ...(values.out === undefined ? {} : { out: values.out }),
     ...(values.markdown === undefined ? {} : { markdown: values.markdown }),

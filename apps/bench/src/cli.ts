@@ -4,12 +4,13 @@ import { parseCliArgs, USAGE, UsageError } from './cli-args.js';
 import { formatComparison, formatMarkdown, formatResult } from './format.js';
 import { resultProblems, type BenchResult } from './result.js';
 import { runBench } from './run-bench.js';
+import { loadStrategies, type GivenStrategy } from './strategies.js';
 
 /** Exit codes of {@link main}. */
 export const ExitCode = {
   /** Done; regressions against --compare do not change it. */
   ok: 0,
-  /** Bad usage (unknown suite or option, bad --repeats, unreadable --compare file): nothing ran. */
+  /** Bad usage (unknown suite or option, bad --repeats, unreadable --compare file, a --strategy that cannot be loaded): nothing ran. */
   usage: 1,
   /** Some benchmark failed (listed under ERRORS and in the JSON's `errors`). */
   failed: 2,
@@ -57,12 +58,18 @@ export function comparabilityWarnings(oldRun: Partial<BenchResult>, newRun: Benc
  * the tables (or the JSON), writes --out and --markdown, compares with --compare. Returns the exit code
  * (see {@link ExitCode}); progress goes to stderr.
  */
-export async function main(argv: readonly string[], io: BenchIo = process): Promise<number> {
+export async function main(argv: readonly string[], io: BenchIo = process, cwd: string = process.cwd()): Promise<number> {
   let opts;
   let old: BenchResult | undefined;
+  let strategies: GivenStrategy[] = [];
   try {
     opts = parseCliArgs(argv);
     if (opts.compare !== undefined) old = readResult(opts.compare);
+    // Every plugin is loaded before anything runs: one that cannot be is a usage error.
+    if (!opts.help && opts.strategies.length > 0) {
+      strategies = await loadStrategies(opts.strategies, cwd);
+      for (const r of strategies.filter((x) => x.builtIn)) io.stderr.write(`[bench] --strategy ${r.specifier}: a built-in, already in the matrix: nothing added\n`);
+    }
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     io.stderr.write(`bench: ${e.message}\n\n${USAGE}`);
@@ -77,6 +84,7 @@ export async function main(argv: readonly string[], io: BenchIo = process): Prom
     quick: opts.quick,
     ...(opts.repeats === undefined ? {} : { repeats: opts.repeats }),
     argv,
+    strategies,
     log: (line) => io.stderr.write(`[bench] ${line}\n`),
   });
   let comparison: Comparison | undefined;

@@ -64,6 +64,25 @@ describe('formatResult', () => {
     expect(md).toContain('## Errors (1)\n\n- trace: it broke');
   });
 
+  it('names installed packages instead of a commit, the bin as the command, and the strategies given', () => {
+    const installed: BenchResult = {
+      ...result,
+      argv: ['--suite', 'macro', '--strategy', './mine.mjs'],
+      commit: null,
+      code: { checkout: false, packages: { '@pagevisor/bench': '0.1.0', '@pagevisor/simulator': '0.1.0' } },
+      strategies: [
+        { name: 'mine', specifier: './mine.mjs', builtIn: false },
+        { name: 'ksm', specifier: 'ksm', builtIn: true },
+      ],
+    };
+    const md = formatMarkdown(installed);
+    expect(md).toContain('- **Code:** installed packages, not a git checkout: @pagevisor/bench 0.1.0, @pagevisor/simulator 0.1.0');
+    expect(md).toContain('- **Command:** `pagevisor-bench --suite macro --strategy ./mine.mjs` (installed packages)');
+    expect(md).toContain('- **Strategies given (`--strategy`):** mine (./mine.mjs), ksm (ksm, built in: already in the matrix)');
+    expect(formatResult(installed).join('\n')).toContain('Strategies given (--strategy): mine (./mine.mjs), ksm (ksm, built in: already in the matrix)');
+    expect(formatMarkdown({ ...result, commit: null })).toContain('- **Code:** unknown (not a git checkout)');
+  });
+
   it('prints the targets and the errors', () => {
     expect(text).toMatch(/MISSED\s+inline whole-page write >= 0\.6 x copy\+hash limit: 0\.50 x limit/);
     expect(text).toMatch(/n\/a\s+KSM-mode scan/);

@@ -65,6 +65,7 @@ export function formatResult(r: BenchResult): string[] {
   const m = r.machine;
   lines.push(`pagevisor bench, ${r.date}: ${m.cpus} CPUs (${m.cpuModel}), ${formatBytes(m.totalMemBytes)} RAM, Node ${m.node}, ${m.os}${r.options.quick ? ' — QUICK run' : ''}`);
   lines.push('Columns: median of the repeats, ratio to the limit measured in this process, spread = (max - min) / median, min .. max. exact: a simulated figure, equal in every run.');
+  if ((r.strategies ?? []).length > 0) lines.push(`Strategies given (--strategy): ${strategiesText(r)}`);
   for (const s of r.suites) {
     const n = r.options.repeats[s.suite] ?? 0;
     lines.push('', `== ${s.suite} (${n} ${n === 1 ? 'repeat' : 'repeats'})`);
@@ -97,13 +98,18 @@ export function formatMarkdown(r: BenchResult): string {
   const lines = [
     '# Benchmarks',
     '',
-    'Figures of the benchmark runner (`apps/bench`); how they are taken and how to read them: [its README](apps/bench/README.md).',
+    r.code?.checkout === false
+      ? 'Figures of the benchmark runner (`@pagevisor/bench`); how they are taken and how to read them: its README (`node_modules/@pagevisor/bench/README.md`).'
+      : 'Figures of the benchmark runner (`apps/bench`); how they are taken and how to read them: [its README](apps/bench/README.md).',
     'This file is its `--markdown` output.',
     '',
     `- **Date:** ${r.date} (whole run ${r.wallS.toFixed(0)} s)${r.options.quick ? ' — a QUICK run: small sizes, not comparable with full runs' : ''}`,
-    `- **Code:** ${r.commit === null ? 'unknown (not a git checkout)' : `\`${r.commit}\`${r.commit.endsWith('-dirty') ? ' (with uncommitted changes)' : ''}`}`,
+    `- **Code:** ${codeText(r)}`,
     `- **Machine:** ${m.cpus} CPUs (${m.cpuModel}; ${m.availableParallelism} available to Node), ${formatBytes(m.totalMemBytes)} RAM, ${m.os}, Node ${m.node}, ${m.arch}`,
-    `- **Command:** \`node apps/bench/dist/main.js ${r.argv.join(' ')}\` (after \`npx nx run bench:build --outputStyle=static\`)`,
+    r.code?.checkout === false
+      ? `- **Command:** \`pagevisor-bench ${r.argv.join(' ')}\` (installed packages)`
+      : `- **Command:** \`node apps/bench/dist/main.js ${r.argv.join(' ')}\` (after \`npx nx run bench:build --outputStyle=static\`)`,
+    ...((r.strategies ?? []).length > 0 ? [`- **Strategies given (\`--strategy\`):** ${cell(strategiesText(r))}`] : []),
     '',
     '## Targets',
     '',
@@ -124,6 +130,19 @@ export function formatMarkdown(r: BenchResult): string {
   if (r.errors.length > 0) lines.push('', `## Errors (${r.errors.length})`, '', ...r.errors.map((e) => `- ${cell(e)}`));
   if (r.comparison !== undefined) lines.push('', '## Comparison', '', '```text', ...formatComparison(r.comparison), '```');
   return `${lines.join('\n')}\n`;
+}
+
+/** The code line: the commit, else the installed packages' versions. */
+function codeText(r: BenchResult): string {
+  if (r.commit !== null) return `\`${r.commit}\`${r.commit.endsWith('-dirty') ? ' (with uncommitted changes)' : ''}`;
+  const versions = Object.entries(r.code?.packages ?? {}).map(([name, v]) => `${name} ${v}`).join(', ');
+  if (r.code?.checkout === false) return `installed packages, not a git checkout${versions === '' ? '' : `: ${versions}`}`;
+  return `unknown (not a git checkout)${versions === '' ? '' : `; ${versions}`}`;
+}
+
+/** The `--strategy` plugins given: `name (specifier)`, built-ins marked. */
+function strategiesText(r: BenchResult): string {
+  return (r.strategies ?? []).map((s) => `${s.name} (${s.specifier}${s.builtIn ? ', built in: already in the matrix' : ''})`).join(', ');
 }
 
 /** The targets section: met, missed or not measured, with the figure. */

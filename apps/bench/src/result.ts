@@ -1,7 +1,12 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync, realpathSync } from 'node:fs';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
+import { join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Comparison } from './compare.js';
 import type { Measurement, SuiteName } from './measurement.js';
+import { SIMULATOR_DIR } from './simulator-cli.js';
+import type { StrategyRecord } from './strategies.js';
 import type { SuiteResult } from './suite-context.js';
 import type { Target } from './targets.js';
 
@@ -34,10 +39,17 @@ export interface BenchResult {
   readonly date: string;
   /** The command line's arguments. */
   readonly argv: readonly string[];
-  /** The code measured: `git describe --always --dirty` of the working directory, or null outside a git checkout. */
+  /**
+   * The code measured: `git describe --always --dirty` of the bench's own checkout, or null when
+   * it is not one (installed from a package: see `code`).
+   */
   readonly commit: string | null;
+  /** Where the code measured came from: a checkout of the repository or installed packages, and their versions. */
+  readonly code?: CodeInfo;
   /** Options of the run. */
   readonly options: { readonly suites: readonly SuiteName[]; readonly quick: boolean; readonly repeats: Readonly<Partial<Record<SuiteName, number>>> };
+  /** The `--strategy` plugins given (name and specifier; a built-in's name adds nothing to the matrix). */
+  readonly strategies?: readonly StrategyRecord[];
   /** The machine. */
   readonly machine: MachineInfo;
   /** Each suite that ran, in order, with its notes (its measurements are in `measurements`). */
@@ -71,10 +83,47 @@ export function machineInfo(): MachineInfo {
   };
 }
 
-/** The code in the working directory as `git describe --always --dirty` (`-dirty`: uncommitted changes), or null. */
-export function codeVersion(): string | null {
+/** Where the measured code came from. */
+export interface CodeInfo {
+  /** True when the bench runs from a checkout of the repository (apps/bench), false when installed in node_modules. */
+  readonly checkout: boolean;
+  /** Versions of the bench and of the simulator it runs (from their package.json). */
+  readonly packages: Readonly<Record<string, string>>;
+}
+
+/** The bench's package directory (src/ and dist/ are both one level below it), symlinks resolved. */
+const BENCH_DIR = realpathSync(fileURLToPath(new URL('..', import.meta.url)));
+
+/** True when `dir` is inside a node_modules directory: an installed package, not a checkout. */
+function installed(dir: string): boolean {
+  return dir.split(sep).includes('node_modules');
+}
+
+function versionOf(dir: string): string {
   try {
-    return execFileSync('git', ['describe', '--always', '--dirty'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return String((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: unknown }).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** {@link CodeInfo} of this run. */
+export function codeInfo(): CodeInfo {
+  return {
+    checkout: !installed(BENCH_DIR),
+    packages: { '@pagevisor/bench': versionOf(BENCH_DIR), '@pagevisor/simulator': versionOf(SIMULATOR_DIR) },
+  };
+}
+
+/**
+ * The bench's own checkout as `git describe --always --dirty` (`-dirty`: uncommitted changes), or
+ * null: not a git checkout, no git, or the bench installed in node_modules (where git would
+ * describe whatever project it was installed into, not the code measured).
+ */
+export function codeVersion(): string | null {
+  if (installed(BENCH_DIR)) return null;
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty'], { cwd: BENCH_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
     return null;
   }

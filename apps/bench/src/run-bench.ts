@@ -2,7 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { forkForResult } from './child-run.js';
 import { repeatsOf } from './cli-args.js';
 import { measurement, median, SUITE_NAMES, type Measurement, type SuiteName } from './measurement.js';
-import { codeVersion, machineInfo, RESULT_FORMAT, type BenchResult } from './result.js';
+import { codeInfo, codeVersion, machineInfo, RESULT_FORMAT, type BenchResult } from './result.js';
+import { pluginsOf, type BenchStrategy, type GivenStrategy } from './strategies.js';
 import type { SuiteContext, SuiteResult } from './suite-context.js';
 import { runLimits } from './suites/limits.js';
 import { runMacro } from './suites/macro.js';
@@ -24,6 +25,11 @@ export interface RunBenchOptions {
   readonly log?: (line: string) => void;
   /** The command line, recorded in the result. */
   readonly argv?: readonly string[];
+  /**
+   * The `--strategy` plugins, loaded (see `loadStrategies`): the macro suite runs its matrix under
+   * each loaded plugin too; built-ins' names are only recorded. All are listed in the result.
+   */
+  readonly strategies?: readonly GivenStrategy[];
   /**
    * Run limits, micro and swap in a fresh process per repeat (default: true when running from
    * dist/, where the child's module exists as JavaScript; always false from source).
@@ -66,13 +72,13 @@ export function suitesToRun(asked: readonly SuiteName[]): SuiteName[] {
  */
 export async function runSuites(
   suites: readonly SuiteName[],
-  opts: { readonly quick: boolean; readonly repeats?: number; readonly log: (line: string) => void },
+  opts: { readonly quick: boolean; readonly repeats?: number; readonly log: (line: string) => void; readonly strategies?: readonly BenchStrategy[] },
 ): Promise<{ results: SuiteResult[]; errors: string[] }> {
   const limits = new Map<string, Measurement>();
   const results: SuiteResult[] = [];
   const errors: string[] = [];
   for (const suite of suites) {
-    const ctx: SuiteContext = { quick: opts.quick, repeats: repeatsOf(opts, suite), log: opts.log, limits };
+    const ctx: SuiteContext = { quick: opts.quick, repeats: repeatsOf(opts, suite), log: opts.log, limits, ...(opts.strategies === undefined ? {} : { strategies: opts.strategies }) };
     try {
       const r = await RUNNERS[suite](ctx);
       results.push(r);
@@ -173,7 +179,9 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResult> {
     results.push(...r.results);
     errors.push(...r.errors);
   }
-  const r = await runSuites(others, { quick: opts.quick, ...(opts.repeats === undefined ? {} : { repeats: opts.repeats }), log });
+  const given = opts.strategies ?? [];
+  const plugins = pluginsOf(given);
+  const r = await runSuites(others, { quick: opts.quick, ...(opts.repeats === undefined ? {} : { repeats: opts.repeats }), log, strategies: plugins });
   results.push(...r.results);
   errors.push(...r.errors);
   const measurements = results.flatMap((x) => x.measurements);
@@ -182,7 +190,9 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResult> {
     date,
     argv: [...(opts.argv ?? [])],
     commit: codeVersion(),
+    code: codeInfo(),
     options: { suites, quick: opts.quick, repeats },
+    strategies: given.map(({ name, specifier, builtIn }) => ({ name, specifier, builtIn })),
     machine: machineInfo(),
     suites: results.map(({ measurements: _measurements, ...summary }) => summary),
     measurements,

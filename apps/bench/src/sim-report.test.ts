@@ -29,6 +29,11 @@ describe('simReportFigures', () => {
     expect(() => simReportFigures({ ...base, swap: { ...swap, mode: 'shared' } })).toThrow(/swapDiskBytesShared is not a finite number/);
   });
 
+  it('reads the name of the dedup strategy that ran, when the report has one', () => {
+    expect(simReportFigures({ ...base, dedup: { strategy: 'my-hash-map' } }).strategy).toBe('my-hash-map');
+    expect(simReportFigures(base).strategy).toBeUndefined();
+  });
+
   it('names a missing field', () => {
     expect(() => simReportFigures({ ...base, cpu: {} })).toThrow(/cpu\.totalNs/);
     expect(() => simReportFigures(null)).toThrow(/not a JSON object/);

@@ -1,6 +1,8 @@
 /** The figures the runner reads from a `pagevisor run --json` report (apps/simulator/src/report.ts). */
 export interface SimReportFigures {
   readonly scenario: string;
+  /** Name of the dedup strategy that ran (the report's `dedup.strategy`), when the report names it. */
+  readonly strategy?: string;
   /** Simulated time at the end, ns. */
   readonly simulatedNs: number;
   readonly guestPages: number;
@@ -73,8 +75,11 @@ export function simReportFigures(report: unknown): SimReportFigures {
     };
   }
   const metadata = findMetadata(r, guestPages);
+  const dedup = r['dedup'] as Record<string, unknown> | undefined;
+  const strategy = typeof dedup === 'object' && dedup !== null && typeof dedup['strategy'] === 'string' ? dedup['strategy'] : undefined;
   return {
     scenario: String(r['scenario']),
+    ...(strategy === undefined ? {} : { strategy }),
     simulatedNs: num(r, 'simulatedNs'),
     guestPages,
     machineFramesUsed: num(r, 'totals.machineFramesUsed'),

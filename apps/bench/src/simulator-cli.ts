@@ -1,23 +1,33 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { runNode, type ChildRun } from './child-run.js';
 import { simReportFigures, type SimReportFigures } from './sim-report.js';
+import type { PackageLink } from './strategies.js';
 
-/** apps/simulator, found from this file (apps/bench/src or apps/bench/dist). */
-export const SIMULATOR_DIR = fileURLToPath(new URL('../../simulator/', import.meta.url));
+/**
+ * The @pagevisor/simulator package's directory (bin/, dist/, scenarios/), resolved as the bench
+ * imports it: apps/simulator in the repository, node_modules/@pagevisor/simulator when installed.
+ */
+export const SIMULATOR_DIR = dirname(createRequire(import.meta.url).resolve('@pagevisor/simulator/package.json'));
 /** The `pagevisor` CLI's entry. */
 export const SIMULATOR_BIN = join(SIMULATOR_DIR, 'bin', 'pagevisor.js');
 /** The simulator's scenario files. */
 export const SCENARIO_DIR = join(SIMULATOR_DIR, 'scenarios');
+/** The scenario files the macro suite's matrix starts from. */
+export const MACRO_SCENARIOS: readonly string[] = ['static-compare.json', 'overcommit.json'];
 
 /**
- * Why the simulator CLI cannot run (its build output is missing), or undefined when it can.
- * The bench declares the simulator a dependency, so `nx run bench:build` builds it.
+ * Why the simulator CLI cannot run (its build output or its scenarios are missing), or undefined
+ * when it can. The bench declares the simulator a dependency, so `nx run bench:build` builds it.
  */
 export function simulatorMissing(): string | undefined {
-  if (!existsSync(join(SIMULATOR_DIR, 'dist', 'cli.js'))) return `the simulator is not built (${join(SIMULATOR_DIR, 'dist', 'cli.js')} missing): npx nx run simulator:build`;
+  const cli = join(SIMULATOR_DIR, 'dist', 'cli.js');
+  if (!existsSync(cli)) return `the simulator is not built (${cli} missing): in the repository, npx nx run simulator:build`;
+  if (!existsSync(SIMULATOR_BIN)) return `the simulator has no CLI entry (${SIMULATOR_BIN} missing)`;
+  const absent = MACRO_SCENARIOS.filter((f) => !existsSync(join(SCENARIO_DIR, f)));
+  if (absent.length > 0) return `the simulator package ships no ${absent.join(', ')} in ${SCENARIO_DIR} (a @pagevisor/simulator older than the bench?)`;
   return undefined;
 }
 
@@ -35,12 +45,52 @@ export interface RunSimulatorOptions {
   readonly timeoutMs?: number;
 }
 
-/** Writes `scenario` to a temporary file, for the CLI to read; call the returned function to remove it. */
-export function scenarioFile(scenario: unknown, name: string): { path: string; remove: () => void } {
+/**
+ * Writes `scenario` to a temporary file, for the CLI to read; call the returned function to remove
+ * it. Each of `links` becomes `node_modules/<name>` beside the file, a link to the package's
+ * directory: the CLI resolves a scenario's plugin specifiers from the file's directory, so a
+ * plugin package installed where the bench was started is found there by its name. Removing
+ * removes the links, never what they point to.
+ */
+export function scenarioFile(scenario: unknown, name: string, links: readonly PackageLink[] = []): { path: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'pagevisor-bench-scenario-'));
-  const path = join(dir, `${name}.json`);
-  writeFileSync(path, JSON.stringify(scenario, null, 2));
-  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  try {
+    for (const link of links) {
+      const at = join(dir, 'node_modules', ...link.name.split('/'));
+      mkdirSync(dirname(at), { recursive: true });
+      // 'junction': a directory link Windows allows without privileges; ignored elsewhere.
+      symlinkSync(link.dir, at, 'junction');
+    }
+    const path = join(dir, `${name}.json`);
+    writeFileSync(path, JSON.stringify(scenario, null, 2));
+    return { path, remove };
+  } catch (e) {
+    remove();
+    throw e;
+  }
+}
+
+/**
+ * What a failed run's report (exit 2 still prints it) says went wrong: guests and steps that
+ * failed, and the first failure's message; undefined when stdout is no such report.
+ */
+export function failureSummary(stdout: string): string | undefined {
+  let report: { totals?: { failedGuests?: unknown; failedSteps?: unknown }; failures?: { guest?: unknown; message?: unknown }[] };
+  try {
+    report = JSON.parse(stdout) as typeof report;
+  } catch {
+    return undefined;
+  }
+  if (typeof report !== 'object' || report === null) return undefined;
+  const parts: string[] = [];
+  const guests = report.totals?.failedGuests;
+  const steps = report.totals?.failedSteps;
+  if (typeof guests === 'number' && guests > 0) parts.push(`${guests} ${guests === 1 ? 'guest' : 'guests'} failed`);
+  if (typeof steps === 'number' && steps > 0) parts.push(`${steps} ${steps === 1 ? 'step' : 'steps'} failed`);
+  const first = Array.isArray(report.failures) ? report.failures[0] : undefined;
+  if (first !== undefined && typeof first.message === 'string') parts.push(`first: ${typeof first.guest === 'string' ? `${first.guest}: ` : ''}${first.message}`);
+  return parts.length === 0 ? undefined : parts.join('; ');
 }
 
 /**
@@ -55,7 +105,10 @@ export async function runSimulator(file: string, opts: RunSimulatorOptions = {})
   });
   const tail = child.stderr.trim().split('\n').slice(-5).join('\n');
   if (child.timedOut) throw new Error(`pagevisor run ${file}: killed after ${Math.round(child.wallMs / 1000)} s (timeout)`);
-  if (child.code !== 0) throw new Error(`pagevisor run ${file}: exit code ${child.code ?? child.signal}${tail === '' ? '' : `:\n${tail}`}`);
+  if (child.code !== 0) {
+    const why = failureSummary(child.stdout);
+    throw new Error(`pagevisor run ${file}: exit code ${child.code ?? child.signal}${why === undefined ? '' : ` (${why})`}${tail === '' ? '' : `:\n${tail}`}`);
+  }
   let report: unknown;
   try {
     report = JSON.parse(child.stdout);

@@ -1,4 +1,5 @@
 import type { Measurement, SuiteName } from './measurement.js';
+import type { BenchStrategy } from './strategies.js';
 
 /** What every suite gets: sizes, repeats, where to log, and the limits measured so far. */
 export interface SuiteContext {
@@ -10,6 +11,8 @@ export interface SuiteContext {
   readonly log: (line: string) => void;
   /** The limits suite's measurements by id, when it ran (ratios need them). */
   readonly limits: ReadonlyMap<string, Measurement>;
+  /** Dedup strategy plugins given with `--strategy` (the macro suite runs its matrix under each too). */
+  readonly strategies?: readonly BenchStrategy[];
 }
 
 /** What a suite returns. */

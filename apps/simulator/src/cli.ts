@@ -12,7 +12,7 @@ import {
   resolveImagePaths,
   type Scenario,
 } from '@pagevisor/workloads';
-import { BUILT_IN_PLUGINS } from './plugins.js';
+import { BUILT_IN_PLUGINS, commandLinePlugin } from './plugins.js';
 import { ProgressBar } from './progress-bar.js';
 import { formatReplay, replayTrace } from './replay.js';
 import { runScenario, type RunOptions } from './run-scenario.js';
@@ -116,13 +116,9 @@ function names(kind: PluginKind): string {
   return BUILT_IN_PLUGINS[kind].map((p) => p.name).join(', ');
 }
 
-/**
- * A plugin named on the command line: a built-in's name stays as it is; a relative path is made
- * absolute from the working directory, since the scenario's specifiers resolve from its own.
- */
-function pluginArg(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  return text.startsWith('./') || text.startsWith('../') ? resolve(text) : text;
+/** A plugin named on the command line, resolved from the working directory (see {@link commandLinePlugin}). */
+function pluginArg(kind: PluginKind, text: string | undefined): string | undefined {
+  return text === undefined ? undefined : commandLinePlugin(kind, text, process.cwd());
 }
 
 function parseChoice<T extends string>(flag: string, text: string | undefined, names: readonly T[]): T | undefined {
@@ -237,7 +233,7 @@ async function dispatch(argv: string[], io: CliIo, hooks: CliRunHooks): Promise<
       let report;
       try {
         report = await replayTrace(rest[0]!, {
-          ...(values.dedup === undefined ? {} : { dedup: pluginArg(values.dedup)! }),
+          ...(values.dedup === undefined ? {} : { dedup: pluginArg('dedup', values.dedup)! }),
           ...(memoryMiB === undefined ? {} : { memoryMiB }),
           ...(settleMs === undefined ? {} : { settleMs }),
           ...(values.seed === undefined ? {} : { seed: parseSeed(values.seed) }),
@@ -289,9 +285,9 @@ async function run(
   hooks: CliRunHooks,
 ): Promise<number> {
   const seed = values.seed === undefined ? undefined : parseSeed(values.seed);
-  const dedup = pluginArg(values.dedup);
-  const policy = pluginArg(values['swap-policy']);
-  const device = pluginArg(values['swap-device']);
+  const dedup = pluginArg('dedup', values.dedup);
+  const policy = pluginArg('eviction-policy', values['swap-policy']);
+  const device = pluginArg('swap-device', values['swap-device']);
   const compression = parseChoice('compression', values.compression, SWAP_COMPRESSION_NAMES);
   for (const flag of ['out', 'html', 'csv'] as const) {
     if (values[flag] === '') throw new UsageError(`--${flag}: needs a ${flag === 'csv' ? 'directory' : 'file'} name`);

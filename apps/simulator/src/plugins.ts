@@ -47,6 +47,19 @@ export async function loadPlugin<K extends PluginKind>(kind: K, specifier: strin
   return { plugin: module.default as Plugin<K, unknown>, specifier, builtIn: false };
 }
 
+/**
+ * `specifier` as a command line means it: a built-in's name or a `file:` URL as it is, a path made
+ * absolute from `cwd`, a package name resolved from `cwd` to its entry's URL (a scenario's own
+ * specifiers resolve from the scenario file's directory, which may be elsewhere). A package `cwd`
+ * cannot import stays a name, for the loader to name in its error.
+ */
+export function commandLinePlugin(kind: PluginKind, specifier: string, cwd: string): string {
+  if (specifier.startsWith('file:') || BUILT_IN_PLUGINS[kind].some((p) => p.name === specifier)) return specifier;
+  if (isPath(specifier)) return resolve(cwd, specifier);
+  const path = resolvePackage(specifier, cwd);
+  return path === undefined ? specifier : pathToFileURL(path).href;
+}
+
 /** True when `specifier` is a path (`./x.mjs`, `../x.mjs`, `/abs/x.mjs`) rather than a package name. */
 function isPath(specifier: string): boolean {
   return specifier.startsWith('./') || specifier.startsWith('../') || isAbsolute(specifier) || specifier.startsWith('file:');

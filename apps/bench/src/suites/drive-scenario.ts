@@ -1,8 +1,8 @@
-import { createDedup } from '@pagevisor/dedup';
 import { HypercallClient } from '@pagevisor/hypercall-abi';
 import { Hypervisor } from '@pagevisor/hypervisor';
-import { mibToPages, mixSeed, NS_PER_S, type DedupIndex } from '@pagevisor/types';
-import { domainNames, dedupOptionsOf, parseScenario, SyntheticGuest, type Scenario } from '@pagevisor/workloads';
+import { makeAllocator, makeDedup, type PartsContext } from '@pagevisor/simulator';
+import { mibToPages, mixSeed, NS_PER_S } from '@pagevisor/types';
+import { domainNames, parseScenario, SyntheticGuest, type Scenario } from '@pagevisor/workloads';
 import { throwProblems } from '../suite-context.js';
 
 /** Where a scenario driven in this process ended. */
@@ -13,26 +13,43 @@ export interface DrivenScenario {
   readonly failedGuests: number;
   /** Simulated time at the end, in ns. */
   readonly simulatedNs: number;
+  /** Name of the strategy's plugin (`inline`, or a plugin's name). */
+  readonly strategy: string;
 }
 
-/** The strategy as the simulator builds it (ESX's random scan seeded from the scenario's seed). */
-function makeDedup(s: Scenario): DedupIndex {
-  const opts = dedupOptionsOf(s.dedup);
-  const esxSeed = s.dedup.strategy === 'esx' && opts['seed'] === undefined;
-  return createDedup(s.dedup.strategy, esxSeed ? { ...opts, seed: mixSeed(s.seed, 0xe5) } : opts);
+/** Options of {@link driveScenario}. */
+export interface DriveOptions {
+  /** Where the scenario's plugin specifiers are resolved from (default: the working directory). */
+  readonly baseDir?: string;
 }
 
 /**
  * Runs `scenario`'s guests to their end in this process, in the simulator's event order (the
  * earliest event first; at equal times guests by index, then the scanner), without swap, steps,
- * samples or report: enough to look at the hypervisor's state afterwards. A scenario with steps
- * or swap is refused (the simulator's `runScenario` is the reference for those).
+ * samples or report: enough to look at the hypervisor's state afterwards. The strategy and the
+ * allocator are built by the simulator's own `makeDedup` and `makeAllocator` (built-ins or
+ * plugins), from the same context as a run of the simulator. A scenario with steps or swap is
+ * refused (the simulator's `runScenario` is the reference for those).
+ * @throws PluginError when the strategy or the allocator cannot be built.
  */
-export async function driveScenario(scenario: Scenario): Promise<DrivenScenario> {
+export async function driveScenario(scenario: Scenario, opts: DriveOptions = {}): Promise<DrivenScenario> {
   const s = parseScenario(scenario);
   if (s.steps.length > 0 || s.machine.swap !== undefined) throw new Error(`driveScenario: scenario "${s.name}" has steps or swap; run it with the simulator`);
-  const dedup = makeDedup(s);
-  const hv = await Hypervisor.create({ frames: mibToPages(s.machine.memoryMiB), allocator: s.machine.allocator, dedup, numaNodes: s.machine.numaNodes });
+  const frames = mibToPages(s.machine.memoryMiB);
+  let hashOf: ((page: Uint8Array) => number) | undefined;
+  const context: PartsContext = {
+    frames,
+    numaNodes: s.machine.numaNodes,
+    seed: s.seed,
+    // Bound once the hypervisor exists: parts hash only when they store, as in the simulator.
+    hashPage: (page) => hashOf!(page),
+    baseDir: opts.baseDir ?? process.cwd(),
+  };
+  const built = await makeDedup(s.dedup, context);
+  const dedup = built.part;
+  const allocator = await makeAllocator(s.machine.allocator, context);
+  const hv = await Hypervisor.create({ frames, allocator: allocator.part, dedup, numaNodes: s.machine.numaNodes, mitigations: s.machine.mitigations });
+  hashOf = (page) => hv.memory.hashPage(page);
   const durationNs = Math.round(s.durationS * NS_PER_S);
   const guests: SyntheticGuest[] = [];
   for (const spec of s.guests) {
@@ -71,5 +88,5 @@ export async function driveScenario(scenario: Scenario): Promise<DrivenScenario>
     }
   }
   throwProblems(`driveScenario: audit after "${s.name}"`, hv.audit());
-  return { hv, failedGuests: failed, simulatedNs: now };
+  return { hv, failedGuests: failed, simulatedNs: now, strategy: built.loaded.plugin.name };
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DEFAULT_SCENARIO, type Scenario } from '@pagevisor/workloads';
 import { measurement, type Measurement } from '../measurement.js';
 import { runSimulator, SCENARIO_DIR, scenarioFile, simulatorMissing, type SimRun } from '../simulator-cli.js';
+import { BUILT_IN_STRATEGIES, type BenchStrategy, type PackageLink } from '../strategies.js';
 import type { SuiteContext, SuiteResult } from '../suite-context.js';
 import { driveScenario } from './drive-scenario.js';
 
@@ -14,12 +15,16 @@ export const METADATA_REPORT_ID = 'macro.default-inline.metadata';
 type Json = Record<string, unknown>;
 
 /** One scenario run of the matrix. */
-interface Variant {
+export interface Variant {
   /** Group of its measurements, e.g. `dedup-ksm`. */
   readonly group: string;
   /** In words. */
   readonly label: string;
   readonly scenario: Json;
+  /** Name of the strategy the report must say ran (a built-in's or the plugin's). */
+  readonly strategy: string;
+  /** Packages to link beside the scenario file (a plugin named by its package name). */
+  readonly links?: readonly PackageLink[];
 }
 
 function readScenario(name: string): Json {
@@ -42,24 +47,50 @@ export function shrinkScenario(s: Json, factor: number, maxS: number): Json {
  * The scenario x strategy matrix: static-compare.json (4 guests of 32 MiB sharing 70% of an
  * image, on 160 MiB) under dedup none, inline, ksm and esx; the default scenario (8 x 128 MiB on
  * 512 MiB) under inline; overcommit.json (6 x 16 MiB on 32 MiB with swap) under eviction clock,
- * lru and random, each with one shared swap area and with an area per domain.
+ * lru and random, each with one shared swap area and with an area per domain. Each of
+ * `strategies` (plugins) adds static-compare (`dedup-<name>`), the default scenario
+ * (`default-<name>`) and overcommit with one shared area under clock (`swap-shared-clock-<name>`)
+ * under it, each after the built-ins' runs of the same scenario; its scenario files name it so
+ * that the child finds it from a temporary directory (see `BenchStrategy.scenarioSpecifier`).
  */
-export function macroVariants(quick: boolean): Variant[] {
+export function macroVariants(quick: boolean, strategies: readonly BenchStrategy[] = []): Variant[] {
   const shrink = (s: Json, maxS: number): Json => (quick ? shrinkScenario(s, 4, maxS) : s);
+  const dedupOf = (p: BenchStrategy): Json => ({ strategy: p.scenarioSpecifier });
+  const linksOf = (p: BenchStrategy): { links?: readonly PackageLink[] } => (p.link === undefined ? {} : { links: [p.link] });
   const out: Variant[] = [];
   const compare = readScenario('static-compare.json');
-  for (const strategy of ['none', 'inline', 'ksm', 'esx']) {
-    out.push({ group: `dedup-${strategy}`, label: `static-compare, dedup ${strategy}`, scenario: shrink({ ...compare, dedup: { strategy } }, 2) });
+  for (const strategy of BUILT_IN_STRATEGIES) {
+    out.push({ group: `dedup-${strategy}`, label: `static-compare, dedup ${strategy}`, strategy, scenario: shrink({ ...compare, dedup: { strategy } }, 2) });
   }
-  out.push({ group: 'default-inline', label: 'default scenario, dedup inline', scenario: shrink(structuredClone(DEFAULT_SCENARIO) as unknown as Json, 5) });
+  for (const p of strategies) {
+    out.push({ group: `dedup-${p.slug}`, label: `static-compare, dedup ${p.name}`, strategy: p.name, scenario: shrink({ ...compare, dedup: dedupOf(p) }, 2), ...linksOf(p) });
+  }
+  const defaultScenario = (): Json => structuredClone(DEFAULT_SCENARIO) as unknown as Json;
+  out.push({ group: 'default-inline', label: 'default scenario, dedup inline', strategy: 'inline', scenario: shrink(defaultScenario(), 5) });
+  for (const p of strategies) {
+    out.push({ group: `default-${p.slug}`, label: `default scenario, dedup ${p.name}`, strategy: p.name, scenario: shrink({ ...defaultScenario(), dedup: dedupOf(p) }, 5), ...linksOf(p) });
+  }
   const over = readScenario('overcommit.json');
+  const overStrategy = String((over['dedup'] as Json | undefined)?.['strategy'] ?? 'inline');
+  const overWith = (mode: string, policy: string, extra: Json = {}): Json => {
+    const machine = over['machine'] as Json;
+    // compareBaseline off: both modes are in the matrix already, and it would double each run.
+    const swap = { ...(machine['swap'] as Json), mode, policy, compareBaseline: false };
+    return shrink({ ...over, ...extra, machine: { ...machine, swap } }, 1);
+  };
   for (const mode of ['shared', 'per-domain']) {
     for (const policy of ['clock', 'lru', 'random']) {
-      const machine = over['machine'] as Json;
-      // compareBaseline off: both modes are in the matrix already, and it would double each run.
-      const swap = { ...(machine['swap'] as Json), mode, policy, compareBaseline: false };
-      out.push({ group: `swap-${mode}-${policy}`, label: `overcommit, swap ${mode}, ${policy}`, scenario: shrink({ ...over, machine: { ...machine, swap } }, 1) });
+      out.push({ group: `swap-${mode}-${policy}`, label: `overcommit, swap ${mode}, ${policy}`, strategy: overStrategy, scenario: overWith(mode, policy) });
     }
+  }
+  for (const p of strategies) {
+    out.push({
+      group: `swap-shared-clock-${p.slug}`,
+      label: `overcommit, swap shared, clock, dedup ${p.name}`,
+      strategy: p.name,
+      scenario: overWith('shared', 'clock', { dedup: dedupOf(p) }),
+      ...linksOf(p),
+    });
   }
   return out;
 }
@@ -102,6 +133,13 @@ function variantMeasurements(v: Variant, runs: readonly SimRun[]): Measurement[]
   return out;
 }
 
+/** The default scenario of the metadata run (quick: shrunk), under `strategy` when given. */
+function metadataScenario(quick: boolean, strategy?: string): Scenario {
+  const base = structuredClone(DEFAULT_SCENARIO) as unknown as Json;
+  const s = strategy === undefined ? base : { ...base, dedup: { strategy } };
+  return (quick ? shrinkScenario(s, 8, 5) : s) as unknown as Scenario;
+}
+
 /**
  * Metadata per guest page of the default scenario (quick: shrunk), run to its end in this
  * process under inline dedup: frame table with its allocator, p2m with the reverse map, and the
@@ -109,9 +147,8 @@ function variantMeasurements(v: Variant, runs: readonly SimRun[]): Measurement[]
  * figure, hence this run.
  */
 async function benchMetadata(ctx: SuiteContext): Promise<{ measurements: Measurement[]; notes: string[] }> {
-  const scenario = (ctx.quick ? shrinkScenario(structuredClone(DEFAULT_SCENARIO) as unknown as Json, 8, 5) : DEFAULT_SCENARIO) as Scenario;
   ctx.log('macro: metadata of the default scenario (in this process)');
-  const { hv, failedGuests } = await driveScenario(scenario);
+  const { hv, failedGuests } = await driveScenario(metadataScenario(ctx.quick));
   if (failedGuests > 0) throw new Error(`metadata run: ${failedGuests} guests of the default scenario failed`);
   const t = hv.totals();
   const perPage = (bytes: number): number => bytes / t.guestPages;
@@ -130,30 +167,72 @@ async function benchMetadata(ctx: SuiteContext): Promise<{ measurements: Measure
   };
 }
 
-/** The macro suite: the matrix through the simulator CLI (a child process per run), then the metadata run. */
+/** The metadata run of {@link benchMetadata} under a `--strategy` plugin (group `metadata-default-<name>`). */
+async function benchPluginMetadata(ctx: SuiteContext, p: BenchStrategy): Promise<Measurement[]> {
+  ctx.log(`macro: metadata of the default scenario, dedup ${p.name} (in this process)`);
+  const { hv, failedGuests, strategy } = await driveScenario(metadataScenario(ctx.quick, p.specifier), { baseDir: p.baseDir });
+  if (strategy !== p.name) throw new Error(`the plugin built is named "${strategy}", not "${p.name}"`);
+  if (failedGuests > 0) throw new Error(`${failedGuests} guests of the default scenario failed`);
+  const guestPages = hv.totals().guestPages;
+  const m = (key: string, name: string, bytes: number): Measurement =>
+    measurement({ suite: 'macro', group: `metadata-default-${p.slug}`, key, name, unit: 'bytes/page', better: 'lower', samples: [bytes / guestPages], exact: true });
+  return [
+    m('bytes-per-guest-page', `metadata per guest page, default scenario, ${p.name} (frame table + p2m + dedup)`, hv.metadataBytes()),
+    m('dedup', `  of which the ${p.name} dedup index`, hv.dedup.metadataBytes()),
+  ];
+}
+
+/** Throws when the report names another strategy than the variant's (a run that did not measure what it says). */
+function checkStrategy(v: Variant, run: SimRun): void {
+  const ran = run.figures.strategy;
+  if (ran !== undefined && ran !== v.strategy) throw new Error(`the report says dedup strategy "${ran}" ran, not "${v.strategy}"`);
+}
+
+/**
+ * The macro suite: the matrix through the simulator CLI (a child process per run), then the
+ * metadata run, then the metadata run under each `--strategy` plugin. A run that fails (a child
+ * exiting 2 because a guest ran out of memory, a plugin's `create` throwing, a report naming
+ * another strategy) is listed in the suite's errors and the others still run.
+ */
 export async function runMacro(ctx: SuiteContext): Promise<SuiteResult> {
   const missing = simulatorMissing();
   if (missing !== undefined) throw new Error(missing);
+  const strategies = ctx.strategies ?? [];
   const out: Measurement[] = [];
   const notes: string[] = [
     `${ctx.repeats} runs of each configuration, each in a child process (pagevisor run FILE --json --quiet); simulated figures must be equal between runs (flagged if not), wall time and peak RSS vary.`,
   ];
+  if (strategies.length > 0) {
+    notes.push(`--strategy plugins: ${strategies.map((p) => `${p.name} (${p.specifier})`).join(', ')}: static-compare, the default scenario and overcommit (swap shared, clock) under each, beside the built-ins.`);
+  }
   const errors: string[] = [];
-  for (const v of macroVariants(ctx.quick)) {
+  for (const v of macroVariants(ctx.quick, strategies)) {
     ctx.log(`macro: ${v.label}`);
-    const file = scenarioFile(v.scenario, v.group);
+    let file: ReturnType<typeof scenarioFile> | undefined;
     try {
+      file = scenarioFile(v.scenario, v.group, v.links);
       const runs: SimRun[] = [];
-      for (let r = 0; r < ctx.repeats; r++) runs.push(await runSimulator(file.path));
+      for (let r = 0; r < ctx.repeats; r++) {
+        const run = await runSimulator(file.path);
+        checkStrategy(v, run);
+        runs.push(run);
+      }
       out.push(...variantMeasurements(v, runs));
     } catch (e) {
       errors.push(`${v.label}: ${(e as Error).message}`);
     } finally {
-      file.remove();
+      file?.remove();
     }
   }
   const meta = await benchMetadata(ctx);
   out.push(...meta.measurements);
   notes.push(...meta.notes);
+  for (const p of strategies) {
+    try {
+      out.push(...(await benchPluginMetadata(ctx, p)));
+    } catch (e) {
+      errors.push(`metadata of the default scenario, dedup ${p.name}: ${(e as Error).message}`);
+    }
+  }
   return { suite: 'macro', measurements: out, notes, errors };
 }
