@@ -343,8 +343,12 @@ export interface Report {
   readonly config: ReportConfig;
   /** Simulated time at the end of the run, in ns. */
   readonly simulatedNs: number;
-  /** Host totals at the end, with the number of guests that failed and of steps that failed. */
-  readonly totals: TotalsStats & { readonly failedGuests: number; readonly failedSteps: number };
+  /**
+   * Host totals at the end, with the number of guests that failed and of steps that failed, and
+   * `duplicateFrames`: resident frames holding a content another resident frame holds already
+   * (0: RAM holds each content once; `Hypervisor.duplicateFrames`, computed once at the end).
+   */
+  readonly totals: TotalsStats & { readonly failedGuests: number; readonly failedSteps: number; readonly duplicateFrames: number };
   /** Simulated CPU time: guests' and the dedup strategy's. */
   readonly cpu: CpuStats;
   /** Metadata bytes at the end, by part and per guest page. */

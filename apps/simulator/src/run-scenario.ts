@@ -367,7 +367,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       steps: s.steps,
     },
     simulatedNs,
-    totals: { ...totals, failedGuests: failures.length, failedSteps: steps.failed ? 1 : 0 },
+    totals: { ...totals, failedGuests: failures.length, failedSteps: steps.failed ? 1 : 0, duplicateFrames: hv.duplicateFrames() },
     cpu: { guestNs: totals.cpuNs, dedupNs: totals.dedupCpuNs, totalNs: totals.cpuNs + totals.dedupCpuNs },
     memory: memoryReport(hv, totals.guestPages),
     domains: hv.allDomainStats(),

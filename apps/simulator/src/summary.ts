@@ -91,6 +91,7 @@ export function formatSummary(report: Report): string {
         ['shared frames', String(t.pagesShared)],
         ['sharing pages', String(t.pagesSharing)],
         ['zero pages', String(t.zeroPages)],
+        ['duplicate frames', String(t.duplicateFrames)],
         ['cow faults', String(t.cowFaults)],
         ['zero faults', String(t.zeroFaults)],
         ...swapLines(report),

@@ -132,6 +132,25 @@ describe('de-duplication across domains', () => {
     expect(hv.audit()).toEqual([]);
   });
 
+  it('counts resident frames whose content another resident frame holds (duplicateFrames)', async () => {
+    const none = await host('none');
+    // 24 frames of content 3, 16 of content 4, the zero frame: 23 + 15 duplicates.
+    boot(none, 16, () => 3);
+    boot(none, 16, (i) => (i < 8 ? 3 : 4));
+    boot(none, 8, () => 4);
+    expect(none.duplicateFrames()).toBe(23 + 15);
+    const inline = await host('inline');
+    boot(inline, 16, () => 3);
+    boot(inline, 16, (i) => (i < 8 ? 3 : 4));
+    expect(inline.duplicateFrames()).toBe(0);
+    // A page of zeros in a frame of its own duplicates the zero frame.
+    const d = inline.createDomain({ maxPages: 1 });
+    inline.populatePhysmap(d, [0]);
+    inline.writePage(d, asGfn(0), 0, Uint8Array.of(1), 0, 1);
+    inline.writePage(d, asGfn(0), 0, Uint8Array.of(0), 0, 1);
+    expect(inline.duplicateFrames()).toBe(1);
+  });
+
   it('populate-on-demand pages read zeros without a frame and get one on first write', async () => {
     const hv = await host('none');
     const d = hv.createDomain({ maxPages: 8 });
