@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // The long-budget correctness run: the hypercall fuzzer (tools/fuzz-hypercalls.mjs, every fuzz
-// configuration, one seed per episode) and the reference-model check (every configuration of
-// packages/hypervisor/src/model-check.test.ts, one fast-check seed per sequence), one after the
-// other, then one summary: operations, seeds, configurations, divergences. Exits 1 when either
-// finds anything. Needs the packages built (npm run check:long builds them first).
+// configuration, one seed per episode) and the reference-model check (the conformance kit,
+// @pagevisor/testkit, on every built-in strategy, eviction policy and allocator in every
+// configuration of its matrix: packages/testkit/src/built-ins-*.test.ts, one fast-check seed per
+// sequence), one after the other, then one summary: operations, seeds, configurations (a
+// configuration per built-in part and host), divergences. Exits 1 when either finds anything.
+// Needs the packages built (npm run check:long builds them first).
 //
 //   node tools/check-long.mjs [--fuzz-calls N] [--episode E] [--model-runs R] [--seed S] (--help)
 import { spawnSync } from 'node:child_process';
@@ -26,7 +28,7 @@ if (args.help) {
   console.log(`usage: node tools/check-long.mjs [options]
   --fuzz-calls N   hypercalls per fuzz configuration (default 2500000; ${FUZZ_CONFIGS.length} configurations)
   --episode E      calls on one hypervisor, each episode with its own seed (default 5000)
-  --model-runs R   reference-model sequences per model-check configuration (default 300)
+  --model-runs R   reference-model sequences per configuration of each built-in part (default 300)
   --seed S         seed of the fuzzer and of the model check (default 1)`);
   process.exit(0);
 }
@@ -60,8 +62,8 @@ const dir = mkdtempSync(join(tmpdir(), 'pagevisor-check-long-'));
 const summaryFile = join(dir, 'model.jsonl');
 console.error(`model check: ${runs} sequences per configuration, seed ${seed}`);
 const modelStarted = Date.now();
-const model = spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', 'src/model-check.test.ts'], {
-  cwd: join(root, 'packages/hypervisor'),
+const model = spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', 'src/built-ins-'], {
+  cwd: join(root, 'packages/testkit'),
   stdio: ['ignore', 'inherit', 'inherit'],
   env: { ...process.env, MODEL_CHECK_RUNS: String(runs), MODEL_CHECK_SEED: String(seed), MODEL_CHECK_SUMMARY: summaryFile, MODEL_CHECK_SHRINK: '0' },
 });

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { PAGE_SIZE } from '@pagevisor/types';
-import { MADV_DONTNEED } from '../src/hypervisor.js';
-import type { ModelOp } from '../src/model-check.js';
+import { MADV_DONTNEED, type ModelOp } from '@pagevisor/hypervisor';
 
 /** What the op sequences of {@link modelOps} draw from. */
 export interface ModelOpsOptions {
@@ -13,6 +12,15 @@ export interface ModelOpsOptions {
   readonly tmemContents: number;
   /** Whether the host has tmem: its ops are drawn more often then (else they are all refused). */
   readonly tmem: boolean;
+  /**
+   * Prime the sharing ops (default false): every other `share` first writes one non-zero content
+   * over both of its pages, and every other `addPhysmap` first writes its source page, so that they
+   * have frames of their own to nominate and equal contents (populated pages of a strategy with
+   * `populateZero` map the zero frame, which cannot be nominated). A strategy that declined the
+   * first write's frame leaves the second in a frame of its own, so the share merges two frames
+   * and offers the survivor.
+   */
+  readonly primeSharing?: boolean;
 }
 
 /** A fork into a domain created for it: one create and one fork once expanded. */
@@ -81,7 +89,25 @@ export function modelOps(options: ModelOpsOptions): fc.Arbitrary<ModelOp[]> {
     op(1 + t, 'tmemFlushObject', { dom: tdom, pool, object }),
     op(1 + t, 'tmemDestroyPool', { dom: tdom, pool }),
   );
-  return fc.array(raw, { minLength: 20, maxLength: 150, size: 'medium' }).map((ops) => expand(ops, options.groups));
+  const ops = fc.array(raw, { minLength: 20, maxLength: 150, size: 'medium' }).map((r) => expand(r, options.groups));
+  return options.primeSharing === true ? ops.map((o) => prime(o, options.contents)) : ops;
+}
+
+/** `ops` with every other share and add_physmap primed (see {@link ModelOpsOptions.primeSharing}). */
+function prime(ops: readonly ModelOp[], contents: number): ModelOp[] {
+  const nonZero = (n: number): number => 1 + (n % Math.max(1, contents - 1));
+  let shares = 0;
+  let physmaps = 0;
+  return ops.flatMap((op): ModelOp[] => {
+    if (op.kind === 'share' && shares++ % 2 === 0) {
+      const content = nonZero(op.a + op.gfnA + op.b + op.gfnB);
+      return [{ kind: 'writePage', dom: op.a, gfn: op.gfnA, content }, { kind: 'writePage', dom: op.b, gfn: op.gfnB, content }, op];
+    }
+    if (op.kind === 'addPhysmap' && physmaps++ % 2 === 0) {
+      return [{ kind: 'writePage', dom: op.source, gfn: op.gfnSource, content: nonZero(op.source + op.gfnSource) }, op];
+    }
+    return [op];
+  });
 }
 
 /** Start with three domains, half populated, so that most ops land somewhere; then `raw`, expanded. */
