@@ -141,7 +141,7 @@ export function createPart<K extends PluginKind>(plugin: Plugin<K, unknown>, spe
     try {
       checked = check(options);
     } catch (e) {
-      if (e instanceof PluginError) throw e;
+      if (e instanceof PluginError) throw renamed(e, specifier);
       throw new PluginError(specifier, `options refused: ${e instanceof Error ? e.message : String(e)}`);
     }
   } else if (check !== undefined) {
@@ -159,10 +159,17 @@ export function createPart<K extends PluginKind>(plugin: Plugin<K, unknown>, spe
   try {
     part = plugin.create(checked, context);
   } catch (e) {
-    // A PluginError from create is the plugin's own verdict (options it checks late): keep it, under this specifier.
-    if (e instanceof PluginError) throw e.specifier === specifier ? e : new PluginError(specifier, e.message.replace(/^plugin [^:]*: /, ''), e.issues);
+    // A PluginError from create is the plugin's own verdict (options it checks late): keep it.
+    if (e instanceof PluginError) throw renamed(e, specifier);
     throw new PluginError(specifier, `create threw: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (typeof part !== 'object' || part === null) throw new PluginError(specifier, `create returned ${part === null ? 'null' : typeof part}, not a ${plugin.kind}`);
   return part;
+}
+
+/** `e` under the specifier the plugin was named by (a plugin names itself by its own name). */
+function renamed(e: PluginError, specifier: string): PluginError {
+  if (e.specifier === specifier) return e;
+  const reason = e.message.slice(`plugin ${e.specifier}: `.length).split('\n')[0]!;
+  return new PluginError(specifier, reason, e.issues);
 }
