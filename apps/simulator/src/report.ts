@@ -39,7 +39,7 @@ export type PauseRecord = FailureRecord;
 export interface SwapReport
   extends Pick<
     PagerStats,
-    'swapOuts' | 'swapIns' | 'swapSlotsUsed' | 'swapBytesWritten' | 'slotsSavedByDedup' | 'compressionRatio' | 'evictionFailures' | 'swapInFailures'
+    'swapOuts' | 'swapIns' | 'swapInsCached' | 'swapInsDeduped' | 'swapSlotsUsed' | 'swapBytesWritten' | 'slotsSavedByDedup' | 'compressionRatio' | 'evictionFailures' | 'swapInFailures'
   > {
   /** `"shared"` or `"per-domain"`. */
   readonly mode: string;

@@ -334,6 +334,8 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       ...pluginsOf({ policy: plugins.swap!.policy.loaded, backend: plugins.swap!.backend, device: plugins.swap!.device }),
       swapOuts: st.swapOuts,
       swapIns: st.swapIns,
+      swapInsCached: st.swapInsCached,
+      swapInsDeduped: st.swapInsDeduped,
       swapSlotsUsed: st.swapSlotsUsed,
       swapBytesWritten: st.swapBytesWritten,
       slotsSavedByDedup: st.slotsSavedByDedup,

@@ -37,6 +37,7 @@ function swapLines(report: Report): string[][] {
     ['paged pages', String(report.totals.pagedPages)],
     ['swap', `${w.mode}, ${w.device} device, ${w.policy} eviction, compression ${w.compression}`],
     ['swap outs / ins', `${w.swapOuts} / ${w.swapIns}`],
+    ['swap-ins shared', `${w.swapInsCached} from the swap cache, ${w.swapInsDeduped} by the dedup index`],
     ['swap slots used', String(w.swapSlotsUsed)],
     ['swap written', mib(w.swapBytesWritten)],
     ['slots saved by dedup', String(w.slotsSavedByDedup)],

@@ -35,7 +35,7 @@ import {
 } from '@pagevisor/types';
 import { auditHypervisor } from './audit.js';
 import { AbiHandler } from './abi-handler.js';
-import { Pager, type PagerStats } from './pager.js';
+import { Pager, SwapIn, type PagerStats } from './pager.js';
 import type { DomainOptions, HypervisorOptions, Mitigations } from './options.js';
 import { Tmem, type TmemOid } from './tmem.js';
 
@@ -175,6 +175,16 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
               zeroMfn: zero,
               frameGone: (mfn) => {
                 this.handles[mfn] = 0;
+              },
+              shareIn: (dom, gfn, mfn) => this.swapInShared(this.domainsById.get(dom)!, gfn, mfn),
+              dedupIn: (dom, gfn, page, hash) => {
+                const d = this.domainsById.get(dom)!;
+                if (!this.mayDedup(d, page)) return INVALID_MFN;
+                const match = this.dedup.lookup(page, hash, dom);
+                return match !== INVALID_MFN && this.swapInShared(d, gfn, match) ? match : INVALID_MFN;
+              },
+              swappedIn: (dom, mfn, page, hash) => {
+                if (this.mayDedup(this.domainsById.get(dom)!, page)) this.dedup.insert(mfn, hash, 'miss');
               },
             },
             swap,
@@ -569,14 +579,16 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     if (t === P2mType.paged || (forWrite && (t === P2mType.ram_shared || t === P2mType.populate_on_demand))) pager.ensureFree(1);
     if (d.table.type(gfn) !== P2mType.paged) return d.table.type(gfn);
     if (this.frames.freeFrames === 0) throw new HypervisorError('ENOMEM', op, `no free machine frame to swap in dom ${d.id} gfn ${gfn}`);
+    let how: SwapIn;
     try {
-      pager.faultIn(op, d.id, gfn);
+      how = pager.faultIn(op, d.id, gfn);
     } catch (e) {
       if (e instanceof HypervisorError && e.errnoName === 'EIO') d.paused = true;
       throw e;
     }
-    this.charge(d, this.costModel.faultNs + this.costModel.frameAllocNs + this.costModel.pageCopyNs);
-    return P2mType.ram_rw;
+    const c = this.costModel;
+    this.charge(d, c.faultNs + (how === SwapIn.newFrame ? c.frameAllocNs + c.pageCopyNs : how === SwapIn.deduped ? c.pageCompareNs + c.p2mUpdateNs : c.p2mUpdateNs));
+    return d.table.type(gfn);
   }
 
   /** True when a failed swap-in paused `dom`. */
@@ -638,7 +650,11 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       else d.cowFaults++;
       const c = this.costModel;
       this.charge(d, c.faultNs + (outcome === CowOutcome.kept ? c.p2mUpdateNs : c.frameAllocNs + (willOverwrite ? 0 : outcome === CowOutcome.copied ? c.pageCopyNs : c.pageZeroNs)));
-      if (outcome === CowOutcome.kept) this.handles[old] = 0;
+      if (outcome === CowOutcome.kept) {
+        // The last sharer keeps the frame and is about to write it: its swap-cache slot goes.
+        this.handles[old] = 0;
+        this.pager?.dropCache(old, d.id);
+      }
       this.faulted(d.table.mfn(gfn));
     } else if (t === P2mType.populate_on_demand) {
       const mfn = this.allocFrameFor('write_page', d, gfn);
@@ -755,6 +771,17 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     return ok;
   }
 
+  /**
+   * Maps `d`'s paged page `gfn` to resident frame `mfn`, which holds its content, shared (the
+   * pager keeps or releases the slot); false, changing nothing, when `d` may not share `mfn`.
+   */
+  private swapInShared(d: Domain, gfn: Gfn, mfn: Mfn): boolean {
+    if (!this.mayShareFrame(d, mfn)) return false;
+    if (mfn !== this.zeroMfn) this.makeShared(mfn);
+    this.mapShared(d, gfn, mfn);
+    return true;
+  }
+
   private mayShareWith(d: Domain, dom: DomId): boolean {
     const o = this.domainsById.get(dom);
     return o !== undefined && o.sharing && o.trustGroup === d.trustGroup;
@@ -803,7 +830,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       this.cow.release(dom, gfn, cmfn);
       this.mapShared(this.domain(op, dom), gfn, smfn);
     });
-    this.handles[cmfn] = 0;
+    this.frameFreed(cmfn, c.id);
     // The source frame gained the client's mappings: offered again when the strategy holds it not.
     this.offerShared(smfn);
     this.charge(s, this.costModel.hypercallNs + this.costModel.pageCompareNs);
@@ -1305,7 +1332,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     if ((flags & FrameFlags.shared) !== 0) return;
     const owner = this.frames.owner(mfn);
     const gfn = this.frames.gfn(mfn);
-    this.pager?.dropCache(mfn, owner);
+    this.pager?.frameShared(mfn, owner);
     this.p2m.rmap.add(mfn, owner, gfn);
     this.domain('share', owner).table.set(gfn, mfn, P2mType.ram_shared);
     // The m2p word stays: it is the reverse map's anchor now.
@@ -1335,9 +1362,15 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
       this.pager!.releaseSlot(d.id, mfn);
     } else if (t === P2mType.ram_shared) {
       this.cow.release(d.id, gfn, mfn);
-      if (this.frames.isFree(mfn)) this.handles[mfn] = 0;
+      if (this.frames.isFree(mfn)) this.frameFreed(mfn, d.id);
     }
     d.table.clear(gfn);
+  }
+
+  /** A shared frame just freed by its last mapping's release: what was keyed on it goes. */
+  private frameFreed(mfn: Mfn, dom: DomId): void {
+    this.handles[mfn] = 0;
+    this.pager?.dropCache(mfn, dom);
   }
 
   private releasePage(d: Domain, gfn: Gfn): void {

@@ -44,7 +44,23 @@ export interface PagerStats {
   readonly evictionFailures: number;
   /** Swap-ins that failed (device error or checksum): the domain was paused. */
   readonly swapInFailures: number;
+  /** Faults of a paged page that mapped the frame caching its slot (no read, no new frame). */
+  readonly swapInsCached: number;
+  /** Swap-ins whose content another resident frame held (the inline index): mapped shared, no new frame. */
+  readonly swapInsDeduped: number;
 }
+
+/** How a paged page came back ({@link Pager.faultIn}). */
+export const SwapIn = {
+  /** Read from its slot into a new frame. */
+  newFrame: 0,
+  /** Mapped the frame that caches its slot: no read, no new frame. */
+  cached: 1,
+  /** Read, and mapped a resident frame of equal content: no new frame. */
+  deduped: 2,
+} as const;
+/** A {@link SwapIn} value. */
+export type SwapIn = (typeof SwapIn)[keyof typeof SwapIn];
 
 /** What the pager needs of the hypervisor. */
 export interface PagerHost {
@@ -55,6 +71,20 @@ export interface PagerHost {
   readonly zeroMfn: Mfn;
   /** Frame `mfn` is about to be freed or rewritten by paging: forget what is keyed on it (handles). */
   frameGone(mfn: Mfn): void;
+  /**
+   * Maps `dom`'s paged-out page `gfn` to resident frame `mfn`, which holds its content, shared
+   * copy-on-write (the frame becomes shared if it is not). False, changing nothing, when sharing
+   * it is not permitted (sharing disabled, another trust group, a mitigation).
+   */
+  shareIn(dom: DomId, gfn: Gfn, mfn: Mfn): boolean;
+  /**
+   * De-duplication of a page being swapped in (content `page`, hash `hash`): maps `dom`'s paged
+   * page `gfn` to a resident frame of equal content when the strategy finds one and sharing it is
+   * permitted, and returns that frame; INVALID_MFN, changing nothing, otherwise.
+   */
+  dedupIn(dom: DomId, gfn: Gfn, page: Uint8Array, hash: number): Mfn;
+  /** `dom`'s page just swapped into new frame `mfn` (content `page`, hash `hash`): offered to the strategy. */
+  swappedIn(dom: DomId, mfn: Mfn, page: Uint8Array, hash: number): void;
 }
 
 /**
@@ -62,6 +92,13 @@ export interface PagerHost {
  * turns their p2m entries into `paged` entries holding the slot, and faults them back in on
  * access. A page swapped in keeps its slot until it is written (the swap cache), so evicting it
  * again writes nothing.
+ *
+ * Swap-in is an allocation too, and it goes through de-duplication: with one shared area, a slot
+ * whose content is resident already (the swap cache, keyed by slot: another mapper of the slot
+ * faulted it in) comes back as that frame, shared, as Linux maps a KSM page from its swap cache;
+ * with an inline strategy, a content some other frame holds (the index's lookup, with the slot's
+ * checksum as the hash) comes back as that frame. Only a miss takes a new frame. So a frame
+ * shared by N mappers goes out as one slot and comes back as one frame.
  *
  * A p2m entry of type `paged` holds its swap slot where other entries hold a frame.
  */
@@ -77,11 +114,18 @@ export class Pager {
   readonly highWatermark: number;
   /** 1 when the frame is in the policy. */
   private readonly tracked: Uint8Array;
-  /** Swap-cache slot of each frame (-1: none): the frame's content is still in that slot. */
+  /**
+   * Swap-cache slot of each frame (-1: none): the frame's content is still in that slot, and the
+   * frame holds one reference to it. With one shared area a shared frame may keep one too.
+   */
   private readonly cacheSlot: Int32Array;
+  /** With one shared area: the frame holding each cached slot (the inverse of cacheSlot). */
+  private readonly slotFrame = new Map<number, Mfn>();
   private readonly scratch = new Uint8Array(PAGE_SIZE);
   private evictionFailures = 0;
   private swapInFailures = 0;
+  private swapInsCached = 0;
+  private swapInsDeduped = 0;
 
   /** Bytes of the pager's per-frame arrays (the policy's and the swap areas' own not included). */
   metadataBytes(): number {
@@ -194,16 +238,27 @@ export class Pager {
   }
 
   /**
-   * Brings `dom`'s page `gfn` (type paged) back into a new frame, which must be available. On a
-   * device error or a bad checksum nothing changes and HypervisorError EIO is thrown: the caller
-   * pauses the domain.
+   * Brings `dom`'s page `gfn` (type paged) back: into the resident frame that holds its content
+   * already (the swap cache, or the inline index) when it may share it, else into a new frame,
+   * which must be available. With `data` (the pager's copy) the page goes into a new frame as it
+   * is. On a device error or a bad checksum nothing changes and HypervisorError EIO is thrown:
+   * the caller pauses the domain.
    */
-  faultIn(op: string, dom: DomId, gfn: Gfn, data?: Uint8Array): Mfn {
-    const { frames, memory, p2m } = this.host;
+  faultIn(op: string, dom: DomId, gfn: Gfn, data?: Uint8Array): SwapIn {
+    const { frames, memory, p2m, dedup } = this.host;
     const table = p2m.table(dom)!;
     const slot = asSwapSlot(table.mfn(gfn));
     const area = this.areaOf(dom);
+    let hash = 0;
     if (data === undefined) {
+      const cached = this.slotFrame.get(slot);
+      if (cached !== undefined && this.host.shareIn(dom, gfn, cached)) {
+        // The entry's reference to the slot goes; the frame keeps its own (the cache's).
+        area.addRef(slot, -1);
+        this.swapInsCached++;
+        this.touch(cached);
+        return SwapIn.cached;
+      }
       try {
         area.load(slot, this.scratch);
       } catch (e) {
@@ -211,21 +266,35 @@ export class Pager {
         this.swapInFailures++;
         throw new HypervisorError('EIO', op, `dom ${dom} gfn ${gfn}: swap-in of slot ${slot} failed (${e.detail}); domain paused`);
       }
+      if (dedup.inline) {
+        hash = area.checksum?.(slot) ?? memory.hashPage(this.scratch);
+        const match = this.host.dedupIn(dom, gfn, this.scratch, hash);
+        if (match !== INVALID_MFN) {
+          area.addRef(slot, -1);
+          this.swapInsDeduped++;
+          if (match !== this.host.zeroMfn) this.touch(match);
+          return SwapIn.deduped;
+        }
+      }
     }
     const mfn = frames.allocFrame(dom, gfn);
     if (mfn === INVALID_MFN) throw new HypervisorError('ENOMEM', op, `no free machine frame to swap in dom ${dom} gfn ${gfn}`);
     table.set(gfn, mfn, P2mType.paging_in);
     memory.write(mfn, 0, data ?? this.scratch, 0, PAGE_SIZE);
     table.set(gfn, mfn, P2mType.ram_rw);
-    if (data === undefined) {
+    if (data === undefined && (this.shared === undefined || !this.slotFrame.has(slot))) {
       // The entry's reference to the slot moves to the swap cache.
       this.cacheSlot[mfn] = slot;
+      if (this.shared !== undefined) this.slotFrame.set(slot, mfn);
     } else {
-      // The pager supplied the content: the slot may no longer match it.
+      // The pager supplied the content (the slot may no longer match it), or another frame
+      // caches the slot already (one it could not share: trust groups, sharing disabled).
       area.addRef(slot, -1);
     }
+    // A swapped-in page is a content like a written one: offered to the inline index.
+    if (data === undefined && dedup.inline) this.host.swappedIn(dom, mfn, this.scratch, hash);
     this.touch(mfn);
-    return mfn;
+    return SwapIn.newFrame;
   }
 
   /**
@@ -243,12 +312,24 @@ export class Pager {
     this.untrack(m);
   }
 
-  /** Private frame `mfn` of `owner` is about to change or be freed: its swap-cache slot goes. */
+  /**
+   * Frame `mfn` (private to `owner`, or shared with one shared area) is about to change or be
+   * freed: its swap-cache slot goes.
+   */
   dropCache(mfn: Mfn, owner: DomId): void {
     const slot = this.cacheSlot[mfn]!;
     if (slot < 0) return;
     this.cacheSlot[mfn] = -1;
+    if (this.shared !== undefined) this.slotFrame.delete(slot);
     this.areaOf(owner).addRef(asSwapSlot(slot), -1);
+  }
+
+  /**
+   * Private frame `mfn` is becoming shared. With one shared area it keeps its swap-cache slot
+   * (the content does not change); with an area per domain the slot is its owner's and goes.
+   */
+  frameShared(mfn: Mfn, owner: DomId): void {
+    if (this.shared === undefined) this.dropCache(mfn, owner);
   }
 
   /**
@@ -309,6 +390,8 @@ export class Pager {
       diskBytesPeak,
       evictionFailures: this.evictionFailures,
       swapInFailures: this.swapInFailures,
+      swapInsCached: this.swapInsCached,
+      swapInsDeduped: this.swapInsDeduped,
     };
   }
 
@@ -332,16 +415,28 @@ export class Pager {
         if (t.type(asGfn(g)) === P2mType.paged) count(this.areaOf(dom), t.mfn(asGfn(g)));
       }
     }
+    const { memory } = this.host;
     for (let m = 0; m < this.cacheSlot.length; m++) {
       const slot = this.cacheSlot[m]!;
       if (slot < 0) continue;
       const mfn = asMfn(m);
       const owner = frames.owner(mfn);
-      if (frames.isFree(mfn) || (frames.flags(mfn) & FrameFlags.shared) !== 0 || !isRealDomId(owner) || !domains.includes(owner)) {
-        problems.push(`mfn ${m}: swap-cache slot ${slot} on a frame that is not a live private frame`);
+      const shared = (frames.flags(mfn) & FrameFlags.shared) !== 0;
+      const live = !frames.isFree(mfn) && (shared ? this.shared !== undefined && frames.refcount(mfn) > 0 : isRealDomId(owner) && domains.includes(owner));
+      if (!live) {
+        problems.push(`mfn ${m}: swap-cache slot ${slot} on a frame that is not a live ${this.shared === undefined ? 'private ' : ''}frame`);
         continue;
       }
-      count(this.areaOf(owner), slot);
+      const area = this.areaOf(owner);
+      count(area, slot);
+      if (this.shared !== undefined && this.slotFrame.get(slot) !== mfn) problems.push(`mfn ${m}: caches slot ${slot}, which the swap cache gives to mfn ${this.slotFrame.get(slot)}`);
+      // The frame and its slot hold one content (by the slot's checksum: no device read).
+      if (area.refcount(asSwapSlot(slot)) > 0 && area.checksum !== undefined && area.checksum(asSwapSlot(slot)) >>> 0 !== memory.hashFrame(mfn) >>> 0) {
+        problems.push(`mfn ${m}: its content differs from swap-cache slot ${slot}`);
+      }
+    }
+    for (const [slot, mfn] of this.slotFrame) {
+      if (this.cacheSlot[mfn] !== slot) problems.push(`swap cache: slot ${slot} names mfn ${mfn}, whose cached slot is ${this.cacheSlot[mfn]}`);
     }
     for (const area of new Set([...this.areas.values(), ...(this.shared ? [this.shared] : [])])) {
       const expected = refs.get(area) ?? new Map<number, number>();
@@ -388,6 +483,7 @@ export class Pager {
     // An unmodified page swapped in earlier still has its slot: evicting it writes nothing.
     const slot = cached >= 0 ? cached : this.store(this.areaOf(owner), m);
     this.cacheSlot[m] = -1;
+    if (cached >= 0 && this.shared !== undefined) this.slotFrame.delete(cached);
     p2m.table(owner)!.set(gfn, asMfn(slot), P2mType.paged);
     dedup.remove(m);
     this.host.frameGone(m);
@@ -404,8 +500,14 @@ export class Pager {
     });
     const slots: SwapSlot[] = [];
     if (this.shared !== undefined) {
-      // One slot for every sharer: the shared area stores the content once.
-      const slot = this.store(this.shared, m);
+      // One slot for every sharer: the shared area stores the content once (or not at all, when
+      // the frame still caches its slot: that reference becomes the first sharer's).
+      const cached = this.cacheSlot[m]!;
+      const slot = cached >= 0 ? asSwapSlot(cached) : this.store(this.shared, m);
+      if (cached >= 0) {
+        this.cacheSlot[m] = -1;
+        this.slotFrame.delete(cached);
+      }
       this.shared.addRef(slot, doms.length - 1);
       for (let i = 0; i < doms.length; i++) slots.push(slot);
     } else {

@@ -207,6 +207,12 @@ export class SharedSwap implements SwapBackend {
     return slot >= 0 && slot < this.slots ? this.refcounts[slot]! : 0;
   }
 
+  /** The page hash stored with used slot `slot` (verified on every load). */
+  checksum(slot: SwapSlot): number {
+    this.checkUsed('swap_checksum', slot);
+    return this.checksums[slot]!;
+  }
+
   *usedSlots(): Iterable<SwapSlot> {
     for (let i = 0; i < this.slots; i++) if (this.refcounts[i]! > 0) yield asSwapSlot(i);
   }

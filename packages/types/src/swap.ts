@@ -62,6 +62,11 @@ export interface SwapBackend {
   addRef(slot: SwapSlot, delta: number): number;
   /** References to `slot` (0 when free). */
   refcount(slot: SwapSlot): number;
+  /**
+   * The xxhash of the page in used slot `slot` (its checksum), known without reading the device;
+   * optional: without it the host hashes the page it loads.
+   */
+  checksum?(slot: SwapSlot): number;
   /** Slots with at least one reference, ascending (not for the hot path). */
   usedSlots(): Iterable<SwapSlot>;
   /** Counters. */
