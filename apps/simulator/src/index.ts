@@ -22,6 +22,6 @@ export { renderHtmlReport, writeHtmlReport } from './html-report.js';
 export { domainsCsv, timelineCsv, writeCsvReport } from './csv-report.js';
 export { formatReplay, replayTrace, type ReplayOptions, type ReplayReport } from './replay.js';
 export { BUILT_IN_PLUGINS, loadPlugin, type LoadedPlugin } from './plugins.js';
-export { makeAllocator, makeDedup, type BuiltPart, type PartsContext } from './make-parts.js';
+export { makeAllocator, makeDedup, partsContext, type BuiltPart, type PartsContext } from './make-parts.js';
 export { ExitCode, main, type CliIo } from './cli.js';
 export { VERSION } from './version.js';

@@ -1,4 +1,4 @@
-import { createPart, mixSeed, PluginError, type DedupIndex, type FrameAllocator, type PluginContextBase, type PluginKind } from '@pagevisor/types';
+import { createPart, mixSeed, PluginError, type DedupIndex, type FrameAllocator, type MachineMemory, type PluginContextBase, type PluginKind } from '@pagevisor/types';
 import { dedupOptionsOf, specOf, type DedupConfig, type PluginSpec } from '@pagevisor/workloads';
 import { loadPlugin, type LoadedPlugin } from './plugins.js';
 
@@ -10,6 +10,21 @@ export interface BuiltPart<T, K extends PluginKind> {
 
 /** What every part of a run is built with: the host's size, the run's seed, and where relative paths start. */
 export type PartsContext = PluginContextBase;
+
+/**
+ * The parts' context of a run on `frames` frames: its `hashPage` is the machine's, which exists
+ * only once the hypervisor does, so it is bound late by `bind(hv)` (parts hash only when they
+ * store, never in `create`).
+ */
+export function partsContext(frames: number, numaNodes: number, seed: number, baseDir: string): { readonly context: PartsContext; bind(hv: { readonly memory: MachineMemory }): void } {
+  let memory: MachineMemory | undefined;
+  return {
+    context: { frames, numaNodes, seed, baseDir, hashPage: (page) => memory!.hashPage(page) },
+    bind(hv) {
+      memory = hv.memory;
+    },
+  };
+}
 
 /**
  * Builds the strategy a scenario's `dedup` field names (a built-in or a plugin), with its options.

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Hypervisor } from '@pagevisor/hypervisor';
 import { InvariantError, mibToPages, NS_PER_MS, NS_PER_S, PAGE_SIZE, type DomainStats, type TotalsStats } from '@pagevisor/types';
 import { replayTraceEvents, TraceReader, type DedupConfig, type TraceDomain, type TraceRefusal } from '@pagevisor/workloads';
-import { makeDedup } from './make-parts.js';
+import { makeDedup, partsContext } from './make-parts.js';
 import { VERSION } from './version.js';
 
 /** Options of {@link replayTrace}. */
@@ -105,11 +105,10 @@ export async function replayTrace(path: string, options: ReplayOptions = {}): Pr
     const pagesMax = header.domains.reduce((n, d) => n + d.maxPages, 0);
     const memoryMiB = options.memoryMiB ?? Math.ceil(((pagesMax + 1) * PAGE_SIZE) / MIB);
     const frames = mibToPages(memoryMiB);
-    let hashOf: ((page: Uint8Array) => number) | undefined;
-    const context = { frames, numaNodes: 1, seed: options.seed ?? 0, hashPage: (page: Uint8Array) => hashOf!(page), baseDir: options.baseDir ?? process.cwd() };
+    const { context, bind } = partsContext(frames, 1, options.seed ?? 0, options.baseDir ?? process.cwd());
     const { part: dedup, loaded } = await makeDedup({ ...dedupOptions, strategy } as DedupConfig, context);
     const hv = await Hypervisor.create({ frames, dedup });
-    hashOf = (page) => hv.memory.hashPage(page);
+    bind(hv);
     const tSetup = performance.now();
     const r = replayTraceEvents(reader, hv, {
       rssEveryEvents,

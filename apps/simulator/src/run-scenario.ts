@@ -6,7 +6,7 @@ import { domainNames, MAX_SAMPLES, parseScenario, ScenarioError, SyntheticGuest,
 import { makeSwap, type SwapSetup } from './make-swap.js';
 import { convergedAtNs } from './convergence.js';
 import { EventQueue } from './event-queue.js';
-import { makeAllocator, makeDedup, type PartsContext } from './make-parts.js';
+import { makeAllocator, makeDedup, partsContext } from './make-parts.js';
 import type { LoadedPlugin } from './plugins.js';
 import { fullScansOf, StepRunner, type StepGuest } from './step-runner.js';
 import type { FailureRecord, GuestRecord, MemoryReport, PauseRecord, Report, SwapReport, TimelineSample } from './report.js';
@@ -106,15 +106,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   }
   const tStart = performance.now();
   const frames = mibToPages(s.machine.memoryMiB);
-  let hashOf: ((page: Uint8Array) => number) | undefined;
-  const context: PartsContext = {
-    frames,
-    numaNodes: s.machine.numaNodes,
-    seed: s.seed,
-    // Bound below: parts hash only when they store, after the hypervisor exists.
-    hashPage: (page) => hashOf!(page),
-    baseDir: opts.baseDir ?? process.cwd(),
-  };
+  const { context, bind } = partsContext(frames, s.machine.numaNodes, s.seed, opts.baseDir ?? process.cwd());
   // Every plugin is loaded and built before anything runs: a bad one stops the run here.
   const built = opts.dedup === undefined ? await makeDedup(s.dedup, context) : undefined;
   const dedup = opts.dedup ?? built!.part;
@@ -137,7 +129,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       mitigations: s.machine.mitigations,
       ...(swap === undefined ? {} : { swap: swap.options }),
     });
-    hashOf = (page) => hv.memory.hashPage(page);
+    bind(hv);
     const plugins: RunPlugins = { dedup: built?.loaded, allocator: allocator.loaded, swap };
     return run(s, hv, dedup, opts, tStart, baselinePeak, plugins);
   } finally {

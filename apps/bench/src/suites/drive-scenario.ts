@@ -1,6 +1,6 @@
 import { HypercallClient } from '@pagevisor/hypercall-abi';
 import { Hypervisor } from '@pagevisor/hypervisor';
-import { makeAllocator, makeDedup, type PartsContext } from '@pagevisor/simulator';
+import { makeAllocator, makeDedup, partsContext } from '@pagevisor/simulator';
 import { mibToPages, mixSeed, NS_PER_S } from '@pagevisor/types';
 import { domainNames, parseScenario, SyntheticGuest, type Scenario } from '@pagevisor/workloads';
 import { throwProblems } from '../suite-context.js';
@@ -36,20 +36,12 @@ export async function driveScenario(scenario: Scenario, opts: DriveOptions = {})
   const s = parseScenario(scenario);
   if (s.steps.length > 0 || s.machine.swap !== undefined) throw new Error(`driveScenario: scenario "${s.name}" has steps or swap; run it with the simulator`);
   const frames = mibToPages(s.machine.memoryMiB);
-  let hashOf: ((page: Uint8Array) => number) | undefined;
-  const context: PartsContext = {
-    frames,
-    numaNodes: s.machine.numaNodes,
-    seed: s.seed,
-    // Bound once the hypervisor exists: parts hash only when they store, as in the simulator.
-    hashPage: (page) => hashOf!(page),
-    baseDir: opts.baseDir ?? process.cwd(),
-  };
+  const { context, bind } = partsContext(frames, s.machine.numaNodes, s.seed, opts.baseDir ?? process.cwd());
   const built = await makeDedup(s.dedup, context);
   const dedup = built.part;
   const allocator = await makeAllocator(s.machine.allocator, context);
   const hv = await Hypervisor.create({ frames, allocator: allocator.part, dedup, numaNodes: s.machine.numaNodes, mitigations: s.machine.mitigations });
-  hashOf = (page) => hv.memory.hashPage(page);
+  bind(hv);
   const durationNs = Math.round(s.durationS * NS_PER_S);
   const guests: SyntheticGuest[] = [];
   for (const spec of s.guests) {
