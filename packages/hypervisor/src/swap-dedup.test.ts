@@ -1,32 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createDedup } from '@pagevisor/dedup';
 import { MemorySwapDevice, SharedSwap } from '@pagevisor/swap';
-import { asGfn, INVALID_MFN, P2mType, PAGE_SIZE, type DomId, type EvictionPolicy, type Mfn } from '@pagevisor/types';
+import { asGfn, P2mType, PAGE_SIZE, type DomId } from '@pagevisor/types';
 import { Hypervisor } from './hypervisor.js';
+import { PickPolicy } from '../tests/pick-policy.js';
 import { pageOf, read } from '../tests/pages.js';
-
-/** A policy the test steers: the victim is `next` while it is tracked, else none. */
-class PickPolicy implements EvictionPolicy {
-  readonly name = 'pick';
-  next: Mfn = INVALID_MFN;
-  private readonly frames = new Set<Mfn>();
-  get size(): number {
-    return this.frames.size;
-  }
-  insert(mfn: Mfn): void {
-    this.frames.add(mfn);
-  }
-  remove(mfn: Mfn): void {
-    this.frames.delete(mfn);
-  }
-  touch(): void {}
-  victim(): Mfn {
-    return this.frames.has(this.next) ? this.next : INVALID_MFN;
-  }
-  reset(): void {
-    this.frames.clear();
-  }
-}
 
 /** 64 frames, one shared swap area, a policy the test steers, and `strategy`. */
 async function host(strategy: 'none' | 'inline') {

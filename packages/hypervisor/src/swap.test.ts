@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createDedup } from '@pagevisor/dedup';
 import { createEvictionPolicy, EVICTION_POLICIES, FaultPlan, MemorySwapDevice, SharedSwap, type FaultPlanOptions } from '@pagevisor/swap';
-import { asGfn, DOMID_CONTROL, INVALID_MFN, P2mType, PAGE_SIZE, type DomId, type EvictionPolicy, type Mfn, type SwapBackend } from '@pagevisor/types';
+import { asGfn, DOMID_CONTROL, P2mType, PAGE_SIZE, type DomId, type SwapBackend } from '@pagevisor/types';
 import { HypercallClient } from '@pagevisor/hypercall-abi';
 import { Hypervisor } from './hypervisor.js';
+import { PickPolicy } from '../tests/pick-policy.js';
 import { pageOf, read } from '../tests/pages.js';
 
 const FRAMES = 32;
@@ -41,30 +42,6 @@ function boot(hv: Hypervisor, pages: number, seed: (i: number) => number): DomId
     hv.writePage(dom, asGfn(i), 0, pageOf(seed(i)), 0, PAGE_SIZE);
   }
   return dom;
-}
-
-/** A policy the test steers: the victim is `next` while it is tracked, else the oldest frame. */
-class PickPolicy implements EvictionPolicy {
-  readonly name = 'pick';
-  next: Mfn = INVALID_MFN;
-  private readonly frames = new Set<Mfn>();
-  get size(): number {
-    return this.frames.size;
-  }
-  insert(mfn: Mfn): void {
-    this.frames.add(mfn);
-  }
-  remove(mfn: Mfn): void {
-    this.frames.delete(mfn);
-  }
-  touch(): void {}
-  victim(): Mfn {
-    if (this.frames.has(this.next)) return this.next;
-    return this.frames.values().next().value ?? INVALID_MFN;
-  }
-  reset(): void {
-    this.frames.clear();
-  }
 }
 
 describe.each(EVICTION_POLICIES)('guests three times the size of RAM (policy %s)', (policy) => {
