@@ -51,7 +51,7 @@ describe('parseCliArgs', () => {
 
   it('refuses --strategy without the macro suite, or empty', () => {
     expect(() => parseCliArgs(['--suite', 'micro', '--strategy', './a.mjs'])).toThrow(
-      '--strategy: the strategies run in the macro suite, which this run (micro) does not include: add --suite macro',
+      '--strategy: plugins run in the macro suite, which this run (micro) does not include: add --suite macro',
     );
     expect(() => parseCliArgs(['--strategy', ''])).toThrow(/--strategy: needs a module specifier/);
     expect(() => parseCliArgs(['--strategy'])).toThrow(UsageError);

@@ -18,7 +18,7 @@ export const DEFAULT_REPEATS: Readonly<Record<SuiteName, number>> = {
 export const MAX_REPEATS = 1000;
 
 /** Usage text. */
-export const USAGE = `Usage: pagevisor-bench [--suite NAME ...] [--strategy SPEC ...] [--json] [--out FILE]
+export const USAGE = `Usage: pagevisor-bench [--suite NAME ...] [--strategy SPEC ...] [--policy SPEC ...] [--allocator SPEC ...] [--json] [--out FILE]
                        [--markdown FILE] [--compare OLD.json] [--repeats N] [--quick]
        (in the repository: node apps/bench/dist/main.js ...)
 
@@ -45,6 +45,10 @@ Options:
                    { kind: 'dedup', name, create }. It is loaded before anything runs; one that
                    cannot be is a usage error. A built-in's name adds nothing (all run already).
                    Needs the macro suite in the run (the default suites include it).
+  --policy SPEC    The same for an eviction-policy plugin: overcommit with one shared area and
+                   with an area per domain under it, beside clock, lru and random.
+  --allocator SPEC The same for an allocator plugin: static-compare and the default scenario
+                   (inline) and overcommit (shared, clock) on it, beside the buddy allocator.
   --json           Print the whole result as JSON on stdout instead of the tables.
   --out FILE       Also write the JSON result to FILE.
   --markdown FILE  Also write the result as a markdown document to FILE (BENCHMARKS.md is one).
@@ -71,6 +75,10 @@ export interface CliOptions {
   readonly suites: readonly SuiteName[];
   /** `--strategy` specifiers, in the order given, without duplicates (loaded by the CLI before the run). */
   readonly strategies: readonly string[];
+  /** `--policy` specifiers, likewise. */
+  readonly policies: readonly string[];
+  /** `--allocator` specifiers, likewise. */
+  readonly allocators: readonly string[];
   /** Print JSON instead of tables. */
   readonly json: boolean;
   /** File to write the JSON result to. */
@@ -98,6 +106,8 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
       options: {
         suite: { type: 'string', multiple: true },
         strategy: { type: 'string', multiple: true },
+        policy: { type: 'string', multiple: true },
+        allocator: { type: 'string', multiple: true },
         json: { type: 'boolean' },
         out: { type: 'string' },
         markdown: { type: 'string' },
@@ -126,14 +136,19 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
   for (const flag of ['out', 'markdown', 'compare'] as const) {
     if (values[flag] === '') throw new UsageError(`--${flag}: needs a file name`);
   }
-  const strategies = [...new Set(values.strategy ?? [])];
-  if (strategies.includes('')) throw new UsageError('--strategy: needs a module specifier (./my-dedup.mjs, a package name) or a built-in name');
-  if (strategies.length > 0 && !suites.includes('macro')) {
-    throw new UsageError(`--strategy: the strategies run in the macro suite, which this run (${suites.join(', ')}) does not include: add --suite macro`);
-  }
+  const plugins = (flag: 'strategy' | 'policy' | 'allocator'): string[] => {
+    const specs = [...new Set(values[flag] ?? [])];
+    if (specs.includes('')) throw new UsageError(`--${flag}: needs a module specifier (./my-plugin.mjs, a package name) or a built-in name`);
+    if (specs.length > 0 && !suites.includes('macro')) {
+      throw new UsageError(`--${flag}: plugins run in the macro suite, which this run (${suites.join(', ')}) does not include: add --suite macro`);
+    }
+    return specs;
+  };
   return {
     suites,
-    strategies,
+    strategies: plugins('strategy'),
+    policies: plugins('policy'),
+    allocators: plugins('allocator'),
     json: values.json === true,
     ...(values.out === undefined ? {} : { out: values.out }),
     ...(values.markdown === undefined ? {} : { markdown: values.markdown }),

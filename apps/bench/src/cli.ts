@@ -4,7 +4,7 @@ import { parseCliArgs, USAGE, UsageError } from './cli-args.js';
 import { formatComparison, formatMarkdown, formatResult } from './format.js';
 import { resultProblems, type BenchResult } from './result.js';
 import { runBench } from './run-bench.js';
-import { loadStrategies, type GivenStrategy } from './strategies.js';
+import { FLAG_OF, loadStrategies, type GivenStrategy } from './strategies.js';
 
 /** Exit codes of {@link main}. */
 export const ExitCode = {
@@ -66,9 +66,13 @@ export async function main(argv: readonly string[], io: BenchIo = process, cwd: 
     opts = parseCliArgs(argv);
     if (opts.compare !== undefined) old = readResult(opts.compare);
     // Every plugin is loaded before anything runs: one that cannot be is a usage error.
-    if (!opts.help && opts.strategies.length > 0) {
-      strategies = await loadStrategies(opts.strategies, cwd);
-      for (const r of strategies.filter((x) => x.builtIn)) io.stderr.write(`[bench] --strategy ${r.specifier}: a built-in, already in the matrix: nothing added\n`);
+    if (!opts.help) {
+      strategies = [
+        ...(await loadStrategies(opts.strategies, cwd, 'dedup')),
+        ...(await loadStrategies(opts.policies, cwd, 'eviction-policy')),
+        ...(await loadStrategies(opts.allocators, cwd, 'allocator')),
+      ];
+      for (const r of strategies.filter((x) => x.builtIn)) io.stderr.write(`[bench] ${FLAG_OF[r.kind]} ${r.specifier}: a built-in, already in the matrix: nothing added\n`);
     }
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;

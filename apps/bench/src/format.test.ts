@@ -71,8 +71,8 @@ describe('formatResult', () => {
       commit: null,
       code: { checkout: false, packages: { '@pagevisor/bench': '0.1.0', '@pagevisor/simulator': '0.1.0' } },
       strategies: [
-        { name: 'mine', specifier: './mine.mjs', builtIn: false },
-        { name: 'ksm', specifier: 'ksm', builtIn: true },
+        { kind: 'dedup', name: 'mine', specifier: './mine.mjs', builtIn: false },
+        { kind: 'dedup', name: 'ksm', specifier: 'ksm', builtIn: true },
       ],
     };
     const md = formatMarkdown(installed);

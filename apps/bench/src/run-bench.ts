@@ -192,7 +192,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResult> {
     commit: codeVersion(),
     code: codeInfo(),
     options: { suites, quick: opts.quick, repeats },
-    strategies: given.map(({ name, specifier, builtIn }) => ({ name, specifier, builtIn })),
+    strategies: given.map(({ kind, name, specifier, builtIn }) => ({ kind, name, specifier, builtIn })),
     machine: machineInfo(),
     suites: results.map(({ measurements: _measurements, ...summary }) => summary),
     measurements,

@@ -24,6 +24,7 @@ describe('loadStrategies', () => {
   it('loads a module path relative to the base directory, named for scenario files by its absolute path', async () => {
     const [s] = await loadStrategies(['./hash-map.mjs'], project.dir);
     expect(s).toEqual({
+      kind: 'dedup',
       name: 'my-hash-map',
       specifier: './hash-map.mjs',
       builtIn: false,
@@ -60,7 +61,7 @@ describe('loadStrategies', () => {
     expect(await refusal(['./inline.mjs'])).toMatch(/^--strategy \.\/inline\.mjs: the plugin is named "inline", like the built-in inline/);
     copyFileSync(join(project.dir, 'hash-map.mjs'), join(project.dir, 'hash-map-copy.mjs'));
     expect(await refusal(['./hash-map.mjs', './hash-map-copy.mjs'])).toBe(
-      '--strategy ./hash-map-copy.mjs: the plugin is named "my-hash-map" and --strategy ./hash-map.mjs "my-hash-map": both would be measured as dedup-my-hash-map; give each a name of its own',
+      '--strategy ./hash-map-copy.mjs: the plugin is named "my-hash-map" and --strategy ./hash-map.mjs "my-hash-map": both would be measured under my-hash-map; give each a name of its own',
     );
   });
 });

@@ -2,15 +2,22 @@ import { existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadPlugin } from '@pagevisor/simulator';
+import { BUILT_IN_PLUGINS, loadPlugin } from '@pagevisor/simulator';
 import { PluginError } from '@pagevisor/types';
 import { UsageError } from './cli-args.js';
 
 /** The built-in strategies: the matrix runs them already, and a plugin may not take their names. */
 export const BUILT_IN_STRATEGIES: readonly string[] = ['none', 'inline', 'ksm', 'esx'];
 
-/** A `--strategy` as the result records it. */
+/** The plugin kinds the bench runs beside its built-ins, and the flag that names each. */
+export type BenchPluginKind = 'dedup' | 'eviction-policy' | 'allocator';
+/** The command-line flag of each kind. */
+export const FLAG_OF: Readonly<Record<BenchPluginKind, string>> = { dedup: '--strategy', 'eviction-policy': '--policy', allocator: '--allocator' };
+
+/** A `--strategy` (or `--policy`, `--allocator`) as the result records it. */
 export interface StrategyRecord {
+  /** The kind of plugin (dedup for `--strategy`). */
+  readonly kind: BenchPluginKind;
   /** The plugin's name (its `name`), as the tables show it. */
   readonly name: string;
   /** What `--strategy` said. */
@@ -105,33 +112,35 @@ function scenarioSpecifierOf(spec: string, baseDir: string): { scenarioSpecifier
  * @throws UsageError naming the specifier and the reason: the plugin cannot be loaded, is not a
  *   dedup plugin, or its name is a built-in's or another plugin's (measurement ids would collide).
  */
-export async function loadStrategies(specs: readonly string[], baseDir: string = process.cwd()): Promise<GivenStrategy[]> {
+export async function loadStrategies(specs: readonly string[], baseDir: string = process.cwd(), kind: BenchPluginKind = 'dedup'): Promise<GivenStrategy[]> {
+  const flag = FLAG_OF[kind];
+  const builtIns = BUILT_IN_PLUGINS[kind].map((p) => p.name);
   const strategies: BenchStrategy[] = [];
   const given: GivenStrategy[] = [];
   for (const specifier of specs) {
     let loaded;
     try {
-      loaded = await loadPlugin('dedup', specifier, baseDir);
+      loaded = await loadPlugin(kind, specifier, baseDir);
     } catch (e) {
       // PluginError's message names the specifier: "plugin ./x.mjs: no file /abs/x.mjs".
-      throw new UsageError(e instanceof PluginError ? `--strategy: ${e.message}` : `--strategy ${specifier}: ${e instanceof Error ? e.message : String(e)}`);
+      throw new UsageError(e instanceof PluginError ? `${flag}: ${e.message}` : `${flag} ${specifier}: ${e instanceof Error ? e.message : String(e)}`);
     }
     const name = loaded.plugin.name;
     if (loaded.builtIn) {
-      if (!given.some((r) => r.builtIn && r.name === name)) given.push({ name, specifier, builtIn: true });
+      if (!given.some((r) => r.builtIn && r.name === name)) given.push({ kind, name, specifier, builtIn: true });
       continue;
     }
     const { scenarioSpecifier, link } = scenarioSpecifierOf(specifier, baseDir);
     if (strategies.some((s) => s.scenarioSpecifier === scenarioSpecifier && s.name === name)) continue;
     const slug = strategySlug(name);
-    if (BUILT_IN_STRATEGIES.includes(slug)) {
-      throw new UsageError(`--strategy ${specifier}: the plugin is named "${name}", like the built-in ${slug}: give it a name of its own (its figures would be taken for the built-in's)`);
+    if (builtIns.includes(slug)) {
+      throw new UsageError(`${flag} ${specifier}: the plugin is named "${name}", like the built-in ${slug}: give it a name of its own (its figures would be taken for the built-in's)`);
     }
     const clash = strategies.find((s) => s.slug === slug);
     if (clash !== undefined) {
-      throw new UsageError(`--strategy ${specifier}: the plugin is named "${name}" and --strategy ${clash.specifier} "${clash.name}": both would be measured as dedup-${slug}; give each a name of its own`);
+      throw new UsageError(`${flag} ${specifier}: the plugin is named "${name}" and ${flag} ${clash.specifier} "${clash.name}": both would be measured under ${slug}; give each a name of its own`);
     }
-    const strategy: BenchStrategy = { name, specifier, builtIn: false, slug, baseDir, scenarioSpecifier, ...(link === undefined ? {} : { link }) };
+    const strategy: BenchStrategy = { kind, name, specifier, builtIn: false, slug, baseDir, scenarioSpecifier, ...(link === undefined ? {} : { link }) };
     strategies.push(strategy);
     given.push(strategy);
   }

@@ -83,6 +83,37 @@ describe('macroVariants with --strategy plugins', () => {
   });
 });
 
+describe('macroVariants with --policy and --allocator plugins', () => {
+  const project = testProject();
+  afterAll(() => project.remove());
+
+  it('runs overcommit under each policy in both modes, and static-compare, the default scenario and overcommit on each allocator', async () => {
+    // A policy and an allocator of the project's own (their parts are not built here: only loaded and named).
+    const fs = await import('node:fs');
+    fs.writeFileSync(join(project.dir, 'fifo.mjs'), `export default { kind: 'eviction-policy', name: 'fifo', create: () => ({}) };\n`);
+    fs.writeFileSync(join(project.dir, 'bump.mjs'), `export default { kind: 'allocator', name: 'bump', create: () => ({}) };\n`);
+    const plugins = pluginsOf([...(await loadStrategies(['./fifo.mjs'], project.dir, 'eviction-policy')), ...(await loadStrategies(['./bump.mjs'], project.dir, 'allocator'))]);
+    expect(plugins.map((p) => [p.kind, p.name])).toEqual([['eviction-policy', 'fifo'], ['allocator', 'bump']]);
+    const variants = macroVariants(true, plugins);
+    const added = variants.filter((v) => v.group.includes('fifo') || v.group.includes('bump'));
+    expect(added.map((v) => [v.group, v.label])).toEqual([
+      ['dedup-inline-alloc-bump', 'static-compare, dedup inline, allocator bump'],
+      ['default-inline-alloc-bump', 'default scenario, dedup inline, allocator bump'],
+      ['swap-shared-fifo', 'overcommit, swap shared, fifo'],
+      ['swap-per-domain-fifo', 'overcommit, swap per-domain, fifo'],
+      ['swap-shared-clock-alloc-bump', 'overcommit, swap shared, clock, allocator bump'],
+    ]);
+    for (const v of added) {
+      const s = parseScenario(v.scenario as unknown as ScenarioInput);
+      if (v.group.includes('fifo')) expect(s.machine.swap!.policy).toBe(join(project.dir, 'fifo.mjs'));
+      else expect(s.machine.allocator).toBe(join(project.dir, 'bump.mjs'));
+    }
+    expect(variants.filter((v) => !added.includes(v))).toEqual(macroVariants(true));
+    // A plugin of another kind is refused, naming the flag.
+    await expect(loadStrategies(['./fifo.mjs'], project.dir, 'allocator')).rejects.toThrow('--allocator: plugin ./fifo.mjs: it is a eviction-policy plugin, where a allocator plugin is wanted');
+  });
+});
+
 // A quick run (one repeat) of the whole macro suite with a plugin by path and one by package
 // name: the built simulator in child processes. Skipped, saying why, when it is not built.
 describe.skipIf(simulatorMissing() !== undefined)(`a quick macro run with --strategy plugins${simulatorMissing() === undefined ? '' : ` (skipped: ${simulatorMissing()})`}`, () => {
@@ -130,9 +161,9 @@ describe.skipIf(simulatorMissing() !== undefined)(`a quick macro run with --stra
   it('records the strategies given in the JSON', () => {
     const back = JSON.parse(JSON.stringify(result)) as BenchResult;
     expect(back.strategies).toEqual([
-      { name: 'my-hash-map', specifier: './hash-map.mjs', builtIn: false },
-      { name: 'nothing-shared', specifier: '@me/nothing-shared', builtIn: false },
-      { name: 'inline', specifier: 'inline', builtIn: true },
+      { kind: 'dedup', name: 'my-hash-map', specifier: './hash-map.mjs', builtIn: false },
+      { kind: 'dedup', name: 'nothing-shared', specifier: '@me/nothing-shared', builtIn: false },
+      { kind: 'dedup', name: 'inline', specifier: 'inline', builtIn: true },
     ]);
   });
 });

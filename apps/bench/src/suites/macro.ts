@@ -53,7 +53,10 @@ export function shrinkScenario(s: Json, factor: number, maxS: number): Json {
  * under it, each after the built-ins' runs of the same scenario; its scenario files name it so
  * that the child finds it from a temporary directory (see `BenchStrategy.scenarioSpecifier`).
  */
-export function macroVariants(quick: boolean, strategies: readonly BenchStrategy[] = []): Variant[] {
+export function macroVariants(quick: boolean, plugins: readonly BenchStrategy[] = []): Variant[] {
+  const strategies = plugins.filter((p) => p.kind === 'dedup');
+  const policies = plugins.filter((p) => p.kind === 'eviction-policy');
+  const allocators = plugins.filter((p) => p.kind === 'allocator');
   const shrink = (s: Json, maxS: number): Json => (quick ? shrinkScenario(s, 4, maxS) : s);
   const dedupOf = (p: BenchStrategy): Json => ({ strategy: p.scenarioSpecifier });
   const linksOf = (p: BenchStrategy): { links?: readonly PackageLink[] } => (p.link === undefined ? {} : { links: [p.link] });
@@ -65,10 +68,17 @@ export function macroVariants(quick: boolean, strategies: readonly BenchStrategy
   for (const p of strategies) {
     out.push({ group: `dedup-${p.slug}`, label: `static-compare, dedup ${p.name}`, strategy: p.name, scenario: shrink({ ...compare, dedup: dedupOf(p) }, 2), ...linksOf(p) });
   }
+  const onAllocator = (s: Json, p: BenchStrategy): Json => ({ ...s, machine: { ...(s['machine'] as Json), allocator: p.scenarioSpecifier } });
+  for (const p of allocators) {
+    out.push({ group: `dedup-inline-alloc-${p.slug}`, label: `static-compare, dedup inline, allocator ${p.name}`, strategy: 'inline', scenario: shrink(onAllocator({ ...compare, dedup: { strategy: 'inline' } }, p), 2), ...linksOf(p) });
+  }
   const defaultScenario = (): Json => structuredClone(DEFAULT_SCENARIO) as unknown as Json;
   out.push({ group: 'default-inline', label: 'default scenario, dedup inline', strategy: 'inline', scenario: shrink(defaultScenario(), 5) });
   for (const p of strategies) {
     out.push({ group: `default-${p.slug}`, label: `default scenario, dedup ${p.name}`, strategy: p.name, scenario: shrink({ ...defaultScenario(), dedup: dedupOf(p) }, 5), ...linksOf(p) });
+  }
+  for (const p of allocators) {
+    out.push({ group: `default-inline-alloc-${p.slug}`, label: `default scenario, dedup inline, allocator ${p.name}`, strategy: 'inline', scenario: onAllocator(shrink(defaultScenario(), 5), p), ...linksOf(p) });
   }
   const over = readScenario('overcommit.json');
   const overStrategy = String((over['dedup'] as Json | undefined)?.['strategy'] ?? 'inline');
@@ -82,6 +92,12 @@ export function macroVariants(quick: boolean, strategies: readonly BenchStrategy
     for (const policy of ['clock', 'lru', 'random']) {
       out.push({ group: `swap-${mode}-${policy}`, label: `overcommit, swap ${mode}, ${policy}`, strategy: overStrategy, scenario: overWith(mode, policy) });
     }
+    for (const p of policies) {
+      out.push({ group: `swap-${mode}-${p.slug}`, label: `overcommit, swap ${mode}, ${p.name}`, strategy: overStrategy, scenario: overWith(mode, p.scenarioSpecifier), ...linksOf(p) });
+    }
+  }
+  for (const p of allocators) {
+    out.push({ group: `swap-shared-clock-alloc-${p.slug}`, label: `overcommit, swap shared, clock, allocator ${p.name}`, strategy: overStrategy, scenario: onAllocator(overWith('shared', 'clock'), p), ...linksOf(p) });
   }
   for (const p of strategies) {
     out.push({
@@ -202,8 +218,13 @@ export async function runMacro(ctx: SuiteContext): Promise<SuiteResult> {
   const notes: string[] = [
     `${ctx.repeats} runs of each configuration, each in a child process (pagevisor run FILE --json --quiet); simulated figures must be equal between runs (flagged if not), wall time and peak RSS vary.`,
   ];
-  if (strategies.length > 0) {
-    notes.push(`--strategy plugins: ${strategies.map((p) => `${p.name} (${p.specifier})`).join(', ')}: static-compare, the default scenario and overcommit (swap shared, clock) under each, beside the built-ins.`);
+  const dedupPlugins = strategies.filter((p) => p.kind === 'dedup');
+  if (dedupPlugins.length > 0) {
+    notes.push(`--strategy plugins: ${dedupPlugins.map((p) => `${p.name} (${p.specifier})`).join(', ')}: static-compare, the default scenario and overcommit (swap shared, clock) under each, beside the built-ins.`);
+  }
+  for (const [kind, what] of [['eviction-policy', '--policy plugins: overcommit with a shared area and with an area per domain under each, beside clock, lru and random'], ['allocator', '--allocator plugins: static-compare, the default scenario and overcommit (swap shared, clock), inline, on each, beside the buddy allocator']] as const) {
+    const given = strategies.filter((p) => p.kind === kind);
+    if (given.length > 0) notes.push(`${what.split(':')[0]}: ${given.map((p) => `${p.name} (${p.specifier})`).join(', ')}:${what.split(':')[1]}.`);
   }
   const errors: string[] = [];
   for (const v of macroVariants(ctx.quick, strategies)) {
@@ -227,7 +248,7 @@ export async function runMacro(ctx: SuiteContext): Promise<SuiteResult> {
   const meta = await benchMetadata(ctx);
   out.push(...meta.measurements);
   notes.push(...meta.notes);
-  for (const p of strategies) {
+  for (const p of dedupPlugins) {
     try {
       out.push(...(await benchPluginMetadata(ctx, p)));
     } catch (e) {
