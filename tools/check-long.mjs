@@ -19,7 +19,7 @@ const { values: args } = parseArgs({
   options: {
     'fuzz-calls': { type: 'string', default: '2500000' },
     episode: { type: 'string', default: '5000' },
-    'model-runs': { type: 'string', default: '300' },
+    'model-runs': { type: 'string', default: '100' },
     seed: { type: 'string', default: '1' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -28,7 +28,7 @@ if (args.help) {
   console.log(`usage: node tools/check-long.mjs [options]
   --fuzz-calls N   hypercalls per fuzz configuration (default 2500000; ${FUZZ_CONFIGS.length} configurations)
   --episode E      calls on one hypervisor, each episode with its own seed (default 5000)
-  --model-runs R   reference-model sequences per configuration of each built-in part (default 300)
+  --model-runs R   reference-model sequences per configuration of each built-in part (default 100)
   --seed S         seed of the fuzzer and of the model check (default 1)`);
   process.exit(0);
 }
