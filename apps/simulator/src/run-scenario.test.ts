@@ -1,33 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { NS_PER_S } from '@pagevisor/types';
-import { parseScenario, type ScenarioInput } from '@pagevisor/workloads';
 import { runScenario } from './run-scenario.js';
 import type { Report } from './report.js';
+import { tinyScenario as scenario } from '../tests/tiny-scenario.js';
 
-function scenario(over: Partial<ScenarioInput> = {}, guest: Record<string, unknown> = {}) {
-  return parseScenario({
-    name: 'tiny',
-    seed: 7,
-    machine: { memoryMiB: 16 },
-    durationS: 2,
-    sampleIntervalS: 0.5,
-    guests: [
-      {
-        name: 'g',
-        count: 2,
-        memoryMiB: 4,
-        image: { id: 'os', fraction: 0.6 },
-        zeroFraction: 0.2,
-        writeRatePagesPerS: 200,
-        writeBytes: 32,
-        wholePageWriteFraction: 0.2,
-        bootPagesPerS: 4096,
-        ...guest,
-      },
-    ],
-    ...over,
-  });
-}
 
 function withoutWall(r: Report): string {
   const { wall: _wall, ...rest } = r;

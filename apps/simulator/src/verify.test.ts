@@ -12,6 +12,7 @@ import { ExitCode, main } from './cli.js';
 import type { Report } from './report.js';
 import { runScenario } from './run-scenario.js';
 import { formatSummary } from './summary.js';
+import { tinyScenario } from '../tests/tiny-scenario.js';
 
 const dir = new URL('../scenarios/', import.meta.url);
 
@@ -115,30 +116,9 @@ describe('--verify on every example scenario (scale-16x1g.json aside) under ever
   }
 });
 
-/** A tiny scenario: 2 guests of 1024 pages (60% one image, 20% zeros, 20% private), writing. */
+/** A tiny scenario (see tinyScenario), 1 simulated second sampled every 0.25 s. */
 function tiny(over: Partial<ScenarioInput> = {}, guest: Record<string, unknown> = {}): Scenario {
-  return parseScenario({
-    name: 'tiny',
-    seed: 7,
-    machine: { memoryMiB: 16 },
-    durationS: 1,
-    sampleIntervalS: 0.25,
-    guests: [
-      {
-        name: 'g',
-        count: 2,
-        memoryMiB: 4,
-        image: { id: 'os', fraction: 0.6 },
-        zeroFraction: 0.2,
-        writeRatePagesPerS: 200,
-        writeBytes: 32,
-        wholePageWriteFraction: 0.2,
-        bootPagesPerS: 4096,
-        ...guest,
-      },
-    ],
-    ...over,
-  });
+  return tinyScenario({ durationS: 1, sampleIntervalS: 0.25, ...over }, guest);
 }
 
 /** The highest gfn of `dom` mapping a private frame (ram_rw, one mapping): its frame and gfn. */
