@@ -551,6 +551,9 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     this.checkAccess(op, d, gfn, offset, length, src, srcOffset);
     if (d.table.type(gfn) === P2mType.invalid) throw new HypervisorError('EINVAL', op, `dom ${dom} gfn ${gfn} is not populated`);
     this.present(op, d, gfn, true);
+    // Any store cancels a paging nomination (the page is no longer a candidate for evict). A
+    // nominated page is private and resident: nothing below can refuse the store after this.
+    if (d.table.type(gfn) === P2mType.paging_out) d.table.set(gfn, d.table.mfn(gfn), P2mType.ram_rw);
     if (length === PAGE_SIZE && this.dedup.inline) {
       this.writeWholePageInline(d, gfn, src, srcOffset);
     } else {
@@ -637,12 +640,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
 
   /** Makes `gfn` a private writable frame (unsharing or backing it) and returns it. Throws ENOMEM first. */
   private writableFrame(d: Domain, gfn: Gfn, willOverwrite: boolean): Mfn {
-    let t = d.table.type(gfn);
-    if (t === P2mType.paging_out) {
-      // A write cancels the nomination: the page is no longer a candidate for evict.
-      d.table.set(gfn, d.table.mfn(gfn), P2mType.ram_rw);
-      t = P2mType.ram_rw;
-    }
+    const t = d.table.type(gfn);
     if (t === P2mType.ram_shared) {
       const old = d.table.mfn(gfn);
       const outcome = this.cow.unshare(d.id, d.table, gfn, willOverwrite);
@@ -714,11 +712,7 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     const match = this.dedup.lookup(page, hash, d.id);
     if (match !== INVALID_MFN && this.mayShareFrame(d, match)) {
       this.charge(d, c.pageHashNs + c.pageCompareNs);
-      if (match === cur) {
-        // Already holds this content; the write still cancels a paging nomination.
-        if (d.table.type(gfn) === P2mType.paging_out) d.table.set(gfn, cur, P2mType.ram_rw);
-        return;
-      }
+      if (match === cur) return; // already holds this content
       this.makeShared(match);
       this.dropMapping(d, gfn);
       this.mapShared(d, gfn, match);
