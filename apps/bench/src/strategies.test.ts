@@ -5,7 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { testProject } from '../tests/test-project.js';
 import { UsageError } from './cli-args.js';
 import { main } from './cli.js';
-import { loadStrategies, packageNameOf, pluginsOf, strategySlug, type BenchStrategy } from './strategies.js';
+import { packageNameOf } from '@pagevisor/simulator';
+import { loadStrategies, pluginsOf, strategySlug, type BenchStrategy } from './strategies.js';
 
 const project = testProject();
 afterAll(() => project.remove());

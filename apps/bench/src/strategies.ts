@@ -1,8 +1,8 @@
-import { existsSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUILT_IN_PLUGINS, loadPlugin } from '@pagevisor/simulator';
+import { BUILT_IN_PLUGINS, loadPlugin, packageDirOf, packageNameOf } from '@pagevisor/simulator';
 import { PluginError } from '@pagevisor/types';
 import { UsageError } from './cli-args.js';
 
@@ -72,21 +72,6 @@ function isPathSpecifier(spec: string): boolean {
   return spec.startsWith('./') || spec.startsWith('../') || isAbsolute(spec);
 }
 
-/** `@scope/name/sub/path` -> `@scope/name`; `name/sub` -> `name`. */
-export function packageNameOf(spec: string): string {
-  const parts = spec.split('/');
-  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
-}
-
-/** The directory of package `name` in the nearest `node_modules` above `from` (as Node looks), or undefined. */
-function findPackageDir(name: string, from: string): string | undefined {
-  for (let dir = resolve(from); ; dir = dirname(dir)) {
-    const candidate = join(dir, 'node_modules', name);
-    if (existsSync(join(candidate, 'package.json'))) return realpathSync(candidate);
-    if (dirname(dir) === dir) return undefined;
-  }
-}
-
 /**
  * How a scenario file anywhere names the plugin that `spec` names from `baseDir`: a path (or a
  * `file:` URL) as an absolute path; a package by its name, with its directory to link beside the
@@ -96,8 +81,8 @@ function scenarioSpecifierOf(spec: string, baseDir: string): { scenarioSpecifier
   if (spec.startsWith('file:')) return { scenarioSpecifier: fileURLToPath(spec) };
   if (isPathSpecifier(spec)) return { scenarioSpecifier: resolve(baseDir, spec) };
   const name = packageNameOf(spec);
-  const dir = findPackageDir(name, baseDir);
-  if (dir !== undefined) return { scenarioSpecifier: spec, link: { name, dir } };
+  const found = packageDirOf(name, baseDir);
+  if (found !== undefined) return { scenarioSpecifier: spec, link: { name, dir: realpathSync(found) } };
   try {
     return { scenarioSpecifier: createRequire(join(baseDir, 'noop.js')).resolve(spec) };
   } catch {

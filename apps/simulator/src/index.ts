@@ -21,7 +21,7 @@ export { formatSummary } from './summary.js';
 export { renderHtmlReport, writeHtmlReport } from './html-report.js';
 export { domainsCsv, timelineCsv, writeCsvReport } from './csv-report.js';
 export { formatReplay, replayTrace, type ReplayOptions, type ReplayReport } from './replay.js';
-export { BUILT_IN_PLUGINS, loadPlugin, type LoadedPlugin } from './plugins.js';
+export { BUILT_IN_PLUGINS, loadPlugin, packageDirOf, packageNameOf, type LoadedPlugin } from './plugins.js';
 export { makeAllocator, makeDedup, partsContext, type BuiltPart, type PartsContext } from './make-parts.js';
 export { ExitCode, main, type CliIo } from './cli.js';
 export { VERSION } from './version.js';

@@ -93,17 +93,26 @@ function resolvePackage(name: string, baseDir: string): string | undefined {
   } catch {
     // Not resolvable through require: look for an import-only package below.
   }
-  const [scopeOrName, ...rest] = name.split('/');
-  const packageName = scopeOrName!.startsWith('@') ? `${scopeOrName}/${rest.shift() ?? ''}` : scopeOrName!;
-  const subpath = rest.length > 0 ? `./${rest.join('/')}` : '.';
-  for (let dir = resolve(baseDir); ; dir = dirname(dir)) {
-    const pkgDir = join(dir, 'node_modules', packageName);
-    const manifest = join(pkgDir, 'package.json');
-    if (existsSync(manifest)) {
-      const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: unknown; main?: string };
-      const entry = exportEntry(pkg.exports, subpath) ?? (subpath === '.' ? (pkg.main ?? 'index.js') : subpath);
-      return join(pkgDir, entry);
-    }
+  const packageName = packageNameOf(name);
+  const pkgDir = packageDirOf(packageName, baseDir);
+  if (pkgDir === undefined) return undefined;
+  const subpath = name === packageName ? '.' : `.${name.slice(packageName.length)}`;
+  const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { exports?: unknown; main?: string };
+  const entry = exportEntry(pkg.exports, subpath) ?? (subpath === '.' ? (pkg.main ?? 'index.js') : subpath);
+  return join(pkgDir, entry);
+}
+
+/** The package a specifier names: `@scope/name/sub/path` -> `@scope/name`; `name/sub` -> `name`. */
+export function packageNameOf(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
+
+/** The directory of package `name` in the nearest `node_modules` above `from` that has it (as Node looks), or undefined. */
+export function packageDirOf(name: string, from: string): string | undefined {
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
     if (dirname(dir) === dir) return undefined;
   }
 }
