@@ -9,7 +9,10 @@ import {
   P2M_TYPE_NAMES,
   P2mType,
 } from '@pagevisor/types';
-import type { Hypervisor } from './hypervisor.js';
+import type { HostCore } from './core.js';
+
+/** What the audit reads of a host: a `Hypervisor` or its core. */
+export type AuditedHost = Pick<HostCore, 'frames' | 'p2m' | 'memory' | 'dedup' | 'zeroMfn' | 'pager' | 'domains' | 'handleOf'>;
 
 const MAX_PROBLEMS = 50;
 
@@ -27,7 +30,7 @@ const MAX_PROBLEMS = 50;
  *   parent it is, and no chain of parents comes back to where it started;
  * - the dedup strategy's own audit.
  */
-export function auditHypervisor(hv: Hypervisor): string[] {
+export function auditHypervisor(hv: AuditedHost): string[] {
   const problems: string[] = [];
   const report = (msg: string): void => {
     if (problems.length < MAX_PROBLEMS) problems.push(msg);
@@ -136,7 +139,7 @@ export function auditHypervisor(hv: Hypervisor): string[] {
 }
 
 /** Broken invariants of the fork graph (parent links and fork counts), in words. */
-function auditForkGraph(hv: Hypervisor): string[] {
+function auditForkGraph(hv: AuditedHost): string[] {
   const problems: string[] = [];
   const domains = new Map(hv.domains().map((d) => [d.id as number, d]));
   const children = new Map<number, number>();

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { EsxDedup, InlineDedup, type EsxDedupOptions } from '@pagevisor/dedup';
 import { asGfn, HypervisorError, NS_PER_MS, NS_PER_S, PAGE_SIZE, Prng, type DomId } from '@pagevisor/types';
-import { Hypervisor, MEMF_POPULATE_ON_DEMAND } from './hypervisor.js';
+import { Hypervisor } from './hypervisor.js';
+import { MEMF_POPULATE_ON_DEMAND } from './memory-ops.js';
 import { read } from '../tests/pages.js';
 
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);

@@ -1,5 +1,8 @@
-export { Hypervisor, MADV_DONTNEED, MADV_MERGEABLE, MADV_UNMERGEABLE, MEMF_POPULATE_ON_DEMAND, mayActOn, type Domain } from './hypervisor.js';
-export { auditHypervisor } from './audit.js';
+export { Hypervisor, type Domain } from './hypervisor.js';
+export { MADV_DONTNEED, MEMF_POPULATE_ON_DEMAND } from './memory-ops.js';
+export { MADV_MERGEABLE, MADV_UNMERGEABLE } from './dedup-host.js';
+export { mayActOn } from './abi-handler.js';
+export { auditHypervisor, type AuditedHost } from './audit.js';
 export { checkAgainstModel, destroyAll, ReferenceModel, type ModelCheckOptions, type ModelCheckSummary, type ModelOp } from './model-check.js';
 export type { AllocatorName, DomainOptions, HypervisorOptions, Mitigations, SwapOptions } from './options.js';
 export { Tmem, TMEM_MAX_POOLS_PER_DOMAIN, type TmemOptions, type TmemStats } from './tmem.js';

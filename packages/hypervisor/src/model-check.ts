@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { asDomId, asGfn, asMfn, HypervisorError, PAGE_SIZE, type DomId, type Gfn, type Mfn } from '@pagevisor/types';
-import { MADV_DONTNEED, type Hypervisor } from './hypervisor.js';
+import type { Hypervisor } from './hypervisor.js';
+import { MADV_DONTNEED } from './memory-ops.js';
 import { observableDigest } from './observable-state.js';
 
 /**
