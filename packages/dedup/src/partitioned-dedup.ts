@@ -458,7 +458,7 @@ export class PartitionedDedup implements DedupIndex {
       let frames = 0;
       for (const g of list) frames += (g.index as Partial<KnobFrames>).framesForKnob?.(name, value) ?? 0;
       const free = host.frames.freeFrames;
-      if (frames > free) {
+      if (frames > free && !(host.ensureFree?.(frames) ?? false)) {
         throw new HypervisorError('ENOMEM', 'set_knob', `${name} = ${value} needs ${frames} frames over ${list.length} groups, ${free} free`);
       }
     }

@@ -23,8 +23,20 @@ describe('UnmergeCount', () => {
     const c = new UnmergeCount(2);
     c.addShared(5);
     c.addZero();
-    expect(() => c.check('op_x', frames({ 5: 2 }, 1))).toThrow(HypervisorError);
-    expect(() => c.check('op_x', frames({ 5: 2 }, 1))).toThrow('op_x: ENOMEM: 2 frames needed to unmerge, 1 free');
-    expect(() => c.check('op_x', frames({ 5: 2 }, 2))).not.toThrow();
+    expect(() => c.check('op_x', { frames: frames({ 5: 2 }, 1) })).toThrow(HypervisorError);
+    expect(() => c.check('op_x', { frames: frames({ 5: 2 }, 1) })).toThrow('op_x: ENOMEM: 2 frames needed to unmerge, 1 free');
+    expect(() => c.check('op_x', { frames: frames({ 5: 2 }, 2) })).not.toThrow();
+  });
+
+  it('asks a host that pages out to make room, and refuses when it cannot', () => {
+    const c = new UnmergeCount(2);
+    c.addShared(5);
+    c.addZero();
+    const asked: number[] = [];
+    const host = (room: boolean) => ({ frames: frames({ 5: 2 }, 1), ensureFree: (n: number) => (asked.push(n), room) });
+    expect(() => c.check('op_x', host(true))).not.toThrow();
+    expect(asked).toEqual([2]);
+    expect(() => c.check('op_x', host(false))).toThrow('op_x: ENOMEM: 2 frames needed to unmerge, 1 free and no more could be paged out');
+    expect(() => c.check('op_x', { frames: frames({ 5: 2 }, 2), ensureFree: () => false })).not.toThrow(); // enough free: not asked
   });
 });

@@ -1,4 +1,4 @@
-import { HypervisorError, type FrameTable, type Mfn } from '@pagevisor/types';
+import { HypervisorError, type DedupHost, type FrameTable, type Mfn } from '@pagevisor/types';
 
 /**
  * The frames an unmerge of many pages will allocate, counted before any page is unmerged so that
@@ -42,10 +42,15 @@ export class UnmergeCount {
     return needed;
   }
 
-  /** Throws ENOMEM (named `op`), before anything changed, when `table` has fewer free frames than the unmerge needs. */
-  check(op: string, table: FrameTable): void {
-    const needed = this.frames(table);
-    const free = table.freeFrames;
-    if (needed > free) throw new HypervisorError('ENOMEM', op, `${needed} frames needed to unmerge, ${free} free`);
+  /**
+   * Makes room for the unmerge on `host` (paging out when it has swap), or throws ENOMEM (named
+   * `op`) having changed nothing when it cannot.
+   */
+  check(op: string, host: Pick<DedupHost, 'frames' | 'ensureFree'>): void {
+    const needed = this.frames(host.frames);
+    const free = host.frames.freeFrames;
+    if (needed > free && !(host.ensureFree?.(needed) ?? false)) {
+      throw new HypervisorError('ENOMEM', op, `${needed} frames needed to unmerge, ${free} free${host.ensureFree === undefined ? '' : ' and no more could be paged out'}`);
+    }
   }
 }

@@ -23,6 +23,7 @@ export function dedupHost(h: HostCore): DedupHost {
     nodeOf: (mfn) => h.nodeOf(mfn),
     merge: (dom, gfn, target) => mergePage(h, dom, gfn, target),
     unmerge: (dom, gfn) => unmergePage(h, dom, gfn),
+    ensureFree: (n) => h.frames.freeFrames >= n || (h.pager?.ensureFree(n) ?? false),
     chargeCpu: (ns) => {
       h.dedupCpuNs += ns;
     },

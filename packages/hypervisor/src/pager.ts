@@ -178,14 +178,14 @@ export class Pager {
   }
 
   /**
-   * Evicts until `n` frames are free; false when eviction could not free enough. When the policy
-   * does not track enough pages to free them, evicts nothing; a swap area that fills up or fails
-   * midway may leave some pages evicted (their contents intact on swap).
+   * Evicts until `n` frames are free; false when eviction could not free enough, having evicted
+   * nothing. The victims' contents are written first and their p2m entries change only once all
+   * are written, so a swap area that fills up or fails midway releases what it took and the
+   * caller's refusal leaves every page where it was.
    */
   ensureFree(n: number): boolean {
     if (!this.canFree(n)) return false;
-    while (this.host.frames.freeFrames < n) if (!this.evictOne()) return false;
-    return true;
+    return this.evict(n - this.host.frames.freeFrames);
   }
 
   /** Whether evicting could make `n` frames free: enough frames hold evictable pages. */
@@ -206,35 +206,46 @@ export class Pager {
     while (this.host.frames.freeFrames < this.highWatermark && this.evictOne());
   }
 
-  /**
-   * Evicts one page: the policy's victim, skipping frames that no longer hold an evictable guest
-   * page. False when there is none, or the area refused it (full or failing): then the page stays
-   * in RAM.
-   */
+  /** Evicts one page, the policy's victim; false when none could be written out. */
   evictOne(): boolean {
-    const { frames } = this.host;
-    for (let tries = this.policy.size; tries >= 0; tries--) {
+    return this.evict(1);
+  }
+
+  /**
+   * Evicts `count` pages, the policy's victims, or none: false when not that many could be
+   * written out. Frames that no longer hold an evictable guest page leave the policy; a victim
+   * the area refuses (full, failing) stays in RAM with a second chance, and another is tried
+   * (another page may need no write: its content is in a slot already).
+   */
+  private evict(count: number): boolean {
+    const taken: Mfn[] = [];
+    const slots: SwapSlot[][] = [];
+    const refused: Mfn[] = [];
+    for (let tries = this.policy.size; taken.length < count && tries >= 0; tries--) {
       const m = this.policy.victim();
-      if (m === INVALID_MFN) return false;
-      if (!this.evictable(m)) {
-        this.untrack(m);
-        continue;
-      }
+      if (m === INVALID_MFN) break;
+      // Out of the policy while it is a candidate, so that the next victim is another frame.
+      this.untrack(m);
+      if (!this.evictable(m)) continue;
       try {
-        if ((frames.flags(m) & FrameFlags.shared) !== 0) this.evictShared(m);
-        else this.evictPrivate(m);
+        slots.push(this.writeOut(m));
+        taken.push(m);
       } catch (e) {
         if (!(e instanceof HypervisorError)) throw e;
-        // The page stays in RAM; give it a second chance and try another victim (another page
-        // may need no write: its content is in a slot already).
         this.evictionFailures++;
-        this.policy.touch(m);
-        continue;
+        refused.push(m);
       }
-      this.untrack(m);
-      return true;
     }
-    return false;
+    for (const m of refused) this.touch(m);
+    if (taken.length < count) {
+      taken.forEach((m, i) => {
+        this.unwrite(m, slots[i]!);
+        this.touch(m);
+      });
+      return false;
+    }
+    taken.forEach((m, i) => this.commit(m, slots[i]!));
+    return true;
   }
 
   /**
@@ -303,13 +314,15 @@ export class Pager {
    */
   evictPage(op: string, dom: DomId, gfn: Gfn): void {
     const m = this.host.p2m.table(dom)!.mfn(gfn);
+    let slots: SwapSlot[];
     try {
-      this.evictPrivate(m);
+      slots = this.writeOut(m);
     } catch (e) {
       if (e instanceof HypervisorError) throw new HypervisorError(e.errnoName as 'EIO', op, `dom ${dom} gfn ${gfn}: ${e.detail}`);
       throw e;
     }
     this.untrack(m);
+    this.commit(m, slots);
   }
 
   /**
@@ -475,53 +488,75 @@ export class Pager {
     return area.store(this.scratch, memory.hashPage(this.scratch));
   }
 
-  private evictPrivate(m: Mfn): void {
-    const { frames, p2m, dedup } = this.host;
-    const owner = frames.owner(m);
-    const gfn = frames.gfn(m);
+  /**
+   * The first phase of evicting frame `m`: its content written to swap, one slot for each of its
+   * mappings, in rmap order (a private frame has one), nothing else changed. One shared area
+   * stores a shared frame once, and a frame that still caches its slot (swapped in and not
+   * written since) writes nothing. Throws what the area throws, having released what it stored.
+   */
+  private writeOut(m: Mfn): SwapSlot[] {
+    const { frames, p2m } = this.host;
     const cached = this.cacheSlot[m]!;
-    // An unmodified page swapped in earlier still has its slot: evicting it writes nothing.
-    const slot = cached >= 0 ? cached : this.store(this.areaOf(owner), m);
-    this.cacheSlot[m] = -1;
-    if (cached >= 0 && this.shared !== undefined) this.slotFrame.delete(cached);
-    p2m.table(owner)!.set(gfn, asMfn(slot), P2mType.paged);
-    dedup.remove(m);
-    this.host.frameGone(m);
-    frames.freeFrame(m);
+    const shared = (frames.flags(m) & FrameFlags.shared) !== 0;
+    if (!shared) return [cached >= 0 ? asSwapSlot(cached) : this.store(this.areaOf(frames.owner(m)), m)];
+    const doms: DomId[] = [];
+    p2m.rmap.forEach(m, (d) => doms.push(d));
+    if (this.shared !== undefined) {
+      const slot = cached >= 0 ? asSwapSlot(cached) : this.store(this.shared, m);
+      return doms.map(() => slot);
+    }
+    const slots: SwapSlot[] = [];
+    try {
+      for (const d of doms) slots.push(this.store(this.areaOf(d), m));
+    } catch (e) {
+      slots.forEach((slot, i) => this.areaOf(doms[i]!).addRef(slot, -1));
+      throw e;
+    }
+    return slots;
   }
 
-  private evictShared(m: Mfn): void {
-    const { frames, p2m, dedup } = this.host;
-    const doms: DomId[] = [];
-    const gfns: Gfn[] = [];
-    p2m.rmap.forEach(m, (d, g) => {
-      doms.push(d);
-      gfns.push(g);
-    });
-    const slots: SwapSlot[] = [];
-    if (this.shared !== undefined) {
-      // One slot for every sharer: the shared area stores the content once (or not at all, when
-      // the frame still caches its slot: that reference becomes the first sharer's).
-      const cached = this.cacheSlot[m]!;
-      const slot = cached >= 0 ? asSwapSlot(cached) : this.store(this.shared, m);
-      if (cached >= 0) {
-        this.cacheSlot[m] = -1;
-        this.slotFrame.delete(cached);
-      }
-      this.shared.addRef(slot, doms.length - 1);
-      for (let i = 0; i < doms.length; i++) slots.push(slot);
+  /** Undoes {@link writeOut}: the slots it stored are released (a cached slot was only borrowed). */
+  private unwrite(m: Mfn, slots: readonly SwapSlot[]): void {
+    if (this.cacheSlot[m]! >= 0) return;
+    const { frames, p2m } = this.host;
+    if ((frames.flags(m) & FrameFlags.shared) === 0) {
+      this.areaOf(frames.owner(m)).addRef(slots[0]!, -1);
+    } else if (this.shared !== undefined) {
+      this.shared.addRef(slots[0]!, -1);
     } else {
-      try {
-        for (const d of doms) slots.push(this.store(this.areaOf(d), m));
-      } catch (e) {
-        slots.forEach((slot, i) => this.areaOf(doms[i]!).addRef(slot, -1));
-        throw e;
-      }
+      let i = 0;
+      p2m.rmap.forEach(m, (d) => this.areaOf(d).addRef(slots[i++]!, -1));
     }
-    for (let i = 0; i < doms.length; i++) {
-      p2m.rmap.remove(m, doms[i]!, gfns[i]!);
-      frames.addRef(m, -1);
-      p2m.table(doms[i]!)!.set(gfns[i]!, asMfn(slots[i]!), P2mType.paged);
+  }
+
+  /**
+   * The second phase: every mapping of `m` becomes a `paged` entry holding its slot from
+   * {@link writeOut} (the frame's swap-cache reference, if any, passing to the first), and the
+   * frame is freed.
+   */
+  private commit(m: Mfn, slots: readonly SwapSlot[]): void {
+    const { frames, p2m, dedup } = this.host;
+    const cached = this.cacheSlot[m]!;
+    if (cached >= 0) {
+      this.cacheSlot[m] = -1;
+      if (this.shared !== undefined) this.slotFrame.delete(cached);
+    }
+    if ((frames.flags(m) & FrameFlags.shared) === 0) {
+      p2m.table(frames.owner(m))!.set(frames.gfn(m), asMfn(slots[0]!), P2mType.paged);
+    } else {
+      const doms: DomId[] = [];
+      const gfns: Gfn[] = [];
+      p2m.rmap.forEach(m, (d, g) => {
+        doms.push(d);
+        gfns.push(g);
+      });
+      // One shared area: one slot for every sharer, stored once (its reference is the first's).
+      if (this.shared !== undefined) this.shared.addRef(slots[0]!, doms.length - 1);
+      for (let i = 0; i < doms.length; i++) {
+        p2m.rmap.remove(m, doms[i]!, gfns[i]!);
+        frames.addRef(m, -1);
+        p2m.table(doms[i]!)!.set(gfns[i]!, asMfn(slots[i]!), P2mType.paged);
+      }
     }
     dedup.remove(m);
     this.host.frameGone(m);

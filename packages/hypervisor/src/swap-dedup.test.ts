@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createDedup } from '@pagevisor/dedup';
-import { MemorySwapDevice, SharedSwap } from '@pagevisor/swap';
+import { createDedup, KsmDedup } from '@pagevisor/dedup';
+import { createEvictionPolicy, MemorySwapDevice, SharedSwap } from '@pagevisor/swap';
 import { asGfn, P2mType, PAGE_SIZE, type DomId } from '@pagevisor/types';
 import { Hypervisor } from './hypervisor.js';
 import { PickPolicy } from '../tests/pick-policy.js';
 import { pageOf, read } from '../tests/pages.js';
+import { observableDigest } from './observable-state.js';
 
 /** 64 frames, one shared swap area, a policy the test steers, and `strategy`. */
 async function host(strategy: 'none' | 'inline') {
@@ -93,5 +94,46 @@ describe('swap-in through de-duplication', () => {
     const mfn = hv.p2m.table(a)!.mfn(asGfn(0));
     hv.memory.write(mfn, 10, Uint8Array.of(0xee), 0, 1); // behind the hypervisor's back
     expect(hv.audit()).toContain(`swap: mfn ${mfn}: its content differs from swap-cache slot 0`);
+  });
+});
+
+describe('unmerging on a host that pages out', () => {
+  /** 64 frames, a KSM scanner and a shared area of `slots` slots; guest a's 30 pages hold one content, merged. */
+  async function merged(slots: number) {
+    let hv: Hypervisor | undefined;
+    const ksm = new KsmDedup({ pages_to_scan: 100, sleep_millisecs: 1 });
+    const area = new SharedSwap({ device: new MemorySwapDevice({ slots }), hashPage: (p) => hv!.memory.hashPage(p) });
+    hv = await Hypervisor.create({ frames: 64, dedup: ksm, swap: { backend: area, policy: createEvictionPolicy('lru', { frames: 64 }), lowWatermark: 1, highWatermark: 2 } });
+    const a = hv.createDomain({ maxPages: 30 });
+    hv.populatePhysmap(a, Array.from({ length: 30 }, (_, i) => i));
+    for (let i = 0; i < 30; i++) hv.writePage(a, asGfn(i), 0, pageOf(1), 0, PAGE_SIZE);
+    hv.advise(a, asGfn(0), 30, true);
+    while (ksm.stats()['full_scans']! < 2) hv.wakeDedup(ksm.nextWakeNs());
+    expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 29 });
+    // Another guest takes most of what is left: fewer free frames than the unmerge needs.
+    const b = hv.createDomain({ maxPages: 40 });
+    hv.populatePhysmap(b, Array.from({ length: 40 }, (_, i) => i));
+    for (let i = 0; i < 40; i++) hv.writePage(b, asGfn(i), 0, pageOf(100 + i), 0, PAGE_SIZE);
+    expect(hv.frames.freeFrames).toBeLessThan(29);
+    return { hv, ksm, a, b };
+  }
+
+  it('MADV_UNMERGEABLE pages others out to make room instead of refusing', async () => {
+    const { hv, a, b } = await merged(64);
+    const paged = hv.totals().pagedPages;
+    hv.advise(a, asGfn(0), 30, false);
+    expect(hv.totals().pagedPages).toBeGreaterThan(paged);
+    expect(hv.domainStats(a).sharedPages).toBe(0);
+    expect(hv.audit()).toEqual([]);
+    for (let i = 0; i < 30; i++) expect(read(hv, a, i)).toEqual(pageOf(1));
+    for (let i = 0; i < 40; i++) expect(read(hv, b, i)).toEqual(pageOf(100 + i));
+  });
+
+  it('refuses with ENOMEM, changing nothing, when the swap area cannot take enough pages', async () => {
+    const { hv, a } = await merged(2);
+    const before = observableDigest(hv);
+    expect(() => hv.advise(a, asGfn(0), 30, false)).toThrow(/madvise_unmergeable: ENOMEM: 29 frames needed to unmerge, \d+ free and no more could be paged out/);
+    expect(observableDigest(hv)).toBe(before);
+    expect(hv.audit()).toEqual([]);
   });
 });

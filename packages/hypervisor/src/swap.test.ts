@@ -6,6 +6,7 @@ import { HypercallClient } from '@pagevisor/hypercall-abi';
 import { Hypervisor } from './hypervisor.js';
 import { PickPolicy } from '../tests/pick-policy.js';
 import { pageOf, read } from '../tests/pages.js';
+import { observableDigest } from './observable-state.js';
 
 const FRAMES = 32;
 
@@ -186,6 +187,29 @@ describe('swap faults', () => {
     hv.populatePhysmap(a, [30, 31, 32, 33, 34]);
     expect(hv.domainStats(a).pagedPages).toBeGreaterThan(0);
     expect(hv.audit()).toEqual([]);
+  });
+
+  it.each([
+    ['fills', { fullAfterWrites: 6 }],
+    ['fails', { failWriteAt: [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26] }],
+  ])('a swap area that %s midway: the refused allocation leaves every page where it was', async (_, faults: FaultPlanOptions) => {
+    const { hv } = await host('shared', 'lru', faults);
+    const a = hv.createDomain({ maxPages: 40 });
+    hv.populatePhysmap(a, Array.from({ length: 24 }, (_, i) => i));
+    for (let i = 0; i < 24; i++) hv.writePage(a, asGfn(i), 0, pageOf(i), 0, PAGE_SIZE);
+    expect(hv.totals().pagedPages).toBe(0);
+    const before = observableDigest(hv);
+    // 12 frames more than are free: a few pages go out before the area stops taking them.
+    expect(() => hv.populatePhysmap(a, Array.from({ length: 16 }, (_, i) => 24 + i))).toThrow(/ENOMEM/);
+    expect(hv.swapStats()!.evictionFailures).toBeGreaterThan(0);
+    expect(hv.swapStats()!.swapOuts).toBeGreaterThan(0); // some were written, then released
+    expect(observableDigest(hv)).toBe(before);
+    expect(hv.audit()).toEqual([]);
+    for (let i = 0; i < 24; i++) expect(read(hv, a, i)).toEqual(pageOf(i));
+    // What fits in the free frames still goes.
+    hv.populatePhysmap(a, [24, 25, 26, 27, 28, 29]);
+    expect(hv.audit()).toEqual([]);
+    for (let i = 0; i < 24; i++) expect(read(hv, a, i)).toEqual(pageOf(i));
   });
 
   it('a failed swap-in pauses the domain and reports EIO; once cleared and unpaused the page reads right', async () => {

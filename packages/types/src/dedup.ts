@@ -32,6 +32,12 @@ export interface DedupHost {
    * false, changing nothing, when no frame is free; true otherwise (also when nothing was shared).
    */
   unmerge(dom: DomId, gfn: Gfn): boolean;
+  /**
+   * Makes `n` frames free before a change that will allocate them (an unmerge of many pages),
+   * paging others out to swap when the host has a swap area. False, having changed nothing, when
+   * it cannot. A host without it has only its free frames (`frames.freeFrames`).
+   */
+  ensureFree?(n: number): boolean;
   /** Adds `ns` of simulated CPU time spent by the strategy itself (e.g. scanning). */
   chargeCpu(ns: number): void;
   /**

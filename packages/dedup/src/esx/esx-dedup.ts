@@ -513,7 +513,7 @@ export class EsxDedup implements DedupIndex {
         need.addShared(mfn);
       }
     }
-    need.check(op, host.frames);
+    need.check(op, host);
     for (let g = start; g < start + count; g++) {
       const gfn = g as Gfn;
       if (d.table.type(gfn) !== P2mType.ram_shared) continue;

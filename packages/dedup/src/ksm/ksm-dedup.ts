@@ -278,7 +278,7 @@ export class KsmDedup implements DedupIndex, KnobFrames {
       }
     }
     // Checked before anything changes: a refused run = 2 leaves run, pages and counters as they were.
-    if (knob === 'run' && v === 2 && this.host !== undefined) this.countUnmergeAll().check('ksm_run_unmerge', this.host.frames);
+    if (knob === 'run' && v === 2 && this.host !== undefined) this.countUnmergeAll().check('ksm_run_unmerge', this.host);
     this.opts[knob] = v;
     if (this.host !== undefined) {
       this.stable.maxPageSharing = this.opts.max_page_sharing;
@@ -738,7 +738,7 @@ export class KsmDedup implements DedupIndex, KnobFrames {
   private unmergeRange(host: DedupHost, slot: DomainSlot, from: number, to: number, op: string): void {
     const count = new UnmergeCount(to - from);
     this.countUnmerge(count, slot, from, to);
-    count.check(op, host.frames);
+    count.check(op, host);
     for (let g = from; g < to; g++) this.unmergePage(slot, g);
   }
 
