@@ -62,6 +62,9 @@ export const SwapIn = {
 /** A {@link SwapIn} value. */
 export type SwapIn = (typeof SwapIn)[keyof typeof SwapIn];
 
+/** Victims with sharers an eviction passes over, at most, looking for a private one. */
+const PASS_OVER = 64;
+
 /** What the pager needs of the hypervisor. */
 export interface PagerHost {
   readonly memory: MachineMemory;
@@ -216,17 +219,19 @@ export class Pager {
    * written out. Frames that no longer hold an evictable guest page leave the policy; a victim
    * the area refuses (full, failing) stays in RAM with a second chance, and another is tried
    * (another page may need no write: its content is in a slot already).
+   *
+   * Sharing weighs in: a frame mapped N times costs N faults to bring back and, while out, takes
+   * N - 1 frames of saving with it, where a private frame costs one and takes none. So a victim
+   * with sharers is passed over (a second chance) while one of the next {@link PASS_OVER}
+   * victims is private; only when none is are the passed-over frames evicted, in the policy's order.
    */
   private evict(count: number): boolean {
+    const { frames } = this.host;
     const taken: Mfn[] = [];
     const slots: SwapSlot[][] = [];
+    const spared: Mfn[] = [];
     const refused: Mfn[] = [];
-    for (let tries = this.policy.size; taken.length < count && tries >= 0; tries--) {
-      const m = this.policy.victim();
-      if (m === INVALID_MFN) break;
-      // Out of the policy while it is a candidate, so that the next victim is another frame.
-      this.untrack(m);
-      if (!this.evictable(m)) continue;
+    const take = (m: Mfn): void => {
       try {
         slots.push(this.writeOut(m));
         taken.push(m);
@@ -235,7 +240,19 @@ export class Pager {
         this.evictionFailures++;
         refused.push(m);
       }
+    };
+    for (let tries = this.policy.size; taken.length < count && tries >= 0; tries--) {
+      const m = this.policy.victim();
+      if (m === INVALID_MFN) break;
+      // Out of the policy while it is a candidate, so that the next victim is another frame.
+      this.untrack(m);
+      if (!this.evictable(m)) continue;
+      if (spared.length < PASS_OVER && (frames.flags(m) & FrameFlags.shared) !== 0 && frames.refcount(m) > 1) spared.push(m);
+      else take(m);
     }
+    let next = 0;
+    while (taken.length < count && next < spared.length) take(spared[next++]!);
+    for (let i = next; i < spared.length; i++) this.touch(spared[i]!);
     for (const m of refused) this.touch(m);
     if (taken.length < count) {
       taken.forEach((m, i) => {

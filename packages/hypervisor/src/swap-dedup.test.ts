@@ -25,7 +25,7 @@ async function host(strategy: 'none' | 'inline') {
     policy.next = hv.p2m.table(dom)!.mfn(asGfn(gfn));
     expect(hv.pager!.evictOne()).toBe(true);
   };
-  return { hv, guest, evict, type: (dom: DomId, gfn: number) => hv.p2m.table(dom)!.type(asGfn(gfn)) };
+  return { hv, policy, guest, evict, type: (dom: DomId, gfn: number) => hv.p2m.table(dom)!.type(asGfn(gfn)) };
 }
 
 describe('swap-in through de-duplication', () => {
@@ -84,6 +84,21 @@ describe('swap-in through de-duplication', () => {
     // Two frames of one content, in two trust groups: counted, and allowed.
     expect(hv.duplicateFrames()).toBe(1);
     expect(hv.audit()).toEqual([]);
+  });
+
+  it('eviction passes over a frame with sharers while a private one can go, and takes it when none can', async () => {
+    const { hv, policy, guest, evict, type } = await host('inline');
+    const [a, b] = [guest([7, 8]), guest([7])]; // gfn 0 of both: one frame, two mappers; a's gfn 1: private
+    policy.next = hv.p2m.table(a)!.mfn(asGfn(0));
+    expect(hv.pager!.evictOne()).toBe(true);
+    expect([type(a, 0), type(b, 0), type(a, 1)]).toEqual([P2mType.ram_shared, P2mType.ram_shared, P2mType.paged]);
+    expect(hv.totals().pagesSharing).toBe(1);
+    // Only the shared frame left to evict: it goes, once for both mappers.
+    evict(a, 0);
+    expect([type(a, 0), type(b, 0)]).toEqual([P2mType.paged, P2mType.paged]);
+    expect(hv.swapStats()).toMatchObject({ swapOuts: 2, swapSlotsUsed: 2 });
+    expect(hv.audit()).toEqual([]);
+    expect([read(hv, a, 0), read(hv, b, 0), read(hv, a, 1)]).toEqual([pageOf(7), pageOf(7), pageOf(8)]);
   });
 
   it("the audit compares a swap-cache frame with its slot's content", async () => {
