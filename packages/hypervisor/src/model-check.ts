@@ -30,6 +30,10 @@ export type ModelOp =
   | { readonly kind: 'pause'; readonly dom: number; readonly paused: boolean }
   | { readonly kind: 'claim'; readonly dom: number; readonly pages: number }
   | { readonly kind: 'setMaxPages'; readonly dom: number; readonly maxPages: number }
+  /** Xen's paging ops one at a time (a nominate, an evict, a prep), or `pageOut`: nominate then evict. */
+  | { readonly kind: 'pagingNominate' | 'pagingEvict' | 'pageOut'; readonly dom: number; readonly gfn: number }
+  /** paging_prep; with `data`, the pager supplies the page as content `content` (the guest then reads that). */
+  | { readonly kind: 'pagingPrep'; readonly dom: number; readonly gfn: number; readonly data: boolean; readonly content: number }
   | { readonly kind: 'tmemNewPool'; readonly dom: number; readonly persistent: boolean }
   | { readonly kind: 'tmemDestroyPool'; readonly dom: number; readonly pool: number }
   /** Object ids are [object, 0, 0]; `content` indexes the tmem content pool. */
@@ -210,6 +214,19 @@ export class ReferenceModel {
         maybe.push(...found.slice(1));
         return found[0];
       }
+      case 'pagingNominate':
+      case 'pagingEvict':
+      case 'pageOut':
+      case 'pagingPrep':
+        if (op.gfn >= d.size) return 'EINVAL';
+        if (this.options.swap !== true) return 'EOPNOTSUPP';
+        // Whether the page is in the state the op needs (private, nominated, paged) is the
+        // strategy's and the pager's doing, which the model does not follow.
+        maybe.push('EINVAL');
+        // Writing to swap may meet a full or failing area; bringing a page back, no frame or a failing one.
+        if (op.kind === 'pagingEvict' || op.kind === 'pageOut') maybe.push('ENOSPC', 'EIO');
+        if (op.kind === 'pagingPrep') maybe.push('ENOMEM', 'EIO');
+        return undefined;
       case 'setSharing':
       case 'pause':
       case 'setMaxPages':
@@ -422,10 +439,16 @@ export class ReferenceModel {
         if (pool.persistent ? n === held : n >= 0 && n <= held) return;
         return `flush_object returned ${n}, the model held ${held}`;
       }
+      case 'pagingPrep':
+        if (op.data) dom(op.dom).pages.set(op.gfn, page(op.content).slice());
+        return;
       case 'share':
       case 'rangeShare':
       case 'advise':
       case 'scan':
+      case 'pagingNominate':
+      case 'pagingEvict':
+      case 'pageOut':
         return;
     }
   }
@@ -463,7 +486,7 @@ export interface ModelCheckSummary {
 
 /** Frames `op` may need at most (claims of other domains aside), so that ENOMEM is only accepted when fewer are free. */
 function framesNeeded(op: ModelOp, model: ReferenceModel): number {
-  if (op.kind === 'writePage' || op.kind === 'writeBytes') return 1;
+  if (op.kind === 'writePage' || op.kind === 'writeBytes' || op.kind === 'pagingPrep') return 1;
   if (op.kind === 'populate') return model.populateFrames(op);
   if (op.kind === 'advise') return Infinity; // may unmerge any number of pages
   return 0;
@@ -543,9 +566,9 @@ export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], optio
       if (wrong !== undefined) throw new Error(`${where}: ${wrong}`);
     } else {
       refusedByErrno[errno] = (refusedByErrno[errno] ?? 0) + 1;
-      // A refused op changes nothing (with swap, pages evicted to make room stay evicted, which
-      // no guest can tell).
-      if (!(swapping && (errno === 'ENOMEM' || errno === 'EIO')) && observableDigest(hv) !== before) {
+      // A refused op changes nothing: an eviction to make room is all or nothing. Only a device
+      // error on the way in (EIO, the domain paused) may leave the pages evicted before it.
+      if (!(swapping && errno === 'EIO') && observableDigest(hv) !== before) {
         throw new Error(`${where}: refused with ${errno} but the state changed`);
       }
       comparePages(hv, model, buf, where);
@@ -758,6 +781,21 @@ function runOp(hv: Hypervisor, op: ModelOp, options: ModelCheckOptions, buf: Uin
       return;
     case 'madvise':
       hv.madvise(dom(op.dom), asGfn(op.gfn), op.count, op.advice);
+      return;
+    case 'pagingNominate':
+      hv.pagingNominate(dom(op.dom), asGfn(op.gfn));
+      return;
+    case 'pagingEvict':
+      hv.pagingEvict(dom(op.dom), asGfn(op.gfn));
+      return;
+    case 'pageOut':
+      // The nomination stands whatever the evict does.
+      hv.pagingNominate(dom(op.dom), asGfn(op.gfn));
+      checkpoint();
+      hv.pagingEvict(dom(op.dom), asGfn(op.gfn));
+      return;
+    case 'pagingPrep':
+      hv.pagingPrep(dom(op.dom), asGfn(op.gfn), op.data ? options.page(op.content) : undefined);
       return;
     case 'setSharing':
       hv.setSharing(dom(op.dom), op.enable);

@@ -92,6 +92,8 @@ export interface KitReport {
 
 /** Op kinds every host configuration must see carried out, and with tmem the tmem ops. */
 const HOST_KINDS = ['share', 'madvise', 'fork', 'forkReset', 'rangeShare', 'addPhysmap', 'setSharing', 'pause', 'claim', 'destroy'];
+/** Xen's paging ops: with swap, a page paged out by hand and one brought back by hand. */
+const PAGING_KINDS = ['pageOut', 'pagingPrep'];
 const TMEM_KINDS = ['tmemNewPool', 'tmemPut', 'tmemGet', 'tmemFlushPage', 'tmemFlushObject', 'tmemDestroyPool'];
 
 /** The generator's coverage of `config`: what it should have met and did not. */
@@ -104,7 +106,7 @@ function missingCoverage(config: Configuration, kind: CheckedKind, applied: Read
     need(applied, kind === 'allocator' ? ['alloc', 'free'] : ['insert', 'touch', 'remove', 'evict'], 'op');
     return missing;
   }
-  need(applied, [...HOST_KINDS, ...(config.tmem === undefined ? [] : TMEM_KINDS)], 'op');
+  need(applied, [...HOST_KINDS, ...(config.tmem === undefined ? [] : TMEM_KINDS), ...(config.swap === undefined ? [] : PAGING_KINDS)], 'op');
   // Paused accesses, destroying a parent, sharing disabled, other trust groups.
   need(refused, ['EAGAIN', 'EBUSY', 'EOPNOTSUPP', ...(config.trustGroups === undefined ? [] : ['EPERM'])], 'refusal');
   return missing;

@@ -37,14 +37,27 @@ interface ForkResetOf {
   readonly kind: 'forkResetOf';
   readonly pick: number;
 }
-type RawOp = ModelOp | ForkNew | ForkResetOf;
+/**
+ * A page out and back in by hand: a one-byte write gives the page a private frame (only one can
+ * be nominated), then pageOut, then paging_prep (with `data`, the pager's copy of content `content`).
+ */
+interface PageCycle {
+  readonly kind: 'pageCycle';
+  readonly dom: number;
+  readonly gfn: number;
+  readonly byte: number;
+  readonly data: boolean;
+  readonly content: number;
+}
+type RawOp = ModelOp | ForkNew | ForkResetOf | PageCycle;
 
 /**
  * Random op sequences for the model check: three domains to start with, half populated (the
  * third populate-on-demand), then 20 to 150 ops that mostly land on live domains and populated
  * pages and sometimes on a domain that does not exist, a page not populated or out of range.
  * Forks go into a domain created for them (ids are known in advance: the hypervisor numbers
- * domains 1, 2, ... in creation order), fork resets to domains made forks earlier.
+ * domains 1, 2, ... in creation order), fork resets to domains made forks earlier. Xen's paging
+ * ops come alone and as a page written, paged out and brought back by hand.
  */
 export function modelOps(options: ModelOpsOptions): fc.Arbitrary<ModelOp[]> {
   const dom = fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 3 }) }, { weight: 3, arbitrary: fc.integer({ min: 4, max: 8 }) });
@@ -78,6 +91,11 @@ export function modelOps(options: ModelOpsOptions): fc.Arbitrary<ModelOp[]> {
     op(2, 'forkResetOf', { pick: fc.nat(7) }),
     op(2, 'rangeShare', { source: dom, client: dom, first: fc.integer({ min: 0, max: 10 }), last: fc.integer({ min: 0, max: 16 }) }),
     op(2, 'addPhysmap', { source: dom, gfnSource: gfn, client: dom, gfnClient: fc.integer({ min: 0, max: 16 }) }),
+    op(1, 'pagingNominate', { dom, gfn }),
+    op(1, 'pagingEvict', { dom, gfn }),
+    op(2, 'pageOut', { dom, gfn }),
+    op(1, 'pagingPrep', { dom, gfn, data: fc.nat(3).map((n) => n === 0), content }),
+    op(2, 'pageCycle', { dom, gfn, byte: fc.integer({ min: 1, max: 255 }), data: fc.nat(3).map((n) => n === 0), content }),
     op(1, 'setSharing', { dom, enable: fc.boolean() }),
     op(2, 'pause', { dom, paused: fc.nat(3).map((n) => n === 0) }),
     op(2, 'claim', { dom, pages: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 16 })) }),
@@ -133,6 +151,9 @@ function expand(raw: readonly RawOp[], groups: boolean): ModelOp[] {
       const child = create(16, op.small ? 8 : 16, groups && op.cross ? 1 - g : g);
       out.push({ kind: 'fork', child, parent: op.parent });
       forks.push(child);
+    } else if (op.kind === 'pageCycle') {
+      const { dom, gfn } = op;
+      out.push({ kind: 'writeBytes', dom, gfn, offset: 0, bytes: [op.byte] }, { kind: 'pageOut', dom, gfn }, { kind: 'pagingPrep', dom, gfn, data: op.data, content: op.content });
     } else if (op.kind === 'forkResetOf') {
       out.push({ kind: 'forkReset', dom: forks.length === 0 ? 1 + (op.pick % 3) : forks[op.pick % forks.length]! });
     } else {
