@@ -50,6 +50,8 @@ export interface HostRun {
   /** The strategy merged a page: a whole-page write came to map a shared frame (or the zero frame), or a scan left more pages sharing. */
   readonly merged: boolean;
   readonly swapIns: number;
+  /** Swap-ins that mapped a resident frame instead of taking one (the swap cache, the index). */
+  readonly swapInsShared: number;
   readonly swapOuts: number;
   /** Counters of the dedup strategy's `stats()` that were above 0 after some step. */
   readonly countersMoved: readonly string[];
@@ -166,5 +168,6 @@ export async function runOnHost(config: HostConfiguration, seed: number, under: 
   };
   const summary = checkAgainstModel(hv, ops, { page: pageContent, tmemPage: tmemContent, afterStep, swapFaults: config.swap?.faults !== undefined });
   const swap = hv.swapStats();
-  return { summary, merged, swapIns: swap?.swapIns ?? 0, swapOuts: swap?.swapOuts ?? 0, countersMoved: [...moved] };
+  const swapInsShared = (swap?.swapInsCached ?? 0) + (swap?.swapInsDeduped ?? 0);
+  return { summary, merged, swapIns: swap?.swapIns ?? 0, swapInsShared, swapOuts: swap?.swapOuts ?? 0, countersMoved: [...moved] };
 }

@@ -59,6 +59,8 @@ export interface ConfigurationReport {
   readonly runsSwappedIn: number;
   readonly swapOuts: number;
   readonly swapIns: number;
+  /** Host: swap-ins (page faults on paged pages) that mapped a resident frame: the swap cache, or the index. */
+  readonly swapInsShared: number;
   /** Host: paged-out pages of the parent at successful forks and fork resets. */
   readonly pagedAtFork: number;
   /** Host: for each counter of the dedup strategy's `stats()`, the sequences in which it was above 0 after some step. */
@@ -159,6 +161,7 @@ async function runConfiguration(
   let runsSharing = 0;
   let runsSwappedIn = 0;
   let swapIns = 0;
+  let swapInsShared = 0;
   let swapOuts = 0;
   let pagedAtFork = 0;
   const account = (ops: readonly unknown[], a: Readonly<Record<string, number>>, r: Readonly<Record<string, number>>) => {
@@ -178,6 +181,7 @@ async function runConfiguration(
       if (r.summary.peakPagesSharing > 0) runsSharing++;
       if (r.swapIns > 0) runsSwappedIn++;
       swapIns += r.swapIns;
+      swapInsShared += r.swapInsShared;
       swapOuts += r.swapOuts;
       pagedAtFork += r.summary.pagedAtFork;
       for (const c of r.countersMoved) counters[c] = (counters[c] ?? 0) + 1;
@@ -250,6 +254,7 @@ async function runConfiguration(
     runsSwappedIn,
     swapOuts,
     swapIns,
+    swapInsShared,
     pagedAtFork,
     counters,
     orders: [...orders].sort((x, y) => x - y),
