@@ -29,6 +29,16 @@ describe('simReportFigures', () => {
     expect(() => simReportFigures({ ...base, swap: { ...swap, mode: 'shared' } })).toThrow(/swapDiskBytesShared is not a finite number/);
   });
 
+  it('reads the duplicate frames and the swap-ins that mapped a resident frame, when the report has them', () => {
+    const swap = { mode: 'shared', policy: 'clock', swapOuts: 5, swapIns: 4, swapInsCached: 2, swapInsDeduped: 1, swapDiskBytesShared: 4096 };
+    const f = simReportFigures({ ...base, totals: { ...base.totals, duplicateFrames: 0, pagedPages: 7 }, swap });
+    expect([f.duplicateFrames, f.pagedPages]).toEqual([0, 7]);
+    expect(f.swap).toEqual({ mode: 'shared', policy: 'clock', diskPeakBytes: 4096, swapOuts: 5, swapIns: 4, swapInsCached: 2, swapInsDeduped: 1 });
+    // An older report without them: left out, not an error.
+    expect('duplicateFrames' in simReportFigures(base)).toBe(false);
+    expect(simReportFigures({ ...base, swap: { ...swap, swapInsCached: undefined, swapInsDeduped: null } }).swap).toEqual({ mode: 'shared', policy: 'clock', diskPeakBytes: 4096, swapOuts: 5, swapIns: 4 });
+  });
+
   it('reads the name of the dedup strategy that ran, when the report has one', () => {
     expect(simReportFigures({ ...base, dedup: { strategy: 'my-hash-map' } }).strategy).toBe('my-hash-map');
     expect(simReportFigures(base).strategy).toBeUndefined();

@@ -9,6 +9,13 @@ export interface SimReportFigures {
   readonly machineFramesUsed: number;
   readonly savedPct: number;
   readonly failedGuests: number;
+  /**
+   * Resident frames whose content another resident frame holds (the report's
+   * `totals.duplicateFrames`, `Hypervisor.duplicateFrames()` at the end), when the report has it.
+   */
+  readonly duplicateFrames?: number;
+  /** Guest pages out on swap at the end (`totals.pagedPages`; saved % does not count them), when the report has it. */
+  readonly pagedPages?: number;
   /** Simulated CPU time, guests' and the dedup strategy's, ns. */
   readonly cpuTotalNs: number;
   /** Wall milliseconds of the run inside the simulator (setup, event loop, audit). */
@@ -21,6 +28,9 @@ export interface SimReportFigures {
     readonly diskPeakBytes: number;
     readonly swapOuts: number;
     readonly swapIns: number;
+    /** Faults that mapped the frame caching their slot, and swap-ins that mapped a resident frame of equal content (when the report has them). */
+    readonly swapInsCached?: number;
+    readonly swapInsDeduped?: number;
   };
   /**
    * Metadata bytes per guest page, when the report carries a metadata figure (it did not when
@@ -34,6 +44,12 @@ function num(o: unknown, path: string): number {
   for (const k of path.split('.')) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined;
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`simulator report: ${path} is not a finite number`);
   return v;
+}
+
+/** `{ [key]: o[key] }` when `o[key]` is a finite number, else nothing (a figure older reports lack). */
+function optional<K extends string>(o: unknown, key: K): { [k in K]?: number } {
+  const v = typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[key] : undefined;
+  return typeof v === 'number' && Number.isFinite(v) ? ({ [key]: v } as { [k in K]?: number }) : {};
 }
 
 /**
@@ -72,6 +88,8 @@ export function simReportFigures(report: unknown): SimReportFigures {
       diskPeakBytes: num(swap, mode === 'shared' ? 'swapDiskBytesShared' : 'swapDiskBytesPerDomain'),
       swapOuts: num(swap, 'swapOuts'),
       swapIns: num(swap, 'swapIns'),
+      ...optional(swap, 'swapInsCached'),
+      ...optional(swap, 'swapInsDeduped'),
     };
   }
   const metadata = findMetadata(r, guestPages);
@@ -85,6 +103,8 @@ export function simReportFigures(report: unknown): SimReportFigures {
     machineFramesUsed: num(r, 'totals.machineFramesUsed'),
     savedPct: num(r, 'totals.savedPct'),
     failedGuests: num(r, 'totals.failedGuests'),
+    ...optional(r['totals'], 'duplicateFrames'),
+    ...optional(r['totals'], 'pagedPages'),
     cpuTotalNs: num(r, 'cpu.totalNs'),
     wallMs: num(r, 'wall.totalMs'),
     ...(swapFigures === undefined ? {} : { swap: swapFigures }),

@@ -29,10 +29,36 @@ describe('evaluateTargets', () => {
     expect(t.get('scale-rss')).toMatchObject({ value: 8 * GIB, met: false });
   });
 
+  it('judges the swap-in target on the de-duplicated hit over the plain swap-in, 1 included', () => {
+    const plain = m('swap.swap-in.plain', 1000);
+    const judged = (ratio: number) => evaluateTargets([{ ...m(TARGET_SOURCES.swapInDeduped, ratio * 1000), limit: { id: plain.id, name: 'plain swap-in (paired)', ratio } }], false).find((x) => x.key === 'swap-in-dedup')!;
+    expect(judged(1)).toMatchObject({ value: 1, met: true, op: '>=', unit: 'x plain', source: TARGET_SOURCES.swapInDeduped });
+    expect(judged(0.99).met).toBe(false);
+    // Without its pairing (no ratio) it is not judged.
+    expect(evaluateTargets([m(TARGET_SOURCES.swapInDeduped, 1000)], false).find((x) => x.key === 'swap-in-dedup')).toMatchObject({ value: null, met: null });
+  });
+
+  it('judges sharing under swap: no duplicate frames, the saved % gaps within their points', () => {
+    const { overcommit: over, reading } = TARGET_SOURCES.sharing;
+    const t = new Map(
+      evaluateTargets([m(over.inlineDuplicates, 0), m(over.inlineGap, 0.5), m(over.ksmVsInline, 2.01), m(over.esxVsInline, 1.2), m(reading.inlineGap, 0.51), m(reading.ksmVsInline, 0.1)], false).map((x) => [x.key, x]),
+    );
+    expect(t.get('sharing-duplicates')).toMatchObject({ value: 0, met: true, threshold: 0, source: over.inlineDuplicates });
+    expect(t.get('sharing-saved')).toMatchObject({ value: 0.5, met: true, threshold: 0.5, unit: 'points' });
+    // The scanners are not judged on overcommit's 4 s, where they have not converged.
+    expect(t.has('sharing-ksm') || t.has('sharing-esx')).toBe(false);
+    // On overcommit-reading.json, judged on its own figures, the scanners too.
+    expect(t.get('sharing-reading-saved')).toMatchObject({ value: 0.51, met: false, source: reading.inlineGap, name: 'overcommit-reading tight, inline: saved % within 0.5 points of no swapping' });
+    expect(t.get('sharing-reading-ksm')).toMatchObject({ value: 0.1, met: true, threshold: 2 });
+    expect(evaluateTargets([m(reading.esxVsInline, 2.01)], false).find((x) => x.key === 'sharing-reading-esx')).toMatchObject({ value: 2.01, met: false });
+    expect(t.get('sharing-reading-duplicates')).toMatchObject({ value: null, met: null });
+    expect(evaluateTargets([m(over.inlineDuplicates, 3)], false).find((x) => x.key === 'sharing-duplicates')!.met).toBe(false);
+  });
+
   it('leaves targets whose figure is missing unmeasured', () => {
     const t = evaluateTargets([m(TARGET_SOURCES.ksmScan, 300_000)], false);
     expect(t.find((x) => x.key === 'ksm-scan')!.met).toBe(true);
-    for (const key of ['inline-write', 'metadata', 'scale-wall', 'scale-rss']) {
+    for (const key of ['inline-write', 'metadata', 'scale-wall', 'scale-rss', 'swap-in-dedup', 'sharing-duplicates', 'sharing-saved', 'sharing-reading-saved', 'sharing-reading-ksm', 'sharing-reading-esx']) {
       expect(t.find((x) => x.key === key)).toMatchObject({ value: null, met: null, source: null });
     }
   });

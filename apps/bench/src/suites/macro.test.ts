@@ -7,7 +7,8 @@ import type { BenchResult } from '../result.js';
 import { runBench } from '../run-bench.js';
 import { simulatorMissing } from '../simulator-cli.js';
 import { loadStrategies, pluginsOf, type GivenStrategy } from '../strategies.js';
-import { macroVariants, shrinkScenario } from './macro.js';
+import { measurement, type Measurement } from '../measurement.js';
+import { macroVariants, roomyMemoryMiB, SHARING_SCENARIOS, SHARING_STRATEGIES, sharingGroup, sharingIds, sharingMeasurements, shrinkScenario } from './macro.js';
 
 describe('macroVariants', () => {
   for (const quick of [false, true]) {
@@ -25,6 +26,18 @@ describe('macroVariants', () => {
         'swap-per-domain-clock',
         'swap-per-domain-lru',
         'swap-per-domain-random',
+        'sharing-overcommit-tight-inline',
+        'sharing-overcommit-roomy-inline',
+        'sharing-overcommit-tight-ksm',
+        'sharing-overcommit-roomy-ksm',
+        'sharing-overcommit-tight-esx',
+        'sharing-overcommit-roomy-esx',
+        'sharing-reading-tight-inline',
+        'sharing-reading-roomy-inline',
+        'sharing-reading-tight-ksm',
+        'sharing-reading-roomy-ksm',
+        'sharing-reading-tight-esx',
+        'sharing-reading-roomy-esx',
       ]);
       for (const v of variants) {
         const s = parseScenario(v.scenario as unknown as ScenarioInput);
@@ -35,7 +48,70 @@ describe('macroVariants', () => {
         }
       }
     });
+
+    it(`runs overcommit and overcommit-reading as they are and on a machine holding every guest, under inline, ksm and esx${quick ? ' (quick)' : ''}`, () => {
+      const variants = macroVariants(quick);
+      const byGroup = new Map(variants.map((v) => [v.group, v]));
+      const over = parseScenario(byGroup.get('swap-shared-clock')!.scenario as unknown as ScenarioInput);
+      for (const { key: sc } of SHARING_SCENARIOS) {
+        const inlineTight = parseScenario(byGroup.get(sharingGroup(sc, 'tight', 'inline'))!.scenario as unknown as ScenarioInput);
+        expect(inlineTight.name).toBe(sc === 'overcommit' ? 'overcommit' : 'overcommit-reading');
+        for (const strategy of SHARING_STRATEGIES) {
+          const tight = byGroup.get(sharingGroup(sc, 'tight', strategy))!;
+          const roomy = byGroup.get(sharingGroup(sc, 'roomy', strategy))!;
+          const t = parseScenario(tight.scenario as unknown as ScenarioInput);
+          const r = parseScenario(roomy.scenario as unknown as ScenarioInput);
+          expect([tight.strategy, roomy.strategy, t.dedup.strategy, r.dedup.strategy]).toEqual([strategy, strategy, strategy, strategy]);
+          // Tight: the scenario as it is (overcommit's as the matrix runs it), only the strategy changed.
+          expect({ ...t, dedup: inlineTight.dedup }).toEqual(inlineTight);
+          expect(t.machine.swap).toMatchObject({ mode: 'shared', policy: 'clock', compareBaseline: false });
+          expect({ ...t.machine, memoryMiB: 0 }).toEqual({ ...over.machine, memoryMiB: 0 });
+          expect(t.machine.memoryMiB).toBe(over.machine.memoryMiB);
+          // Roomy: the same with RAM for every guest and a quarter more; it must swap nothing.
+          const guestMiB = t.guests.reduce((n, g) => n + g.count * g.memoryMiB, 0);
+          expect(guestMiB).toBeGreaterThan(2 * t.machine.memoryMiB);
+          expect(r.machine.memoryMiB).toBe(Math.ceil(guestMiB * 1.25));
+          expect({ ...r, machine: { ...r.machine, memoryMiB: t.machine.memoryMiB } }).toEqual(t);
+          expect([tight.expectNoSwap, roomy.expectNoSwap]).toEqual([undefined, true]);
+          expect(roomy.label).toBe(`${t.name} on ${r.machine.memoryMiB} MiB (roomy: nothing swapped), dedup ${strategy}`);
+        }
+      }
+      // overcommit-reading: the guests read for longer (quick: 5 s at most).
+      const reading = parseScenario(byGroup.get(sharingGroup('reading', 'tight', 'inline'))!.scenario as unknown as ScenarioInput);
+      expect(reading.durationS).toBe(quick ? 5 : 60);
+      // The tight inline overcommit run is the matrix's swap-shared-clock scenario: the suite runs it once.
+      expect(JSON.stringify(byGroup.get(sharingGroup('overcommit', 'tight', 'inline'))!.scenario)).toBe(JSON.stringify(byGroup.get('swap-shared-clock')!.scenario));
+    });
   }
+});
+
+describe('sharingMeasurements', () => {
+  const saved = (group: string, value: number): Measurement => measurement({ suite: 'macro', group, key: 'saved-pct', name: group, unit: '%', better: 'higher', samples: [value], exact: true });
+
+  it('gives the gaps in points per scenario: tight against roomy per strategy, and ksm and esx against inline on the tight machine', () => {
+    const g = (size: 'tight' | 'roomy', strategy: string) => sharingGroup('overcommit', size, strategy);
+    const ms = [saved(g('tight', 'inline'), 28.39), saved(g('roomy', 'inline'), 34.55), saved(g('tight', 'ksm'), 13.55), saved(g('roomy', 'ksm'), 0), saved(g('tight', 'esx'), 29.1), saved(g('roomy', 'esx'), 31.49)];
+    const ids = sharingIds('overcommit');
+    const got = new Map(sharingMeasurements(ms).map((m) => [m.id, m]));
+    expect([...got.keys()]).toEqual([ids.inlineGap, 'macro.sharing-overcommit.ksm-tight-vs-roomy', ids.ksmVsInline, 'macro.sharing-overcommit.esx-tight-vs-roomy', ids.esxVsInline]);
+    // Absolute differences, rounded to the two decimals of saved %.
+    expect([...got.values()].map((m) => m.median)).toEqual([6.16, 13.55, 14.84, 2.39, 0.71]);
+    for (const m of got.values()) expect(m).toMatchObject({ unit: 'points', better: 'lower', exact: true, group: 'sharing-overcommit' });
+    expect(got.get(ids.ksmVsInline)!.name).toBe('overcommit, tight: |saved % ksm - saved % inline|');
+  });
+
+  it('leaves out a gap whose runs are missing (a run failed), and keeps the scenarios apart', () => {
+    const got = sharingMeasurements([saved(sharingGroup('overcommit', 'tight', 'inline'), 28.39), saved(sharingGroup('reading', 'tight', 'ksm'), 20), saved(sharingGroup('reading', 'tight', 'inline'), 19.5)]);
+    expect(got.map((m) => [m.id, m.median])).toEqual([[sharingIds('reading').ksmVsInline, 0.5]]);
+    expect(sharingMeasurements([])).toEqual([]);
+  });
+});
+
+describe('roomyMemoryMiB', () => {
+  it('is the guests memory together and a quarter more, rounded up', () => {
+    expect(roomyMemoryMiB({ guests: [{ count: 6, memoryMiB: 16 }] })).toBe(120);
+    expect(roomyMemoryMiB({ guests: [{ count: 3, memoryMiB: 3 }, { memoryMiB: 1 }] })).toBe(13);
+  });
 });
 
 describe('macroVariants with --strategy plugins', () => {
@@ -63,6 +139,18 @@ describe('macroVariants with --strategy plugins', () => {
       'swap-per-domain-random',
       'swap-shared-clock-my-hash-map',
       'swap-shared-clock-nothing-shared',
+      'sharing-overcommit-tight-inline',
+      'sharing-overcommit-roomy-inline',
+      'sharing-overcommit-tight-ksm',
+      'sharing-overcommit-roomy-ksm',
+      'sharing-overcommit-tight-esx',
+      'sharing-overcommit-roomy-esx',
+      'sharing-reading-tight-inline',
+      'sharing-reading-roomy-inline',
+      'sharing-reading-tight-ksm',
+      'sharing-reading-roomy-ksm',
+      'sharing-reading-tight-esx',
+      'sharing-reading-roomy-esx',
     ]);
     const byGroup = new Map(variants.map((v) => [v.group, v]));
     expect(byGroup.get('dedup-my-hash-map')!.label).toBe('static-compare, dedup my-hash-map');
@@ -148,6 +236,43 @@ describe.skipIf(simulatorMissing() !== undefined)(`a quick macro run with --stra
     expect(median('macro.dedup-nothing-shared.frames-used')).toBe(median('macro.dedup-none.frames-used'));
     expect(median('macro.dedup-nothing-shared.saved-pct')).toBe(median('macro.dedup-none.saved-pct'));
     expect(median('macro.metadata-default-my-hash-map.bytes-per-guest-page')).toBeGreaterThan(0);
+  });
+
+  it('measures sharing under swap: each sharing scenario tight and roomy per strategy, the gaps, and judges their targets', () => {
+    for (const { key: sc } of SHARING_SCENARIOS) {
+      for (const strategy of SHARING_STRATEGIES) {
+        for (const size of ['tight', 'roomy'] as const) {
+          for (const key of ['saved-pct', 'duplicate-frames', 'swap-outs', 'swap-ins-cached', 'swap-ins-deduped', 'paged-pages']) {
+            const id = `macro.${sharingGroup(sc, size, strategy)}.${key}`;
+            expect(result.measurements.find((x) => x.id === id), id).toMatchObject({ exact: true });
+          }
+        }
+        // Roomy: nothing swapped (the suite refuses a roomy run that swapped); tight: guest memory beyond RAM.
+        expect(median(`macro.${sharingGroup(sc, 'roomy', strategy)}.swap-outs`)).toBe(0);
+        expect(median(`macro.${sharingGroup(sc, 'roomy', strategy)}.paged-pages`)).toBe(0);
+        expect(median(`macro.${sharingGroup(sc, 'tight', strategy)}.swap-outs`)).toBeGreaterThan(0);
+      }
+      const ids = sharingIds(sc);
+      // Inline keeps RAM free of duplicates while swapping.
+      expect(median(ids.inlineDuplicates)).toBe(0);
+      const saved = (size: 'tight' | 'roomy', strategy: string): number => median(`macro.${sharingGroup(sc, size, strategy)}.saved-pct`);
+      expect(median(ids.inlineGap)).toBe(Math.round(Math.abs(saved('tight', 'inline') - saved('roomy', 'inline')) * 100) / 100);
+      expect(median(ids.ksmVsInline)).toBe(Math.round(Math.abs(saved('tight', 'ksm') - saved('tight', 'inline')) * 100) / 100);
+      const prefix = sc === 'overcommit' ? 'sharing' : `sharing-${sc}`;
+      const t = new Map(result.targets.map((x) => [x.key, x]));
+      expect(t.get(`${prefix}-duplicates`)).toMatchObject({ value: 0, met: true, source: ids.inlineDuplicates });
+      // The scanners are judged where they converge (overcommit-reading), measured everywhere.
+      const judged = sc === 'overcommit' ? ([['saved', ids.inlineGap, 0.5]] as const) : ([['saved', ids.inlineGap, 0.5], ['ksm', ids.ksmVsInline, 2], ['esx', ids.esxVsInline, 2]] as const);
+      for (const [key, source, threshold] of judged) {
+        expect(t.get(`${prefix}-${key}`)).toMatchObject({ value: median(source), met: median(source) <= threshold, source, note: expect.stringMatching(/quick/) });
+      }
+      if (sc === 'overcommit') expect(t.has('sharing-ksm') || t.has('sharing-esx')).toBe(false);
+    }
+    // The tight inline overcommit run is the matrix's swap-shared-clock one: its runs, not new ones.
+    const tight = sharingGroup('overcommit', 'tight', 'inline');
+    expect(median(`macro.${tight}.saved-pct`)).toBe(median('macro.swap-shared-clock.saved-pct'));
+    expect(result.measurements.find((x) => x.id === `macro.${tight}.wall-ms`)!.samples).toEqual(result.measurements.find((x) => x.id === 'macro.swap-shared-clock.wall-ms')!.samples);
+    expect(result.suites.find((x) => x.suite === 'macro')!.notes).toContain(`${tight}: the same scenario as swap-shared-clock, whose runs its figures are.`);
   });
 
   it("lists the plugin's failed runs in the errors, like the built-ins'", () => {

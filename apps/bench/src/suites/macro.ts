@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_SCENARIO, type Scenario } from '@pagevisor/workloads';
 import { measurement, type Measurement } from '../measurement.js';
@@ -25,6 +25,53 @@ export interface Variant {
   readonly strategy: string;
   /** Packages to link beside the scenario file (a plugin named by its package name). */
   readonly links?: readonly PackageLink[];
+  /** The run must swap nothing (a machine sized to hold every guest): a run that swapped is an error. */
+  readonly expectNoSwap?: boolean;
+}
+
+/** Strategies of the sharing-survives-swap comparison, inline first: the others are judged against it. */
+export const SHARING_STRATEGIES = ['inline', 'ksm', 'esx'] as const;
+
+/**
+ * Scenarios of the sharing comparison, each run tight (as it is: guest memory 3x RAM, one shared
+ * swap area) and roomy: `overcommit` (overcommit.json, 4 s of moving working sets) and `reading`
+ * (overcommit-reading.json, the same guests reading for 60 s: long enough for a scanner to
+ * converge under swap; left out when the simulator package has no such file).
+ */
+export const SHARING_SCENARIOS = [
+  { key: 'overcommit', file: 'overcommit.json', maxQuickS: 1 },
+  { key: 'reading', file: 'overcommit-reading.json', maxQuickS: 5 },
+] as const;
+/** Key of a {@link SHARING_SCENARIOS} entry. */
+export type SharingScenario = (typeof SHARING_SCENARIOS)[number]['key'];
+
+/** Group of a sharing run: `sharing-<scenario>-<tight|roomy>-<strategy>`. */
+export function sharingGroup(scenario: SharingScenario, size: 'tight' | 'roomy', strategy: string): string {
+  return `sharing-${scenario}-${size}-${strategy}`;
+}
+
+/** Ids of the sharing comparison's figures on `scenario` (the targets read them). */
+export function sharingIds(scenario: SharingScenario) {
+  return {
+    /** Duplicate frames at the end of the tight inline run. */
+    inlineDuplicates: `macro.${sharingGroup(scenario, 'tight', 'inline')}.duplicate-frames`,
+    /** |saved % tight - saved % roomy| under inline. */
+    inlineGap: `macro.sharing-${scenario}.inline-tight-vs-roomy`,
+    /** |saved % of ksm (esx) tight - saved % of inline tight|. */
+    ksmVsInline: `macro.sharing-${scenario}.ksm-vs-inline-tight`,
+    esxVsInline: `macro.sharing-${scenario}.esx-vs-inline-tight`,
+  } as const;
+}
+
+/**
+ * Machine MiB that hold every guest of `s` with room to spare (a quarter more than the guests'
+ * memory together): under ksm and esx every populated page takes a frame until it is merged, so
+ * nothing is evicted however late the scanner merges.
+ */
+export function roomyMemoryMiB(s: Json): number {
+  const guests = s['guests'] as Json[];
+  const total = guests.reduce((n, g) => n + Number(g['count'] ?? 1) * Number(g['memoryMiB']), 0);
+  return Math.ceil(total * 1.25);
 }
 
 function readScenario(name: string): Json {
@@ -52,6 +99,9 @@ export function shrinkScenario(s: Json, factor: number, maxS: number): Json {
  * (`default-<name>`) and overcommit with one shared area under clock (`swap-shared-clock-<name>`)
  * under it, each after the built-ins' runs of the same scenario; its scenario files name it so
  * that the child finds it from a temporary directory (see `BenchStrategy.scenarioSpecifier`).
+ * Last, the sharing comparison: each of {@link SHARING_SCENARIOS} under each of
+ * {@link SHARING_STRATEGIES}, as it is (`sharing-<scenario>-tight-<strategy>`) and on a machine of
+ * {@link roomyMemoryMiB} (`sharing-<scenario>-roomy-<strategy>`, which must swap nothing).
  */
 export function macroVariants(quick: boolean, plugins: readonly BenchStrategy[] = []): Variant[] {
   const strategies = plugins.filter((p) => p.kind === 'dedup');
@@ -108,6 +158,54 @@ export function macroVariants(quick: boolean, plugins: readonly BenchStrategy[] 
       ...linksOf(p),
     });
   }
+  // Sharing survives swap: each sharing scenario as it is (tight RAM, one shared area;
+  // compareBaseline off) and on a machine that holds every guest (the same swap configured,
+  // nothing evicted), per strategy.
+  for (const sc of SHARING_SCENARIOS) {
+    if (sc.file !== 'overcommit.json' && !existsSync(join(SCENARIO_DIR, sc.file))) continue;
+    const base = sc.file === 'overcommit.json' ? over : readScenario(sc.file);
+    const baseMachine = base['machine'] as Json;
+    const baseSwap = baseMachine['swap'] as Json;
+    const name = sc.file.replace(/\.json$/, '');
+    for (const strategy of SHARING_STRATEGIES) {
+      const swap = { ...baseSwap, compareBaseline: false };
+      const s0 = { ...base, dedup: { strategy }, machine: { ...baseMachine, swap } };
+      const tight = quick ? shrinkScenario(s0, 4, sc.maxQuickS) : s0;
+      const tightMiB = Number((tight['machine'] as Json)['memoryMiB']);
+      const roomyMiB = roomyMemoryMiB(tight);
+      const roomy = { ...tight, machine: { ...(tight['machine'] as Json), memoryMiB: roomyMiB } };
+      out.push(
+        { group: sharingGroup(sc.key, 'tight', strategy), label: `${name} as is (tight, ${tightMiB} MiB), dedup ${strategy}`, strategy, scenario: tight },
+        { group: sharingGroup(sc.key, 'roomy', strategy), label: `${name} on ${roomyMiB} MiB (roomy: nothing swapped), dedup ${strategy}`, strategy, scenario: roomy, expectNoSwap: true },
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * The sharing comparison's derived figures, from the variants' saved % in `ms`, per sharing
+ * scenario (group `sharing-<scenario>`): per strategy |tight - roomy| (inline's is judged:
+ * sharing kept while swapping), and for ksm and esx their tight run against inline's
+ * (|ksm - inline|). A figure whose runs are missing (a run failed, a scenario not run) is left out.
+ */
+export function sharingMeasurements(ms: readonly Measurement[]): Measurement[] {
+  const byId = new Map(ms.map((m) => [m.id, m]));
+  const out: Measurement[] = [];
+  for (const { key: sc, file } of SHARING_SCENARIOS) {
+    const saved = (size: 'tight' | 'roomy', strategy: string): number | undefined => byId.get(`macro.${sharingGroup(sc, size, strategy)}.saved-pct`)?.median;
+    const name = file.replace(/\.json$/, '');
+    const gap = (key: string, what: string, a: number | undefined, b: number | undefined): void => {
+      if (a === undefined || b === undefined) return;
+      // Saved % has two decimals: so does their difference (no 0.1500000001).
+      const points = Math.round(Math.abs(a - b) * 100) / 100;
+      out.push(measurement({ suite: 'macro', group: `sharing-${sc}`, key, name: `${name}, ${what}`, unit: 'points', better: 'lower', samples: [points], exact: true }));
+    };
+    for (const strategy of SHARING_STRATEGIES) {
+      gap(`${strategy}-tight-vs-roomy`, `dedup ${strategy}: |saved % tight - saved % roomy|`, saved('tight', strategy), saved('roomy', strategy));
+      if (strategy !== 'inline') gap(`${strategy}-vs-inline-tight`, `tight: |saved % ${strategy} - saved % inline|`, saved('tight', strategy), saved('tight', 'inline'));
+    }
+  }
   return out;
 }
 
@@ -132,12 +230,22 @@ function variantMeasurements(v: Variant, runs: readonly SimRun[]): Measurement[]
     m('frames-used', 'machine frames used', 'frames', 'lower', f.map((x) => x.machineFramesUsed), true),
     m('cpu-ms', 'simulated CPU', 'ms', 'lower', f.map((x) => x.cpuTotalNs / 1e6), true),
   ];
+  if (f[0]!.duplicateFrames !== undefined) {
+    out.push(m('duplicate-frames', 'duplicate frames at the end', 'frames', 'lower', f.map((x) => x.duplicateFrames ?? NaN), true));
+  }
   if (f[0]!.swap !== undefined) {
     out.push(
       m('disk-peak', 'swap disk peak', 'bytes', 'lower', f.map((x) => x.swap!.diskPeakBytes), true),
       m('swap-outs', 'swap outs', 'pages', 'lower', f.map((x) => x.swap!.swapOuts), true),
       m('swap-ins', 'swap ins', 'pages', 'lower', f.map((x) => x.swap!.swapIns), true),
     );
+    if (f[0]!.pagedPages !== undefined) out.push(m('paged-pages', 'guest pages out on swap at the end (not counted as saved)', 'pages', 'lower', f.map((x) => x.pagedPages ?? NaN), true));
+    if (f[0]!.swap.swapInsCached !== undefined && f[0]!.swap.swapInsDeduped !== undefined) {
+      out.push(
+        m('swap-ins-cached', 'faults onto the frame caching their slot', 'pages', 'higher', f.map((x) => x.swap!.swapInsCached ?? NaN), true),
+        m('swap-ins-deduped', 'swap-ins onto a resident frame of equal content', 'pages', 'higher', f.map((x) => x.swap!.swapInsDeduped ?? NaN), true),
+      );
+    }
   }
   if (f[0]!.metadata !== undefined) {
     out.push(m('metadata', `metadata per guest page (report's ${f[0]!.metadata.field})`, 'bytes/page', 'lower', f.map((x) => x.metadata?.bytesPerGuestPage ?? NaN), true));
@@ -204,6 +312,12 @@ function checkStrategy(v: Variant, run: SimRun): void {
   if (ran !== undefined && ran !== v.strategy) throw new Error(`the report says dedup strategy "${ran}" ran, not "${v.strategy}"`);
 }
 
+/** Throws when a run that must swap nothing swapped (its machine does not hold the guests after all). */
+function checkNoSwap(v: Variant, run: SimRun): void {
+  const outs = run.figures.swap?.swapOuts ?? 0;
+  if (v.expectNoSwap === true && outs > 0) throw new Error(`${outs} pages swapped out on a machine meant to hold every guest`);
+}
+
 /**
  * The macro suite: the matrix through the simulator CLI (a child process per run), then the
  * metadata run, then the metadata run under each `--strategy` plugin. A run that fails (a child
@@ -227,24 +341,39 @@ export async function runMacro(ctx: SuiteContext): Promise<SuiteResult> {
     if (given.length > 0) notes.push(`${what.split(':')[0]}: ${given.map((p) => `${p.name} (${p.specifier})`).join(', ')}:${what.split(':')[1]}.`);
   }
   const errors: string[] = [];
+  // A variant whose scenario (and links) another one ran already takes that one's runs: the
+  // simulated figures are deterministic, so running it again would only spend CPU.
+  const ran = new Map<string, { group: string; runs: SimRun[] }>();
   for (const v of macroVariants(ctx.quick, strategies)) {
-    ctx.log(`macro: ${v.label}`);
+    const key = JSON.stringify([v.scenario, v.links ?? []]);
+    const same = ran.get(key);
+    ctx.log(`macro: ${v.label}${same === undefined ? '' : ` (the runs of ${same.group})`}`);
     let file: ReturnType<typeof scenarioFile> | undefined;
     try {
-      file = scenarioFile(v.scenario, v.group, v.links);
-      const runs: SimRun[] = [];
-      for (let r = 0; r < ctx.repeats; r++) {
-        const run = await runSimulator(file.path);
+      let runs = same?.runs;
+      if (runs === undefined) {
+        file = scenarioFile(v.scenario, v.group, v.links);
+        runs = [];
+        for (let r = 0; r < ctx.repeats; r++) runs.push(await runSimulator(file.path));
+        ran.set(key, { group: v.group, runs });
+      }
+      for (const run of runs) {
         checkStrategy(v, run);
-        runs.push(run);
+        checkNoSwap(v, run);
       }
       out.push(...variantMeasurements(v, runs));
+      if (same !== undefined) notes.push(`${v.group}: the same scenario as ${same.group}, whose runs its figures are.`);
     } catch (e) {
       errors.push(`${v.label}: ${(e as Error).message}`);
     } finally {
       file?.remove();
     }
   }
+  const sharing = sharingMeasurements(out);
+  out.push(...sharing);
+  notes.push(
+    `sharing: ${SHARING_SCENARIOS.filter((x) => out.some((m) => m.group.startsWith(`sharing-${x.key}-`))).map((x) => x.file).join(' and ') || 'no scenario'} under ${SHARING_STRATEGIES.join(', ')}, each as it is (tight: guest memory 3x RAM, one shared swap area) and on a machine holding every guest (roomy: the same swap configured, nothing swapped out); duplicate frames are the report's totals.duplicateFrames at the end (resident frames whose content another resident frame holds); the gaps are absolute differences of saved % in points (saved % counts resident pages only: a page out on swap saves nothing).`,
+  );
   const meta = await benchMetadata(ctx);
   out.push(...meta.measurements);
   notes.push(...meta.notes);
