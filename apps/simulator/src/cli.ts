@@ -14,6 +14,7 @@ import {
 } from '@pagevisor/workloads';
 import { BUILT_IN_PLUGINS, commandLinePlugin } from './plugins.js';
 import { ProgressBar } from './progress-bar.js';
+import { formatKsmDiff, HostUnavailable, ksmDiff, NotReplayable } from './ksm-diff.js';
 import { formatReplay, replayTrace } from './replay.js';
 import { runScenario, type RunOptions } from './run-scenario.js';
 import { ATTACKED_STRATEGIES, formatSideChannel, sideChannelReport } from './side-channel.js';
@@ -36,6 +37,8 @@ export const ExitCode = {
   guestFailed: 2,
   /** A bug: the hypervisor's audit or an invariant failed. */
   internal: 3,
+  /** ksm-diff: this host cannot serve as the oracle (no KSM, no permission, KSM in use): nothing compared. */
+  hostUnavailable: 4,
 } as const;
 
 /** What tests may add to `run`'s call of runScenario: hooks that reach the hypervisor. */
@@ -54,6 +57,7 @@ export const USAGE = `Usage:
                 [--compression CODEC] [--verify] [--quiet]
   pagevisor replay TRACE [--dedup STRATEGY] [--memory-mib N] [--settle-ms N] [--json]
   pagevisor attack [--dedup inline|ksm] [--trials N] [--seed N] [--json]
+  pagevisor ksm-diff SCENARIO [--json]
   pagevisor default-scenario
   pagevisor --help | --version
 
@@ -65,6 +69,12 @@ Commands:
   attack            Run the de-duplication timing attack under each mitigation (none,
                     trust-groups, zero-pages-only, uniform-writes): the attacker's accuracy
                     over --trials trials (default 1000) and the savings each mitigation keeps.
+  ksm-diff          Run a KSM scenario (idle guests, their memory written by its steps) on
+                    pagevisor and on this host's own KSM, with one real process per guest
+                    (tools/ksm-replay, built with cc on first use; root), and print every
+                    counter side by side at every checkpoint. Exit 0 when all are equal, 2 when
+                    some differ, 4 when the host cannot serve (no KSM, no permission, another
+                    process using KSM). It saves and restores every KSM knob.
   default-scenario  Print the default scenario as JSON: a starting point for writing your own.
 
 Options of run:
@@ -90,7 +100,8 @@ A plugin named on the command line is resolved from the working directory; one n
 scenario file, from the file's directory.
 
 Exit codes: 0 ok, 1 bad usage, scenario or plugin (nothing run), 2 some guest or step failed (or --verify
-found a page that differs), 3 internal error.
+found a page that differs; ksm-diff: some counter differs), 3 internal error, 4 (ksm-diff) the host
+cannot serve as the oracle.
 `;
 
 class UsageError extends Error {}
@@ -98,6 +109,7 @@ class UsageError extends Error {}
 const RUN_ONLY = ['json', 'out', 'html', 'csv', 'seed', 'dedup', 'swap-policy', 'swap-device', 'compression', 'verify', 'quiet'] as const;
 const ATTACK_OPTIONS: readonly string[] = ['json', 'seed', 'dedup', 'trials'];
 const REPLAY_OPTIONS: readonly string[] = ['json', 'seed', 'dedup', 'memory-mib', 'settle-ms'];
+const KSM_DIFF_OPTIONS: readonly string[] = ['json'];
 
 function parseSeed(text: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
@@ -214,7 +226,7 @@ async function dispatch(argv: string[], io: CliIo, hooks: CliRunHooks): Promise<
   }
   const [command, ...rest] = positionals;
   if (command !== 'run') {
-    const allowed = command === 'attack' ? ATTACK_OPTIONS : command === 'replay' ? REPLAY_OPTIONS : [];
+    const allowed = command === 'attack' ? ATTACK_OPTIONS : command === 'replay' ? REPLAY_OPTIONS : command === 'ksm-diff' ? KSM_DIFF_OPTIONS : [];
     const misplaced = RUN_ONLY.find((k) => values[k] !== undefined && !allowed.includes(k));
     if (misplaced !== undefined) throw new UsageError(`--${misplaced} applies to "run" only`);
   }
@@ -254,6 +266,23 @@ async function dispatch(argv: string[], io: CliIo, hooks: CliRunHooks): Promise<
       const report = await sideChannelReport(strategy, trials, values.seed === undefined ? 1 : parseSeed(values.seed));
       io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatSideChannel(report));
       return ExitCode.ok;
+    }
+    case 'ksm-diff': {
+      if (rest.length !== 1) throw new UsageError(`ksm-diff takes one scenario file, got ${rest.length}`);
+      const scenario = await loadScenario(rest[0]);
+      let diff;
+      try {
+        diff = await ksmDiff(scenario);
+      } catch (e) {
+        if (e instanceof HostUnavailable) {
+          io.stderr.write(`pagevisor ksm-diff: this host cannot serve as the oracle: ${e.message}\n`);
+          return ExitCode.hostUnavailable;
+        }
+        if (e instanceof NotReplayable) throw new UsageError(`${rest[0]}: ${e.message}`);
+        throw e;
+      }
+      io.stdout.write(values.json ? `${JSON.stringify(diff, null, 2)}\n` : formatKsmDiff(diff));
+      return diff.differences === 0 ? ExitCode.ok : ExitCode.guestFailed;
     }
     case 'default-scenario':
       if (rest.length > 0) throw new UsageError(`default-scenario takes no arguments, got: ${rest.join(' ')}`);

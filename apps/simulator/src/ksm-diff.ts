@@ -1,0 +1,238 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KsmDedup } from '@pagevisor/dedup';
+import { PAGE_SIZE } from '@pagevisor/types';
+import { dedupOptionsOf, domainNames, fillSeededPage, type Scenario } from '@pagevisor/workloads';
+import type { CheckpointRecord, Report } from './report.js';
+import { runScenario } from './run-scenario.js';
+
+/** The replayer's C source, in the repository's tools (it is built with `cc` on first use). */
+export const REPLAY_SOURCE = fileURLToPath(new URL('../../../tools/ksm-replay/ksm-replay.c', import.meta.url));
+
+/** KSM's global counters compared (sysfs names; cumulative ones from the scenario's start). */
+export const GLOBAL_COUNTERS = [
+  'pages_shared',
+  'pages_sharing',
+  'pages_unshared',
+  'pages_volatile',
+  'full_scans',
+  'pages_scanned',
+  'pages_skipped',
+  'ksm_zero_pages',
+  'general_profit',
+  'stable_node_chains',
+  'stable_node_dups',
+] as const;
+
+/** Per-process counters compared: pagevisor's domainStats name, then /proc/PID/ksm_stat's. */
+export const GUEST_COUNTERS = [
+  ['rmap_items', 'ksm_rmap_items'],
+  ['merging_pages', 'ksm_merging_pages'],
+  ['zero_pages', 'ksm_zero_pages'],
+  ['profit', 'ksm_process_profit'],
+] as const;
+
+/** Why the host cannot be the oracle: no KSM, no permission, another process using KSM, no `cc`. */
+export class HostUnavailable extends Error {
+  override readonly name = 'HostUnavailable';
+}
+
+/** A scenario the replayer cannot play on the kernel (another strategy, guests that run on their own). */
+export class NotReplayable extends Error {
+  override readonly name = 'NotReplayable';
+}
+
+/** One counter at one checkpoint: pagevisor's value and the kernel's. */
+export interface CounterRow {
+  readonly checkpoint: string;
+  /** `global`, or the guest's domain name. */
+  readonly scope: string;
+  readonly counter: string;
+  readonly pagevisor: number;
+  readonly kernel: number;
+}
+
+/** A step whose outcome differs (a knob write refused on one side only, say). */
+export interface StepRow {
+  readonly step: number;
+  readonly op: string;
+  readonly pagevisor: string;
+  readonly kernel: string;
+}
+
+/** The two runs side by side. */
+export interface KsmDiff {
+  readonly scenario: string;
+  readonly rows: readonly CounterRow[];
+  readonly steps: readonly StepRow[];
+  /** Rows and steps that differ. */
+  readonly differences: number;
+}
+
+interface KernelCheckpoint {
+  readonly checkpoint: string;
+  readonly global: Readonly<Record<string, number>>;
+  readonly guests: readonly Readonly<Record<string, number>>[];
+}
+
+/**
+ * The commands that replay `scenario` on the kernel (see tools/ksm-replay/ksm-replay.c), and the
+ * index of the scenario step each result line answers (-1 for the set-up lines).
+ */
+export function replayScript(scenario: Scenario): { script: Buffer; stepOf: number[] } {
+  if (scenario.dedup.strategy !== 'ksm') throw new NotReplayable(`ksm-diff replays KSM scenarios; this one's strategy is ${JSON.stringify(scenario.dedup.strategy)}`);
+  const guests: { name: string; pages: number }[] = [];
+  for (const g of scenario.guests) {
+    const idle = g.writeRatePagesPerS === 0 && g.image.path === undefined && g.image.fraction === 0 && g.zeroFraction === 1;
+    if (!idle) {
+      throw new NotReplayable(`guest ${g.name}: ksm-diff replays idle guests whose memory starts as zeros (writeRatePagesPerS 0, no image, zeroFraction 1); their steps write the pages`);
+    }
+    if (g.mergeable !== false) throw new NotReplayable(`guest ${g.name}: ksm-diff needs "mergeable": false, as a process starts (the steps madvise its pages)`);
+    for (const name of domainNames(g)) guests.push({ name, pages: g.memoryMiB * 256 });
+  }
+  const index = new Map(guests.map((g, i) => [g.name, i]));
+  const guestOf = (name: string): number => index.get(name)!;
+  const parts: Buffer[] = [];
+  const stepOf: number[] = [];
+  const line = (text: string, step = -1): void => {
+    parts.push(Buffer.from(`${text}\n`));
+    if (!text.startsWith('checkpoint ')) stepOf.push(step);
+  };
+  // Every knob as pagevisor's KSM starts with it, so that both sides start alike.
+  const knobs = new KsmDedup(dedupOptionsOf(scenario.dedup) as ConstructorParameters<typeof KsmDedup>[0]).knobs();
+  for (const [name, value] of Object.entries(knobs)) line(`knob ${name} ${value}`);
+  line(`guests ${guests.length} ${guests.map((g) => g.pages).join(' ')}`);
+  const page32 = new Uint32Array(PAGE_SIZE / 4);
+  (scenario.steps ?? []).forEach((s, i) => {
+    switch (s.op) {
+      case 'fill':
+        if (s.pattern !== undefined) {
+          line(`fill ${guestOf(s.guest)} ${s.gfn} ${s.count} ${s.pattern}`, i);
+        } else {
+          const data = Buffer.alloc(s.count * PAGE_SIZE);
+          for (let p = 0; p < s.count; p++) {
+            fillSeededPage(page32, s.seed!, s.distinct === true ? p : 0);
+            data.set(new Uint8Array(page32.buffer), p * PAGE_SIZE);
+          }
+          line(`data ${guestOf(s.guest)} ${s.gfn} ${s.count}`, i);
+          parts.push(data);
+        }
+        return;
+      case 'write':
+        line(`write ${guestOf(s.guest)} ${s.gfn} ${s.offset} ${s.bytes.length}`, i);
+        parts.push(Buffer.from(s.bytes));
+        return;
+      case 'madvise':
+        line(`madvise ${guestOf(s.guest)} ${s.gfn} ${s.count} ${s.advice === 'mergeable' ? 12 : 13}`, i);
+        return;
+      case 'set_memory_merge':
+        line(`merge ${guestOf(s.guest)} ${s.on ? 1 : 0}`, i);
+        return;
+      case 'discard':
+        line(`madvise ${guestOf(s.guest)} ${s.gfn} ${s.count} 4`, i); // MADV_DONTNEED
+        return;
+      case 'populate':
+        // A process's pages read as zeros until written: nothing to do. Kept in the numbering.
+        line(`madvise ${guestOf(s.guest)} ${s.gfn} ${s.count} 0`, i); // MADV_NORMAL: a no-op
+        return;
+      case 'set':
+        line(`set ${s.knob} ${s.value}`, i);
+        return;
+      case 'wait':
+        line(`wait ${s.ms}`, i);
+        return;
+      case 'wait_full_scans':
+        // The kernel gets the simulated timeout in wall time, and at least a minute.
+        line(`wait_full_scans ${s.count} ${Math.max(60_000, s.timeoutS * 1000)}`, i);
+        return;
+      case 'checkpoint':
+        line(`checkpoint ${s.label}`, i);
+        return;
+    }
+  });
+  line('end');
+  return { script: Buffer.concat(parts), stepOf };
+}
+
+/** Builds the replayer with `cc` (once per source version) and returns its path. */
+export function buildReplayer(source = REPLAY_SOURCE): string {
+  if (!existsSync(source)) throw new HostUnavailable(`the replayer's source ${source} is missing (ksm-diff runs from the pagevisor repository)`);
+  const text = readFileSync(source);
+  const out = join(tmpdir(), `pagevisor-ksm-replay-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`);
+  if (existsSync(out)) return out;
+  const cc = spawnSync('cc', ['-O2', '-Wall', '-o', out, source], { encoding: 'utf8' });
+  if (cc.error !== undefined) throw new HostUnavailable(`cannot build the replayer: ${cc.error.message} (install a C compiler, e.g. apt-get install gcc)`);
+  if (cc.status !== 0) throw new Error(`cc failed on ${source}:\n${cc.stderr}`);
+  return out;
+}
+
+/** Exit codes of the replayer that mean the host cannot serve (see ksm-replay.c). */
+const HOST_CODES: Readonly<Record<number, string>> = { 4: 'no KSM', 5: 'no permission', 6: 'KSM in use' };
+
+/** Replays `scenario` on the host's KSM; returns each command's result line in order. */
+export function replayOnKernel(scenario: Scenario, replayer = buildReplayer()): { results: unknown[]; checkpoints: KernelCheckpoint[] } {
+  const { script } = replayScript(scenario);
+  const run = spawnSync(replayer, [], { input: script, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (run.error !== undefined) throw run.error;
+  const why = HOST_CODES[run.status ?? -1];
+  if (why !== undefined) throw new HostUnavailable(`${why}: ${run.stderr.trim()}`);
+  if (run.status !== 0) throw new Error(`the replayer exited ${run.status ?? run.signal}: ${run.stderr.trim()}`);
+  const results: unknown[] = [];
+  const checkpoints: KernelCheckpoint[] = [];
+  for (const text of run.stdout.split('\n')) {
+    if (text === '') continue;
+    const parsed = JSON.parse(text) as Record<string, unknown>;
+    if ('checkpoint' in parsed) checkpoints.push(parsed as unknown as KernelCheckpoint);
+    else results.push(parsed);
+  }
+  return { results, checkpoints };
+}
+
+/** Runs `scenario` on pagevisor and on the host's KSM and sets every counter side by side. */
+export async function ksmDiff(scenario: Scenario, replayer?: string): Promise<KsmDiff> {
+  const { stepOf } = replayScript(scenario); // refuses what it cannot replay before anything runs
+  const report: Report = await runScenario(scenario);
+  const kernel = replayOnKernel(scenario, replayer);
+  const rows: CounterRow[] = [];
+  const names = scenario.guests.flatMap((g) => domainNames(g));
+  for (const cp of kernel.checkpoints) {
+    const mine: CheckpointRecord | undefined = report.checkpoints.find((c) => c.label === cp.checkpoint);
+    if (mine === undefined) continue; // pagevisor's run stopped earlier: its failed step says why
+    for (const c of GLOBAL_COUNTERS) rows.push({ checkpoint: cp.checkpoint, scope: 'global', counter: c, pagevisor: mine.dedup[c] ?? NaN, kernel: cp.global[c] ?? NaN });
+    names.forEach((name, i) => {
+      const dom = mine.domains.find((d) => d.name === name);
+      for (const [ours, theirs] of GUEST_COUNTERS) {
+        rows.push({ checkpoint: cp.checkpoint, scope: name, counter: ours, pagevisor: Number(dom?.[ours] ?? NaN), kernel: cp.guests[i]?.[theirs] ?? NaN });
+      }
+    });
+  }
+  const steps: StepRow[] = [];
+  kernel.results.forEach((r, line) => {
+    const step = stepOf[line] ?? -1;
+    if (step < 0) return;
+    const k = r as { op: string; ok: boolean; error?: string };
+    const mine = report.steps[step];
+    const ours = mine === undefined ? 'not run' : mine.ok ? 'ok' : (mine.errno ?? 'failed');
+    const theirs = k.ok ? 'ok' : (k.error ?? 'failed');
+    if (ours !== theirs) steps.push({ step, op: scenario.steps![step]!.op, pagevisor: ours, kernel: theirs });
+  });
+  const differences = rows.filter((r) => r.pagevisor !== r.kernel).length + steps.length;
+  return { scenario: scenario.name, rows, steps, differences };
+}
+
+/** The diff as a table: every counter at every checkpoint, differences marked. */
+export function formatKsmDiff(d: KsmDiff): string {
+  const out: string[] = [`ksm-diff ${d.scenario}: pagevisor's KSM against this host's (${d.differences === 0 ? 'all equal' : `${d.differences} differ`})`];
+  let last = '';
+  for (const r of d.rows) {
+    if (r.checkpoint !== last) out.push(`\n${r.checkpoint}`, `  ${'scope'.padEnd(10)} ${'counter'.padEnd(20)} ${'pagevisor'.padStart(12)} ${'kernel'.padStart(12)}`);
+    last = r.checkpoint;
+    out.push(`  ${r.scope.padEnd(10)} ${r.counter.padEnd(20)} ${String(r.pagevisor).padStart(12)} ${String(r.kernel).padStart(12)}${r.pagevisor === r.kernel ? '' : '  <- differs'}`);
+  }
+  for (const s of d.steps) out.push(`step ${s.step} (${s.op}): pagevisor ${s.pagevisor}, kernel ${s.kernel}  <- differs`);
+  return `${out.join('\n')}\n`;
+}
