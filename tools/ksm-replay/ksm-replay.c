@@ -19,6 +19,8 @@
 //   write G GFN OFFSET LEN       LEN bytes follow, written at OFFSET of page GFN
 //   madvise G GFN COUNT ADVICE   madvise(2) with ADVICE (4 DONTNEED, 12 MERGEABLE, 13 UNMERGEABLE)
 //   merge G ON                   prctl(PR_SET_MEMORY_MERGE, ON)
+//   munmap G GFN COUNT           munmap(2) pages
+//   mmap G GFN COUNT             map pages again (MAP_FIXED, MADV_NOHUGEPAGE): they read as zeros
 //   set NAME VALUE               a knob as a scenario step; `run` 1 takes effect inside waits
 //   wait_full_scans N TIMEOUT_MS run ksmd until full_scans has risen by N
 //   wait MS                      run ksmd for MS milliseconds
@@ -144,7 +146,7 @@ struct cmd {
   int op;
   long gfn, count, arg;
 };
-enum { C_FILL, C_DATA, C_WRITE, C_MADVISE, C_MERGE };
+enum { C_FILL, C_DATA, C_WRITE, C_MADVISE, C_MERGE, C_MUNMAP, C_MMAP };
 
 static int read_all(int fd, void *buf, size_t n) {
   char *p = buf;
@@ -192,6 +194,13 @@ static void child(int in, int out, long pages) {
       break;
     case C_MERGE:
       if (prctl(PR_SET_MEMORY_MERGE, c.arg, 0, 0, 0) != 0) err = errno;
+      break;
+    case C_MUNMAP:
+      if (munmap(at, (size_t)c.count * PAGE) != 0) err = errno;
+      break;
+    case C_MMAP:
+      if (mmap(at, (size_t)c.count * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED) err = errno;
+      else if (madvise(at, (size_t)c.count * PAGE, MADV_NOHUGEPAGE) != 0) err = errno;
       break;
     }
     write_all(out, &err, sizeof err);
@@ -389,6 +398,9 @@ int main(void) {
       result(op, send(guest_arg(argv[1]), (struct cmd){C_MADVISE, atol(argv[2]), atol(argv[3]), atol(argv[4])}, NULL, 0));
     } else if (strcmp(op, "merge") == 0 && argc == 3) {
       result(op, send(guest_arg(argv[1]), (struct cmd){C_MERGE, 0, 0, atol(argv[2])}, NULL, 0));
+    } else if ((strcmp(op, "munmap") == 0 || strcmp(op, "mmap") == 0) && argc == 4) {
+      int kind = strcmp(op, "munmap") == 0 ? C_MUNMAP : C_MMAP;
+      result(op, send(guest_arg(argv[1]), (struct cmd){kind, atol(argv[2]), atol(argv[3]), 0}, NULL, 0));
     } else if (strcmp(op, "set") == 0 && argc == 3) {
       if (strcmp(argv[1], "run") == 0) {
         int v = atoi(argv[2]);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KsmDedup } from '@pagevisor/dedup';
-import { PAGE_SIZE } from '@pagevisor/types';
+import { asGfn, PAGE_SIZE } from '@pagevisor/types';
 import { dedupOptionsOf, domainNames, fillSeededPage, type Scenario } from '@pagevisor/workloads';
 import type { CheckpointRecord, Report } from './report.js';
 import { runScenario } from './run-scenario.js';
@@ -27,6 +27,9 @@ export const GLOBAL_COUNTERS = [
   'stable_node_chains',
   'stable_node_dups',
 ] as const;
+
+/** Linux's madvise(2) advice numbers. */
+const MADVICE = { dontneed: 4, mergeable: 12, unmergeable: 13 } as const;
 
 /** Per-process counters compared: pagevisor's domainStats name, then /proc/PID/ksm_stat's. */
 export const GUEST_COUNTERS = [
@@ -79,21 +82,30 @@ interface KernelCheckpoint {
   readonly guests: readonly Readonly<Record<string, number>>[];
 }
 
-/**
- * The commands that replay `scenario` on the kernel (see tools/ksm-replay/ksm-replay.c), and the
- * index of the scenario step each result line answers (-1 for the set-up lines).
- */
-export function replayScript(scenario: Scenario): { script: Buffer; stepOf: number[] } {
+/** The guests' memory once booted, as the steps start: per guest (in domain order), the pages that are not zeros. */
+export type BootedMemory = readonly { readonly gfn: number; readonly page: Uint8Array }[][];
+
+/** The guests a scenario starts, in domain order, with their pages; refuses guests that run on their own. */
+function replayedGuests(scenario: Scenario): { name: string; pages: number }[] {
   if (scenario.dedup.strategy !== 'ksm') throw new NotReplayable(`ksm-diff replays KSM scenarios; this one's strategy is ${JSON.stringify(scenario.dedup.strategy)}`);
   const guests: { name: string; pages: number }[] = [];
   for (const g of scenario.guests) {
-    const idle = g.writeRatePagesPerS === 0 && g.image.path === undefined && g.image.fraction === 0 && g.zeroFraction === 1;
-    if (!idle) {
-      throw new NotReplayable(`guest ${g.name}: ksm-diff replays idle guests whose memory starts as zeros (writeRatePagesPerS 0, no image, zeroFraction 1); their steps write the pages`);
+    if (g.writeRatePagesPerS !== 0 || g.image.path !== undefined) {
+      throw new NotReplayable(`guest ${g.name}: ksm-diff replays guests that boot (synthetic image, zeros, private pages) and then write only through the steps: writeRatePagesPerS must be 0, and the image synthetic`);
     }
     if (g.mergeable !== false) throw new NotReplayable(`guest ${g.name}: ksm-diff needs "mergeable": false, as a process starts (the steps madvise its pages)`);
     for (const name of domainNames(g)) guests.push({ name, pages: g.memoryMiB * 256 });
   }
+  return guests;
+}
+
+/**
+ * The commands that replay `scenario` on the kernel (see tools/ksm-replay/ksm-replay.c): the
+ * knobs, the guests with their `booted` memory, then the steps; and the index of the scenario
+ * step each result line answers (-1 for the set-up lines).
+ */
+export function replayScript(scenario: Scenario, booted: BootedMemory = []): { script: Buffer; stepOf: number[] } {
+  const guests = replayedGuests(scenario);
   const index = new Map(guests.map((g, i) => [g.name, i]));
   const guestOf = (name: string): number => index.get(name)!;
   const parts: Buffer[] = [];
@@ -106,6 +118,12 @@ export function replayScript(scenario: Scenario): { script: Buffer; stepOf: numb
   const knobs = new KsmDedup(dedupOptionsOf(scenario.dedup) as ConstructorParameters<typeof KsmDedup>[0]).knobs();
   for (const [name, value] of Object.entries(knobs)) line(`knob ${name} ${value}`);
   line(`guests ${guests.length} ${guests.map((g) => g.pages).join(' ')}`);
+  booted.forEach((pages, g) => {
+    for (const { gfn, page } of pages) {
+      line(`data ${g} ${gfn} 1`);
+      parts.push(Buffer.from(page.buffer, page.byteOffset, PAGE_SIZE));
+    }
+  });
   const page32 = new Uint32Array(PAGE_SIZE / 4);
   (scenario.steps ?? []).forEach((s, i) => {
     switch (s.op) {
@@ -127,17 +145,16 @@ export function replayScript(scenario: Scenario): { script: Buffer; stepOf: numb
         parts.push(Buffer.from(s.bytes));
         return;
       case 'madvise':
-        line(`madvise ${guestOf(s.guest)} ${s.gfn} ${s.count} ${s.advice === 'mergeable' ? 12 : 13}`, i);
+        line(`madvise ${guestOf(s.guest)} ${s.gfn} ${s.count} ${MADVICE[s.advice]}`, i);
         return;
       case 'set_memory_merge':
         line(`merge ${guestOf(s.guest)} ${s.on ? 1 : 0}`, i);
         return;
       case 'discard':
-        line(`madvise ${guestOf(s.guest)} ${s.gfn} ${s.count} 4`, i); // MADV_DONTNEED
+        line(`munmap ${guestOf(s.guest)} ${s.gfn} ${s.count}`, i);
         return;
       case 'populate':
-        // A process's pages read as zeros until written: nothing to do. Kept in the numbering.
-        line(`madvise ${guestOf(s.guest)} ${s.gfn} ${s.count} 0`, i); // MADV_NORMAL: a no-op
+        line(`mmap ${guestOf(s.guest)} ${s.gfn} ${s.count}`, i);
         return;
       case 'set':
         line(`set ${s.knob} ${s.value}`, i);
@@ -173,9 +190,8 @@ export function buildReplayer(source = REPLAY_SOURCE): string {
 /** Exit codes of the replayer that mean the host cannot serve (see ksm-replay.c). */
 const HOST_CODES: Readonly<Record<number, string>> = { 4: 'no KSM', 5: 'no permission', 6: 'KSM in use' };
 
-/** Replays `scenario` on the host's KSM; returns each command's result line in order. */
-export function replayOnKernel(scenario: Scenario, replayer = buildReplayer()): { results: unknown[]; checkpoints: KernelCheckpoint[] } {
-  const { script } = replayScript(scenario);
+/** Runs `script` (see {@link replayScript}) on the host's KSM; returns each command's result line in order, and the checkpoints. */
+export function replayOnKernel(script: Buffer, replayer = buildReplayer()): { results: unknown[]; checkpoints: KernelCheckpoint[] } {
   const run = spawnSync(replayer, [], { input: script, encoding: 'utf8', maxBuffer: 64 << 20 });
   if (run.error !== undefined) throw run.error;
   const why = HOST_CODES[run.status ?? -1];
@@ -194,11 +210,24 @@ export function replayOnKernel(scenario: Scenario, replayer = buildReplayer()): 
 
 /** Runs `scenario` on pagevisor and on the host's KSM and sets every counter side by side. */
 export async function ksmDiff(scenario: Scenario, replayer?: string): Promise<KsmDiff> {
-  const { stepOf } = replayScript(scenario); // refuses what it cannot replay before anything runs
-  const report: Report = await runScenario(scenario);
-  const kernel = replayOnKernel(scenario, replayer);
+  const guests = replayedGuests(scenario); // refuses what it cannot replay before anything runs
+  const booted: { gfn: number; page: Uint8Array }[][] = guests.map(() => []);
+  const report: Report = await runScenario(scenario, {
+    onStepsStart: (hv, domains) => {
+      guests.forEach((g, i) => {
+        const dom = domains.get(g.name)!;
+        const page = new Uint8Array(PAGE_SIZE);
+        for (let gfn = 0; gfn < g.pages; gfn++) {
+          hv.readPage(dom, asGfn(gfn), 0, page, 0, PAGE_SIZE);
+          if (page.some((b) => b !== 0)) booted[i]!.push({ gfn, page: page.slice() });
+        }
+      });
+    },
+  });
+  const { script, stepOf } = replayScript(scenario, booted);
+  const kernel = replayOnKernel(script, replayer);
   const rows: CounterRow[] = [];
-  const names = scenario.guests.flatMap((g) => domainNames(g));
+  const names = guests.map((g) => g.name);
   for (const cp of kernel.checkpoints) {
     const mine: CheckpointRecord | undefined = report.checkpoints.find((c) => c.label === cp.checkpoint);
     if (mine === undefined) continue; // pagevisor's run stopped earlier: its failed step says why

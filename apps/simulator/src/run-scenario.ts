@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { HypercallClient } from '@pagevisor/hypercall-abi';
 import { Hypervisor } from '@pagevisor/hypervisor';
-import { InvariantError, invariant, mibToPages, mixSeed, NS_PER_MS, NS_PER_S, SimClock, type DedupIndex } from '@pagevisor/types';
+import { InvariantError, invariant, mibToPages, mixSeed, NS_PER_MS, NS_PER_S, SimClock, type DedupIndex, type DomId } from '@pagevisor/types';
 import { domainNames, MAX_SAMPLES, parseScenario, ScenarioError, SyntheticGuest, type Scenario } from '@pagevisor/workloads';
 import { makeSwap, type SwapSetup } from './make-swap.js';
 import { convergedAtNs } from './convergence.js';
@@ -56,6 +56,8 @@ export interface RunOptions {
    * (for tests: a frame corrupted here behind the hypervisor's back must be reported).
    */
   readonly beforeVerify?: (hv: Hypervisor) => void;
+  /** Called once every guest has booted, as the steps start, with each guest's domain by name (ksm-diff reads the booted memory here). */
+  readonly onStepsStart?: (hv: Hypervisor, domains: ReadonlyMap<string, DomId>) => void;
 }
 
 interface NamedGuest {
@@ -236,7 +238,11 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
   };
   let scanNs = scannerAfter(0);
   let booting = guests.filter((g) => g.guest.state === 'booting').length;
-  if (booting === 0) steps.start(0);
+  const startSteps = (t: number): void => {
+    opts.onStepsStart?.(hv, new Map(guests.map(({ name, guest }) => [name, guest.domId])));
+    steps.start(t);
+  };
+  if (booting === 0) startSteps(0);
 
   while (queue.size > 0 || !steps.done) {
     if (queue.size === 0 && scanNs === Infinity && steps.waitingForScans) {
@@ -271,7 +277,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
         invariant(next >= t, `guest ${name} asked for an event at ${next} ns, before now (${t} ns)`);
         if (next !== Infinity) queue.push(i, next);
       }
-      if (wasBooting && guest.state !== 'booting' && --booting === 0) steps.start(t);
+      if (wasBooting && guest.state !== 'booting' && --booting === 0) startSteps(t);
     } else if (scanNs === t) {
       hv.wakeDedup(t);
       const next = dedup.nextWakeNs!();

@@ -75,7 +75,7 @@ describe('scenario steps', () => {
       'steps[0].bytes: must be a non-empty array of bytes',
     ]);
     expect(issuesOf(withSteps([{ op: 'madvise', guest: 'vm-0', gfn: 0, count: 1, advice: 'merge' }]))).toEqual([
-      'steps[0].advice: must be "mergeable" or "unmergeable"',
+      'steps[0].advice: must be "mergeable", "unmergeable" or "dontneed"',
     ]);
     expect(issuesOf(withSteps([{ op: 'set_memory_merge', guest: 'vm-0', on: 1 }]))).toEqual(['steps[0].on: must be true or false']);
     expect(issuesOf(withSteps([{ op: 'set', knob: '', value: '2' }]))).toEqual([

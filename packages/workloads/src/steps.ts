@@ -92,12 +92,16 @@ export const WriteStepSchema = object({
   }
 }, whenValid);
 
-/** MADV_MERGEABLE / MADV_UNMERGEABLE over a range (the hypervisor's `advise`). */
+/**
+ * madvise over a range: MADV_MERGEABLE / MADV_UNMERGEABLE (the hypervisor's `advise`), or
+ * MADV_DONTNEED (the pages stay mapped, read as zeros and get a frame again when written;
+ * unlike `discard`, which unmaps them).
+ */
 export const MadviseStepSchema = object({
   op: z.literal('madvise'),
   ...range,
-  /** `"mergeable"` or `"unmergeable"`. */
-  advice: z.enum(['mergeable', 'unmergeable'], must('"mergeable" or "unmergeable"')),
+  /** `"mergeable"`, `"unmergeable"` or `"dontneed"`. */
+  advice: z.enum(['mergeable', 'unmergeable', 'dontneed'], must('"mergeable", "unmergeable" or "dontneed"')),
   ...common,
 });
 
@@ -110,7 +114,7 @@ export const SetMemoryMergeStepSchema = object({
   ...common,
 });
 
-/** Releases a range (like MADV_DONTNEED; decrease_reservation): the pages are no longer populated. */
+/** Unmaps a range (munmap; decrease_reservation): the pages are no longer populated, and a later madvise over them is ENOMEM. */
 export const DiscardStepSchema = object({ op: z.literal('discard'), ...range, ...common });
 
 /** Populates a range again (populate_physmap): the pages read as zeros. */
