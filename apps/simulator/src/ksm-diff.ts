@@ -227,10 +227,16 @@ export async function ksmDiff(scenario: Scenario, replayer?: string): Promise<Ks
   const { script, stepOf } = replayScript(scenario, booted);
   const kernel = replayOnKernel(script, replayer);
   const rows: CounterRow[] = [];
+  const steps: StepRow[] = [];
   const names = guests.map((g) => g.name);
   for (const cp of kernel.checkpoints) {
     const mine: CheckpointRecord | undefined = report.checkpoints.find((c) => c.label === cp.checkpoint);
-    if (mine === undefined) continue; // pagevisor's run stopped earlier: its failed step says why
+    if (mine === undefined) {
+      // pagevisor's run stopped earlier (its failed step is in the report).
+      const step = (scenario.steps ?? []).findIndex((st) => st.op === 'checkpoint' && st.label === cp.checkpoint);
+      steps.push({ step, op: 'checkpoint', pagevisor: 'not reached', kernel: 'ok' });
+      continue;
+    }
     for (const c of GLOBAL_COUNTERS) rows.push({ checkpoint: cp.checkpoint, scope: 'global', counter: c, pagevisor: mine.dedup[c] ?? NaN, kernel: cp.global[c] ?? NaN });
     names.forEach((name, i) => {
       const dom = mine.domains.find((d) => d.name === name);
@@ -239,7 +245,6 @@ export async function ksmDiff(scenario: Scenario, replayer?: string): Promise<Ks
       }
     });
   }
-  const steps: StepRow[] = [];
   kernel.results.forEach((r, line) => {
     const step = stepOf[line] ?? -1;
     if (step < 0) return;
