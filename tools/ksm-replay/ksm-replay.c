@@ -22,7 +22,8 @@
 //   munmap G GFN COUNT           munmap(2) pages
 //   mmap G GFN COUNT             map pages again (MAP_FIXED, MADV_NOHUGEPAGE): they read as zeros
 //   set NAME VALUE               a knob as a scenario step; `run` 1 takes effect inside waits
-//   wait_full_scans N TIMEOUT_MS run ksmd until full_scans has risen by N
+//   wait_full_scans N TIMEOUT_MS run ksmd until full_scans has risen by N (its result has the
+//                                wall milliseconds that took, polled every 50 us)
 //   wait MS                      run ksmd for MS milliseconds
 //   checkpoint LABEL             print every counter, global and per guest
 //   end
@@ -413,13 +414,17 @@ int main(void) {
       }
     } else if (strcmp(op, "wait_full_scans") == 0 && argc == 3) {
       long target = counter("full_scans") + atol(argv[1]);
-      double deadline = now_ms() + atof(argv[2]);
+      double start = now_ms(), deadline = start + atof(argv[2]);
       ksmd(1);
       // Poll often: a full scan ends a batch, and ksmd then sleeps sleep_millisecs before the
       // next one, which stopping it in that window keeps from starting.
-      while (counter("full_scans") < target && now_ms() < deadline) sleep_ms(0.2);
+      while (counter("full_scans") < target && now_ms() < deadline) sleep_ms(0.05);
+      double took = now_ms() - start;
       ksmd(0);
-      result(op, counter("full_scans") >= target ? 0 : ETIMEDOUT);
+      int err = counter("full_scans") >= target ? 0 : ETIMEDOUT;
+      if (err == 0) printf("{\"op\":\"%s\",\"ok\":true,\"ms\":%.3f}\n", op, took);
+      else result(op, err);
+      fflush(stdout);
     } else if (strcmp(op, "wait") == 0 && argc == 2) {
       ksmd(1);
       sleep_ms(atof(argv[1]));

@@ -25,3 +25,15 @@ export { BUILT_IN_PLUGINS, loadPlugin, packageDirOf, packageNameOf, type LoadedP
 export { makeAllocator, makeDedup, partsContext, type BuiltPart, type PartsContext } from './make-parts.js';
 export { ExitCode, main, type CliIo } from './cli.js';
 export { VERSION } from './version.js';
+export {
+  buildReplayer,
+  formatKsmDiff,
+  HostUnavailable,
+  ksmDiff,
+  NotReplayable,
+  replayOnKernel,
+  replayScript,
+  REPLAY_SOURCE,
+  type BootedMemory,
+  type KsmDiff,
+} from './ksm-diff.js';
