@@ -8,8 +8,8 @@
 // inside waits (run = 1 while waiting, 0 otherwise), so nothing moves between checkpoints.
 //
 // Every knob is saved before anything changes and restored at exit (normal, error or signal).
-// The counters are machine-wide: it refuses to start while any other process has memory KSM
-// knows of.
+// The counters are machine-wide: replays take turns on a lock file (waiting up to 10 minutes for
+// another replay to end), and it refuses to start while any other process has memory KSM knows of.
 //
 // Commands, one a line (`data` and `write` are followed by their raw bytes):
 //   knob NAME VALUE              set a knob before the guests start (the scenario's options)
@@ -38,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -328,8 +330,24 @@ static int guest_arg(const char *s) {
   return g;
 }
 
+#define LOCK_FILE "/tmp/pagevisor-ksm-replay.lock"
+#define LOCK_WAIT_S 600
+
+// One replay at a time on this machine: waits for the lock, then holds it until exit.
+static void take_turn(void) {
+  int fd = open(LOCK_FILE, O_RDWR | O_CREAT, 0666);
+  if (fd < 0) die(5, "cannot open the lock file %s", LOCK_FILE);
+  for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited++) {
+    if (errno != EWOULDBLOCK) die(1, "flock %s failed", LOCK_FILE);
+    if (waited == 0) fprintf(stderr, "ksm-replay: waiting for another replay to end (%s)\n", LOCK_FILE);
+    if (waited >= LOCK_WAIT_S * 10) die(6, "another replay held %s for 10 minutes: KSM is in use", LOCK_FILE);
+    sleep_ms(100);
+  }
+}
+
 int main(void) {
   if (access(KSM "run", F_OK) != 0) die(4, "this host has no KSM (%s is missing)", KSM);
+  take_turn();
   char raw[64];
   for (size_t i = 0; i < NKNOBS; i++) {
     char path[256];
