@@ -16,10 +16,13 @@ describe('parseCliArgs', () => {
     expect(repeatsOf(o, 'micro')).toBe(5);
     expect(repeatsOf(o, 'macro')).toBe(3);
     expect(repeatsOf(o, 'scale')).toBe(1);
+    expect(o.suites).toContain('ksmd');
+    expect(repeatsOf(o, 'ksmd')).toBe(5);
   });
 
   it('takes suites repeated or comma-separated, in run order, once each', () => {
     expect(parseCliArgs(['--suite', 'scale', '--suite', 'micro,limits', '--suite', 'micro']).suites).toEqual(['limits', 'micro', 'scale']);
+    expect(parseCliArgs(['--suite', 'macro,ksmd']).suites).toEqual(['ksmd', 'macro']);
   });
 
   it('reads the other options', () => {
@@ -31,7 +34,7 @@ describe('parseCliArgs', () => {
 
   it('refuses an unknown suite, naming the suites', () => {
     expect(() => parseCliArgs(['--suite', 'nano'])).toThrow(UsageError);
-    expect(() => parseCliArgs(['--suite', 'micro,nano'])).toThrow(/unknown suite "nano" \(suites: limits, micro, swap, macro, trace, scale\)/);
+    expect(() => parseCliArgs(['--suite', 'micro,nano'])).toThrow(/unknown suite "nano" \(suites: limits, micro, swap, ksmd, macro, trace, scale\)/);
   });
 
   it('refuses unknown options, positionals and bad values', () => {

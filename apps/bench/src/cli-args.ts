@@ -9,6 +9,7 @@ export const DEFAULT_REPEATS: Readonly<Record<SuiteName, number>> = {
   limits: 5,
   micro: 5,
   swap: 5,
+  ksmd: 5,
   macro: 3,
   trace: 3,
   scale: 1,
@@ -29,6 +30,9 @@ Suites (default: all but scale):
           KSM and ESX scanners, copy-on-write faults, the hypervisor's write paths, and the
           hypercall ABI's encode + validate + decode of every op
   swap    swap out and in per device (memory, file) and compression (none, lz4, deflate)
+  ksmd    pagevisor's KSM scanner against this host's ksmd on the same pages and knobs
+          (checksum, unstable-tree, merge and all-merged full scans): pages/s of both and
+          the ratios; ksmd's side needs Linux KSM, root and cc, else it is noted as skipped
   macro   the simulator's scenarios (child processes): dedup none/inline/ksm/esx, swap eviction
           clock/lru/random x shared/per-domain, and the metadata bytes per guest page; each
           --strategy plugin beside them
@@ -55,8 +59,8 @@ Options:
   --compare FILE   Compare with an earlier --json result: the ratio new/old of every measurement
                    in both, and a verdict (regression, improvement, unchanged) against the noise.
                    Regressions are listed at the end; the exit code stays 0.
-  --repeats N      Timed repeats of every measurement (default: limits/micro/swap 5, macro and
-                   trace 3, scale 1).
+  --repeats N      Timed repeats of every measurement (default: limits/micro/swap/ksmd 5, macro
+                   and trace 3, scale 1).
   --quick          Small sizes, for tests and smoke runs (not comparable with full runs).
   --help           This text.
 

@@ -5,6 +5,7 @@ import { measurement, median, SUITE_NAMES, type Measurement, type SuiteName } fr
 import { codeInfo, codeVersion, machineInfo, RESULT_FORMAT, type BenchResult } from './result.js';
 import { pluginsOf, type BenchStrategy, type GivenStrategy } from './strategies.js';
 import type { SuiteContext, SuiteResult } from './suite-context.js';
+import { runKsmd } from './suites/ksmd.js';
 import { runLimits } from './suites/limits.js';
 import { runMacro } from './suites/macro.js';
 import { runMicro } from './suites/micro.js';
@@ -50,6 +51,7 @@ const RUNNERS: Readonly<Record<SuiteName, (ctx: SuiteContext) => Promise<SuiteRe
   limits: runLimits,
   micro: runMicro,
   swap: runSwap,
+  ksmd: runKsmd,
   macro: runMacro,
   trace: runTrace,
   scale: runScale,
@@ -155,7 +157,8 @@ async function runIsolated(suites: readonly SuiteName[], quick: boolean, n: numb
 /**
  * Runs the suites and returns every measurement, the targets and the errors. Limits, micro and
  * swap run in a fresh process per repeat when `opts.isolate` allows it (see {@link runIsolated}),
- * else in this process; macro, trace and scale start child processes of their own.
+ * else in this process; ksmd runs here too (the kernel's side in replayer processes), macro,
+ * trace and scale start child processes of their own.
  */
 export async function runBench(opts: RunBenchOptions): Promise<BenchResult> {
   const log = opts.log ?? (() => {});

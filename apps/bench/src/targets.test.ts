@@ -55,10 +55,22 @@ describe('evaluateTargets', () => {
     expect(evaluateTargets([m(over.inlineDuplicates, 3)], false).find((x) => x.key === 'sharing-duplicates')!.met).toBe(false);
   });
 
+  it('judges each ksmd phase on pagevisor\'s ratio to ksmd\'s rate, 1 included; unmeasured, saying why, without ksmd', () => {
+    const judged = (ratio: number) =>
+      evaluateTargets([{ ...m(TARGET_SOURCES.ksmd.merge, ratio * 1000), limit: { id: 'ksmd.merge.kernel', name: 'ksmd (paired)', ratio } }], false).find((x) => x.key === 'ksmd-merge')!;
+    expect(judged(1)).toMatchObject({ value: 1, met: true, op: '>=', threshold: 1, unit: 'x ksmd', source: TARGET_SOURCES.ksmd.merge, name: "merge scan: at least 1.0x ksmd's rate (same run)" });
+    expect(judged(0.99).met).toBe(false);
+    const alone = { ...m(TARGET_SOURCES.ksmd.checksum, 500_000), note: 'ksmd not measured: no permission: run as root' };
+    const t = new Map(evaluateTargets([alone], false).map((x) => [x.key, x]));
+    expect(t.get('ksmd-checksum')).toMatchObject({ value: null, met: null, source: null, note: 'ksmd not measured: no permission: run as root' });
+    expect(t.get('ksmd-unstable')).toMatchObject({ value: null, met: null, note: 'not measured (ksmd suite not run or failed)' });
+    expect([...t.keys()].filter((k) => k.startsWith('ksmd-'))).toEqual(['ksmd-checksum', 'ksmd-unstable', 'ksmd-merge', 'ksmd-merged']);
+  });
+
   it('leaves targets whose figure is missing unmeasured', () => {
     const t = evaluateTargets([m(TARGET_SOURCES.ksmScan, 300_000)], false);
     expect(t.find((x) => x.key === 'ksm-scan')!.met).toBe(true);
-    for (const key of ['inline-write', 'metadata', 'scale-wall', 'scale-rss', 'swap-in-dedup', 'sharing-duplicates', 'sharing-saved', 'sharing-reading-saved', 'sharing-reading-ksm', 'sharing-reading-esx']) {
+    for (const key of ['inline-write', 'metadata', 'scale-wall', 'scale-rss', 'swap-in-dedup', 'sharing-duplicates', 'sharing-saved', 'sharing-reading-saved', 'sharing-reading-ksm', 'sharing-reading-esx', 'ksmd-checksum', 'ksmd-unstable', 'ksmd-merge', 'ksmd-merged']) {
       expect(t.find((x) => x.key === key)).toMatchObject({ value: null, met: null, source: null });
     }
   });
