@@ -213,9 +213,13 @@ export class StepRunner {
         g.content?.write(step.gfn, step.offset, bytes, 0, bytes.length);
         return;
       }
-      case 'madvise':
-        this.guest(step.guest).shim.madvise(step.gfn as Gfn, step.count, step.advice);
+      case 'madvise': {
+        const g = this.guest(step.guest);
+        g.shim.madvise(step.gfn as Gfn, step.count, step.advice);
+        // MADV_DONTNEED: the pages stay mapped and read as zeros.
+        if (step.advice === 'dontneed') g.content?.populate(step.gfn, step.count);
         return;
+      }
       case 'set_memory_merge':
         hv.setDomainMergeable(this.guest(step.guest).domId, step.on);
         return;

@@ -136,7 +136,7 @@ class GroupHost implements DedupHost {
  * everything else (memory, frames, merge, unmerge, CPU, zero frame) is the host's.
  *
  * Routing: `lookup(page, hash, dom)`, `advise`, `setDomainMergeable`, `isMergeable`,
- * `domainStats`, `domainForked`, `domainDestroyed` go to the group of `dom`; `insert(mfn, hash, reason)` to the group of the
+ * `domainStats`, `domainForked`, `domainDestroyed`, `zeroPageUnmapped` go to the group of `dom`; `insert(mfn, hash, reason)` to the group of the
  * frame (its owner's for a private frame, its mappers' for a shared one; the zero frame to every
  * group); `remove` and `contains` ask every group (few groups: O(groups) per call, each O(1) for
  * the strategies of this package). Scanners: `nextWakeNs` is the earliest of the groups', and
@@ -175,6 +175,8 @@ export class PartitionedDedup implements DedupIndex {
   readonly domainForked?: (parent: DomId, child: DomId) => void;
   /** `dom` is about to be destroyed: its group forgets it (nothing when the group has no strategy yet). */
   readonly domainDestroyed?: (dom: DomId) => void;
+  /** `dom`'s page `gfn` stops mapping the zero frame: told to `dom`'s group (nothing when it has no strategy yet). */
+  readonly zeroPageUnmapped?: (dom: DomId, gfn: Gfn) => void;
   /**
    * Sets a tunable on every group, and remembers it for groups made later. Refused (the inner
    * strategy's EINVAL or EBUSY, or ENOMEM when the groups together need more frames than are
@@ -258,6 +260,12 @@ export class PartitionedDedup implements DedupIndex {
       this.domainDestroyed = (dom) => {
         const host = this.attached('domain_destroyed');
         this.byGroup[host.groupOf(dom)]?.index.domainDestroyed!(dom);
+      };
+    }
+    if (first.zeroPageUnmapped !== undefined) {
+      this.zeroPageUnmapped = (dom, gfn) => {
+        const host = this.attached('zero_page_unmapped');
+        this.byGroup[host.groupOf(dom)]?.index.zeroPageUnmapped!(dom, gfn);
       };
     }
     if (first.setKnob !== undefined) this.setKnob = (name, value) => this.setKnobAll(name, value);
@@ -485,6 +493,6 @@ export class PartitionedDedup implements DedupIndex {
 
 /** Names of the optional hooks `index` has, comma-separated. */
 function hooksOf(index: DedupIndex): string {
-  const names = ['nextWakeNs', 'wake', 'advise', 'setDomainMergeable', 'isMergeable', 'domainForked', 'domainDestroyed', 'setKnob', 'knobs', 'domainStats'] as const;
+  const names = ['nextWakeNs', 'wake', 'advise', 'setDomainMergeable', 'isMergeable', 'domainForked', 'domainDestroyed', 'zeroPageUnmapped', 'setKnob', 'knobs', 'domainStats'] as const;
   return names.filter((n) => index[n] !== undefined).join(',');
 }

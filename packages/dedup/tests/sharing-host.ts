@@ -151,6 +151,11 @@ export class SharingHost {
     this.memory.write(mfn, 0, page, 0, PAGE_SIZE);
   }
 
+  /** The guest gives `dom`'s `gfn` back (decrease_reservation): its mapping goes, and its frame with the last one. */
+  release(dom: DomId, gfn: number): void {
+    this.dropMapping(dom, asGfn(gfn));
+  }
+
   /** Groups of the domains that map `mfn` now (its owner's for a private frame), sorted, once each. */
   mapperGroups(mfn: Mfn): number[] {
     const groups = new Set<number>();
@@ -272,6 +277,8 @@ export class SharingHost {
     }
     const fresh = this.frames.allocFrame(dom, gfn);
     if (fresh === INVALID_MFN) return INVALID_MFN;
+    // As the hypervisor: a page leaving the zero frame is told to the strategy (KSM's ksm_zero_pages).
+    if (mfn === this.zeroMfn) this.dedup?.zeroPageUnmapped?.(dom, gfn);
     if (!willOverwrite) this.memory.copyFrame(fresh, mfn);
     this.p2m.rmap.remove(mfn, dom, gfn);
     this.frames.addRef(mfn, -1);
@@ -306,6 +313,7 @@ export class SharingHost {
       this.dedup?.remove(mfn);
       this.frames.freeFrame(mfn);
     } else if (type === P2mType.ram_shared) {
+      if (mfn === this.zeroMfn) this.dedup?.zeroPageUnmapped?.(dom, gfn);
       this.p2m.rmap.remove(mfn, dom, gfn);
       if (this.frames.addRef(mfn, -1) === 0 && mfn !== this.zeroMfn) {
         this.dedup?.remove(mfn);

@@ -89,6 +89,8 @@ export function writableFrame(h: HostCore, d: Domain, gfn: Gfn, willOverwrite: b
     const outcome = h.cow.unshare(d.id, d.table, gfn, willOverwrite);
     if (outcome === CowOutcome.zeroAllocated) d.zeroFaults++;
     else d.cowFaults++;
+    // The page no longer maps the zero frame: KSM counts it out of ksm_zero_pages at this fault.
+    if (old === h.zeroMfn) h.dedup.zeroPageUnmapped?.(d.id, gfn);
     h.charge(d, c.faultNs + (outcome === CowOutcome.kept ? c.p2mUpdateNs : c.frameAllocNs + (willOverwrite ? 0 : outcome === CowOutcome.copied ? c.pageCopyNs : c.pageZeroNs)));
     // The last sharer keeps the frame and is about to write it: its handle and swap-cache slot go.
     if (outcome === CowOutcome.kept) h.dropFrameKeys(old, d.id);

@@ -311,6 +311,8 @@ export class HostCore {
     } else if (t === P2mType.paged) {
       this.pager!.releaseSlot(d.id, mfn);
     } else if (t === P2mType.ram_shared) {
+      // Unmapping a page KSM merged onto the zero frame counts it out of ksm_zero_pages now.
+      if (mfn === this.zeroMfn) this.dedup.zeroPageUnmapped?.(d.id, gfn);
       this.cow.release(d.id, gfn, mfn);
       if (this.frames.isFree(mfn)) this.dropFrameKeys(mfn, d.id);
     }

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { KsmDedup, type KsmOptions } from '@pagevisor/dedup';
-import { asDomId, asGfn, HypervisorError, P2mType, PAGE_SIZE, Prng, type DomId } from '@pagevisor/types';
+import { KSM_RMAP_ITEM_BYTES, KsmDedup, type KsmOptions } from '@pagevisor/dedup';
+import { asDomId, asGfn, asMfn, HypervisorError, P2mType, PAGE_SIZE, Prng, type DomId } from '@pagevisor/types';
 import { Hypervisor } from './hypervisor.js';
+import { MADV_DONTNEED } from './memory-ops.js';
 import { pageOf } from '../tests/pages.js';
 
 const MS = 1e6;
+const asMfnOf = (m: number) => asMfn(m);
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
 
 async function ksmHost(opts: KsmOptions = {}, frames = 2048, numaNodes = 1): Promise<{ hv: Hypervisor; ksm: KsmDedup }> {
@@ -102,8 +104,9 @@ describe('KSM: merging identical pages', () => {
     expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 99, pages_unshared: 0, pages_volatile: 0, full_scans: 2, rmap_items: 100 });
     expect(hv.totals()).toMatchObject({ pagesShared: 1, pagesSharing: 99 });
     expect(hv.totals().machineFramesUsed).toBe(2); // the zero frame and the KSM page
-    expect(ksm.domainStats(a)).toEqual({ rmap_items: 60, merging_pages: 60, zero_pages: 0, profit: 60 * PAGE_SIZE - 60 * ksm.bytesPerRmapItem });
-    expect(stat(ksm, 'general_profit')).toBe(99 * PAGE_SIZE - 100 * ksm.bytesPerRmapItem);
+    // Linux charges sizeof(struct ksm_rmap_item), 64 bytes, per rmap item.
+    expect(ksm.domainStats(a)).toEqual({ rmap_items: 60, merging_pages: 60, zero_pages: 0, profit: 60 * PAGE_SIZE - 60 * KSM_RMAP_ITEM_BYTES });
+    expect(stat(ksm, 'general_profit')).toBe(99 * PAGE_SIZE - 100 * KSM_RMAP_ITEM_BYTES);
     expect(ksm.contains(hv.p2m.table(a)!.mfn(asGfn(0)))).toBe(true);
     expect(ksm.size).toBe(1);
     // A stable state: more scans change nothing.
@@ -147,7 +150,7 @@ describe('KSM: merging identical pages', () => {
     expect(ksm.stats()).toMatchObject({ pages_shared: 2, pages_sharing: 2, pages_unshared: 1 });
   });
 
-  it('a chain whose dups were freed down to one collapses at the next pruning (stable_node_chains_prune_millisecs)', async () => {
+  it('a chain whose dups were freed down to one keeps the stale dup until the scan prunes it, then collapses when a search meets it', async () => {
     const { hv, ksm } = await ksmHost({ max_page_sharing: 2, stable_node_chains_prune_millisecs: 100 });
     const dom = guest(hv, 4, () => 9);
     hv.setDomainMergeable(dom, true);
@@ -158,12 +161,15 @@ describe('KSM: merging identical pages', () => {
     const m0 = hv.p2m.table(dom)!.mfn(asGfn(0));
     expect(m2).not.toBe(m0);
     hv.decreaseReservation(dom, [2, 3]);
-    expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 1, stable_node_chains: 1, stable_node_dups: 1 });
+    // Linux: the freed KSM page's node is stale, still counted with its items until pruned.
+    expect(ksm.stats()).toMatchObject({ pages_shared: 2, pages_sharing: 2, stable_node_chains: 1, stable_node_dups: 2 });
+    expect(ksm.contains(m2)).toBe(false);
     expectClean(hv);
-    // The remaining dup is full (2 mappings): no candidate, so no collapse.
+    // The scan frees the items of gfns 2 and 3, pruning the stale dup; no page searches the
+    // stable tree (gfns 0 and 1 map their KSM page), so the chain of one dup stays.
     fullScans(hv, ksm, 10);
-    expect(stat(ksm, 'stable_node_chains')).toBe(1);
-    // With room in it, the next search past the pruning time collapses the chain.
+    expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 1, stable_node_chains: 1, stable_node_dups: 1 });
+    // A search that meets the chain would collapse it (Linux 6.11 and later); run = 2 removes it first.
     ksm.setKnob('run', 2);
     expect(ksm.setKnob('max_page_sharing', 3)).toBeUndefined();
     ksm.setKnob('run', 1);
@@ -208,7 +214,7 @@ describe('KSM: copy-on-write and counters', () => {
     expect(sharedFrames(hv)).toBe(0);
   });
 
-  it('a KSM page freed with its sharers leaves the stable tree at once: its frame can be reused', async () => {
+  it('a KSM page freed with its sharers is a KSM page no more at once: its frame can be reused', async () => {
     const { hv, ksm } = await ksmHost();
     const a = guest(hv, 8, () => 3);
     const b = guest(hv, 8, (i) => 20 + i);
@@ -258,7 +264,7 @@ describe('KSM: zero pages', () => {
     expect(hv.totals().zeroPages).toBe(0);
   });
 
-  it('with use_zero_pages, they map the zero frame and count in ksm_zero_pages only; a write is noticed at the next scan', async () => {
+  it('with use_zero_pages, they map the zero frame and count in ksm_zero_pages only; a write counts one out at once', async () => {
     const { hv, ksm } = await ksmHost({ use_zero_pages: 1 });
     const dom = guest(hv, 30, (i) => (i >= 20 ? 77 : undefined));
     hv.setDomainMergeable(dom, true);
@@ -268,16 +274,113 @@ describe('KSM: zero pages', () => {
     expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 9, ksm_zero_pages: 20 });
     expect(ksm.domainStats(dom)).toMatchObject({ zero_pages: 20, merging_pages: 10 });
     expect(hv.totals()).toMatchObject({ zeroPages: 20, machineFramesUsed: 2 });
-    expect(stat(ksm, 'general_profit')).toBe((9 + 20) * PAGE_SIZE - stat(ksm, 'rmap_items') * ksm.bytesPerRmapItem);
+    expect(stat(ksm, 'general_profit')).toBe((9 + 20) * PAGE_SIZE - stat(ksm, 'rmap_items') * KSM_RMAP_ITEM_BYTES);
     // Their rmap items go at the next scan: the zero frame is not scanned.
     fullScans(hv, ksm, 1);
     expect(ksm.stats()).toMatchObject({ rmap_items: 10, ksm_zero_pages: 20, pages_volatile: 0 });
+    // Linux decrements ksm_zero_pages at the write fault, not at the next scan.
     hv.writePage(dom, asGfn(3), 0, new Uint8Array([1]), 0, 1);
-    expect(stat(ksm, 'ksm_zero_pages')).toBe(20);
+    expect(stat(ksm, 'ksm_zero_pages')).toBe(19);
+    expect(ksm.domainStats(dom)).toMatchObject({ zero_pages: 19 });
     fullScans(hv, ksm, 1);
     expect(stat(ksm, 'ksm_zero_pages')).toBe(19);
     expect(ksm.domainStats(dom)).toMatchObject({ zero_pages: 19 });
     expect(readBack(hv, dom, 3)[0]).toBe(1);
+  });
+});
+
+describe('KSM as Linux 6.18 counts it: ksm_zero_pages drops when the page leaves the zero frame', () => {
+  it('at the write fault, MADV_DONTNEED, decrease_reservation and MADV_UNMERGEABLE, once each, not at the next scan', async () => {
+    const { hv, ksm } = await ksmHost({ use_zero_pages: 1 });
+    const dom = guest(hv, 10, () => undefined);
+    hv.setDomainMergeable(dom, true);
+    fullScans(hv, ksm, 2);
+    expect([stat(ksm, 'ksm_zero_pages'), ksm.domainStats(dom)['zero_pages'], hv.totals().zeroPages]).toEqual([10, 10, 10]);
+    const zeros = (): number[] => [stat(ksm, 'ksm_zero_pages'), ksm.domainStats(dom)['zero_pages']!];
+    // wp_page_copy on a KSM zero pte: ksm_might_unmap_zero_page, at the fault.
+    hv.writePage(dom, asGfn(0), 100, new Uint8Array([1]), 0, 1);
+    expect(zeros()).toEqual([9, 9]);
+    // A whole page of zeros written over it is a write fault all the same.
+    hv.writePage(dom, asGfn(1), 0, new Uint8Array(PAGE_SIZE), 0, PAGE_SIZE);
+    expect(zeros()).toEqual([8, 8]);
+    // zap_pte_range: MADV_DONTNEED and giving the page back unmap it.
+    hv.madvise(dom, asGfn(2), 2, MADV_DONTNEED);
+    expect(zeros()).toEqual([6, 6]);
+    hv.decreaseReservation(dom, [4]);
+    expect(zeros()).toEqual([5, 5]);
+    // MADV_UNMERGEABLE breaks KSM on the zero pte: one fault each, counted once.
+    hv.advise(dom, asGfn(5), 2, false);
+    expect(zeros()).toEqual([3, 3]);
+    // Reading does not.
+    readBack(hv, dom, 7);
+    expect(zeros()).toEqual([3, 3]);
+    expect(hv.totals().zeroPages).toBe(3);
+    expectClean(hv);
+    expect(stat(ksm, 'general_profit')).toBe(3 * PAGE_SIZE - stat(ksm, 'rmap_items') * KSM_RMAP_ITEM_BYTES);
+    // The next scans count nothing out twice; gfn 1, zeros in a frame of its own, merges again.
+    fullScans(hv, ksm, 2);
+    expect(zeros()).toEqual([4, 4]);
+    expect(readBack(hv, dom, 0)[100]).toBe(1);
+  });
+
+  it('a page of zeros that KSM did not put on the zero frame counts nothing out', async () => {
+    const { hv, ksm } = await ksmHost({ use_zero_pages: 1 });
+    const dom = guest(hv, 4, () => undefined);
+    hv.setDomainMergeable(dom, true);
+    fullScans(hv, ksm, 2);
+    expect(stat(ksm, 'ksm_zero_pages')).toBe(4);
+    // A second domain never advised: its pages are its own, none on the zero frame by KSM.
+    const other = guest(hv, 2, () => 3);
+    hv.decreaseReservation(other, [0]);
+    hv.madvise(other, asGfn(1), 1, MADV_DONTNEED);
+    hv.writePage(other, asGfn(1), 0, new Uint8Array([9]), 0, 1);
+    expect(stat(ksm, 'ksm_zero_pages')).toBe(4);
+    hv.destroyDomain(dom);
+    expect(stat(ksm, 'ksm_zero_pages')).toBe(0);
+    expectClean(hv);
+  });
+});
+
+describe('KSM as Linux 6.18 counts it: a KSM page losing its last mapping is pruned lazily', () => {
+  async function mergedTriple(): Promise<{ hv: Hypervisor; ksm: KsmDedup; dom: DomId; kpage: number }> {
+    const { hv, ksm } = await ksmHost();
+    const dom = guest(hv, 4, (i) => (i < 3 ? 5 : 6));
+    hv.setDomainMergeable(dom, true);
+    fullScans(hv, ksm, 2);
+    expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 2, pages_unshared: 1 });
+    return { hv, ksm, dom, kpage: hv.p2m.table(dom)!.mfn(asGfn(0)) };
+  }
+
+  const gone = [
+    ['written (copy-on-write)', (hv: Hypervisor, dom: DomId) => {
+      for (const g of [2, 1, 0]) hv.writePage(dom, asGfn(g), 8, new Uint8Array([g + 1]), 0, 1);
+    }],
+    ['MADV_UNMERGEABLE', (hv: Hypervisor, dom: DomId) => hv.advise(dom, asGfn(0), 3, false)],
+    ['MADV_DONTNEED', (hv: Hypervisor, dom: DomId) => hv.madvise(dom, asGfn(0), 3, MADV_DONTNEED)],
+    ['decrease_reservation', (hv: Hypervisor, dom: DomId) => hv.decreaseReservation(dom, [0, 1, 2])],
+  ] as const;
+
+  it.each(gone)('%s: pages_shared, pages_sharing and merging_pages keep counting it until the next scan', async (_how, drop) => {
+    const { hv, ksm, dom, kpage } = await mergedTriple();
+    drop(hv, dom);
+    expect(sharedFrames(hv)).toBe(0);
+    // The frame is no KSM page now (it may be reused) ...
+    expect([ksm.contains(asMfnOf(kpage)), ksm.size]).toEqual([false, 0]);
+    // ... but its stable node and rmap items stay until ksmd comes round.
+    expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 2 });
+    expect(ksm.domainStats(dom)).toMatchObject({ merging_pages: 3 });
+    expect(stat(ksm, 'general_profit')).toBe(2 * PAGE_SIZE - 4 * KSM_RMAP_ITEM_BYTES);
+    expectClean(hv);
+    // Another domain's page may take the frame meanwhile: the stale node is never compared with it.
+    const other = guest(hv, 2, () => 5);
+    hv.setDomainMergeable(other, true);
+    fullScans(hv, ksm, 1);
+    expect(ksm.stats()).toMatchObject({ pages_shared: 0, pages_sharing: 0 });
+    expect(ksm.domainStats(dom)).toMatchObject({ merging_pages: 0 });
+    fullScans(hv, ksm, 1);
+    expectClean(hv);
+    // The other domain's two pages of the old content share a KSM page of their own.
+    expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 1 });
   });
 });
 
@@ -387,12 +490,14 @@ describe('KSM: mergeable areas', () => {
     expect(ksm.stats()).toMatchObject({ pages_sharing: 9, rmap_items: 10 });
     fullScans(hv, ksm, 1);
     expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 5, rmap_items: 6 });
-    // Unmergeable and unmerged, whole domain: the scanner has nothing left to do.
+    // Unmergeable and unmerged, whole domain: the scanner has nothing left to do. The KSM page
+    // lost its last mapping, but its stable node and items count until the next scan (Linux).
     hv.setDomainMergeable(dom, false);
     expect(sharedFrames(hv)).toBe(0);
-    expect(ksm.stats()).toMatchObject({ pages_shared: 0, pages_sharing: 0 });
+    expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 5 });
+    expect(ksm.size).toBe(0);
     fullScans(hv, ksm, 1);
-    expect(ksm.stats()).toMatchObject({ rmap_items: 0 });
+    expect(ksm.stats()).toMatchObject({ rmap_items: 0, pages_shared: 0, pages_sharing: 0 });
     expect(ksm.nextWakeNs()).toBe(Infinity);
   });
 
@@ -413,16 +518,17 @@ describe('KSM: mergeable areas', () => {
 });
 
 describe('KSM: simulated time', () => {
-  it.each([1000, 250, 100])('a full scan of %i pages at pages_to_scan 100, sleep_millisecs 20 takes N/100 x 20 ms', async (n) => {
+  // Linux counts the full scan on the call after the last page: floor(N / 100) + 1 wakes.
+  it.each([1000, 250, 100])('a full scan of %i pages at pages_to_scan 100, sleep_millisecs 20 takes (floor(N/100) + 1) x 20 ms', async (n) => {
     const { hv, ksm } = await ksmHost({}, 4096);
     const dom = guest(hv, n, (i) => i);
     hv.setDomainMergeable(dom, true);
     const t0 = ksm.nextWakeNs();
     const wakes = fullScans(hv, ksm, 1);
-    expect(wakes).toBe(Math.ceil(n / 100));
-    expect(ksm.nextWakeNs() - t0).toBe(Math.ceil(n / 100) * 20 * MS);
-    expect(fullScans(hv, ksm, 1)).toBe(Math.ceil(n / 100));
-    expect(ksm.nextWakeNs() - t0).toBe(2 * Math.ceil(n / 100) * 20 * MS);
+    expect(wakes).toBe(Math.floor(n / 100) + 1);
+    expect(ksm.nextWakeNs() - t0).toBe(wakes * 20 * MS);
+    expect(fullScans(hv, ksm, 1)).toBe(wakes);
+    expect(ksm.nextWakeNs() - t0).toBe(2 * wakes * 20 * MS);
     expect(stat(ksm, 'pages_scanned')).toBe(2 * n);
     expect(hv.totals().dedupCpuNs).toBeGreaterThan(2 * n * hv.costModel.pageHashNs);
   });

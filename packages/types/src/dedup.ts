@@ -151,6 +151,15 @@ export interface DedupIndex {
   domainForked?(parent: DomId, child: DomId): void;
   /** `dom` is about to be destroyed: forget it (called before its pages are released). */
   domainDestroyed?(dom: DomId): void;
+  /**
+   * `dom`'s page `gfn`, which mapped the zero frame, stops mapping it: a write took its
+   * copy-on-write fault (an unmerge's too), or the page is being dropped (MADV_DONTNEED,
+   * decrease_reservation, a remap onto another frame, the release of a destroyed domain's pages,
+   * after `domainDestroyed`). KSM counts a page it merged onto the zero frame out of
+   * `ksm_zero_pages` here, as Linux does at the write fault or the unmap; without the hook it
+   * finds out at its next scan of the page. Strategies without zero-page counters leave it out.
+   */
+  zeroPageUnmapped?(dom: DomId, gfn: Gfn): void;
   /** Sets a tunable by name (KSM's sysfs names); refuses with HypervisorError (EINVAL, EBUSY). */
   setKnob?(name: string, value: number): void;
   /** Current tunables by name. */

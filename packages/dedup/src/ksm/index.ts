@@ -1,4 +1,4 @@
-export { KsmDedup } from './ksm-dedup.js';
+export { KsmDedup, MIN_BATCH_NS } from './ksm-dedup.js';
 export {
   checkKnob,
   DEFAULT_KSM_OPTIONS,
@@ -8,5 +8,5 @@ export {
   type KsmKnobValues,
   type KsmOptions,
 } from './ksm-options.js';
-export { BYTES_PER_RMAP_ITEM } from './rmap-items.js';
+export { BYTES_PER_RMAP_ITEM, KSM_RMAP_ITEM_BYTES } from './rmap-items.js';
 export { shouldSkipItem, skipAge } from './smart-scan.js';

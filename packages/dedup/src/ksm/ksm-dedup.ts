@@ -16,7 +16,7 @@ import {
 import { ABORTED, ContentTreap, NIL, SEARCH_ABORT, type TreapKey } from './content-treap.js';
 import type { FrameIndex } from './frame-index.js';
 import { checkKnob, resolveKsmOptions, type KsmKnob, type KsmKnobValues, type KsmOptions } from './ksm-options.js';
-import { BYTES_PER_RMAP_ITEM, DomainSlot, ItemFlags, RmapItems } from './rmap-items.js';
+import { BYTES_PER_RMAP_ITEM, DomainSlot, ItemFlags, KSM_RMAP_ITEM_BYTES, RmapItems } from './rmap-items.js';
 import { shouldSkipItem } from './smart-scan.js';
 import { StableTree } from './stable-tree.js';
 import type { KnobFrames } from '../partitioned-dedup.js';
@@ -25,6 +25,14 @@ import { UnmergeCount } from '../unmerge-count.js';
 const { mergeable: MERGEABLE, item: ITEM, unstable: UNSTABLE, parity: PARITY, stable: STABLE, zero: ZERO } = ItemFlags;
 const RAM_RW = P2mType.ram_rw;
 const RAM_SHARED = P2mType.ram_shared;
+
+/**
+ * With `sleep_millisecs` 0, the least simulated time one batch of ksmd takes (1 µs): the fixed
+ * cost of one pass of ksm_scan_thread's loop (ksm_thread_mutex, the run checks, the wait queue
+ * test that does not sleep, a cond_resched per page), so that a batch that scans nothing (the one
+ * that only runs off the end of the mm list) still moves the clock.
+ */
+export const MIN_BATCH_NS = 1000;
 
 /**
  * Orders a page against the items of an unstable tree: by checksum (an item keeps the one it
@@ -65,13 +73,17 @@ class UnstableKey implements TreapKey {
 }
 
 /**
- * Linux KSM (mm/ksm.c), rebuilt as a scanning {@link DedupIndex} on the simulated clock: every
- * `sleep_millisecs` it scans `pages_to_scan` mergeable pages, domain by domain (in the order they
- * became mergeable) and gfn by gfn, and for each does what `cmp_and_merge_page` does (in the
- * order of Linux 6.11 and later, "don't waste time searching stable tree for fast changing page"):
+ * Linux KSM (mm/ksm.c, as of Linux 6.18), rebuilt as a scanning {@link DedupIndex} on the simulated
+ * clock: every `sleep_millisecs` (with 0: batch after batch, each taking the simulated time of its
+ * scan work, at least {@link MIN_BATCH_NS}) it scans `pages_to_scan` mergeable pages, domain by
+ * domain (in the kernel's mm_slot list order: a domain that becomes mergeable during a full scan
+ * goes just behind the cursor, between full scans at the end) and gfn by gfn, and for each does
+ * what `cmp_and_merge_page` does (in the order of Linux 6.11 and later, "don't waste time
+ * searching stable tree for fast changing page"):
  *
  * 1. a page still mapping the KSM page its rmap item hangs off: nothing to do; an item whose page
- *    no longer maps it (a write broke the sharing) leaves it now, counters corrected;
+ *    no longer maps it (a write broke the sharing) leaves it now, counters corrected (all the
+ *    node's items when its KSM page is gone: remove_node_from_stable_tree);
  * 2. the page's checksum (xxhash) is compared with its last one: changed, the page is volatile
  *    this scan and goes no further (so merging takes two full scans);
  * 3. with `use_zero_pages`, a page of zeros is merged onto the zero frame (ksm_zero_pages);
@@ -84,26 +96,37 @@ class UnstableKey implements TreapKey {
  * `smart_scan` skips pages that keep failing to merge, `merge_across_nodes` = 0 keeps one pair
  * of trees per NUMA node, `run` = 2 unmerges everything. Counters carry KSM's sysfs names.
  *
+ * A full scan ends as in ksm_do_scan: the call for the page after the last one runs off the end
+ * of the list (full_scans + 1) and ends that batch, so N pages take floor(N / pages_to_scan) + 1
+ * wake-ups. A KSM page whose last mapping goes (written, unmerged, dropped, freed) leaves a stale
+ * stable node: its frame is no longer a KSM page, but the node stays in its tree or chain, still
+ * counted with its items in pages_shared, pages_sharing, stable_node_dups and merging_pages, until
+ * the scan reaches one of its items or a stable tree search meets it (ksm_get_folio failing). A
+ * chain emptied so stays in stable_node_chains until a search meets it. With the host's
+ * `zeroPageUnmapped` hook, ksm_zero_pages drops at the write or unmap of the page, as in Linux.
+ *
  * Not inline: whole-page writes are not looked up (`lookup` finds nothing, `insert` is a bug) and
  * populated pages get frames of their own. Per page it keeps {@link BYTES_PER_RMAP_ITEM} bytes in
  * typed arrays sized to each domain's p2m table; per KSM page, a stable node in typed arrays.
  *
  * Where it departs from the kernel, and why:
- * - both trees order contents by checksum, then memcmp (the kernel: memcmp alone): a total order
- *   on contents all the same, whose comparisons mostly end on two integers, not two pages (the
- *   simulated CPU is still charged a page compare per tree node visited, as the kernel spends).
- *   An unstable tree item is keyed by the checksum it was inserted with, so a page written while
+ * - the unstable trees order contents by checksum, then memcmp (the kernel: memcmp alone): a
+ *   total order on contents all the same, whose comparisons mostly end on two integers, not two
+ *   pages (the simulated CPU is still charged a page compare per tree node visited, as the kernel
+ *   spends). An unstable tree item is keyed by the checksum it was inserted with, so a page written while
  *   in the tree misleads no search, and a page gone from under the tree stops a search only when
  *   its checksum ties (the kernel stops at any gone page on the way);
- * - a KSM page whose frame goes away (`remove`: freed, or written by its last sharer) is dropped
- *   from the stable tree at once with all its items, counters corrected then (the kernel finds it
- *   stale at its next lookup): the frame may be reused at once, so no stale node may remain;
- * - a full scan ends as soon as its last page is scanned, not at the next wake-up, so a full scan
- *   of N pages takes exactly ceil(N / pages_to_scan) wake-ups;
  * - a merge of two pages keeps the tree page's frame as the KSM page (the kernel keeps the
  *   scanned page's); pages mapping the zero frame are not scanned (the kernel's zero pte is not an
- *   anonymous page) and a write to one is noticed at the next scan (ksm_zero_pages corrected then);
- * - `setDomainMergeable(dom, false)` unmerges and clears every page of the domain, advised or not.
+ *   anonymous page); on a host without the `zeroPageUnmapped` hook, a write to one is noticed at
+ *   the next scan (ksm_zero_pages corrected then);
+ * - `setDomainMergeable(dom, false)` unmerges and clears every page of the domain, advised or not;
+ * - a destroyed domain's items are freed at once (the kernel's __ksm_exit leaves a scanned mm's
+ *   items to ksmd's next visit), and a domain left with nothing mergeable keeps its place in the
+ *   list (the kernel drops its mm_slot at the scan and queues it again behind the cursor later);
+ * - the unstable trees are treaps ordered as said above, not red-black trees by memcmp of the
+ *   pages' current contents (the stable trees are the kernel's, shape included: see
+ *   {@link StableTree}).
  */
 export class KsmDedup implements DedupIndex, KnobFrames {
   /** Name of the strategy. */
@@ -112,7 +135,10 @@ export class KsmDedup implements DedupIndex, KnobFrames {
   readonly inline = false;
   /** Populated pages get frames of their own. */
   readonly populateZero = false;
-  /** Bytes of metadata per scanned page (one rmap item); Linux spends 64. */
+  /**
+   * Bytes of pagevisor's own metadata per scanned page (one rmap item in typed arrays). Linux's
+   * rmap item is {@link KSM_RMAP_ITEM_BYTES}, the figure KSM's profit counters charge.
+   */
   readonly bytesPerRmapItem = BYTES_PER_RMAP_ITEM;
 
   private readonly opts: KsmKnobValues;
@@ -132,9 +158,6 @@ export class KsmDedup implements DedupIndex, KnobFrames {
   private curPos = -1;
   private curGfn = 0;
   private curMfn = 0;
-  /** The page at the cursor already went through smart_scan's decision. */
-  private readySlot: DomainSlot | null = null;
-  private readyGfn = -1;
   /** Generation of the unstable trees: emptied (and this advanced) after every full scan. */
   private generation = 0;
   /** Items of the current unstable trees were dropped without leaving them: rebuild the trees. */
@@ -187,13 +210,33 @@ export class KsmDedup implements DedupIndex, KnobFrames {
   }
 
   /**
-   * Frame `mfn` is freed or about to be written by its last sharer: when it is a KSM page, it
-   * leaves the stable tree now with all its items (counters corrected). Other frames: nothing.
+   * Frame `mfn` is freed or about to be written by its last sharer: when it is a KSM page, it is
+   * one no more (the frame may be reused at once), but its stable node stays, stale, with its
+   * items and in the counters, until the scan or a stable tree search meets it (as
+   * ksm_get_folio finds a freed KSM page's node stale). A node with no item left (its domain
+   * was destroyed, whose items go at once here) is pruned now, as ksmd would prune it on its
+   * next visit of the exiting mm's items. Other frames: nothing.
    */
   remove(mfn: Mfn): void {
     if (this.host === undefined) return;
-    const node = this.stable.frames.get(mfn);
-    if (node >= 0) this.stable.removeNode(node);
+    const stable = this.stable;
+    const node = stable.frames.get(mfn);
+    if (node < 0) return;
+    if (stable.count[node] === 0) stable.prune(node);
+    else stable.markStale(node);
+  }
+
+  /**
+   * `dom`'s page `gfn`, which mapped the zero frame, stops mapping it (a write's copy-on-write
+   * fault, MADV_DONTNEED, decrease_reservation, an unmerge): when KSM merged it there, it leaves
+   * ksm_zero_pages and the domain's zero_pages now, as Linux counts it out at the fault or the
+   * unmap (ksm_might_unmap_zero_page). Other pages, and domains KSM forgot: nothing.
+   */
+  zeroPageUnmapped(dom: DomId, gfn: Gfn): void {
+    const slot = this.slots.get(dom);
+    if (slot === undefined || !(gfn >= 0 && gfn < slot.size)) return;
+    const i = slot.base + gfn;
+    if ((this.items.flags[i]! & ZERO) !== 0) this.dropZero(slot, i);
   }
 
   /** True when `mfn` is a KSM page (a live stable node's frame). */
@@ -212,7 +255,8 @@ export class KsmDedup implements DedupIndex, KnobFrames {
    * (further mappings of them), pages_unshared (items in unstable trees), pages_volatile (the
    * other items: rmap_items - shared - sharing - unshared), full_scans, pages_scanned,
    * pages_skipped (smart_scan), ksm_zero_pages, general_profit ((pages_sharing + ksm_zero_pages) *
-   * PAGE_SIZE - rmap_items * bytesPerRmapItem), stable_node_chains, stable_node_dups; and rmap_items.
+   * PAGE_SIZE - rmap_items * {@link KSM_RMAP_ITEM_BYTES}, Linux's sizeof(struct ksm_rmap_item)),
+   * stable_node_chains, stable_node_dups; and rmap_items. Stale KSM pages count until pruned.
    */
   stats(): Readonly<Record<string, number>> {
     const shared = this.host === undefined ? 0 : this.stable.pagesShared;
@@ -226,7 +270,7 @@ export class KsmDedup implements DedupIndex, KnobFrames {
       pages_scanned: this.pagesScanned,
       pages_skipped: this.pagesSkipped,
       ksm_zero_pages: this.ksmZeroPages,
-      general_profit: (sharing + this.ksmZeroPages) * PAGE_SIZE - this.rmapItems * BYTES_PER_RMAP_ITEM,
+      general_profit: (sharing + this.ksmZeroPages) * PAGE_SIZE - this.rmapItems * KSM_RMAP_ITEM_BYTES,
       stable_node_chains: this.host === undefined ? 0 : this.stable.chains,
       stable_node_dups: this.host === undefined ? 0 : this.stable.dups,
       rmap_items: this.rmapItems,
@@ -236,7 +280,8 @@ export class KsmDedup implements DedupIndex, KnobFrames {
   /**
    * KSM's per-process counters for `dom` (/proc/PID/ksm_stat): rmap_items, merging_pages (its
    * pages on KSM pages), zero_pages (merged onto the zero frame), profit ((merging_pages +
-   * zero_pages) * PAGE_SIZE - rmap_items * bytesPerRmapItem). Zeros for a domain KSM never saw.
+   * zero_pages) * PAGE_SIZE - rmap_items * {@link KSM_RMAP_ITEM_BYTES}, ksm_process_profit).
+   * Zeros for a domain KSM never saw.
    */
   domainStats(dom: DomId): Readonly<Record<string, number>> {
     const s = this.slots.get(dom);
@@ -247,7 +292,7 @@ export class KsmDedup implements DedupIndex, KnobFrames {
       rmap_items: rmap,
       merging_pages: merging,
       zero_pages: zero,
-      profit: (merging + zero) * PAGE_SIZE - rmap * BYTES_PER_RMAP_ITEM,
+      profit: (merging + zero) * PAGE_SIZE - rmap * KSM_RMAP_ITEM_BYTES,
     };
   }
 
@@ -258,7 +303,10 @@ export class KsmDedup implements DedupIndex, KnobFrames {
 
   /**
    * Sets tunable `name` (a sysfs name of {@link KsmOptions}). EINVAL for an unknown name or a
-   * value out of range; EBUSY for max_page_sharing or merge_across_nodes while KSM pages exist;
+   * value out of range; EBUSY for max_page_sharing or merge_across_nodes while pages_shared is
+   * not 0 (stale KSM pages not yet pruned included), or when remove_all_stable_nodes meets a KSM
+   * page in use (having pruned the stale nodes it met first, as the kernel does); a new
+   * sleep_millisecs wakes ksmd at once;
    * `run` = 2 unmerges every page KSM merged (see {@link KsmOptions.run}); when fewer frames are
    * free than that needs, it throws ENOMEM having changed nothing (run keeps its value).
    */
@@ -267,14 +315,11 @@ export class KsmDedup implements DedupIndex, KnobFrames {
     const v = checkKnob(op, name, value);
     const knob = name as KsmKnob;
     if (this.opts[knob] === v) return;
-    if (knob === 'max_page_sharing' || knob === 'merge_across_nodes') {
-      const kpages = this.size;
-      if (kpages > 0) {
-        throw new HypervisorError(
-          'EBUSY',
-          op,
-          `${knob} cannot change while ${kpages} KSM pages exist (pages_shared ${this.stable.pagesShared}); set run to 2 first`,
-        );
+    if ((knob === 'max_page_sharing' || knob === 'merge_across_nodes') && this.host !== undefined) {
+      // As the kernel: `ksm_pages_shared || remove_all_stable_nodes()` is EBUSY.
+      const shared = this.stable.pagesShared;
+      if (shared > 0 || this.stable.removeAllUnlessBusy()) {
+        throw new HypervisorError('EBUSY', op, `${knob} cannot change while ${this.size} KSM pages exist (pages_shared ${shared}); set run to 2 first`);
       }
     }
     // Checked before anything changes: a refused run = 2 leaves run, pages and counters as they were.
@@ -283,30 +328,39 @@ export class KsmDedup implements DedupIndex, KnobFrames {
     if (this.host !== undefined) {
       this.stable.maxPageSharing = this.opts.max_page_sharing;
       this.stable.pruneMillisecs = this.opts.stable_node_chains_prune_millisecs;
+      // sleep_millisecs_store wakes ksmd (wake_up_interruptible(&ksm_iter_wait)): its next batch
+      // runs now, not when the old sleep ends. Now is no earlier than the last wake-up.
+      if (knob === 'sleep_millisecs') this.nextWake = Math.min(this.nextWake, this.nowNs);
     }
     if (knob === 'run' && v === 2) this.unmergeAll();
   }
 
   /**
-   * Simulated time of the next wake-up; Infinity when stopped or when nothing is mergeable. After
-   * an idle spell it may lie in the past: wake at once then (the kernel wakes ksmd when work comes).
+   * Simulated time of the next wake-up; Infinity when stopped, when nothing is mergeable, or when
+   * `pages_to_scan` and `sleep_millisecs` are both 0 (ksmd would spin doing nothing: no batch can
+   * change anything until a knob does). After an idle spell it may lie in the past: wake at once
+   * then (the kernel wakes ksmd when work comes).
    */
   nextWakeNs(): number {
     if (this.host === undefined || this.opts.run !== 1) return Infinity;
     if (this.mergeablePages === 0 && this.rmapItems === 0) return Infinity;
+    if (this.opts.pages_to_scan === 0 && this.opts.sleep_millisecs === 0) return Infinity;
     return this.nextWake;
   }
 
   /**
-   * One wake-up of ksmd at `nowNs`: scans up to `pages_to_scan` pages (skipped pages do not
-   * count), stopping early at the end of a full scan, charges the simulated CPU, and schedules the
-   * next wake-up `sleep_millisecs` later. Does nothing when `run` is not 1.
+   * One batch of ksmd at `nowNs` (ksm_do_scan): asks for up to `pages_to_scan` pages (skipped
+   * pages do not count) and scans each; the call that runs off the end of the list counts the
+   * full scan and ends the batch (so the batch after the last page's may scan nothing). Charges
+   * the simulated CPU, and schedules the next batch `sleep_millisecs` later, or with 0 when this
+   * batch's scan work is done (its simulated CPU time, at least {@link MIN_BATCH_NS}). Does
+   * nothing when `run` is not 1.
    */
   wake(nowNs: number): void {
     const host = this.host;
     if (host === undefined || this.opts.run !== 1) return;
     this.nowNs = nowNs;
-    const comparisons0 = this.unstable.comparisons + this.stable.treap.comparisons + this.stable.comparisons;
+    const comparisons0 = this.unstable.comparisons + this.stable.tree.comparisons + this.stable.comparisons;
     const hashes0 = this.hashes;
     const visited0 = this.visited;
     let budget = this.opts.pages_to_scan;
@@ -314,9 +368,9 @@ export class KsmDedup implements DedupIndex, KnobFrames {
       if (this.curPos < 0) {
         this.curPos = 0;
         this.curGfn = 0;
-        this.readySlot = null;
       }
       while (budget > 0) {
+        // scan_get_next_rmap_item: the next page, or the end of the full scan.
         if (!this.findNext()) {
           this.endFullScan();
           break;
@@ -326,19 +380,14 @@ export class KsmDedup implements DedupIndex, KnobFrames {
         this.pagesScanned++;
         budget--;
         this.curGfn++;
-        this.readySlot = null;
-        // End the full scan with its last page, not at the next wake-up.
-        if (!this.findNext()) {
-          this.endFullScan();
-          break;
-        }
       }
     }
-    this.nextWake = nowNs + this.opts.sleep_millisecs * 1e6;
     const c = host.costModel;
-    const comparisons = this.unstable.comparisons + this.stable.treap.comparisons + this.stable.comparisons - comparisons0;
+    const comparisons = this.unstable.comparisons + this.stable.tree.comparisons + this.stable.comparisons - comparisons0;
     const ns = (this.visited - visited0) * c.p2mUpdateNs + (this.hashes - hashes0) * c.pageHashNs + comparisons * c.pageCompareNs;
     if (ns > 0) host.chargeCpu(ns);
+    const sleep = this.opts.sleep_millisecs;
+    this.nextWake = nowNs + (sleep > 0 ? sleep * 1e6 : Math.max(ns, MIN_BATCH_NS));
   }
 
   /**
@@ -446,7 +495,6 @@ export class KsmDedup implements DedupIndex, KnobFrames {
     this.scanList.splice(pos, 1);
     if (this.curPos > pos) this.curPos--;
     else if (this.curPos === pos) this.curGfn = 0;
-    if (this.readySlot === slot) this.readySlot = null;
     this.slots.delete(dom);
     this.items.freeRange(slot);
   }
@@ -531,7 +579,8 @@ export class KsmDedup implements DedupIndex, KnobFrames {
    * Moves the cursor to the next page to scan in this full scan (the kernel's
    * scan_get_next_rmap_item): a mergeable page with a frame of its own. On the way, items of pages
    * that are gone or unmergeable are freed, zero-page counts of written pages corrected, new pages
-   * get an item, and smart_scan skips what it skips. False at the end of the full scan.
+   * get an item, and smart_scan skips what it skips. False at the end of the full scan. Called
+   * once per page returned, as the kernel calls it once per page it scans.
    */
   private findNext(): boolean {
     const items = this.items;
@@ -556,18 +605,14 @@ export class KsmDedup implements DedupIndex, KnobFrames {
             continue;
           }
           if ((f & ITEM) === 0) this.newItem(slot, i);
-          if (slot !== this.readySlot || g !== this.readyGfn) {
-            this.visited++;
-            // Never skip KSM pages: their items must keep following them.
-            if (smart && kpages.get(m) < 0 && shouldSkipItem(items.age, items.skips, i)) {
-              this.skipItem(i);
-              continue;
-            }
+          this.visited++;
+          // Never skip KSM pages: their items must keep following them.
+          if (smart && kpages.get(m) < 0 && shouldSkipItem(items.age, items.skips, i)) {
+            this.skipItem(i);
+            continue;
           }
           this.curGfn = g;
           this.curMfn = m;
-          this.readySlot = slot;
-          this.readyGfn = g;
           return true;
         }
       }
@@ -612,7 +657,7 @@ export class KsmDedup implements DedupIndex, KnobFrames {
       }
     }
     const nid = this.opts.merge_across_nodes === 1 ? 0 : host.nodeOf(m as Mfn);
-    const found = stable.search(nid, m, checksum, this.nowNs);
+    const found = stable.search(nid, m, this.nowNs);
     if (found !== NIL) {
       if (host.merge(slot.dom, gfn, stable.kpfn[found] as Mfn)) stable.append(i, found);
       return;
@@ -646,7 +691,6 @@ export class KsmDedup implements DedupIndex, KnobFrames {
     for (let r = 0; r < this.unstable.roots.length; r++) this.unstable.reset(r);
     this.curPos = -1;
     this.curGfn = 0;
-    this.readySlot = null;
   }
 
   private parityBit(): number {
@@ -757,7 +801,8 @@ export class KsmDedup implements DedupIndex, KnobFrames {
     if (!host.unmerge(slot.dom, gfn)) {
       throw new InvariantError(`ksm: no free frame to unmerge dom ${slot.dom} gfn ${g}, though the frames needed were counted free`);
     }
-    if (onZero) this.dropZero(slot, i);
+    // A host with the zeroPageUnmapped hook has counted it out already, at the copy-on-write.
+    if (onZero && (this.items.flags[i]! & ZERO) !== 0) this.dropZero(slot, i);
   }
 
   private clearMergeable(slot: DomainSlot, from: number, to: number): void {
@@ -807,7 +852,6 @@ export class KsmDedup implements DedupIndex, KnobFrames {
     for (let r = 0; r < this.unstable.roots.length; r++) this.unstable.reset(r);
     this.curPos = -1;
     this.curGfn = 0;
-    this.readySlot = null;
   }
 
   private attached(op: string): DedupHost {
@@ -828,7 +872,10 @@ export class KsmDedup implements DedupIndex, KnobFrames {
       this.unstable.right = this.items.right;
     }
     this.slots.set(dom, slot);
-    this.scanList.push(slot);
+    // __ksm_enter: just behind the scanning cursor (scanned from the next full scan, before the
+    // domain being scanned); between full scans the cursor is the list head: at the end.
+    if (this.curPos < 0) this.scanList.push(slot);
+    else this.scanList.splice(this.curPos++, 0, slot);
     return slot;
   }
 }

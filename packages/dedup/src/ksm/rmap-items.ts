@@ -174,6 +174,13 @@ export class RmapItems {
 /** Bytes of metadata per page KSM tracks (per rmap item): 4 + 4 + 4 + 1 + 1 + 1. */
 export const BYTES_PER_RMAP_ITEM = 15;
 
+/**
+ * sizeof(struct ksm_rmap_item) on x86_64: what Linux charges per rmap item in `general_profit`
+ * and in /proc/PID/ksm_stat's `ksm_process_profit`. KSM's counters use it; pagevisor's own
+ * metadata is {@link BYTES_PER_RMAP_ITEM} an item.
+ */
+export const KSM_RMAP_ITEM_BYTES = 64;
+
 function resized<T extends Int32Array | Uint32Array | Uint8Array>(a: T, capacity: number, fill: number): T {
   const b = new (a.constructor as new (n: number) => T)(capacity);
   b.set(a);
