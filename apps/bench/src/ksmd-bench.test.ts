@@ -34,7 +34,7 @@ function fakeKernel(opts: { msOf?: (label: string, call: number) => number; tamp
   const calls: KsmdWorkload[] = [];
   const replay: ReplayFn = (script, replayer): KernelRun => {
     expect(replayer).toBe(REPLAYER);
-    const text = script.toString('latin1');
+    const text = Buffer.from(script).toString('latin1');
     const labels = [...text.matchAll(/^checkpoint (\S+)$/gm)].map((m) => m[1]!);
     const pages = Number(/^guests 1 (\d+)$/m.exec(text)![1]);
     const mps = Number(/^knob max_page_sharing (\d+)$/m.exec(text)![1]);
@@ -67,7 +67,7 @@ describe('kernelScript', () => {
     const contents = new ScanPages();
     const knobs = { pages_to_scan: 600, sleep_millisecs: 20, max_page_sharing: 256, use_zero_pages: 0, merge_across_nodes: 1, smart_scan: 0, run: 1, stable_node_chains_prune_millisecs: 2000 };
     for (const w of KSMD_WORKLOADS) {
-      const script = kernelScript(w, pages, knobs, contents);
+      const script = Buffer.from(kernelScript(w, pages, knobs, contents));
       const dataLine = Buffer.from(`data 0 0 ${pages}\n`);
       const at = script.indexOf(dataLine);
       const head = script.subarray(0, at).toString('utf8').split('\n').filter((l) => l !== '');

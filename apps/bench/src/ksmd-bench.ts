@@ -137,7 +137,7 @@ export function counterProblems(global: Readonly<Record<string, number>>, guest:
  * The pause matters: after a full scan ksmd sleeps sleep_millisecs on a wait queue that writing
  * `run` does not wake, so a scan started at once would count the rest of that sleep.
  */
-export function kernelScript(workload: KsmdWorkload, pages: number, knobs: Readonly<Record<string, number>>, contents: ScanPages): Buffer {
+export function kernelScript(workload: KsmdWorkload, pages: number, knobs: Readonly<Record<string, number>>, contents: ScanPages): Uint8Array {
   const parts: Buffer[] = [];
   const line = (text: string): void => {
     parts.push(Buffer.from(`${text}\n`));
@@ -168,7 +168,7 @@ export interface KernelRun {
 }
 
 /** Runs a script on the host's KSM (default: the simulator's `replayOnKernel`). */
-export type ReplayFn = (script: Buffer, replayer: string) => KernelRun;
+export type ReplayFn = (script: Uint8Array, replayer: string) => KernelRun;
 
 /** True for the simulator's HostUnavailable (by class, or by name across module copies). */
 export function isHostUnavailable(e: unknown): e is Error {
@@ -363,7 +363,7 @@ export async function benchKsmd(opts: KsmdBenchOptions): Promise<KsmdBenchResult
     if (!isHostUnavailable(e)) throw e;
     unavailable = e.message;
   }
-  let scripts: Record<KsmdWorkload, Buffer> | null = replayer === undefined ? null : { distinct: kernelScript('distinct', pages, all, contents), identical: kernelScript('identical', pages, all, contents) };
+  let scripts: Record<KsmdWorkload, Uint8Array> | null = replayer === undefined ? null : { distinct: kernelScript('distinct', pages, all, contents), identical: kernelScript('identical', pages, all, contents) };
   let retries = 0;
 
   const sched = opts.schedCounters ?? ksmdSchedCounters;

@@ -104,7 +104,7 @@ function replayedGuests(scenario: Scenario): { name: string; pages: number }[] {
  * knobs, the guests with their `booted` memory, then the steps; and the index of the scenario
  * step each result line answers (-1 for the set-up lines).
  */
-export function replayScript(scenario: Scenario, booted: BootedMemory = []): { script: Buffer; stepOf: number[] } {
+export function replayScript(scenario: Scenario, booted: BootedMemory = []): { script: Uint8Array; stepOf: number[] } {
   const guests = replayedGuests(scenario);
   const index = new Map(guests.map((g, i) => [g.name, i]));
   const guestOf = (name: string): number => index.get(name)!;
@@ -191,7 +191,7 @@ export function buildReplayer(source = REPLAY_SOURCE): string {
 const HOST_CODES: Readonly<Record<number, string>> = { 4: 'no KSM', 5: 'no permission', 6: 'KSM in use' };
 
 /** Runs `script` (see {@link replayScript}) on the host's KSM; returns each command's result line in order, and the checkpoints. */
-export function replayOnKernel(script: Buffer, replayer = buildReplayer()): { results: unknown[]; checkpoints: KernelCheckpoint[] } {
+export function replayOnKernel(script: Uint8Array, replayer = buildReplayer()): { results: unknown[]; checkpoints: KernelCheckpoint[] } {
   const run = spawnSync(replayer, [], { input: script, encoding: 'utf8', maxBuffer: 64 << 20 });
   if (run.error !== undefined) throw run.error;
   const why = HOST_CODES[run.status ?? -1];
