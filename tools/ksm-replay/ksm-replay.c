@@ -306,8 +306,13 @@ static void print_checkpoint(const char *label) {
       for (char *line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n")) {
         char key[64], val[64], *end;
         if (sscanf(line, "%63s %63s", key, val) != 2) continue;
+        size_t klen = strlen(key);
+        if (klen > 0 && key[klen - 1] == ':') key[klen - 1] = 0; // "ksm_merge_any: no"
+
         long v = strtol(val, &end, 10);
-        if (end == val || *end != 0) continue; // ksm_merge_any yes/no
+        // ksm_merge_any and ksm_mergeable read yes or no: 1 or 0.
+        if (strcmp(val, "yes") == 0 || strcmp(val, "no") == 0) v = val[0] == 'y';
+        else if (end == val || *end != 0) continue;
         printf("%s\"%s\":%ld", firstkey ? "" : ",", key, v);
         firstkey = 0;
       }

@@ -37,6 +37,8 @@ export const GUEST_COUNTERS = [
   ['merging_pages', 'ksm_merging_pages'],
   ['zero_pages', 'ksm_zero_pages'],
   ['profit', 'ksm_process_profit'],
+  ['merge_any', 'ksm_merge_any'],
+  ['mergeable', 'ksm_mergeable'],
 ] as const;
 
 /** Why the host cannot be the oracle: no KSM, no permission, another process using KSM, no `cc`. */

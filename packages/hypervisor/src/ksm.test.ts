@@ -105,7 +105,7 @@ describe('KSM: merging identical pages', () => {
     expect(hv.totals()).toMatchObject({ pagesShared: 1, pagesSharing: 99 });
     expect(hv.totals().machineFramesUsed).toBe(2); // the zero frame and the KSM page
     // Linux charges sizeof(struct ksm_rmap_item), 64 bytes, per rmap item.
-    expect(ksm.domainStats(a)).toEqual({ rmap_items: 60, merging_pages: 60, zero_pages: 0, profit: 60 * PAGE_SIZE - 60 * KSM_RMAP_ITEM_BYTES });
+    expect(ksm.domainStats(a)).toEqual({ rmap_items: 60, merging_pages: 60, zero_pages: 0, profit: 60 * PAGE_SIZE - 60 * KSM_RMAP_ITEM_BYTES, merge_any: 1, mergeable: 1 });
     expect(stat(ksm, 'general_profit')).toBe(99 * PAGE_SIZE - 100 * KSM_RMAP_ITEM_BYTES);
     expect(ksm.contains(hv.p2m.table(a)!.mfn(asGfn(0)))).toBe(true);
     expect(ksm.size).toBe(1);
@@ -250,7 +250,7 @@ describe('KSM: domains going away', () => {
     // The rest of the scan: b's other pages join the tree, c's pages find b's.
     fullScans(hv, ksm, 1);
     expect(ksm.stats()).toMatchObject({ pages_shared: 10, pages_sharing: 10, pages_unshared: 0, rmap_items: 20 });
-    expect(ksm.domainStats(a)).toEqual({ rmap_items: 0, merging_pages: 0, zero_pages: 0, profit: 0 });
+    expect(ksm.domainStats(a)).toEqual({ rmap_items: 0, merging_pages: 0, zero_pages: 0, profit: 0, merge_any: 0, mergeable: 0 });
   });
 });
 
@@ -404,7 +404,8 @@ describe('KSM: run = 0 and run = 2', () => {
       rmap_items: 0,
       full_scans: 0,
     });
-    expect(ksm.domainStats(dom)).toEqual({ rmap_items: 0, merging_pages: 0, zero_pages: 0, profit: 0 });
+    // The process stays mergeable (Linux's ksm_stat after run = 2: ksm_merge_any and ksm_mergeable yes).
+    expect(ksm.domainStats(dom)).toEqual({ rmap_items: 0, merging_pages: 0, zero_pages: 0, profit: 0, merge_any: 1, mergeable: 1 });
     expect(sharedFrames(hv)).toBe(0);
     expect(hv.totals()).toMatchObject({ pagesShared: 0, zeroPages: 0, machineFramesUsed: 41 });
     expectClean(hv);

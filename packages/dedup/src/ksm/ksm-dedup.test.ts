@@ -32,7 +32,7 @@ describe('KsmDedup', () => {
     expect(ksm.knobs()).toMatchObject({ run: 2, max_page_sharing: 10 });
     expect(() => ksm.advise(asDomId(1), asGfn(0), 1, true)).toThrow(/madvise before attach/);
     expect(ksm.stats()).toMatchObject({ pages_shared: 0, pages_sharing: 0, full_scans: 0, general_profit: 0 });
-    expect(ksm.domainStats(asDomId(4))).toEqual({ rmap_items: 0, merging_pages: 0, zero_pages: 0, profit: 0 });
+    expect(ksm.domainStats(asDomId(4))).toEqual({ rmap_items: 0, merging_pages: 0, zero_pages: 0, profit: 0, merge_any: 0, mergeable: 0 });
   });
 
   it('refuses bad options and knobs with EINVAL naming them', () => {

@@ -281,18 +281,22 @@ export class KsmDedup implements DedupIndex, KnobFrames {
    * KSM's per-process counters for `dom` (/proc/PID/ksm_stat): rmap_items, merging_pages (its
    * pages on KSM pages), zero_pages (merged onto the zero frame), profit ((merging_pages +
    * zero_pages) * PAGE_SIZE - rmap_items * {@link KSM_RMAP_ITEM_BYTES}, ksm_process_profit).
-   * Zeros for a domain KSM never saw.
+   * merge_any (1 while PR_SET_MEMORY_MERGE is on, ksm_merge_any), mergeable (1 while any of its
+   * pages is mergeable, ksm_mergeable). Zeros for a domain KSM never saw.
    */
   domainStats(dom: DomId): Readonly<Record<string, number>> {
     const s = this.slots.get(dom);
     const rmap = s?.rmapItems ?? 0;
     const merging = s?.mergingPages ?? 0;
     const zero = s?.zeroPages ?? 0;
+    const mergeAny = s?.mergeAny === true ? 1 : 0;
     return {
       rmap_items: rmap,
       merging_pages: merging,
       zero_pages: zero,
       profit: (merging + zero) * PAGE_SIZE - rmap * KSM_RMAP_ITEM_BYTES,
+      merge_any: mergeAny,
+      mergeable: mergeAny === 1 || (s?.mergeable ?? 0) > 0 ? 1 : 0,
     };
   }
 

@@ -41,7 +41,7 @@ describe('KSM as Linux counts it: general_profit and ksm_stat profit', () => {
     // Linux: general_profit = (pages_sharing + ksm_zero_pages) * PAGE_SIZE - ksm_rmap_items * 64.
     expect(stat(ksm, 'general_profit')).toBe(15 * PAGE_SIZE - 16 * 64);
     // ksm_process_profit = (ksm_merging_pages + ksm_zero_pages) * PAGE_SIZE - ksm_rmap_items * 64.
-    expect(ksm.domainStats(ids[0]!)).toEqual({ rmap_items: 8, merging_pages: 8, zero_pages: 0, profit: 8 * PAGE_SIZE - 8 * 64 });
+    expect(ksm.domainStats(ids[0]!)).toEqual({ rmap_items: 8, merging_pages: 8, zero_pages: 0, profit: 8 * PAGE_SIZE - 8 * 64, merge_any: 1, mergeable: 1 });
     // pagevisor's own rmap items are 15 bytes of typed arrays: its metadata, not KSM's profit.
     expect([ksm.bytesPerRmapItem, BYTES_PER_RMAP_ITEM]).toEqual([15, 15]);
     expect(ksm.metadataBytes()).toBeLessThan(16 * KSM_RMAP_ITEM_BYTES + 8192);
