@@ -1,8 +1,9 @@
 import { createDedup } from '@pagevisor/dedup';
 import { Hypervisor } from '@pagevisor/hypervisor';
 import { MemorySwapDevice, SharedSwap } from '@pagevisor/swap';
-import { asGfn, INVALID_MFN, PAGE_SIZE, Prng, type DomId, type EvictionPolicy, type Mfn } from '@pagevisor/types';
+import { asGfn, INVALID_MFN, PAGE_SIZE, type DomId, type EvictionPolicy, type Mfn } from '@pagevisor/types';
 import { throwProblems } from './suite-context.js';
+import { Contents } from './page-contents.js';
 
 /**
  * The ways a guest's fault of a paged-out page is served, as measured by {@link benchSwapIn}:
@@ -60,19 +61,6 @@ export class SteeredPolicy implements EvictionPolicy {
   }
 }
 
-/** Page contents: page `i` of family `f` is a fixed random page whose first two words are `i` and `f`. */
-class Contents {
-  readonly page = new Uint8Array(PAGE_SIZE);
-  private readonly words = new Uint32Array(this.page.buffer);
-  constructor(seed: number) {
-    new Prng(seed).fillBytes(this.page);
-  }
-  at(i: number, family: number): Uint8Array {
-    this.words[0] = i;
-    this.words[1] = family;
-    return this.page;
-  }
-}
 
 /** Pages faulted per turn of a case (the cases take turns chunk by chunk). */
 const CHUNK = 64;

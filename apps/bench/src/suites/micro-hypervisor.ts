@@ -1,29 +1,16 @@
 import { InlineDedup, NoDedup } from '@pagevisor/dedup';
 import { Hypervisor } from '@pagevisor/hypervisor';
 import { createMachineMemory } from '@pagevisor/machine';
-import { asGfn, asMfn, PAGE_SIZE, Prng, type DomId } from '@pagevisor/types';
+import { asGfn, asMfn, PAGE_SIZE, type DomId } from '@pagevisor/types';
 import { measurement, median, withLimit, type Measurement } from '../measurement.js';
 import { timePaired, timeRates } from '../measure.js';
 import { throwProblems, type SuiteContext } from '../suite-context.js';
 import { LIMIT } from './limits.js';
+import { Contents } from '../page-contents.js';
 
 /** Bytes of the partial write that takes a copy-on-write fault. */
 const PARTIAL_WRITE_BYTES = 64;
 
-/** A page buffer whose first word selects one of many distinct contents, the second a family. */
-class Contents {
-  readonly page = new Uint8Array(PAGE_SIZE);
-  private readonly words = new Uint32Array(this.page.buffer);
-  constructor(seed: number) {
-    new Prng(seed).fillBytes(this.page);
-  }
-  /** The page of content `i` of family `family`. */
-  at(i: number, family: number): Uint8Array {
-    this.words[0] = i;
-    this.words[1] = family;
-    return this.page;
-  }
-}
 
 async function withDomains(frames: number, dedup: InlineDedup | NoDedup, domains: number, pages: number): Promise<{ hv: Hypervisor; doms: DomId[] }> {
   const hv = await Hypervisor.create({ frames, dedup });
