@@ -69,6 +69,9 @@ export class FakeMemory implements MachineMemory {
   hashPage(page: Uint8Array): number {
     return this.hashFn(page);
   }
+  checksumFrame(mfn: Mfn): number {
+    return this.hashFn(this.view(mfn)) ^ 0x5bd1e995;
+  }
 }
 
 /** A frame table that knows only which frames are free; everything else is unused by dedup. */

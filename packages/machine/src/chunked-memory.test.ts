@@ -124,6 +124,28 @@ describe('ChunkedMemory', () => {
     }
   });
 
+  it('checksums equal frames alike wherever they are, and tells a change of any one word', async () => {
+    const mem = await createMachineMemory({ frames: 64, chunkFrames: 16 });
+    const p = page(3);
+    mem.write(asMfn(2), 0, p, 0, PAGE_SIZE);
+    mem.write(asMfn(40), 0, p, 0, PAGE_SIZE); // another chunk
+    const sum = mem.checksumFrame(asMfn(2));
+    expect(mem.checksumFrame(asMfn(40))).toBe(sum);
+    expect(Number.isInteger(sum) && sum >= 0 && sum <= 0xffffffff).toBe(true);
+    // Every word (each of the four lanes, first and last) counts.
+    for (const word of [0, 1, 2, 3, 511, 1020, 1021, 1022, 1023]) {
+      mem.write(asMfn(40), word * 4, Uint8Array.of(p[word * 4]! ^ 1), 0, 1);
+      expect(mem.checksumFrame(asMfn(40)), `word ${word}`).not.toBe(sum);
+      mem.write(asMfn(40), word * 4, p, word * 4, 1);
+      expect(mem.checksumFrame(asMfn(40))).toBe(sum);
+    }
+    // Untouched and zeroed frames checksum alike; not as xxhash does.
+    mem.zeroFrame(asMfn(2));
+    expect(mem.checksumFrame(asMfn(2))).toBe(mem.checksumFrame(asMfn(60)));
+    expect(mem.checksumFrame(asMfn(60))).not.toBe(mem.hashFrame(asMfn(60)));
+    expect(() => mem.checksumFrame(asMfn(64))).toThrow(RangeError);
+  });
+
   it('hashes a frame and a page with the same bytes alike, and different bytes apart', async () => {
     const mem = await createMachineMemory({ frames: 64, chunkFrames: 16 });
     const p = page(1);

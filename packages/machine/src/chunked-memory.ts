@@ -1,5 +1,6 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { PAGE_SHIFT, PAGE_SIZE, type MachineMemory, type Mfn } from '@pagevisor/types';
+import { wordChecksum } from './word-checksum.js';
 
 /** Frames per chunk when none is given: 65536 frames = 256 MiB. */
 export const DEFAULT_CHUNK_FRAMES = 65536;
@@ -47,6 +48,9 @@ export class ChunkedMemory implements MachineMemory {
   /** Frames are copied here before hashing so that hashing allocates no view per call. */
   readonly #scratch: Uint8Array = new Uint8Array(PAGE_SIZE);
   readonly #zeroHash: number;
+  /** Int32Array views of the chunks, made on the first checksumFrame of each. */
+  readonly #words: (Int32Array | undefined)[] = [];
+  readonly #zeroChecksum = wordChecksum(new Int32Array(PAGE_SIZE / 4), 0);
   #allocatedChunks = 0;
 
   /**
@@ -178,6 +182,19 @@ export class ChunkedMemory implements MachineMemory {
     // A memcpy into scratch costs about what a subarray view does, and leaves no garbage.
     chunk.copy(this.#scratch, 0, start, start + PAGE_SIZE);
     return this.#hash32(this.#scratch);
+  }
+
+  checksumFrame(mfn: Mfn): number {
+    this.#checkMfn(mfn);
+    const index = mfn >>> this.#shift;
+    const chunk = this.#chunks[index];
+    if (chunk === undefined) return this.#zeroChecksum;
+    let words = this.#words[index];
+    if (words === undefined || words.buffer !== chunk.buffer) {
+      words = new Int32Array(chunk.buffer, chunk.byteOffset, chunk.length >>> 2);
+      this.#words[index] = words;
+    }
+    return wordChecksum(words, (mfn & this.#mask) << (PAGE_SHIFT - 2));
   }
 
   hashPage(page: Uint8Array): number {

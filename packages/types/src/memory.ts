@@ -25,6 +25,12 @@ export interface MachineMemory {
   frameEquals(mfn: Mfn, page: Uint8Array): boolean;
   /** 32-bit xxhash of frame `mfn`. */
   hashFrame(mfn: Mfn): number;
+  /**
+   * A fast 32-bit checksum of frame `mfn` (not xxhash, and not equal to hashFrame): equal contents
+   * give equal checksums, a change very likely another. For a scanner that tells whether a page
+   * changed since its last visit (KSM's checksum), where hashFrame is the index's hash.
+   */
+  checksumFrame(mfn: Mfn): number;
   /** 32-bit xxhash of the PAGE_SIZE bytes of `page`; equal to hashFrame of a frame holding them. */
   hashPage(page: Uint8Array): number;
 }

@@ -193,7 +193,7 @@ export class KsmDedup implements DedupIndex, KnobFrames {
     this.host = host;
     this.memory = host.memory;
     this.zeroMfn = host.zeroMfn;
-    this.zeroChecksum = host.memory.hashFrame(host.zeroMfn) >>> 0;
+    this.zeroChecksum = host.memory.checksumFrame(host.zeroMfn) >>> 0;
     this.stable = new StableTree(host.memory, this.items, host.numaNodes, this.opts.max_page_sharing, this.opts.stable_node_chains_prune_millisecs);
     this.unstable = new ContentTreap(host.numaNodes, { left: this.items.left, right: this.items.right, parent: null, prio: null });
     this.key = new UnstableKey(this.items, host.memory, this.stable.frames, host.zeroMfn);
@@ -645,7 +645,7 @@ export class KsmDedup implements DedupIndex, KnobFrames {
       stable.append(i, kpage);
       return;
     }
-    const checksum = this.memory.hashFrame(m as Mfn) >>> 0;
+    const checksum = this.memory.checksumFrame(m as Mfn) >>> 0;
     this.hashes++;
     if (checksum !== items.checksum[i]) {
       items.checksum[i] = checksum;

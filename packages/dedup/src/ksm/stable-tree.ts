@@ -429,7 +429,7 @@ export class StableTree {
         if (this.frames.get(mfn) === n) report(`stale KSM page ${n} (mfn ${mfn}) is still in the frame index`);
       } else {
         kpages++;
-        if ((this.memory.hashFrame(mfn as Mfn) >>> 0) !== this.checksum[n]) report(`KSM page ${n}: mfn ${mfn} content does not hash to its checksum`);
+        if ((this.memory.checksumFrame(mfn as Mfn) >>> 0) !== this.checksum[n]) report(`KSM page ${n}: mfn ${mfn} content does not match its checksum`);
         if (this.frames.get(mfn) !== n) report(`KSM page ${n} (mfn ${mfn}) not in the frame index`);
         if (host.frames.isFree(mfn as Mfn)) report(`KSM page ${n}: mfn ${mfn} is free`);
         else if ((host.frames.flags(mfn as Mfn) & FrameFlags.shared) === 0) report(`KSM page ${n}: mfn ${mfn} is not shared`);
