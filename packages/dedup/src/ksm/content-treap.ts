@@ -224,21 +224,7 @@ export class ContentTreap {
    * `sizes[r]` nodes are visited, so a corrupted tree cannot loop. Not for the hot path.
    */
   forEachInOrder(r: number, fn: (n: number) => boolean | void): void {
-    const limit = this.sizes[r]!;
-    let visited = 0;
-    let depth = 0;
-    let n = this.roots[r]!;
-    while (n !== NIL || depth > 0) {
-      while (n !== NIL) {
-        if (depth === this.stackA.length) this.stackA = grown(this.stackA);
-        this.stackA[depth++] = n;
-        n = this.left[n]!;
-        if (depth > limit + 1) return;
-      }
-      n = this.stackA[--depth]!;
-      if (++visited > limit || fn(n) === false) return;
-      n = this.right[n]!;
-    }
+    this.stackA = walkInOrder(this.roots[r]!, this.sizes[r]!, this.left, this.right, this.stackA, fn);
   }
 
   /**
@@ -354,6 +340,36 @@ export class ContentTreap {
     this.pathNodes = nodes;
     this.pathDirs = dirs;
   }
+}
+
+/**
+ * Calls `fn` on the nodes of the binary tree under `root` (links `left`, `right`) in order,
+ * stopping early when it returns false, and visiting at most `limit` nodes, so that a corrupted
+ * tree cannot loop. `stack` is the caller's scratch; the one to keep (grown if it had to) is returned.
+ */
+export function walkInOrder(
+  root: number,
+  limit: number,
+  left: Int32Array,
+  right: Int32Array,
+  stack: Int32Array<ArrayBuffer>,
+  fn: (n: number) => boolean | void,
+): Int32Array<ArrayBuffer> {
+  let visited = 0;
+  let depth = 0;
+  let n = root;
+  while (n !== NIL || depth > 0) {
+    while (n !== NIL) {
+      if (depth === stack.length) stack = grown(stack);
+      stack[depth++] = n;
+      n = left[n]!;
+      if (depth > limit + 1) return stack;
+    }
+    n = stack[--depth]!;
+    if (++visited > limit || fn(n) === false) return stack;
+    n = right[n]!;
+  }
+  return stack;
 }
 
 function grown(a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {

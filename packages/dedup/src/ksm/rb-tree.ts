@@ -1,4 +1,4 @@
-import { ABORTED, NIL, SEARCH_ABORT, type TreapKey } from './content-treap.js';
+import { ABORTED, NIL, SEARCH_ABORT, walkInOrder, type TreapKey } from './content-treap.js';
 
 /** Node links of red-black trees, in arrays indexed by node (owned by the caller, which may grow them). */
 export interface RbLinks {
@@ -198,26 +198,9 @@ export class RbTree {
    * `sizes[r]` nodes are visited, so a corrupted tree cannot loop. Not for the hot path.
    */
   forEachInOrder(r: number, fn: (n: number) => boolean | void): void {
-    const limit = this.sizes[r]!;
-    let visited = 0;
-    let depth = 0;
-    let n = this.roots[r]!;
-    while (n !== NIL || depth > 0) {
-      while (n !== NIL) {
-        if (depth === this.stack.length) {
-          const s = new Int32Array(this.stack.length * 2);
-          s.set(this.stack);
-          this.stack = s;
-        }
-        this.stack[depth++] = n;
-        n = this.left[n]!;
-        if (depth > limit + 1) return;
-      }
-      n = this.stack[--depth]!;
-      if (++visited > limit || fn(n) === false) return;
-      n = this.right[n]!;
-    }
+    this.stack = walkInOrder(this.roots[r]!, this.sizes[r]!, this.left, this.right, this.stack, fn);
   }
+
 
   /**
    * Broken invariants of tree `r`, in words: size, parent links, a black root, no red node with
