@@ -21,11 +21,14 @@
 //   merge G ON                   prctl(PR_SET_MEMORY_MERGE, ON)
 //   munmap G GFN COUNT           munmap(2) pages
 //   mmap G GFN COUNT             map pages again (MAP_FIXED, MADV_NOHUGEPAGE): they read as zeros
+//   fork G                       guest G forks: the child is the next guest (its number is the
+//                                count of guests so far), on pipes through FIFOs in a temp dir
 //   set NAME VALUE               a knob as a scenario step; `run` 1 takes effect inside waits
 //   wait_full_scans N TIMEOUT_MS run ksmd until full_scans has risen by N (its result has the
 //                                wall milliseconds that took, polled every 50 us)
 //   wait MS                      run ksmd for MS milliseconds
-//   checkpoint LABEL             print every counter, global and per guest
+//   checkpoint LABEL             print every counter, global and per guest (with each guest's
+//                                own PR_GET_MEMORY_MERGE as prctl_memory_merge)
 //   end
 //
 // Exit codes: 0 done; 1 a command failed (printed); 2 bad input; 4 the host has no KSM;
@@ -43,12 +46,16 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #ifndef PR_SET_MEMORY_MERGE
 #define PR_SET_MEMORY_MERGE 67
+#endif
+#ifndef PR_GET_MEMORY_MERGE
+#define PR_GET_MEMORY_MERGE 68
 #endif
 
 #define KSM "/sys/kernel/mm/ksm/"
@@ -74,6 +81,7 @@ static struct guest guests[MAX_GUESTS];
 static int nguests;
 static int scenario_run = 1; // the scenario's run knob: 1 lets ksmd run inside waits
 static long base_full_scans, base_pages_scanned, base_pages_skipped;
+static char fifo_dir[64]; // where a forked guest's pipes are made
 
 static void die(int code, const char *fmt, const char *arg) {
   fprintf(stderr, "ksm-replay: ");
@@ -126,9 +134,10 @@ static void restore(void) {
   for (int i = 0; i < nguests; i++) {
     if (guests[i].pid > 0) kill(guests[i].pid, SIGKILL);
   }
-  for (int i = 0; i < nguests; i++) {
-    if (guests[i].pid > 0) waitpid(guests[i].pid, NULL, 0);
+  // Forked guests are grandchildren: as the subreaper, this process reaps them too.
+  while (waitpid(-1, NULL, 0) > 0) {
   }
+  if (fifo_dir[0] != 0) rmdir(fifo_dir);
   if (nsaved == 0) return;
   // The guests are gone; unmerge what is left (nothing, but for a guest still exiting), so that
   // max_page_sharing and merge_across_nodes may be written back, then the rest, run last.
@@ -150,7 +159,11 @@ struct cmd {
   int op;
   long gfn, count, arg;
 };
-enum { C_FILL, C_DATA, C_WRITE, C_MADVISE, C_MERGE, C_MUNMAP, C_MMAP };
+enum { C_FILL, C_DATA, C_WRITE, C_MADVISE, C_MERGE, C_MUNMAP, C_MMAP, C_FORK, C_GET_MERGE };
+
+static void fifo_path(char *out, size_t n, long guest, const char *end) {
+  snprintf(out, n, "%s/%ld.%s", fifo_dir, guest, end);
+}
 
 static int read_all(int fd, void *buf, size_t n) {
   char *p = buf;
@@ -170,6 +183,24 @@ static void write_all(int fd, const void *buf, size_t n) {
     if (w <= 0) exit(3);
     p += w;
     n -= (size_t)w;
+  }
+}
+
+// MADV_UNMERGEABLE on every mapping of this process but [mem, mem + len).
+static void unmerge_all_but(char *mem, size_t len) {
+  FILE *maps = fopen("/proc/self/maps", "r");
+  if (maps == NULL) return;
+  char line[512];
+  unsigned long from[64], to[64];
+  int n = 0;
+  // Read them all first: madvise may split or merge areas under the reader.
+  while (n < 64 && fgets(line, sizeof line, maps) != NULL) {
+    if (sscanf(line, "%lx-%lx", &from[n], &to[n]) == 2) n++;
+  }
+  fclose(maps);
+  for (int i = 0; i < n; i++) {
+    if (from[i] >= (unsigned long)mem && to[i] <= (unsigned long)mem + len) continue;
+    madvise((void *)from[i], to[i] - from[i], MADV_UNMERGEABLE); // special areas refuse: no matter
   }
 }
 
@@ -198,6 +229,9 @@ static void child(int in, int out, long pages) {
       break;
     case C_MERGE:
       if (prctl(PR_SET_MEMORY_MERGE, c.arg, 0, 0, 0) != 0) err = errno;
+      // The prctl makes every area of this process mergeable, its own stack and data too: those
+      // are not the guest's, so they are made unmergeable again, and only the guest's is scanned.
+      else if (c.arg == 1) unmerge_all_but(mem, (size_t)pages * PAGE);
       break;
     case C_MUNMAP:
       if (munmap(at, (size_t)c.count * PAGE) != 0) err = errno;
@@ -206,6 +240,32 @@ static void child(int in, int out, long pages) {
       if (mmap(at, (size_t)c.count * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED) err = errno;
       else if (madvise(at, (size_t)c.count * PAGE, MADV_NOHUGEPAGE) != 0) err = errno;
       break;
+    case C_GET_MERGE: {
+      // The answer is the prctl's value, or minus its errno.
+      int v = prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0);
+      err = v < 0 ? -errno : v;
+      break;
+    }
+    case C_FORK: {
+      pid_t pid = fork();
+      if (pid < 0) {
+        err = errno;
+        break;
+      }
+      if (pid > 0) break;
+      // The child: guest number c.arg, on the FIFOs the parent made for it; its pid is its first word.
+      char path[128];
+      close(in);
+      close(out);
+      fifo_path(path, sizeof path, c.arg, "down");
+      in = open(path, O_RDONLY);
+      fifo_path(path, sizeof path, c.arg, "up");
+      out = open(path, O_WRONLY);
+      if (in < 0 || out < 0) exit(3);
+      pid_t me = getpid();
+      write_all(out, &me, sizeof me);
+      continue;
+    }
     }
     write_all(out, &err, sizeof err);
   }
@@ -300,9 +360,9 @@ static void print_checkpoint(const char *label) {
   printf("},\"guests\":[");
   for (int i = 0; i < nguests; i++) {
     char path[64], buf[512];
-    printf("%s{", i == 0 ? "" : ",");
+    printf("%s{\"prctl_memory_merge\":%d", i == 0 ? "" : ",", send(i, (struct cmd){C_GET_MERGE, 0, 0, 0}, NULL, 0));
     snprintf(path, sizeof path, "/proc/%d/ksm_stat", guests[i].pid);
-    int firstkey = 1;
+    int firstkey = 0;
     if (read_file(path, buf, sizeof buf) == 0) {
       for (char *line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n")) {
         char key[64], val[64], *end;
@@ -328,6 +388,28 @@ static void result(const char *op, int err) {
   if (err == 0) printf("{\"op\":\"%s\",\"ok\":true}\n", op);
   else printf("{\"op\":\"%s\",\"ok\":false,\"errno\":%d,\"error\":\"%s\"}\n", op, err, strerrorname_np(err) ? strerrorname_np(err) : "?");
   fflush(stdout);
+}
+
+// Guest g forks; the child becomes guest number nguests.
+static int fork_guest(int g) {
+  int n = nguests;
+  if (n >= MAX_GUESTS) die(2, "fork: more than %s guests", "64");
+  char down[128], up[128];
+  fifo_path(down, sizeof down, n, "down");
+  fifo_path(up, sizeof up, n, "up");
+  if (mkfifo(down, 0600) != 0 || mkfifo(up, 0600) != 0) die(1, "mkfifo: %s", strerror(errno));
+  int err = send(g, (struct cmd){C_FORK, 0, 0, n}, NULL, 0);
+  if (err == 0) {
+    // In the order the child opens them, so that neither waits on the other.
+    int to = open(down, O_WRONLY), from = open(up, O_RDONLY);
+    pid_t pid;
+    if (to < 0 || from < 0 || read_all(from, &pid, sizeof pid) != 0) die(1, "the forked guest did not start: %s", strerror(errno));
+    guests[n] = (struct guest){pid, to, from, guests[g].pages};
+    nguests = n + 1;
+  }
+  unlink(down);
+  unlink(up);
+  return err;
 }
 
 static int guest_arg(const char *s) {
@@ -359,6 +441,7 @@ int main(void) {
   // priority keeps it on time; the guests (forked later) go back to the normal policy.
   struct sched_param prio = {.sched_priority = 10};
   sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &prio);
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   char raw[64];
   for (size_t i = 0; i < NKNOBS; i++) {
     char path[256];
@@ -375,6 +458,8 @@ int main(void) {
   signal(SIGTERM, on_signal);
   signal(SIGPIPE, on_signal);
   check_idle();
+  snprintf(fifo_dir, sizeof fifo_dir, "/tmp/pagevisor-ksm-replay-XXXXXX");
+  if (mkdtemp(fifo_dir) == NULL) die(1, "mkdtemp: %s", strerror(errno));
   write_knob("run", "0");
   base_full_scans = counter("full_scans");
   base_pages_scanned = counter("pages_scanned");
@@ -431,6 +516,8 @@ int main(void) {
     } else if ((strcmp(op, "munmap") == 0 || strcmp(op, "mmap") == 0) && argc == 4) {
       int kind = strcmp(op, "munmap") == 0 ? C_MUNMAP : C_MMAP;
       result(op, send(guest_arg(argv[1]), (struct cmd){kind, atol(argv[2]), atol(argv[3]), 0}, NULL, 0));
+    } else if (strcmp(op, "fork") == 0 && argc == 2) {
+      result(op, fork_guest(guest_arg(argv[1])));
     } else if (strcmp(op, "set") == 0 && argc == 3) {
       if (strcmp(argv[1], "run") == 0) {
         int v = atoi(argv[2]);

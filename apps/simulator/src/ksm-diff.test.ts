@@ -26,6 +26,26 @@ describe('ksm-diff', () => {
     expect(s.steps![stepOf[firstStep + 4]!]!.op).toBe('wait_full_scans');
   });
 
+  it("numbers a fork's child after the guests it started with, and writes advisor_mode as sysfs's words", () => {
+    const fork = Buffer.from(replayScript(load('ksm-fork.json')).script).toString('latin1').split('\n');
+    expect(fork).toContain('guests 1 256');
+    expect(fork).toContain('fork 0');
+    expect(fork).toContain('write 1 0 0 1'); // the child, guest 1
+    const advisor = Buffer.from(replayScript(load('ksm-advisor.json')).script).toString('latin1').split('\n');
+    // Off first (pages_to_scan cannot be written while it is on), then on, last of the knobs.
+    expect(advisor[0]).toBe('knob advisor_mode none');
+    expect(advisor.indexOf('knob advisor_mode scan-time')).toBe(advisor.indexOf('knob advisor_target_scan_time 1') + 1);
+    expect(advisor).toContain('set advisor_mode none');
+  });
+
+  it('touches the booted pages that have a frame of their own, zeros as one memset a run', () => {
+    const s = load('ksm-merge.json');
+    const page = new Uint8Array(4096).fill(3);
+    const text = Buffer.from(replayScript(s, [[{ gfn: 0, page: null }, { gfn: 1, page: null }, { gfn: 2, page }, { gfn: 5, page: null }], []]).script).toString('latin1');
+    expect(text).toContain('fill 0 0 2 0\ndata 0 2 1\n');
+    expect(text).toContain('fill 0 5 1 0\n');
+  });
+
   it('sends seeded pages and partial writes as raw bytes after their command', () => {
     const s = load('ksm-unmerge-discarded.json');
     const text = Buffer.from(replayScript(s).script).toString('latin1');

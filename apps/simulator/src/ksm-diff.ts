@@ -4,8 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KsmDedup } from '@pagevisor/dedup';
-import { asGfn, PAGE_SIZE } from '@pagevisor/types';
+import { KsmDedup, knobText } from '@pagevisor/dedup';
+import { asGfn, P2mType, PAGE_SIZE } from '@pagevisor/types';
 import { dedupOptionsOf, domainNames, fillSeededPage, type Scenario } from '@pagevisor/workloads';
 import type { CheckpointRecord, Report } from './report.js';
 import { runScenario } from './run-scenario.js';
@@ -28,17 +28,24 @@ export const GLOBAL_COUNTERS = [
   'stable_node_dups',
 ] as const;
 
+/** Knobs compared at every checkpoint, for the advisor sets them (sysfs names). */
+export const COMPARED_KNOBS = ['pages_to_scan'] as const;
+
 /** Linux's madvise(2) advice numbers. */
 const MADVICE = { dontneed: 4, mergeable: 12, unmergeable: 13 } as const;
 
-/** Per-process counters compared: pagevisor's domainStats name, then /proc/PID/ksm_stat's. */
+/**
+ * Per-process counters compared: the row's name, pagevisor's domainStats name, the kernel's
+ * (/proc/PID/ksm_stat's, and PR_GET_MEMORY_MERGE as the process itself gets it).
+ */
 export const GUEST_COUNTERS = [
-  ['rmap_items', 'ksm_rmap_items'],
-  ['merging_pages', 'ksm_merging_pages'],
-  ['zero_pages', 'ksm_zero_pages'],
-  ['profit', 'ksm_process_profit'],
-  ['merge_any', 'ksm_merge_any'],
-  ['mergeable', 'ksm_mergeable'],
+  ['rmap_items', 'rmap_items', 'ksm_rmap_items'],
+  ['merging_pages', 'merging_pages', 'ksm_merging_pages'],
+  ['zero_pages', 'zero_pages', 'ksm_zero_pages'],
+  ['profit', 'profit', 'ksm_process_profit'],
+  ['merge_any', 'merge_any', 'ksm_merge_any'],
+  ['mergeable', 'mergeable', 'ksm_mergeable'],
+  ['PR_GET_MEMORY_MERGE', 'merge_any', 'prctl_memory_merge'],
 ] as const;
 
 /** Why the host cannot be the oracle: no KSM, no permission, another process using KSM, no `cc`. */
@@ -84,19 +91,30 @@ interface KernelCheckpoint {
   readonly guests: readonly Readonly<Record<string, number>>[];
 }
 
-/** The guests' memory once booted, as the steps start: per guest (in domain order), the pages that are not zeros. */
-export type BootedMemory = readonly { readonly gfn: number; readonly page: Uint8Array }[][];
+/**
+ * The guests' memory once booted, as the steps start: per guest (in domain order), the pages
+ * with a frame of their own, and what they hold (null: zeros). The replay touches each, as a
+ * process that wrote it; the others (unpopulated, or on the zero frame) stay untouched.
+ */
+export type BootedMemory = readonly { readonly gfn: number; readonly page: Uint8Array | null }[][];
 
-/** The guests a scenario starts, in domain order, with their pages; refuses guests that run on their own. */
-function replayedGuests(scenario: Scenario): { name: string; pages: number }[] {
+/**
+ * The guests a scenario starts, in domain order, with their pages, then the children of its
+ * fork steps in step order (the replayer numbers its processes so); refuses guests that run on
+ * their own.
+ */
+function replayedGuests(scenario: Scenario): { name: string; pages: number; forked: boolean }[] {
   if (scenario.dedup.strategy !== 'ksm') throw new NotReplayable(`ksm-diff replays KSM scenarios; this one's strategy is ${JSON.stringify(scenario.dedup.strategy)}`);
-  const guests: { name: string; pages: number }[] = [];
+  const guests: { name: string; pages: number; forked: boolean }[] = [];
   for (const g of scenario.guests) {
     if (g.writeRatePagesPerS !== 0 || g.image.path !== undefined) {
       throw new NotReplayable(`guest ${g.name}: ksm-diff replays guests that boot (synthetic image, zeros, private pages) and then write only through the steps: writeRatePagesPerS must be 0, and the image synthetic`);
     }
     if (g.mergeable !== false) throw new NotReplayable(`guest ${g.name}: ksm-diff needs "mergeable": false, as a process starts (the steps madvise its pages)`);
-    for (const name of domainNames(g)) guests.push({ name, pages: g.memoryMiB * 256 });
+    for (const name of domainNames(g)) guests.push({ name, pages: g.memoryMiB * 256, forked: false });
+  }
+  for (const s of scenario.steps) {
+    if (s.op === 'fork') guests.push({ name: s.child, pages: guests.find((g) => g.name === s.guest)!.pages, forked: true });
   }
   return guests;
 }
@@ -116,14 +134,26 @@ export function replayScript(scenario: Scenario, booted: BootedMemory = []): { s
     parts.push(Buffer.from(`${text}\n`));
     if (!text.startsWith('checkpoint ')) stepOf.push(step);
   };
-  // Every knob as pagevisor's KSM starts with it, so that both sides start alike.
+  // Every knob as pagevisor's KSM starts with it, so that both sides start alike; the advisor
+  // off first, for pages_to_scan cannot be written while it is on (and last, as the list has it).
   const knobs = new KsmDedup(dedupOptionsOf(scenario.dedup) as ConstructorParameters<typeof KsmDedup>[0]).knobs();
-  for (const [name, value] of Object.entries(knobs)) line(`knob ${name} ${value}`);
-  line(`guests ${guests.length} ${guests.map((g) => g.pages).join(' ')}`);
+  line('knob advisor_mode none');
+  for (const [name, value] of Object.entries(knobs)) line(`knob ${name} ${knobText(name, value)}`);
+  const started = guests.filter((g) => !g.forked);
+  line(`guests ${started.length} ${started.map((g) => g.pages).join(' ')}`);
   booted.forEach((pages, g) => {
-    for (const { gfn, page } of pages) {
-      line(`data ${g} ${gfn} 1`);
-      parts.push(Buffer.from(page.buffer, page.byteOffset, PAGE_SIZE));
+    for (let i = 0; i < pages.length; i++) {
+      const { gfn, page } = pages[i]!;
+      if (page !== null) {
+        line(`data ${g} ${gfn} 1`);
+        parts.push(Buffer.from(page.buffer, page.byteOffset, PAGE_SIZE));
+        continue;
+      }
+      // A run of pages of zeros, in one memset.
+      let n = 1;
+      while (pages[i + n]?.page === null && pages[i + n]!.gfn === gfn + n) n++;
+      line(`fill ${g} ${gfn} ${n} 0`);
+      i += n - 1;
     }
   });
   const page32 = new Uint32Array(PAGE_SIZE / 4);
@@ -158,8 +188,11 @@ export function replayScript(scenario: Scenario, booted: BootedMemory = []): { s
       case 'populate':
         line(`mmap ${guestOf(s.guest)} ${s.gfn} ${s.count}`, i);
         return;
+      case 'fork':
+        line(`fork ${guestOf(s.guest)}`, i);
+        return;
       case 'set':
-        line(`set ${s.knob} ${s.value}`, i);
+        line(`set ${s.knob} ${knobText(s.knob, s.value)}`, i);
         return;
       case 'wait':
         line(`wait ${s.ms}`, i);
@@ -213,15 +246,19 @@ export function replayOnKernel(script: Uint8Array, replayer = buildReplayer()): 
 /** Runs `scenario` on pagevisor and on the host's KSM and sets every counter side by side. */
 export async function ksmDiff(scenario: Scenario, replayer?: string): Promise<KsmDiff> {
   const guests = replayedGuests(scenario); // refuses what it cannot replay before anything runs
-  const booted: { gfn: number; page: Uint8Array }[][] = guests.map(() => []);
+  const booted: { gfn: number; page: Uint8Array | null }[][] = guests.map(() => []);
   const report: Report = await runScenario(scenario, {
     onStepsStart: (hv, domains) => {
       guests.forEach((g, i) => {
-        const dom = domains.get(g.name)!;
+        const dom = domains.get(g.name);
+        if (dom === undefined) return; // a fork's child, not there yet
+        const table = hv.domain('ksm_diff', dom).table;
         const page = new Uint8Array(PAGE_SIZE);
         for (let gfn = 0; gfn < g.pages; gfn++) {
+          const t = table.type(asGfn(gfn));
+          if ((t !== P2mType.ram_rw && t !== P2mType.ram_shared) || table.mfn(asGfn(gfn)) === hv.zeroMfn) continue;
           hv.readPage(dom, asGfn(gfn), 0, page, 0, PAGE_SIZE);
-          if (page.some((b) => b !== 0)) booted[i]!.push({ gfn, page: page.slice() });
+          booted[i]!.push({ gfn, page: page.some((b) => b !== 0) ? page.slice() : null });
         }
       });
     },
@@ -240,10 +277,12 @@ export async function ksmDiff(scenario: Scenario, replayer?: string): Promise<Ks
       continue;
     }
     for (const c of GLOBAL_COUNTERS) rows.push({ checkpoint: cp.checkpoint, scope: 'global', counter: c, pagevisor: mine.dedup[c] ?? NaN, kernel: cp.global[c] ?? NaN });
-    names.forEach((name, i) => {
+    for (const c of COMPARED_KNOBS) rows.push({ checkpoint: cp.checkpoint, scope: 'global', counter: c, pagevisor: mine.knobs[c] ?? NaN, kernel: cp.global[c] ?? NaN });
+    // The guests that exist at this checkpoint: a fork's child from its step on.
+    names.slice(0, cp.guests.length).forEach((name, i) => {
       const dom = mine.domains.find((d) => d.name === name);
-      for (const [ours, theirs] of GUEST_COUNTERS) {
-        rows.push({ checkpoint: cp.checkpoint, scope: name, counter: ours, pagevisor: Number(dom?.[ours] ?? NaN), kernel: cp.guests[i]?.[theirs] ?? NaN });
+      for (const [counter, ours, theirs] of GUEST_COUNTERS) {
+        rows.push({ checkpoint: cp.checkpoint, scope: name, counter, pagevisor: Number(dom?.[ours] ?? NaN), kernel: cp.guests[i]?.[theirs] ?? NaN });
       }
     });
   }

@@ -169,7 +169,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       if (spec.mergeable) hv.setDomainMergeable(domId, true);
       const seed = mixSeed(s.seed, guests.length);
       const hypercalls = new HypercallClient(hv, domId);
-      const guest = new SyntheticGuest(spec, domId, seed, { memory: hv, hypercalls }, { durationNs, trackContent: verifyOptions !== undefined });
+      const guest = new SyntheticGuest(spec, domId, seed, { memory: hv, hypercalls, control: hv }, { durationNs, trackContent: verifyOptions !== undefined });
       guests.push({ name, guest });
       stepGuests.set(name, guest.content === null ? { domId, shim: guest.shim } : { domId, shim: guest.shim, content: guest.content });
     }

@@ -122,6 +122,53 @@ describe('steps with inline dedup', () => {
     expect(r.totals.failedSteps).toBe(0);
   });
 
+  it("forks a guest: the child reads its parent's pages, and writes on either side stay their own", async () => {
+    const reads: boolean[] = [];
+    const r = await runScenario(
+      scenario([
+        { op: 'fill', guest: 'vm-0', gfn: 0, count: 8, seed: 4, distinct: true },
+        { op: 'checkpoint', label: 'filled' },
+        { op: 'fork', guest: 'vm-0', child: 'kid' },
+        { op: 'checkpoint', label: 'forked' },
+        { op: 'wait', ms: 20 },
+        { op: 'write', guest: 'kid', gfn: 0, offset: 0, bytes: [9] },
+        { op: 'write', guest: 'vm-0', gfn: 1, offset: 0, bytes: [9] },
+        { op: 'discard', guest: 'kid', gfn: 7, count: 1 },
+        { op: 'checkpoint', label: 'written' },
+      ]),
+      {
+        onSample: (hv) => {
+          const [parent, kid] = [hv.domains().find((d) => d.name === 'vm-0'), hv.domains().find((d) => d.name === 'kid')];
+          if (kid === undefined) return;
+          const a = new Uint8Array(4096);
+          const b = new Uint8Array(4096);
+          for (const gfn of [2, 3]) {
+            hv.readPage(parent!.id, gfn as never, 0, a, 0, 4096);
+            hv.readPage(kid.id, gfn as never, 0, b, 0, 4096);
+            reads.push(a.some((x) => x !== 0) && a.every((x, i) => x === b[i]!));
+          }
+        },
+      },
+    );
+    expect(r.steps.every((s) => s.ok)).toBe(true);
+    const forked = checkpoint(r, 'forked');
+    expect(forked.domains.map((d) => [d.name, d.totPages])).toEqual([
+      ['vm-0', 256],
+      ['vm-1', 256],
+      ['kid', 256],
+    ]);
+    // The child maps every page of its parent: no frame of its own.
+    expect(forked.totals.machineFramesUsed).toBe(checkpoint(r, 'filled').totals.machineFramesUsed);
+    const written = checkpoint(r, 'written');
+    // Two copy-on-write faults (one each side); the discarded page leaves only the child.
+    expect(written.totals.cowFaults - forked.totals.cowFaults).toBe(2);
+    expect(written.totals.machineFramesUsed - forked.totals.machineFramesUsed).toBe(2);
+    expect(written.domains.find((d) => d.name === 'kid')!.totPages).toBe(255);
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads.every(Boolean)).toBe(true);
+    // (runScenario audits the hypervisor at the end and throws on a broken invariant.)
+  });
+
   it('discards, populates and advises through the guest\'s shim: its regions decide what is mapped', async () => {
     const r = await runScenario(
       scenario([

@@ -34,7 +34,8 @@ export function fullScansOf(hv: Hypervisor): number | undefined {
  * `wait` makes the next step due `ms` later; `wait_full_scans` blocks until
  * {@link afterScannerWake} sees full_scans risen by `count` (due at its timeout meanwhile, when
  * it fails). `madvise` is the guest shim's madvise, `discard` its munmap and `populate` its mmap
- * at the given gfn (MAP_FIXED_NOREPLACE, MAP_POPULATE); fills and writes are the guest's stores.
+ * at the given gfn (MAP_FIXED_NOREPLACE, MAP_POPULATE), `fork` its fork into a new domain of
+ * the step's name (a guest of the later steps); fills and writes are the guest's stores.
  * A guest with `content` (a run with `--verify`) has each fill, write, discard and populate that
  * succeeded recorded there, page by page.
  * A refused operation (a {@link HypervisorError}) is recorded and the next step runs,
@@ -49,7 +50,7 @@ export class StepRunner {
 
   private readonly steps: readonly Step[];
   private readonly hv: Hypervisor;
-  private readonly guests: ReadonlyMap<string, StepGuest>;
+  private readonly guests: Map<string, StepGuest>;
   private readonly page32 = new Uint32Array(PAGE_WORDS);
   private readonly page8 = new Uint8Array(this.page32.buffer);
   private next = 0;
@@ -64,7 +65,7 @@ export class StepRunner {
   constructor(steps: readonly Step[], hv: Hypervisor, guests: ReadonlyMap<string, StepGuest>) {
     this.steps = steps;
     this.hv = hv;
-    this.guests = guests;
+    this.guests = new Map(guests);
   }
 
   /** Simulated time the next step is due, in ns; Infinity before {@link start} and once done. */
@@ -238,6 +239,18 @@ export class StepRunner {
         // A refused mmap maps nothing.
         g.shim.mmap(step.count, { fixed: step.gfn as Gfn, populate: true });
         g.content?.populate(step.gfn, step.count);
+        return;
+      }
+      case 'fork': {
+        const g = this.guest(step.guest);
+        const parent = hv.domain('fork', g.domId);
+        const child = hv.createDomain({ name: step.child, maxPages: hv.maximumReservation(g.domId), gfnCount: parent.table.size, trustGroup: parent.trustGroup });
+        try {
+          this.guests.set(step.child, { domId: child, shim: g.shim.fork({ child }) });
+        } catch (e) {
+          hv.destroyDomain(child);
+          throw e;
+        }
         return;
       }
       case 'set':

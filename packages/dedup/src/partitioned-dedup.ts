@@ -29,7 +29,7 @@ export const MAX_TRUST_GROUP = 0xffff;
  */
 export interface KnobFrames {
   /** Frames `setKnob(name, value)` would allocate now; 0 when it allocates none. */
-  framesForKnob(name: string, value: number): number;
+  framesForKnob(name: string, value: number | string): number;
 }
 
 /** One trust group and its strategy. */
@@ -182,7 +182,7 @@ export class PartitionedDedup implements DedupIndex {
    * strategy's EINVAL or EBUSY, or ENOMEM when the groups together need more frames than are
    * free, see {@link KnobFrames}): no group changes.
    */
-  readonly setKnob?: (name: string, value: number) => void;
+  readonly setKnob?: (name: string, value: number | string) => void;
   /** The tunables, as set on every group (group 0's values). */
   readonly knobs?: () => Readonly<Record<string, number>>;
   /** Per-domain counters, by `dom`'s group. */
@@ -195,7 +195,7 @@ export class PartitionedDedup implements DedupIndex {
   /** The same groups, in the order they were made (group 0 first). */
   private readonly list: Group[] = [];
   /** Knobs set through the composite, in the order set, with their last values. */
-  private readonly knobLog = new Map<string, number>();
+  private readonly knobLog = new Map<string, number | string>();
   /** Which optional hooks the inner strategy has. */
   private readonly hooks: string;
   /** Scratch of {@link groupOfShared}: the first mapper's group and another one, if any. */
@@ -459,7 +459,7 @@ export class PartitionedDedup implements DedupIndex {
     return [...groups].sort((a, b) => a - b);
   }
 
-  private setKnobAll(name: string, value: number): void {
+  private setKnobAll(name: string, value: number | string): void {
     const list = this.list;
     const host = this.host;
     if (host !== undefined) {
@@ -471,6 +471,7 @@ export class PartitionedDedup implements DedupIndex {
       }
     }
     // Group 0 first: an invalid name or value is refused there, before anything changed.
+    const knobs0 = { ...list[0]!.index.knobs?.() };
     const before: (number | undefined)[] = [];
     let i = 0;
     try {
@@ -486,8 +487,12 @@ export class PartitionedDedup implements DedupIndex {
       }
       throw e;
     }
+    // Logged as knobs() reports it (a word as its number); a knob the set changed on the side
+    // (KSM's advisor_mode resets pages_to_scan) is no longer the log's to replay or check.
+    const knobs = list[0]!.index.knobs?.() ?? {};
+    for (const k of [...this.knobLog.keys()]) if (k !== name && knobs0[k] !== knobs[k]) this.knobLog.delete(k);
     this.knobLog.delete(name);
-    this.knobLog.set(name, value);
+    this.knobLog.set(name, knobs[name] ?? value);
   }
 }
 

@@ -116,6 +116,19 @@ export class SharingHost {
     return mfn;
   }
 
+  /** Maps every page of `parent` into the empty `child`, shared, and tells the strategy (sharing_fork). */
+  fork(child: DomId, parent: DomId): void {
+    const from = this.table(parent);
+    for (let g = 0; g < from.size; g++) {
+      const t = from.type(asGfn(g));
+      if (t !== P2mType.ram_rw && t !== P2mType.ram_shared) continue;
+      const mfn = from.mfn(asGfn(g));
+      this.makeShared(mfn);
+      this.mapShared(child, asGfn(g), mfn);
+    }
+    this.dedup?.domainForked?.(parent, child);
+  }
+
   /** Maps `dom`'s `gfn` to the zero frame, as populate does under a `populateZero` strategy. */
   populateZero(dom: DomId, gfn: number): void {
     this.mapShared(dom, asGfn(gfn), this.zeroMfn);

@@ -374,6 +374,11 @@ describe('GuestShim.fork', () => {
       ['fork', 0, 9, 1],
       ['destroyDomain', 0, 9],
     ]);
+    // Into a domain the caller made: the fork fills it, and a refused one leaves it to the caller.
+    h.calls.length = 0;
+    const e2 = thrown(() => shim.fork({ child: asDomId(9) }));
+    expect(e2.errnoName).toBe('EBUSY');
+    expect(h.calls.map((c) => [c.method, c.caller, ...c.args])).toEqual([['fork', 0, 9, 1]]);
   });
 });
 

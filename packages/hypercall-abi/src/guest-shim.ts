@@ -66,6 +66,11 @@ export interface MmapOptions {
 export interface ForkOptions {
   /** The child's max_pages (default the parent's, asked with maximum_reservation). */
   readonly maxPages?: number;
+  /**
+   * An empty domain the toolstack has already made for the child (one that names it, say):
+   * the fork fills it, and a refused fork leaves it to the caller. Default: the fork creates one.
+   */
+  readonly child?: DomId;
 }
 
 /** Defaults of the optional {@link GuestShimOptions}. */
@@ -273,8 +278,8 @@ export class GuestShim {
    * `maxPages`), gfn count and trust group, and makes it a copy-on-write copy of this one
    * (sharing_fork; the child then reads what this guest holds, and writes on either side stay
    * their own). Returns the child's shim, with this one's regions and break, issuing its
-   * hypercalls as the child through the control port. The child is destroyed when the fork is
-   * refused.
+   * hypercalls as the child through the control port. A child the fork created is destroyed
+   * when the fork is refused.
    * @throws HypervisorError EPERM when the shim has no control port; a refused hypercall's error.
    */
   fork(opts: ForkOptions = {}): GuestShim {
@@ -284,12 +289,11 @@ export class GuestShim {
       throw new HypervisorError('EPERM', op, `dom ${this.domId}'s shim has no toolstack (control port) to fork through`);
     }
     const toolstack = new HypercallClient(port, DOMID_CONTROL);
-    const maxPages = opts.maxPages ?? toolstack.maximumReservation(this.domId);
-    const child = toolstack.createDomain(maxPages, this.gfnCount, this.trustGroup);
+    const child = opts.child ?? toolstack.createDomain(opts.maxPages ?? toolstack.maximumReservation(this.domId), this.gfnCount, this.trustGroup);
     try {
       toolstack.fork(child, this.domId);
     } catch (e) {
-      if (e instanceof HypervisorError) toolstack.destroyDomain(child);
+      if (e instanceof HypervisorError && opts.child === undefined) toolstack.destroyDomain(child);
       throw e;
     }
     const shim = new GuestShim(new HypercallClient(port, child), child, {

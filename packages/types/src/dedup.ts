@@ -160,8 +160,11 @@ export interface DedupIndex {
    * finds out at its next scan of the page. Strategies without zero-page counters leave it out.
    */
   zeroPageUnmapped?(dom: DomId, gfn: Gfn): void;
-  /** Sets a tunable by name (KSM's sysfs names); refuses with HypervisorError (EINVAL, EBUSY). */
-  setKnob?(name: string, value: number): void;
+  /**
+   * Sets a tunable by name (KSM's sysfs names) to a number, or to a word for a knob that takes
+   * one (KSM's advisor_mode); refuses with HypervisorError (EINVAL, EBUSY).
+   */
+  setKnob?(name: string, value: number | string): void;
   /** Current tunables by name. */
   knobs?(): Readonly<Record<string, number>>;
   /** Per-domain counters (KSM: rmap_items, merging_pages, zero_pages, profit). */

@@ -22,6 +22,7 @@ export {
   DEFAULT_WAIT_TIMEOUT_S,
   DiscardStepSchema,
   FillStepSchema,
+  ForkStepSchema,
   MadviseStepSchema,
   PopulateStepSchema,
   SetMemoryMergeStepSchema,

@@ -218,13 +218,17 @@ function longestStepsS(steps: readonly Step[]): number {
 }
 
 /**
- * Steps name existing guests and stay inside them; checkpoint labels are unique. `seen` maps
- * each domain name to the index of its guest spec.
+ * Steps name existing guests (or children of earlier forks) and stay inside them; checkpoint
+ * labels are unique. `guestNames` maps each guest's domain name to the index of its spec.
  */
-function checkSteps(steps: readonly Step[], seen: ReadonlyMap<string, number>, guests: readonly GuestSpec[], ctx: z.RefinementCtx): void {
+function checkSteps(steps: readonly Step[], guestNames: ReadonlyMap<string, number>, guests: readonly GuestSpec[], ctx: z.RefinementCtx): void {
   const labels = new Map<string, number>();
-  const known = [...seen.keys()];
-  const listed = known.length <= 8 ? known.join(', ') : `${known.slice(0, 8).join(', ')} ...`;
+  // A fork's child is a guest of its parent's spec from its step on.
+  const seen = new Map(guestNames);
+  const listed = (): string => {
+    const known = [...seen.keys()];
+    return known.length <= 8 ? known.join(', ') : `${known.slice(0, 8).join(', ')} ...`;
+  };
   steps.forEach((step, i) => {
     if (step.op === 'checkpoint') {
       const first = labels.get(step.label);
@@ -238,7 +242,12 @@ function checkSteps(steps: readonly Step[], seen: ReadonlyMap<string, number>, g
     if (!('guest' in step)) return;
     const spec = seen.get(step.guest);
     if (spec === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['steps', i, 'guest'], message: `no guest named "${step.guest}"; guests are ${listed}` });
+      ctx.addIssue({ code: 'custom', path: ['steps', i, 'guest'], message: `no guest named "${step.guest}" at this step; guests are ${listed()}` });
+      return;
+    }
+    if (step.op === 'fork') {
+      if (seen.has(step.child)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'child'], message: `"${step.child}" is already a guest's name; a fork's child needs a new one` });
+      else seen.set(step.child, spec);
       return;
     }
     if (!('gfn' in step)) return;

@@ -37,6 +37,7 @@ describe('scenario steps', () => {
       { op: 'set_memory_merge', guest: 'solo', on: false },
       { op: 'discard', guest: 'vm-1', gfn: 0, count: 1 },
       { op: 'populate', guest: 'vm-1', gfn: 0, count: 1 },
+      { op: 'fork', guest: 'vm-1', child: 'vm-1-fork' },
       { op: 'set', knob: 'max_page_sharing', value: 2, expect: 'EBUSY' },
       { op: 'wait', ms: 100 },
       { op: 'wait_full_scans', count: 2 },
@@ -44,7 +45,7 @@ describe('scenario steps', () => {
     ];
     const s = parseScenario(withSteps(steps));
     expect(s.steps.map((st) => st.op)).toEqual(['fill', 'fill', ...STEP_OPS]);
-    expect(s.steps[10]).toEqual({ op: 'wait_full_scans', count: 2, timeoutS: DEFAULT_WAIT_TIMEOUT_S });
+    expect(s.steps[11]).toEqual({ op: 'wait_full_scans', count: 2, timeoutS: DEFAULT_WAIT_TIMEOUT_S });
     expect(s.steps[0]).toEqual(steps[0]);
     expect(parseScenario(base).steps).toEqual([]);
   });
@@ -78,9 +79,9 @@ describe('scenario steps', () => {
       'steps[0].advice: must be "mergeable", "unmergeable" or "dontneed"',
     ]);
     expect(issuesOf(withSteps([{ op: 'set_memory_merge', guest: 'vm-0', on: 1 }]))).toEqual(['steps[0].on: must be true or false']);
-    expect(issuesOf(withSteps([{ op: 'set', knob: '', value: '2' }]))).toEqual([
+    expect(issuesOf(withSteps([{ op: 'set', knob: '', value: true }]))).toEqual([
       'steps[0].knob: must be a non-empty string',
-      'steps[0].value: must be a number',
+      'steps[0].value: must be a number or a word',
     ]);
     expect(issuesOf(withSteps([{ op: 'wait', ms: 0 }]))).toEqual(['steps[0].ms: must be a number > 0']);
     expect(issuesOf(withSteps([{ op: 'wait_full_scans', count: 1.5, timeoutS: -1 }]))).toEqual([
@@ -103,9 +104,21 @@ describe('scenario steps', () => {
     ]);
   });
 
+  it("names a fork's child from its step on, with a name of its own and its parent's size", () => {
+    const fork = { op: 'fork', guest: 'solo', child: 'kid' };
+    expect(() => parseScenario(withSteps([fork, { op: 'fill', guest: 'kid', gfn: 511, count: 1, pattern: 1 }, { op: 'fork', guest: 'kid', child: 'grandkid' }]))).not.toThrow();
+    expect(issuesOf(withSteps([{ op: 'fill', guest: 'kid', gfn: 0, count: 1, pattern: 1 }, fork]))).toEqual([
+      'steps[0].guest: no guest named "kid" at this step; guests are vm-0, vm-1, solo',
+    ]);
+    expect(issuesOf(withSteps([{ ...fork, child: 'vm-1' }]))).toEqual(['steps[0].child: "vm-1" is already a guest\'s name; a fork\'s child needs a new one']);
+    expect(issuesOf(withSteps([fork, { op: 'write', guest: 'kid', gfn: 512, offset: 0, bytes: [1] }]))).toEqual([
+      'steps[1].gfn: 512 is past guest "kid"\'s 512 pages (gfns 0 .. 511)',
+    ]);
+  });
+
   it('refuses unknown guests and ranges outside the guest', () => {
     expect(issuesOf(withSteps([{ op: 'set_memory_merge', guest: 'vm', on: true }]))).toEqual([
-      'steps[0].guest: no guest named "vm"; guests are vm-0, vm-1, solo',
+      'steps[0].guest: no guest named "vm" at this step; guests are vm-0, vm-1, solo',
     ]);
     expect(issuesOf(withSteps([{ op: 'fill', guest: 'vm-1', gfn: 200, count: 57, pattern: 0 }]))).toEqual([
       'steps[0].count: 57 pages from gfn 200 run past guest "vm-1"\'s 256 pages (at most 56)',

@@ -10,6 +10,7 @@ export const STEP_OPS = [
   'set_memory_merge',
   'discard',
   'populate',
+  'fork',
   'set',
   'wait',
   'wait_full_scans',
@@ -120,13 +121,29 @@ export const DiscardStepSchema = object({ op: z.literal('discard'), ...range, ..
 /** Populates a range again (populate_physmap): the pages read as zeros. */
 export const PopulateStepSchema = object({ op: z.literal('populate'), ...range, ...common });
 
+/**
+ * fork(2) of a whole guest: a new domain named `child`, of the guest's size, trust group and
+ * max_pages, that maps every page of the guest copy-on-write (the hypervisor's sharing_fork) and
+ * inherits its madvise and set_memory_merge state, as a forked process inherits its parent's
+ * VM_MERGEABLE areas and PR_SET_MEMORY_MERGE. Later steps name the child like any guest; it runs
+ * no workload of its own, and `--verify` does not check its pages.
+ */
+export const ForkStepSchema = object({
+  op: z.literal('fork'),
+  /** The guest forked. */
+  guest: name(),
+  /** Domain name of the child, not used by any guest or earlier fork. */
+  child: name(),
+  ...common,
+});
+
 /** Sets a tunable of the strategy by name (KSM's sysfs names, e.g. `max_page_sharing`). */
 export const SetStepSchema = object({
   op: z.literal('set'),
   /** The knob's name. */
   knob: name(),
-  /** Its new value. */
-  value: z.number(must('a number')),
+  /** Its new value: a number, or a word for a knob that takes one (KSM's `advisor_mode`: `"scan-time"`). */
+  value: z.union([z.number(), z.string()], must('a number or a word')),
   ...common,
 });
 
@@ -170,6 +187,7 @@ export const StepSchema = z.discriminatedUnion(
     SetMemoryMergeStepSchema,
     DiscardStepSchema,
     PopulateStepSchema,
+    ForkStepSchema,
     SetStepSchema,
     WaitStepSchema,
     WaitFullScansStepSchema,

@@ -11,6 +11,7 @@ import {
   type DomId,
   type Gfn,
   type GuestMemoryAccess,
+  type HypercallPort,
 } from '@pagevisor/types';
 import { openGuestImage, type GuestImage } from './images/guest-image.js';
 import { ImageError } from './images/image-error.js';
@@ -28,6 +29,8 @@ export interface GuestPorts {
   readonly memory: GuestMemoryAccess;
   /** Memory hypercalls, issued as this guest (its shim issues them). */
   readonly hypercalls: GuestHypercalls;
+  /** The toolstack's port, for its shim to fork through (without it, a fork is EPERM). */
+  readonly control?: HypercallPort;
 }
 
 /** What a guest needs of its spec (a {@link GuestSpec} has all of it). */
@@ -259,7 +262,7 @@ export class SyntheticGuest {
     this.retryNs = o.retryNs;
     this.maxConsecutivePauses = o.maxConsecutivePauses;
     this.batchPages = o.batchPages;
-    this.shim = new GuestShim(ports.hypercalls, domId, { gfnCount: this.pages, batchPages: o.batchPages });
+    this.shim = new GuestShim(ports.hypercalls, domId, { gfnCount: this.pages, batchPages: o.batchPages, ...(ports.control === undefined ? {} : { control: ports.control }) });
     this.content = o.trackContent ? new ExpectedContent(this.pages, { imageSeed: this.imageSeedValue, image: this.image }) : null;
   }
 

@@ -229,7 +229,7 @@ export class EsxDedup implements DedupIndex {
   }
 
   /** Sets a tunable; an unknown name or a value out of range is an EINVAL HypervisorError. */
-  setKnob(name: string, value: number): void {
+  setKnob(name: string, value: number | string): void {
     if (!(ESX_KNOBS as readonly string[]).includes(name)) {
       throw new HypervisorError('EINVAL', 'esx_set_knob', `unknown knob ${JSON.stringify(name)}; known: ${ESX_KNOBS.join(', ')}`);
     }

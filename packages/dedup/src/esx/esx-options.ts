@@ -68,12 +68,12 @@ export function resolveEsxOptions(opts: EsxDedupOptions): Required<EsxDedupOptio
 }
 
 /** Throws EINVAL (naming `op`) unless `value` is valid for knob `name`. */
-export function checkKnob(op: string, name: EsxKnob, value: number): void {
+export function checkKnob(op: string, name: EsxKnob, value: number | string): asserts value is number {
   if (name === 'wakeIntervalMs') {
-    if (!(Number.isFinite(value) && value > 0)) {
+    if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
       throw new HypervisorError('EINVAL', op, `wakeIntervalMs must be a finite number > 0, got ${value}`);
     }
-  } else if (!(Number.isFinite(value) && value >= 0)) {
+  } else if (!(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
     throw new HypervisorError('EINVAL', op, `${name} must be a finite number >= 0, got ${value}`);
   }
 }

@@ -1,9 +1,12 @@
 export { KsmDedup, MIN_BATCH_NS } from './ksm-dedup.js';
 export {
+  ADVISOR_MODES,
   checkKnob,
   DEFAULT_KSM_OPTIONS,
   isKsmKnob,
   KSM_KNOBS,
+  knobText,
+  type AdvisorMode,
   type KsmKnob,
   type KsmKnobValues,
   type KsmOptions,

@@ -15,7 +15,8 @@ import {
 } from '@pagevisor/types';
 import { ABORTED, ContentTreap, NIL, SEARCH_ABORT, type TreapKey } from './content-treap.js';
 import type { FrameIndex } from './frame-index.js';
-import { checkKnob, resolveKsmOptions, type KsmKnob, type KsmKnobValues, type KsmOptions } from './ksm-options.js';
+import { ScanTimeAdvisor } from './advisor.js';
+import { ADVISOR_OWNS_PAGES_TO_SCAN, checkKnob, DEFAULT_KSM_OPTIONS, resolveKsmOptions, type KsmKnob, type KsmKnobValues, type KsmOptions } from './ksm-options.js';
 import { BYTES_PER_RMAP_ITEM, DomainSlot, ItemFlags, KSM_RMAP_ITEM_BYTES, RmapItems } from './rmap-items.js';
 import { shouldSkipItem } from './smart-scan.js';
 import { StableTree } from './stable-tree.js';
@@ -174,6 +175,9 @@ export class KsmDedup implements DedupIndex, KnobFrames {
   private mergeablePages = 0;
   private hashes = 0;
   private visited = 0;
+  /** ksmd's simulated CPU since the strategy started, in ns (what the advisor reads). */
+  private ksmdCpuNs = 0;
+  private readonly advisor = new ScanTimeAdvisor();
 
   /** @param opts tunables (sysfs names); unset fields take {@link DEFAULT_KSM_OPTIONS}. EINVAL when out of range. */
   constructor(opts: KsmOptions = {}) {
@@ -309,15 +313,17 @@ export class KsmDedup implements DedupIndex, KnobFrames {
    * Sets tunable `name` (a sysfs name of {@link KsmOptions}). EINVAL for an unknown name or a
    * value out of range; EBUSY for max_page_sharing or merge_across_nodes while pages_shared is
    * not 0 (stale KSM pages not yet pruned included), or when remove_all_stable_nodes meets a KSM
-   * page in use (having pruned the stale nodes it met first, as the kernel does); a new
-   * sleep_millisecs wakes ksmd at once;
+   * page in use (having pruned the stale nodes it met first, as the kernel does); EINVAL for
+   * pages_to_scan while advisor_mode is scan-time; a new advisor_mode resets pages_to_scan (see
+   * {@link KsmOptions.advisor_mode}); a new sleep_millisecs wakes ksmd at once;
    * `run` = 2 unmerges every page KSM merged (see {@link KsmOptions.run}); when fewer frames are
    * free than that needs, it throws ENOMEM having changed nothing (run keeps its value).
    */
-  setKnob(name: string, value: number): void {
+  setKnob(name: string, value: number | string): void {
     const op = 'ksm_set_knob';
     const v = checkKnob(op, name, value);
     const knob = name as KsmKnob;
+    if (knob === 'pages_to_scan' && this.opts.advisor_mode === 1) throw new HypervisorError('EINVAL', op, ADVISOR_OWNS_PAGES_TO_SCAN);
     if (this.opts[knob] === v) return;
     if ((knob === 'max_page_sharing' || knob === 'merge_across_nodes') && this.host !== undefined) {
       // As the kernel: `ksm_pages_shared || remove_all_stable_nodes()` is EBUSY.
@@ -337,6 +343,11 @@ export class KsmDedup implements DedupIndex, KnobFrames {
       if (knob === 'sleep_millisecs') this.nextWake = Math.min(this.nextWake, this.nowNs);
     }
     if (knob === 'run' && v === 2) this.unmergeAll();
+    if (knob === 'advisor_mode') {
+      // set_advisor_defaults, on a change of mode only.
+      if (v === 1) this.advisor.reset();
+      this.opts.pages_to_scan = v === 1 ? this.opts.advisor_min_pages_to_scan : DEFAULT_KSM_OPTIONS.pages_to_scan;
+    }
   }
 
   /**
@@ -367,16 +378,20 @@ export class KsmDedup implements DedupIndex, KnobFrames {
     const comparisons0 = this.unstable.comparisons + this.stable.tree.comparisons + this.stable.comparisons;
     const hashes0 = this.hashes;
     const visited0 = this.visited;
+    const advised = this.opts.advisor_mode === 1;
     let budget = this.opts.pages_to_scan;
+    let scanEnded = false;
     if (budget > 0 && this.scanList.length > 0 && (this.mergeablePages > 0 || this.rmapItems > 0)) {
       if (this.curPos < 0) {
         this.curPos = 0;
         this.curGfn = 0;
+        if (advised) this.advisor.startScan(nowNs);
       }
       while (budget > 0) {
         // scan_get_next_rmap_item: the next page, or the end of the full scan.
         if (!this.findNext()) {
           this.endFullScan();
+          scanEnded = true;
           break;
         }
         const slot = this.scanList[this.curPos]!;
@@ -390,6 +405,9 @@ export class KsmDedup implements DedupIndex, KnobFrames {
     const comparisons = this.unstable.comparisons + this.stable.tree.comparisons + this.stable.comparisons - comparisons0;
     const ns = (this.visited - visited0) * c.p2mUpdateNs + (this.hashes - hashes0) * c.pageHashNs + comparisons * c.pageCompareNs;
     if (ns > 0) host.chargeCpu(ns);
+    this.ksmdCpuNs += ns;
+    // The advisor runs as the full scan ends, this batch's work done (the batch ends there too).
+    if (scanEnded && advised) this.opts.pages_to_scan = this.advisor.stopScan(nowNs + ns, this.ksmdCpuNs, this.opts);
     const sleep = this.opts.sleep_millisecs;
     this.nextWake = nowNs + (sleep > 0 ? sleep * 1e6 : Math.max(ns, MIN_BATCH_NS));
   }
@@ -434,7 +452,10 @@ export class KsmDedup implements DedupIndex, KnobFrames {
 
   /**
    * `child` has just been forked from `parent`: it inherits PR_SET_MEMORY_MERGE and every
-   * MADV_MERGEABLE page, as Linux fork copies MMF_VM_MERGE_ANY and VM_MERGEABLE.
+   * MADV_MERGEABLE page, as Linux fork copies MMF_VM_MERGE_ANY and VM_MERGEABLE, and the parent's
+   * pages on the zero frame count in its zero_pages and again in ksm_zero_pages (ksm_fork). It
+   * has no rmap items: its pages on KSM pages count in pages_sharing and its merging_pages once
+   * the scan reaches them, as the kernel's forked KSM pages do.
    */
   domainForked(parent: DomId, child: DomId): void {
     const from = this.slots.get(parent);
@@ -442,9 +463,17 @@ export class KsmDedup implements DedupIndex, KnobFrames {
     const host = this.attached('fork');
     const to = this.slotFor(host, child);
     to.mergeAny = from.mergeAny;
+    const flags = this.items.flags;
     const n = Math.min(from.size, to.size);
     for (let g = 0; g < n; g++) {
-      if ((this.items.flags[from.base + g]! & MERGEABLE) !== 0) this.markMergeable(to, g, g + 1);
+      const f = flags[from.base + g]!;
+      if ((f & MERGEABLE) !== 0) this.markMergeable(to, g, g + 1);
+      // The child's pte maps the zero page as its parent's does: ksm_fork counts it in.
+      if ((f & ZERO) !== 0) {
+        flags[to.base + g]! |= ZERO;
+        to.zeroPages++;
+        this.ksmZeroPages++;
+      }
     }
   }
 
@@ -465,7 +494,7 @@ export class KsmDedup implements DedupIndex, KnobFrames {
    * caller applying one knob to several strategies (PartitionedDedup) checks the sum first, so
    * that a refusal changes nothing in any of them.
    */
-  framesForKnob(name: string, value: number): number {
+  framesForKnob(name: string, value: number | string): number {
     if (name !== 'run' || value !== 2 || this.opts.run === 2 || this.host === undefined) return 0;
     return this.countUnmergeAll().frames(this.host.frames);
   }

@@ -408,3 +408,53 @@ describe('KSM as Linux counts it: a stable_node_chain collapses when one dup is 
     expect(sh.audit()).toEqual([]);
   });
 });
+
+describe('KSM as Linux counts it: the scan-time advisor (advisor_mode)', () => {
+  it('owns pages_to_scan while on: sets it after each full scan, refuses it by hand, resets it when switched', async () => {
+    const { sh, ksm, ids } = await host({ advisor_mode: 'scan-time', advisor_min_pages_to_scan: 50, advisor_max_pages_to_scan: 8, advisor_target_scan_time: 1, smart_scan: 0 }, [200, 200]);
+    for (const d of ids) for (let g = 0; g < 200; g++) sh.populate(d, g, numberedPage(g));
+    for (const d of ids) ksm.advise(d, asGfn(0), 200, true);
+    expect(ksm.knobs()).toMatchObject({ advisor_mode: 1, pages_to_scan: 50 });
+    // 400 pages at 50 a wake: the scan ends on the 9th, and the advisor caps the rate at 8.
+    expect(fullScans(ksm, 1)).toBe(9);
+    expect(ksm.knobs()['pages_to_scan']).toBe(8);
+    expect(() => ksm.setKnob('pages_to_scan', 100)).toThrow(/pages_to_scan is the advisor's/);
+    ksm.setKnob('advisor_max_pages_to_scan', 30000);
+    fullScans(ksm, 1);
+    // A 1 s scan (51 wakes of 20 ms) at 1% CPU, aiming at 1 s: at least 10% of a CPU, 8 * 10.
+    expect(ksm.knobs()['pages_to_scan']).toBe(80);
+    fullScans(ksm, 1);
+    expect(ksm.knobs()['pages_to_scan']).toBe(800);
+    ksm.setKnob('advisor_mode', 'none');
+    expect(ksm.knobs()).toMatchObject({ advisor_mode: 0, pages_to_scan: 100 });
+    ksm.setKnob('pages_to_scan', 1000);
+    // The same mode again changes nothing (the kernel resets only on a change of mode).
+    ksm.setKnob('advisor_mode', 0);
+    expect(ksm.knobs()['pages_to_scan']).toBe(1000);
+    ksm.setKnob('advisor_mode', 'scan-time');
+    expect(ksm.knobs()['pages_to_scan']).toBe(50);
+    expect(() => ksm.setKnob('advisor_mode', 'fast')).toThrow(/advisor_mode must be/);
+    expect(stat(ksm, 'pages_shared')).toBe(200);
+    expect([ksm.audit(), sh.audit()]).toEqual([[], []]);
+  });
+});
+
+describe('KSM as Linux counts it: fork (ksm_fork)', () => {
+  it('the child inherits mergeability and its parent\'s zero pages, no rmap items; its KSM pages count once scanned', async () => {
+    const { sh, ksm, ids } = await host({ use_zero_pages: 1, smart_scan: 0 }, [16, 16]);
+    const [parent, child] = ids as [DomId, DomId];
+    for (let g = 0; g < 16; g++) sh.populate(parent, g, g < 4 ? new Uint8Array(PAGE_SIZE) : numberedPage(g < 10 ? 1 : g));
+    ksm.setDomainMergeable(parent, true);
+    fullScans(ksm, 2);
+    expect(ksm.stats()).toMatchObject({ ksm_zero_pages: 4, pages_shared: 1, pages_sharing: 5 });
+    sh.fork(child, parent);
+    expect(ksm.domainStats(child)).toEqual({ rmap_items: 0, merging_pages: 0, zero_pages: 4, profit: 4 * PAGE_SIZE, merge_any: 1, mergeable: 1 });
+    expect(ksm.stats()).toMatchObject({ ksm_zero_pages: 8, pages_sharing: 5 });
+    fullScans(ksm, 1);
+    // The child's six pages on the KSM page join it; its private pages are fork-shared with the
+    // parent's, which is no merge (the kernel's "don't substitute a ksm page for a forked page").
+    expect(ksm.domainStats(child)).toMatchObject({ merging_pages: 6, rmap_items: 12 });
+    expect(ksm.stats()).toMatchObject({ pages_shared: 1, pages_sharing: 11 });
+    expect([ksm.audit(), sh.audit()]).toEqual([[], []]);
+  });
+});

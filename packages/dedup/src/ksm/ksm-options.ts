@@ -24,19 +24,39 @@ export interface KsmOptions {
   readonly run?: number;
   /** Simulated milliseconds between two prunings of one stable_node_chain (unsigned). Default 2000. */
   readonly stable_node_chains_prune_millisecs?: number;
+  /** Most percent of a CPU the advisor lets ksmd use (unsigned). Default 70. */
+  readonly advisor_max_cpu?: number;
+  /** pages_to_scan the advisor starts from when it is switched on (unsigned). Default 500. */
+  readonly advisor_min_pages_to_scan?: number;
+  /** Most pages_to_scan the advisor sets (unsigned). Default 30000. */
+  readonly advisor_max_pages_to_scan?: number;
+  /** Seconds the advisor aims a full scan to take (an integer >= 1). Default 200. */
+  readonly advisor_target_scan_time?: number;
+  /**
+   * `"scan-time"` (or 1): the advisor (Linux 6.7+) sets pages_to_scan after every full scan, to
+   * aim at advisor_target_scan_time, and pages_to_scan may not be set by hand; `"none"` (or 0,
+   * the default) leaves it alone. Switching it resets pages_to_scan: to advisor_min_pages_to_scan
+   * when switched on, to 100 when off. `knobs()` reports it as 0 or 1.
+   */
+  readonly advisor_mode?: number | AdvisorMode;
 }
+
+/** The words advisor_mode takes, as sysfs shows them. */
+export const ADVISOR_MODES = ['none', 'scan-time'] as const;
+/** A word of advisor_mode. */
+export type AdvisorMode = (typeof ADVISOR_MODES)[number];
 
 /** Name of a KSM tunable. */
 export type KsmKnob = keyof KsmOptions;
 
-/** A value for every tunable. */
+/** A value for every tunable (advisor_mode as 0 or 1). */
 export type KsmKnobValues = { -readonly [K in KsmKnob]-?: number };
 
 /**
  * Linux's defaults, except `run`: Linux boots with ksmd stopped (0); a KSM strategy that is
  * chosen explicitly is meant to scan, so it starts at 1.
  */
-export const DEFAULT_KSM_OPTIONS: Readonly<Required<KsmOptions>> = Object.freeze({
+export const DEFAULT_KSM_OPTIONS: Readonly<KsmKnobValues> = Object.freeze({
   pages_to_scan: 100,
   sleep_millisecs: 20,
   max_page_sharing: 256,
@@ -45,6 +65,12 @@ export const DEFAULT_KSM_OPTIONS: Readonly<Required<KsmOptions>> = Object.freeze
   smart_scan: 1,
   run: 1,
   stable_node_chains_prune_millisecs: 2000,
+  advisor_max_cpu: 70,
+  advisor_min_pages_to_scan: 500,
+  advisor_max_pages_to_scan: 30000,
+  advisor_target_scan_time: 200,
+  // Last: switching the advisor on reads advisor_min_pages_to_scan.
+  advisor_mode: 0,
 });
 
 /** Names of every tunable, in the order `knobs()` lists them. */
@@ -64,6 +90,12 @@ const RANGES: Readonly<Record<KsmKnob, readonly [number, number]>> = {
   smart_scan: [0, 1],
   run: [0, 2],
   stable_node_chains_prune_millisecs: [0, UINT_MAX],
+  advisor_max_cpu: [0, UINT_MAX],
+  // The kernel parses these as unsigned long.
+  advisor_min_pages_to_scan: [0, Number.MAX_SAFE_INTEGER],
+  advisor_max_pages_to_scan: [0, Number.MAX_SAFE_INTEGER],
+  advisor_target_scan_time: [1, Number.MAX_SAFE_INTEGER],
+  advisor_mode: [0, 1],
 };
 
 /** True when `name` is the name of a KSM tunable. */
@@ -80,6 +112,11 @@ export function checkKnob(op: string, name: string, value: unknown): number {
     throw new HypervisorError('EINVAL', op, `unknown KSM knob ${JSON.stringify(name)}; known: ${KSM_KNOBS.join(', ')}`);
   }
   const [min, max] = RANGES[name];
+  if (name === 'advisor_mode' && typeof value === 'string') {
+    const mode = (ADVISOR_MODES as readonly string[]).indexOf(value);
+    if (mode < 0) throw new HypervisorError('EINVAL', op, `advisor_mode must be "none" or "scan-time" (or 0, 1), got ${JSON.stringify(value)}`);
+    return mode;
+  }
   // A 0/1 knob also takes false/true, as a scenario file may say it.
   const v = typeof value === 'boolean' && max === 1 ? Number(value) : value;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
@@ -98,5 +135,18 @@ export function resolveKsmOptions(opts: KsmOptions): KsmKnobValues {
     const v = opts[name];
     if (v !== undefined) out[name] = checkKnob('ksm', name, v);
   }
+  if (out.advisor_mode === 1) {
+    if (opts.pages_to_scan !== undefined) throw new HypervisorError('EINVAL', 'ksm', ADVISOR_OWNS_PAGES_TO_SCAN);
+    out.pages_to_scan = out.advisor_min_pages_to_scan;
+  }
   return out;
+}
+
+/** Why pages_to_scan cannot be set while the advisor runs. */
+export const ADVISOR_OWNS_PAGES_TO_SCAN = 'pages_to_scan is the advisor\'s while advisor_mode is scan-time (set advisor_mode to none first)';
+
+/** advisor_mode as sysfs writes it: the word for 0 or 1; every other knob's value as it is. */
+export function knobText(name: string, value: number | string): string {
+  if (name === 'advisor_mode' && (value === 0 || value === 1)) return ADVISOR_MODES[value];
+  return String(value);
 }
