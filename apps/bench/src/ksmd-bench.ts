@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import { KsmDedup, type KsmOptions } from '@pagevisor/dedup';
 import { Hypervisor } from '@pagevisor/hypervisor';
-import { buildReplayer, HostUnavailable, replayOnKernel } from '@pagevisor/simulator';
+import { buildReplayer, HostUnavailable, knobLines, replayOnKernel } from '@pagevisor/simulator';
 import { asGfn, PAGE_SIZE, Prng } from '@pagevisor/types';
 import { throwProblems } from './suite-context.js';
 
@@ -142,7 +142,7 @@ export function kernelScript(workload: KsmdWorkload, pages: number, knobs: Reado
   const line = (text: string): void => {
     parts.push(Buffer.from(`${text}\n`));
   };
-  for (const [name, value] of Object.entries(knobs)) line(`knob ${name} ${value}`);
+  for (const l of knobLines(knobs)) line(l);
   line(`guests 1 ${pages}`);
   line(`data 0 0 ${pages}`);
   const data = Buffer.alloc(pages * PAGE_SIZE);

@@ -30,6 +30,7 @@ export {
   formatKsmDiff,
   HostUnavailable,
   ksmDiff,
+  knobLines,
   NotReplayable,
   replayOnKernel,
   replayScript,

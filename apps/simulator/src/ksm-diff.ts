@@ -134,11 +134,7 @@ export function replayScript(scenario: Scenario, booted: BootedMemory = []): { s
     parts.push(Buffer.from(`${text}\n`));
     if (!text.startsWith('checkpoint ')) stepOf.push(step);
   };
-  // Every knob as pagevisor's KSM starts with it, so that both sides start alike; the advisor
-  // off first, for pages_to_scan cannot be written while it is on (and last, as the list has it).
-  const knobs = new KsmDedup(dedupOptionsOf(scenario.dedup) as ConstructorParameters<typeof KsmDedup>[0]).knobs();
-  line('knob advisor_mode none');
-  for (const [name, value] of Object.entries(knobs)) line(`knob ${name} ${knobText(name, value)}`);
+  for (const l of knobLines(new KsmDedup(dedupOptionsOf(scenario.dedup) as ConstructorParameters<typeof KsmDedup>[0]).knobs())) line(l);
   const started = guests.filter((g) => !g.forked);
   line(`guests ${started.length} ${started.map((g) => g.pages).join(' ')}`);
   booted.forEach((pages, g) => {
@@ -208,6 +204,15 @@ export function replayScript(scenario: Scenario, booted: BootedMemory = []): { s
   });
   line('end');
   return { script: Buffer.concat(parts), stepOf };
+}
+
+/**
+ * The replayer's `knob` commands that give the kernel's KSM `knobs` (a KsmDedup's `knobs()`), so
+ * that both sides start alike: the advisor off first, for pages_to_scan cannot be written while
+ * it is on, and advisor_mode as its word (last, as the list has it).
+ */
+export function knobLines(knobs: Readonly<Record<string, number>>): string[] {
+  return ['knob advisor_mode none', ...Object.entries(knobs).map(([name, value]) => `knob ${name} ${knobText(name, value)}`)];
 }
 
 /** Builds the replayer with `cc` (once per source version) and returns its path. */

@@ -189,7 +189,10 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
           s.seed,
           verifyOptions,
         );
-  const steps = new StepRunner(s.steps, hv, stepGuests);
+  const steps = new StepRunner(s.steps, hv, stepGuests, (name, child) => {
+    if (verifier === undefined) return;
+    verifier.addGuest({ name, domId: child.domId, pages: child.content!.pages, content: child.content!, notVerifiedReason: () => null });
+  });
   const waitsNs = s.steps.reduce((ns, st) => ns + (st.op === 'wait' ? Math.round(st.ms * NS_PER_MS) : 0), 0);
   const totalNs = Math.max(...guests.map((g) => Math.max(g.guest.endNs, g.guest.bootEndNs + waitsNs)));
   const tSetup = performance.now();

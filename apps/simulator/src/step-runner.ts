@@ -62,10 +62,14 @@ export class StepRunner {
   /** End of the current `wait` step, in ns; -1 when none is under way. */
   private waitEndNs = -1;
 
-  constructor(steps: readonly Step[], hv: Hypervisor, guests: ReadonlyMap<string, StepGuest>) {
+  private readonly onFork: ((name: string, child: StepGuest) => void) | undefined;
+
+  /** `onFork` hears of each child a `fork` step made, once it is made. */
+  constructor(steps: readonly Step[], hv: Hypervisor, guests: ReadonlyMap<string, StepGuest>, onFork?: (name: string, child: StepGuest) => void) {
     this.steps = steps;
     this.hv = hv;
     this.guests = new Map(guests);
+    this.onFork = onFork;
   }
 
   /** Simulated time the next step is due, in ns; Infinity before {@link start} and once done. */
@@ -245,12 +249,16 @@ export class StepRunner {
         const g = this.guest(step.guest);
         const parent = hv.domain('fork', g.domId);
         const child = hv.createDomain({ name: step.child, maxPages: hv.maximumReservation(g.domId), gfnCount: parent.table.size, trustGroup: parent.trustGroup });
+        let shim;
         try {
-          this.guests.set(step.child, { domId: child, shim: g.shim.fork({ child }) });
+          shim = g.shim.fork({ child });
         } catch (e) {
           hv.destroyDomain(child);
           throw e;
         }
+        const forked: StepGuest = g.content === undefined ? { domId: child, shim } : { domId: child, shim, content: g.content.fork() };
+        this.guests.set(step.child, forked);
+        this.onFork?.(step.child, forked);
         return;
       }
       case 'set':

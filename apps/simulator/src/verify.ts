@@ -56,7 +56,7 @@ const SKIPPED = 2;
  */
 export class Verifier {
   private readonly hv: Hypervisor;
-  private readonly guests: readonly VerifiedGuest[];
+  private readonly guests: VerifiedGuest[];
   private readonly samplePages: number;
   private readonly prng: Prng;
   private readonly mode: 'read_page' | 'resident';
@@ -74,10 +74,15 @@ export class Verifier {
     const samplePages = options.samplePages ?? DEFAULT_VERIFY_SAMPLE_PAGES;
     if (!(Number.isInteger(samplePages) && samplePages >= 0)) throw new RangeError(`verify: samplePages must be an integer >= 0, got ${samplePages}`);
     this.hv = hv;
-    this.guests = guests;
+    this.guests = [...guests];
     this.samplePages = samplePages;
     this.prng = new Prng(mixSeed(seed, SAMPLE_SEED_TAG));
     this.mode = hv.pager === undefined ? 'read_page' : 'resident';
+  }
+
+  /** Verifies `g` too from now on (a guest forked during the run). */
+  addGuest(g: VerifiedGuest): void {
+    this.guests.push(g);
   }
 
   /** Checks a sample of pages of each live guest at simulated time `tNs`, changing nothing. */

@@ -111,6 +111,21 @@ describe('ExpectedContent', () => {
     expect(() => m.write(1, 4090, bytes, 0, 8)).toThrow(RangeError);
   });
 
+  it('forks into a copy that changes apart from its original', () => {
+    const a = new ExpectedContent(8, { imageSeed: 3 });
+    a.setSeededPage(0, 5, 1);
+    a.setImagePage(1);
+    a.write(0, 10, Uint8Array.of(1, 2), 0, 2);
+    const b = a.fork();
+    for (let g = 0; g < 8; g++) expect(b.expectedPage(g)).toEqual(a.expectedPage(g));
+    b.write(0, 20, Uint8Array.of(9), 0, 1);
+    a.setPatternPage(1, 7);
+    expect(a.expectedPage(0)![20]).not.toBe(9);
+    expect(b.expectedPage(0)![20]).toBe(9);
+    expect(b.expectedPage(1)).not.toEqual(a.expectedPage(1));
+    expect(b.kindOf(1)).toBe(ExpectedKind.image);
+  });
+
   it('costs 1 byte a page until a seeded page needs its two words', () => {
     const m = new ExpectedContent(1000, { imageSeed: 1 });
     m.populate(0, 1000);

@@ -93,6 +93,18 @@ export class ExpectedContent {
     this.image = options.image ?? null;
   }
 
+  /** A copy of this model, for a fork of the guest: the two change apart from then on. */
+  fork(): ExpectedContent {
+    const c = new ExpectedContent(this.pages, { imageSeed: this.imageSeedValue, ...(this.image === null ? {} : { image: this.image }) });
+    c.kinds.set(this.kinds);
+    c.wordA = this.wordA?.slice() ?? null;
+    c.wordB = this.wordB?.slice() ?? null;
+    for (const [gfn, o] of this.overlays) c.overlays.set(gfn, { bytes: o.bytes.slice(), used: o.used });
+    for (const [gfn, page] of this.exact) c.exact.set(gfn, page.slice());
+    c.overlayBytes = this.overlayBytes;
+    return c;
+  }
+
   /** The base kind of page `gfn` (partial writes on top of it aside). */
   kindOf(gfn: number): ExpectedKind {
     return (this.kinds[this.check(gfn)]! & KIND_MASK) as ExpectedKind;

@@ -126,7 +126,7 @@ export const PopulateStepSchema = object({ op: z.literal('populate'), ...range, 
  * max_pages, that maps every page of the guest copy-on-write (the hypervisor's sharing_fork) and
  * inherits its madvise and set_memory_merge state, as a forked process inherits its parent's
  * VM_MERGEABLE areas and PR_SET_MEMORY_MERGE. Later steps name the child like any guest; it runs
- * no workload of its own, and `--verify` does not check its pages.
+ * no workload of its own (`--verify` checks its pages as a guest's).
  */
 export const ForkStepSchema = object({
   op: z.literal('fork'),
