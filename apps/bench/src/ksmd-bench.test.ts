@@ -71,7 +71,7 @@ describe('kernelScript', () => {
       const dataLine = Buffer.from(`data 0 0 ${pages}\n`);
       const at = script.indexOf(dataLine);
       const head = script.subarray(0, at).toString('utf8').split('\n').filter((l) => l !== '');
-      expect(head).toEqual([...Object.entries(knobs).map(([k, v]) => `knob ${k} ${v}`), `guests 1 ${pages}`]);
+      expect(head).toEqual(['knob advisor_mode none', ...Object.entries(knobs).map(([k, v]) => `knob ${k} ${v}`), `guests 1 ${pages}`]);
       const data = script.subarray(at + dataLine.length, at + dataLine.length + pages * PAGE_SIZE);
       for (const i of [0, 1, 137, pages - 1]) expect(Buffer.compare(data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), Buffer.from(contents.at(w, i)))).toBe(0);
       const tail = script.subarray(at + dataLine.length + pages * PAGE_SIZE).toString('utf8').split('\n').filter((l) => l !== '');
