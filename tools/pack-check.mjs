@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // Does what a user does with the published packages: packs every publishable workspace package
-// with `npm pack`, installs the tarballs into a fresh project outside the workspace, checks that
-// plain Node (ESM) and TypeScript (NodeNext) import them, then writes a dedup strategy of its own
+// with `npm pack`, checks each tarball (its LICENSE, source maps that carry their sources, publint
+// and attw), installs the tarballs into a fresh project outside the workspace, checks that plain
+// Node (ESM) and TypeScript (NodeNext) import them, that `npx pagevisor --version` runs, and that
+// the packages that need no Node bundle for a browser, then writes a dedup strategy of its own
 // there and runs it through `npx pagevisor run` (the report must name it) and the benchmark runner
 // (`npx pagevisor-bench --strategy`: the macro table must name it), and checks that a plugin whose
-// create throws stops `pagevisor run` with exit 1 naming it. Needs the packages built (npm run build).
+// create throws stops `pagevisor run` with exit 1 naming it. Last, `nx release --dry-run`:
+// versions, changelog and `npm publish --dry-run` of every package, changing no file. Needs the
+// packages built (npm run build).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +29,25 @@ try {
   run('npm', ['pack', '--silent', '--pack-destination', dir, ...published.flatMap((m) => ['-w', m.dir])], root);
   const tarballs = readdirSync(dir).filter((f) => f.endsWith('.tgz'));
   check(tarballs.length === published.length, `expected ${published.length} tarballs, got ${tarballs.join(', ')}`);
+
+  // 0. Each tarball: the repository's LICENSE, source maps with their sources (src/ is not
+  // shipped) and no declaration maps (they could only point at src/), and what publint and attw
+  // (ESM-only packages) say.
+  const license = readFileSync(join(root, 'LICENSE'), 'utf8');
+  for (const t of tarballs) {
+    const files = run('tar', ['-tzf', join(dir, t)], dir).split('\n').filter((f) => f !== '');
+    check(run('tar', ['-xzOf', join(dir, t), 'package/LICENSE'], dir) === license, `${t}: no LICENSE, or not the repository's`);
+    check(!files.some((f) => f.endsWith('.d.ts.map')), `${t}: ships declaration maps that point at src/`);
+    const map = files.find((f) => f.endsWith('.js.map'));
+    check(map !== undefined, `${t}: no source map`);
+    const parsed = JSON.parse(run('tar', ['-xzOf', join(dir, t), map], dir));
+    check(Array.isArray(parsed.sourcesContent) && parsed.sourcesContent.every((c) => typeof c === 'string' && c.length > 0), `${t}: ${map} carries no sourcesContent`);
+    run(process.execPath, [join(root, 'node_modules/publint/src/cli.js'), 'run', join(dir, t), '--strict', '--level', 'warning'], dir);
+    // attw checks what a package exports; the benchmark runner has only a bin.
+    const pkg = published.find((m) => `${m.pkg.name.slice(1).replace('/', '-')}-${m.pkg.version}.tgz` === t).pkg;
+    if (pkg.exports !== undefined) run(process.execPath, [join(root, 'node_modules/@arethetypeswrong/cli/dist/index.js'), join(dir, t), '--profile', 'esm-only', '--format', 'ascii'], dir);
+  }
+  console.log(`pack-check: ${tarballs.length} tarballs carry LICENSE and source maps with their sources; publint and attw find nothing`);
 
   const app = join(dir, 'app');
   run('mkdir', ['-p', app], dir);
@@ -66,6 +89,18 @@ console.log('pack-check: imported ' + loaded + ' packages from tarballs; lookup 
   );
   run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], app);
   process.stdout.write(run(process.execPath, ['out/check.js'], app));
+  const npx = (args) => spawnSync('npx', ['--no-install', ...args], { cwd: app, encoding: 'utf8' });
+  const version = npx(['pagevisor', '--version']);
+  const simulator = published.find((m) => m.pkg.name === '@pagevisor/simulator').pkg;
+  check(version.status === 0 && version.stdout.trim() === simulator.version, `npx pagevisor --version: exit ${version.status}, ${version.stdout}${version.stderr}`);
+  console.log(`pack-check: npx pagevisor --version prints ${version.stdout.trim()}`);
+
+  // The packages that need no Node (no engines field) bundle for a browser.
+  const browser = published.filter((m) => m.pkg.engines === undefined).map((m) => m.pkg.name);
+  check(browser.includes('@pagevisor/types') && browser.includes('@pagevisor/dedup'), `types and dedup must need no Node; browser packages: ${browser.join(', ')}`);
+  writeFileSync(join(app, 'browser.mjs'), browser.map((name, i) => `import * as b${i} from '${name}';\nconsole.log(Object.keys(b${i}).length);`).join('\n'));
+  run(join(root, 'node_modules/.bin/esbuild'), ['browser.mjs', '--bundle', '--platform=browser', '--format=esm', '--log-level=warning', '--outfile=out/browser.js'], app);
+  console.log(`pack-check: ${browser.join(', ')} bundle for a browser (esbuild, platform browser)`);
 
   // 2. A strategy of the user's own, as a plugin file beside their scenario: whole-page writes of
   // zeros map the zero frame, nothing else is shared.
@@ -102,7 +137,6 @@ export default definePlugin({ kind: 'dedup', name: 'zero-only', create: () => ne
     guests: [{ name: 'vm', count: 2, memoryMiB: 16, image: { id: 'os', fraction: 0.5 }, zeroFraction: 0.3, writeRatePagesPerS: 50, wholePageWriteFraction: 0.2 }],
   };
   writeFileSync(join(app, 's.json'), JSON.stringify(scenario));
-  const npx = (args) => spawnSync('npx', ['--no-install', ...args], { cwd: app, encoding: 'utf8' });
   const ran = npx(['pagevisor', 'run', 's.json', '--json', '--verify']);
   check(ran.status === 0, `pagevisor run s.json exited ${ran.status}: ${ran.stderr}`);
   const report = JSON.parse(ran.stdout);
@@ -130,6 +164,17 @@ export default { kind: 'dedup', name: 'my-hash-map', create: () => new HashMapDe
   check(bench.status === 2 && errors.length > 0 && errors.every((l) => l.includes('dedup zero-only')), `pagevisor-bench exited ${bench.status}, errors: ${errors.join('; ')}\n${bench.stderr.split('\n').slice(-8).join('\n')}`);
   for (const name of ['zero-only', 'my-hash-map', 'ksm']) check(bench.stdout.includes(`static-compare, dedup ${name}`), `the macro table does not name ${name}:\n${bench.stdout}`);
   console.log(`pack-check: npx pagevisor-bench --strategy ./zero-only.mjs --strategy ./my-hash-map.mjs: the macro table names both beside the built-ins; ${errors.length} runs of zero-only failed, as they must`);
+
+  // 5. The release tool, as a release would run it, changing nothing: versions, the changelog,
+  // and npm publish --dry-run of every package.
+  const before = run('git', ['status', '--porcelain'], root);
+  const release = spawnSync('npx', ['--no-install', 'nx', 'release', '0.2.0', '--dry-run', '--first-release', '--yes'], { cwd: root, encoding: 'utf8', env: { ...process.env, NX_DAEMON: 'false' } });
+  check(release.status === 0, `nx release --dry-run exited ${release.status}:\n${release.stdout.slice(-2000)}${release.stderr.slice(-2000)}`);
+  const wouldPublish = release.stdout.split('\n').filter((l) => l.startsWith('Would publish to ')).length;
+  check(wouldPublish === published.length, `nx release --dry-run would publish ${wouldPublish} packages, not ${published.length}`);
+  check(release.stdout.includes('CHANGELOG.md'), 'nx release --dry-run wrote no changelog entry');
+  check(run('git', ['status', '--porcelain'], root) === before, 'nx release --dry-run changed files');
+  console.log(`pack-check: nx release 0.2.0 --dry-run: versions, changelog and npm publish --dry-run of ${wouldPublish} packages, no file changed`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

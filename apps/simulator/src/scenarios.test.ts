@@ -2,7 +2,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { HashMapDedup } from '@pagevisor/dedup';
 import { describe, expect, it } from 'vitest';
 import { NS_PER_MS, NS_PER_S } from '@pagevisor/types';
-import { parseScenario, type Scenario } from '@pagevisor/workloads';
+import { parseScenario, scenarioJsonSchema, type Scenario } from '@pagevisor/workloads';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { CheckpointRecord, Report } from './report.js';
 import { runScenario } from './run-scenario.js';
 
@@ -32,6 +33,34 @@ function withoutWall(r: Report): string {
   const { wall: _wall, ...rest } = r;
   return JSON.stringify(rest);
 }
+
+describe('the JSON Schema of scenario files', () => {
+  const root = new URL('../../../', import.meta.url);
+  const schemaFile = new URL('packages/workloads/scenario.schema.json', root);
+
+  it('is the one the zod schema gives (npm run schema writes it)', async () => {
+    expect(JSON.parse(await readFile(schemaFile, 'utf8'))).toEqual(scenarioJsonSchema());
+  });
+
+  it('every example scenario names it by $schema and passes it, and the zod schema alike; a bad one fails both', async () => {
+    const validate = new Ajv2020({ strict: false, allErrors: true }).compile(JSON.parse(await readFile(schemaFile, 'utf8')));
+    const examples = [
+      ...(await readdir(dir)).filter((f) => f.endsWith('.json')).map((f) => new URL(f, dir)),
+      ...['examples/2q-eviction', 'examples/bitmap-allocator', 'examples/hot-inline-dedup'].map((d) => new URL(`${d}/scenario.json`, root)),
+      new URL('tools/capture-guests/swap-scenario.json', root),
+    ];
+    for (const file of examples) {
+      const json = JSON.parse(await readFile(file, 'utf8')) as { $schema?: string };
+      expect(new URL(json.$schema ?? '', file).href, file.pathname).toBe(schemaFile.href);
+      expect(validate(json), `${file.pathname}: ${JSON.stringify(validate.errors)}`).toBe(true);
+      expect(() => parseScenario(json)).not.toThrow();
+    }
+    const bad = { ...JSON.parse(await readFile(new URL('ksm-merge.json', dir), 'utf8')), machine: { memoryMiB: 0 }, colour: 'blue' };
+    expect(validate(bad)).toBe(false);
+    expect(validate.errors!.map((e) => e.instancePath || e.params)).toEqual(expect.arrayContaining(['/machine/memoryMiB', { additionalProperty: 'colour' }]));
+    expect(() => parseScenario(bad)).toThrow(/machine\.memoryMiB.*\n?.*|colour/);
+  });
+});
 
 describe('scenario files', () => {
   it('all parse, the required ones among them', async () => {

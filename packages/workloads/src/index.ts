@@ -38,6 +38,7 @@ export {
   type StepOp,
 } from './steps.js';
 export { DEFAULT_SCENARIO } from './default-scenario.js';
+export { scenarioJsonSchema } from './json-schema.js';
 export { ImageError } from './images/image-error.js';
 export {
   IMAGE_FORMATS,

@@ -151,6 +151,8 @@ export const GuestSpecSchema = object({
 
 /** A simulation: a machine, a dedup strategy, the guests that run on it and the steps run once they have booted. */
 export const ScenarioSchema = object({
+  /** Where the file's JSON Schema is, for editors (e.g. `./node_modules/@pagevisor/workloads/scenario.schema.json`); not read here. */
+  $schema: z.string(must('a string: the path or URL of the JSON Schema of scenario files')).optional(),
   /** Name of the scenario, shown in reports (required). */
   name: name(),
   /** Seed of every random choice and of private page content, a 32-bit unsigned integer (default 1). */
