@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { HashMapDedup } from '@pagevisor/dedup';
 import { describe, expect, it } from 'vitest';
 import { NS_PER_MS, NS_PER_S } from '@pagevisor/types';
-import { parseScenario, scenarioJsonSchema, type Scenario } from '@pagevisor/workloads';
+import { parseScenario, scenarioJsonSchema, sweepJsonSchema, type Scenario } from '@pagevisor/workloads';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { CheckpointRecord, Report } from './report.js';
 import { runScenario } from './run-scenario.js';
@@ -38,8 +38,9 @@ describe('the JSON Schema of scenario files', () => {
   const root = new URL('../../../', import.meta.url);
   const schemaFile = new URL('packages/workloads/scenario.schema.json', root);
 
-  it('is the one the zod schema gives (npm run schema writes it)', async () => {
+  it('is the one the zod schema gives, and so is the sweep file\'s (npm run schema writes them)', async () => {
     expect(JSON.parse(await readFile(schemaFile, 'utf8'))).toEqual(scenarioJsonSchema());
+    expect(JSON.parse(await readFile(new URL('packages/workloads/sweep.schema.json', root), 'utf8'))).toEqual(sweepJsonSchema());
   });
 
   it('every example scenario names it by $schema and passes it, and the zod schema alike; a bad one fails both', async () => {

@@ -38,7 +38,8 @@ export {
   type StepOp,
 } from './steps.js';
 export { DEFAULT_SCENARIO } from './default-scenario.js';
-export { scenarioJsonSchema } from './json-schema.js';
+export { scenarioJsonSchema, sweepJsonSchema } from './json-schema.js';
+export { expandSweep, jobId, parseSweep, SweepError, SweepSchema, type Sweep, type SweepInput, type SweepJob } from './sweep.js';
 export { ImageError } from './images/image-error.js';
 export {
   IMAGE_FORMATS,

@@ -1,0 +1,71 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { JobMessage, JobResult } from './run-job.js';
+
+// The built script, also when this module runs from src/ (tests): both are two levels under the package.
+const JOB_PROCESS = fileURLToPath(new URL('../../dist/sweep/job-process.js', import.meta.url));
+
+/**
+ * One worker process (job-process.ts) that runs jobs one at a time: started on the first job,
+ * started again after it dies. A process that dies mid-job (a crash, the OOM killer, a signal)
+ * fails that job alone.
+ */
+export class JobProcess {
+  private child: ChildProcess | undefined;
+  private stderr = '';
+  private pending: { id: string; resolve: (r: JobResult) => void } | undefined;
+
+  /** Runs `job` in the process; its result, or why the process died running it. */
+  run(job: JobMessage): Promise<JobResult> {
+    return new Promise((resolve) => {
+      this.pending = { id: job.id, resolve };
+      (this.child ?? this.start()).send(job);
+    });
+  }
+
+  /** Lets the process end (it exits once disconnected). */
+  close(): void {
+    this.child?.disconnect();
+    this.child = undefined;
+  }
+
+  private start(): ChildProcess {
+    // Not this process's flags (a test runner's loaders): the built script runs on plain Node.
+    const c = fork(JOB_PROCESS, [], { execArgv: [], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    this.stderr = '';
+    c.stderr!.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-2000);
+    });
+    c.on('message', (result: JobResult) => this.settle(result));
+    c.on('exit', (code, signal) => {
+      if (this.child !== c) return;
+      this.child = undefined;
+      if (this.pending === undefined) return;
+      const why = signal !== null ? `signal ${signal}` : `exit code ${code}`;
+      const tail = this.stderr.trim().split('\n').slice(-3).join(' / ');
+      this.settle({ id: this.pending.id, error: `the worker process died running it (${why})${tail === '' ? '' : `: ${tail}`}` });
+    });
+    this.child = c;
+    return c;
+  }
+
+  private settle(result: JobResult): void {
+    const p = this.pending;
+    this.pending = undefined;
+    p?.resolve(result);
+  }
+}
+
+/** Runs `jobs` on `workers` {@link JobProcess}es, calling `done` with each result as it comes. */
+export async function runOnLocalWorkers(jobs: readonly JobMessage[], workers: number, done: (result: JobResult) => void): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    const p = new JobProcess();
+    try {
+      for (let job = jobs[next++]; job !== undefined; job = jobs[next++]) done(await p.run(job));
+    } finally {
+      p.close();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(workers, jobs.length)) }, worker));
+}
