@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SUITES, parseCliArgs, repeatsOf, UsageError } from './cli-args.js';
+import { DEFAULT_SUITES, parseCliArgs, repeatsOf, USAGE, UsageError } from './cli-args.js';
 import { main } from './cli.js';
 import { suitesToRun } from './run-bench.js';
 
@@ -108,5 +108,16 @@ describe('main', () => {
     const t = io();
     expect(await main(['--help'], t.io)).toBe(0);
     expect(t.out.join('')).toMatch(/^Usage: /);
+  });
+
+  it('prints only the usage on --help or -h, whatever else is given: nothing is checked, read, loaded or run', async () => {
+    for (const flag of ['--help', '-h']) {
+      const t = io();
+      const argv = ['--suite', 'nano', '--compare', join(dir, 'missing.json'), '--strategy', './gone.mjs', '--repeats', '0', flag];
+      expect(await main(argv, t.io, dir)).toBe(0);
+      expect(t.out.join('')).toBe(USAGE);
+      expect(t.err).toEqual([]);
+    }
+    expect(parseCliArgs(['--suite', 'nano', '--help']).help).toBe(true);
   });
 });

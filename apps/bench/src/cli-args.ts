@@ -124,6 +124,8 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  // --help wins: nothing else is checked, read or loaded.
+  if (values.help === true) return { suites: DEFAULT_SUITES, strategies: [], policies: [], allocators: [], json: false, quick: false, help: true };
   const asked = (values.suite ?? []).flatMap((s) => s.split(',')).map((s) => s.trim());
   for (const s of asked) {
     if (!(SUITE_NAMES as readonly string[]).includes(s)) {
@@ -159,7 +161,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     ...(values.compare === undefined ? {} : { compare: values.compare }),
     ...(repeats === undefined ? {} : { repeats }),
     quick: values.quick === true,
-    help: values.help === true,
+    help: false,
   };
 }
 

@@ -64,24 +64,22 @@ export async function main(argv: readonly string[], io: BenchIo = process, cwd: 
   let strategies: GivenStrategy[] = [];
   try {
     opts = parseCliArgs(argv);
+    if (opts.help) {
+      io.stdout.write(USAGE);
+      return ExitCode.ok;
+    }
     if (opts.compare !== undefined) old = readResult(opts.compare);
     // Every plugin is loaded before anything runs: one that cannot be is a usage error.
-    if (!opts.help) {
-      strategies = [
-        ...(await loadStrategies(opts.strategies, cwd, 'dedup')),
-        ...(await loadStrategies(opts.policies, cwd, 'eviction-policy')),
-        ...(await loadStrategies(opts.allocators, cwd, 'allocator')),
-      ];
-      for (const r of strategies.filter((x) => x.builtIn)) io.stderr.write(`[bench] ${FLAG_OF[r.kind]} ${r.specifier}: a built-in, already in the matrix: nothing added\n`);
-    }
+    strategies = [
+      ...(await loadStrategies(opts.strategies, cwd, 'dedup')),
+      ...(await loadStrategies(opts.policies, cwd, 'eviction-policy')),
+      ...(await loadStrategies(opts.allocators, cwd, 'allocator')),
+    ];
+    for (const r of strategies.filter((x) => x.builtIn)) io.stderr.write(`[bench] ${FLAG_OF[r.kind]} ${r.specifier}: a built-in, already in the matrix: nothing added\n`);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     io.stderr.write(`bench: ${e.message}\n\n${USAGE}`);
     return ExitCode.usage;
-  }
-  if (opts.help) {
-    io.stdout.write(USAGE);
-    return ExitCode.ok;
   }
   let result = await runBench({
     suites: opts.suites,

@@ -1,10 +1,11 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SCENARIO, generateTrace } from '@pagevisor/workloads';
-import { ExitCode, main, USAGE } from './cli.js';
+import { ExitCode, main, type CliRunHooks } from './cli.js';
 import type { Report } from './report.js';
+import { VERSION } from './version.js';
 
 const tiny = {
   name: 'tiny',
@@ -74,15 +75,23 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function cli(...argv: string[]) {
+/** Runs the CLI on buffers; `stdin` is what `-` reads, `hooks` reach the run's hypervisor. */
+async function cliWith(argv: string[], { stdin, hooks }: { stdin?: string; hooks?: CliRunHooks } = {}) {
   let stdout = '';
   let stderr = '';
-  const code = await main(argv, {
-    stdout: { write: (t: string) => (stdout += t) },
-    stderr: { write: (t: string) => (stderr += t), isTTY: false },
-  });
+  const code = await main(
+    argv,
+    {
+      stdout: { write: (t: string) => (stdout += t) },
+      stderr: { write: (t: string) => (stderr += t), isTTY: false },
+      ...(stdin === undefined ? {} : { stdin: [stdin] }),
+    },
+    hooks,
+  );
   return { code, stdout, stderr };
 }
+
+const cli = (...argv: string[]) => cliWith(argv);
 
 function withoutWall(r: Report): string {
   const { wall: _wall, ...rest } = r;
@@ -95,13 +104,21 @@ describe('pagevisor run', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(ExitCode.ok);
     expect(r.stdout).toMatch(/scenario "tiny", seed 3/);
-    expect(r.stdout).toMatch(/^guest pages\s+2048$/m);
+    expect(r.stdout).toMatch(/^guest pages\s+2,048$/m);
     expect(r.stdout).toMatch(/^failed guests\s+0$/m);
-    expect(r.stdout).toMatch(/^frames used\s+\d+ \(/m);
+    expect(r.stdout).toMatch(/^frames used\s+[\d,]+ \(/m);
     expect(r.stdout).toMatch(/^saved\s+\d+\.\d\d%$/m);
     expect(r.stdout).toMatch(/^simulated time\s+1\.13 s$/m);
-    expect(r.stdout).toMatch(/^\s*\d+\s+vm-0\s+1024\s/m);
-    expect(r.stdout).toMatch(/^\s*\d+\s+vm-1\s+1024\s/m);
+    expect(r.stdout).toMatch(/^\s*\d+\s+vm-0\s+1,024\s/m);
+    expect(r.stdout).toMatch(/^\s*\d+\s+vm-1\s+1,024\s/m);
+  });
+
+  it('writes every count with thousands separators, as replay does', async () => {
+    const r = await cli('run', file('tiny.json'));
+    expect(r.stdout).toMatch(/^machine 16 MiB \(4,096 frames\)/m);
+    expect(r.stdout).toMatch(/ [\d,]+ guest pages\/s,/);
+    // No count of four digits or more without its separator (the seed is a name, not a count).
+    expect(r.stdout.replace(/seed \d+/, '')).not.toMatch(/\d{4}/);
   });
 
   it('prints the JSON report with --json', async () => {
@@ -119,7 +136,7 @@ describe('pagevisor run', () => {
     const out = file('report.json');
     const r = await cli('run', file('tiny.json'), '--out', out);
     expect(r.code).toBe(ExitCode.ok);
-    expect(r.stdout).toMatch(/^guest pages\s+2048$/m);
+    expect(r.stdout).toMatch(/^guest pages\s+2,048$/m);
     const report = JSON.parse(await readFile(out, 'utf8')) as Report;
     expect(report.scenario).toBe('tiny');
   });
@@ -134,9 +151,6 @@ describe('pagevisor run', () => {
     expect(page).toContain('tiny');
     expect((await readFile(join(csv, 'timeline.csv'), 'utf8')).split('\r\n').filter((l) => l !== '').length).toBe(7);
     expect(await readFile(join(csv, 'domains.csv'), 'utf8')).toMatch(/vm-0/);
-    const bad = await cli('run', file('tiny.json'), '--html', join(file('tiny.json'), 'x.html'));
-    expect(bad.code).toBe(ExitCode.usage);
-    expect(bad.stderr).toMatch(/cannot write report to .*x\.html/);
     expect((await cli('run', '--csv', '')).stderr).toMatch(/--csv: needs a directory name/);
   });
 
@@ -154,7 +168,7 @@ describe('pagevisor run', () => {
     const cut = await cli('replay', file('cut.pvtrace'));
     expect(cut.code).toBe(ExitCode.usage);
     expect(cut.stderr).toMatch(/trace .*cut\.pvtrace: .*byte \d+/);
-    expect((await cli('run', '--memory-mib', '4')).stderr).toMatch(/--memory-mib applies to "replay" only/);
+    expect((await cli('run', '--memory-mib', '4')).stderr).toMatch(/unknown option '--memory-mib'/);
   });
 
   it('boots a guest from an image file named relative to the scenario, and refuses a truncated one before running', async () => {
@@ -206,18 +220,18 @@ describe('pagevisor run', () => {
   it('refuses unreadable and non-JSON files', async () => {
     const missing = await cli('run', file('missing.json'));
     expect(missing.code).toBe(ExitCode.usage);
-    expect(missing.stderr).toMatch(/cannot read scenario file .*missing\.json/);
+    expect(missing.stderr).toMatch(/cannot read scenario .*missing\.json/);
     const broken = await cli('run', file('broken.json'));
     expect(broken.code).toBe(ExitCode.usage);
-    expect(broken.stderr).toMatch(/broken\.json is not valid JSON/);
+    expect(broken.stderr).toMatch(/scenario .*broken\.json is not valid JSON/);
   });
 
   it('refuses unknown flags and bad option values', async () => {
     const unknown = await cli('run', '--turbo');
     expect(unknown.code).toBe(ExitCode.usage);
-    expect(unknown.stderr).toMatch(/Unknown option '--turbo'/);
+    expect(unknown.stderr).toMatch(/^pagevisor: unknown option '--turbo'\nRun "pagevisor run --help" for usage\.$/m);
     expect(unknown.stdout).toBe('');
-    expect((await cli('run', file('tiny.json'), '--seed', 'abc')).stderr).toMatch(/--seed: must be an integer from 0 to 4294967295, got "abc"/);
+    expect((await cli('run', file('tiny.json'), '--seed', 'abc')).stderr).toMatch(/option '--seed <n>' argument 'abc' is invalid\. It must be an integer from 0 to 4,294,967,295\./);
     expect((await cli('run', file('tiny.json'), '--seed', '4294967296')).code).toBe(ExitCode.usage);
     const dedup = await cli('run', file('tiny.json'), '--dedup', 'zfs');
     expect(dedup.code).toBe(ExitCode.usage);
@@ -311,13 +325,16 @@ describe('pagevisor other commands', () => {
     expect(JSON.parse(r.stdout)).toEqual(DEFAULT_SCENARIO);
   });
 
-  it('prints help, and refuses no command, unknown commands and misplaced options', async () => {
-    expect(await cli('--help')).toEqual({ code: 0, stdout: USAGE, stderr: '' });
-    expect((await cli()).code).toBe(ExitCode.usage);
+  it('refuses no command (printing the overview), unknown commands and options of another command', async () => {
+    const none = await cli();
+    expect(none.code).toBe(ExitCode.usage);
+    expect(none.stderr).toMatch(/^Usage: pagevisor \[options\] \[command\]/);
     const unknown = await cli('fly');
     expect(unknown.code).toBe(ExitCode.usage);
-    expect(unknown.stderr).toMatch(/unknown command "fly"/);
-    expect((await cli('default-scenario', '--json')).stderr).toMatch(/--json applies to "run" only/);
+    expect(unknown.stderr).toMatch(/^pagevisor: unknown command 'fly'$/m);
+    const misplaced = await cli('default-scenario', '--json');
+    expect(misplaced.code).toBe(ExitCode.usage);
+    expect(misplaced.stderr).toMatch(/unknown option '--json'\nRun "pagevisor default-scenario --help" for usage/);
   });
 });
 
@@ -390,5 +407,199 @@ describe('pagevisor run with plugins', () => {
       expect(r.stdout).toBe('');
       await expect(readFile(file('never.json'))).rejects.toThrow();
     }
+  });
+});
+
+describe('pagevisor help and version', () => {
+  it('prints the overview on --help, -h and help, listing every command', async () => {
+    const overview = await cli('--help');
+    expect(overview.code).toBe(ExitCode.ok);
+    expect(overview.stderr).toBe('');
+    expect(overview.stdout).toMatch(/^Usage: pagevisor \[options\] \[command\]\n/);
+    for (const command of ['run [options] [scenario]', 'replay [options] <trace>', 'attack [options]', 'ksm-diff [options] <scenario>', 'default-scenario', 'help [command]']) {
+      expect(overview.stdout).toContain(`\n  ${command} `);
+    }
+    expect(overview.stdout).toMatch(/^Exit codes: 0 ok; 1 bad usage/m);
+    // The overview lists commands, not the options of each.
+    expect(overview.stdout).not.toContain('--swap-policy');
+    expect(await cli('-h')).toEqual(overview);
+    expect(await cli('help')).toEqual(overview);
+  });
+
+  it("prints a command's own usage and options on COMMAND --help and help COMMAND", async () => {
+    const run = await cli('run', '--help');
+    expect(run.code).toBe(ExitCode.ok);
+    expect(run.stdout).toMatch(/^Usage: pagevisor run \[options\] \[scenario\]\n/);
+    for (const option of ['--json', '--out <file>', '--html <file>', '--csv <dir>', '--seed <n>', '--dedup <strategy>', '--swap-policy <policy>', '--swap-device <device>', '--compression <codec>', '--verify', '-q, --quiet']) {
+      expect(run.stdout).toContain(`\n  ${option} `);
+    }
+    expect(run.stdout).not.toContain('Commands:');
+    expect(run.stdout).not.toContain('--trials');
+    expect(await cli('help', 'run')).toEqual(run);
+    for (const [command, own, other] of [
+      ['replay', '--memory-mib <n>', '--verify'],
+      ['attack', '--trials <n>', '--memory-mib'],
+      ['ksm-diff', '<scenario>', '--seed'],
+      ['default-scenario', 'as JSON', '--json'],
+    ] as const) {
+      const help = await cli(command, '--help');
+      expect(help.stdout).toMatch(new RegExp(`^Usage: pagevisor ${command} `));
+      expect(help.stdout).toContain(own);
+      expect(help.stdout).not.toContain(other);
+      expect(await cli('help', command)).toEqual(help);
+    }
+  });
+
+  it('prints the version on -V and --version', async () => {
+    expect(await cli('-V')).toEqual({ code: ExitCode.ok, stdout: `${VERSION}\n`, stderr: '' });
+    expect(await cli('--version')).toEqual({ code: ExitCode.ok, stdout: `${VERSION}\n`, stderr: '' });
+  });
+
+  it("matches the README's usage blocks", async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(`\`\`\`\n${(await cli('--help')).stdout}\`\`\``);
+    expect(readme).toContain(`\`\`\`\n${(await cli('run', '--help')).stdout}\`\`\``);
+  });
+});
+
+describe('pagevisor mistakes', () => {
+  it('suggests the command meant for a mistyped one, and the option for a mistyped flag', async () => {
+    const command = await cli('rn', file('tiny.json'));
+    expect(command.code).toBe(ExitCode.usage);
+    expect(command.stdout).toBe('');
+    expect(command.stderr).toMatch(/^pagevisor: unknown command 'rn'\n\(Did you mean run\?\)\n/);
+    const flag = await cli('run', file('tiny.json'), '--jsn');
+    expect(flag.code).toBe(ExitCode.usage);
+    expect(flag.stdout).toBe('');
+    expect(flag.stderr).toMatch(/^pagevisor: unknown option '--jsn'\n\(Did you mean --json\?\)\n/);
+    expect((await cli('replay', 'x.pvtrace', '--setle-ms', '5')).stderr).toMatch(/unknown option '--setle-ms'\n\(Did you mean --settle-ms\?\)/);
+  });
+
+  it('refuses a negative or odd number naming the option and the range it takes', async () => {
+    for (const argv of [
+      ['--seed', '-1'],
+      ['--seed=-1'],
+      ['--seed', '1.5'],
+      ['--seed', '0x10'],
+    ]) {
+      const r = await cli('run', file('tiny.json'), ...argv);
+      expect(r.code, argv.join(' ')).toBe(ExitCode.usage);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^pagevisor: option '--seed <n>' argument '.+' is invalid\. It must be an integer from 0 to 4,294,967,295\.$/m);
+      expect(r.stderr).not.toMatch(/ambiguous/);
+    }
+    const cases = [
+      [['replay', 'x.pvtrace', '--memory-mib', '0'], /option '--memory-mib <n>' argument '0' is invalid\. It must be an integer from 1 to 1,048,576\./],
+      [['replay', 'x.pvtrace', '--settle-ms', '-5'], /option '--settle-ms <ms>' argument '-5' is invalid\. It must be an integer from 0 to 3,600,000\./],
+      [['attack', '--trials', '-3'], /option '--trials <n>' argument '-3' is invalid\. It must be an integer from 1 to 1,000,000\./],
+    ] as const;
+    for (const [argv, message] of cases) {
+      const r = await cli(...argv);
+      expect(r.code, argv.join(' ')).toBe(ExitCode.usage);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+});
+
+describe('pagevisor run - and ksm-diff - (the scenario on stdin)', () => {
+  it('runs the scenario read from stdin as it runs the file', async () => {
+    const fromFile = JSON.parse((await cli('run', file('tiny.json'), '--json')).stdout) as Report;
+    const r = await cliWith(['run', '-', '--json'], { stdin: JSON.stringify(tiny) });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(ExitCode.ok);
+    expect(withoutWall(JSON.parse(r.stdout) as Report)).toBe(withoutWall(fromFile));
+  });
+
+  it('names stdin in what it refuses', async () => {
+    const broken = await cliWith(['run', '-'], { stdin: '{ "name": ' });
+    expect(broken.code).toBe(ExitCode.usage);
+    expect(broken.stderr).toMatch(/^pagevisor: scenario \(stdin\) is not valid JSON/m);
+    const bad = await cliWith(['run', '-'], { stdin: JSON.stringify({ ...tiny, guests: [{ name: 'vm', memoryMiB: 0 }] }) });
+    expect(bad.stderr).toMatch(/^pagevisor: invalid scenario \(stdin\):\n {2}guests\[0\]\.memoryMiB: must be a positive integer/m);
+    // ksm-diff reads it too, and refuses a scenario with writing guests before looking at the host.
+    const diff = await cliWith(['ksm-diff', '-'], { stdin: JSON.stringify({ ...tiny, dedup: { strategy: 'ksm' } }) });
+    expect(diff.code).toBe(ExitCode.usage);
+    expect(diff.stderr).toMatch(/^pagevisor: \(stdin\): /m);
+  });
+});
+
+describe('pagevisor run output paths', () => {
+  /** Runs with a hook that counts the timeline samples: 0 when nothing ran. */
+  async function counted(...argv: string[]) {
+    let samples = 0;
+    const r = await cliWith(argv, { hooks: { onSample: () => samples++ } });
+    return { ...r, samples };
+  }
+
+  it('refuses, before running anything, an output whose directory is missing or that is of the wrong kind', async () => {
+    const missing = join(dir, 'no-such-dir', 'report.json');
+    const cases = [
+      [['--out', missing], new RegExp(`^pagevisor: --out ${missing}: directory ${join(dir, 'no-such-dir')} does not exist$`, 'm')],
+      [['--html', join(file('tiny.json'), 'x.html')], /^pagevisor: --html .*tiny\.json\/x\.html: .*tiny\.json is not a directory$/m],
+      [['--out', dir], /^pagevisor: --out .*: is a directory$/m],
+      [['--csv', file('tiny.json')], /^pagevisor: --csv .*tiny\.json: is not a directory$/m],
+      [['--csv', join(dir, 'no-such-dir', 'csv')], /^pagevisor: --csv .*: directory .*no-such-dir does not exist$/m],
+    ] as const;
+    for (const [flags, message] of cases) {
+      const r = await counted('run', file('tiny.json'), ...flags);
+      expect(r.code, flags.join(' ')).toBe(ExitCode.usage);
+      expect(r.stderr).toMatch(message);
+      expect(r.stdout).toBe('');
+      expect(r.samples).toBe(0);
+    }
+    // A missing --csv directory whose parent exists is created.
+    const created = await counted('run', file('tiny.json'), '--csv', join(dir, 'new-csv'));
+    expect(created.code).toBe(ExitCode.ok);
+    expect(created.samples).toBeGreaterThan(0);
+    expect(await readFile(join(dir, 'new-csv', 'timeline.csv'), 'utf8')).toMatch(/^tNs,/);
+  });
+
+  it.skipIf(process.getuid?.() === 0)('refuses, before running anything, a directory it may not write to', async () => {
+    const locked = join(dir, 'locked');
+    await mkdir(locked, { mode: 0o500 });
+    try {
+      const r = await counted('run', file('tiny.json'), '--out', join(locked, 'report.json'));
+      expect(r.code).toBe(ExitCode.usage);
+      expect(r.stderr).toMatch(new RegExp(`^pagevisor: --out ${join(locked, 'report.json')}: ${locked} is not writable \\(EACCES\\)$`, 'm'));
+      expect(r.samples).toBe(0);
+    } finally {
+      await chmod(locked, 0o700);
+    }
+  });
+});
+
+describe('pagevisor run summary wording', () => {
+  it('says the figures are still changing when they did not settle before the end', async () => {
+    // KSM scans 100 pages every 20 ms: 1 s is not enough to merge the 2,048 pages of tiny.
+    const r = await cli('run', file('tiny.json'), '--dedup', 'ksm');
+    expect(r.code).toBe(ExitCode.ok);
+    expect(r.stdout).toMatch(/^convergence\s+still changing at the end \(last change at 1\.13 s\)$/m);
+    expect(r.stdout).not.toMatch(/^converged at/m);
+  });
+
+  it('prints no saving when every guest failed, and says why KSM needs the RAM at boot', async () => {
+    const r = await cli('run', '--dedup', 'ksm');
+    expect(r.code).toBe(ExitCode.guestFailed);
+    expect(r.stdout).toMatch(/^saved\s+none: no guest ran to the end \(8 failed\)$/m);
+    expect(r.stdout).not.toMatch(/^saved\s+[\d.]+%$/m);
+    const hint = r.stdout.slice(r.stdout.indexOf('ENOMEM at boot')).replace(/\s+/g, ' ');
+    expect(hint).toMatch(
+      /^ENOMEM at boot under ksm: a scanning strategy merges a page only after the guest has written it, so every page first needs a frame of its own: the machine needs RAM for all 262,144 guest pages at boot \(it has 131,072 frames\)\. Give it more machine\.memoryMiB, run fewer guests, or use inline dedup \(--dedup inline\)/,
+    );
+    // Without a scanner, the plain reason.
+    const none = await cli('run', file('tight.json'), '--dedup', 'none');
+    expect(none.stdout).toContain('ENOMEM: the guests need more frames than the machine has (dedup: none).');
+    expect(none.stdout).not.toContain('ENOMEM at boot');
+  });
+
+  it('shows each domain\'s paged pages with swap, and no such column without', async () => {
+    const r = await cli('run', file('tight.json'), '--dedup', 'none', '--swap-policy', 'clock');
+    expect(r.code).toBe(ExitCode.ok);
+    expect(r.stdout).toMatch(/^dom\s+name\s+pages\s+private\s+shared\s+zero\s+paged\s+cow faults\s+zero faults\s+state$/m);
+    const rows = [...r.stdout.matchAll(/^\s*\d+\s+vm-\d\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s/gm)].map((m) => m.slice(1).map((n) => Number(n.replace(/,/g, ''))));
+    expect(rows).toHaveLength(2);
+    for (const [pages, priv, shared, zero, paged] of rows) expect(priv! + shared! + zero! + paged!).toBe(pages);
+    expect(rows.some((row) => row[4]! > 0)).toBe(true);
+    expect((await cli('run', file('tiny.json'))).stdout).not.toMatch(/\bpaged\b/);
   });
 });

@@ -1,6 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { access, constants, readFile, stat, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PluginError, type PluginKind } from '@pagevisor/types';
 import {
   DEFAULT_SCENARIO,
@@ -11,24 +12,25 @@ import {
   checkScenarioImages,
   resolveImagePaths,
   type Scenario,
+  type SwapCompressionName,
 } from '@pagevisor/workloads';
 import { BUILT_IN_PLUGINS, commandLinePlugin } from './plugins.js';
 import { ProgressBar } from './progress-bar.js';
 import { formatKsmDiff, HostUnavailable, ksmDiff, NotReplayable } from './ksm-diff.js';
 import { formatReplay, replayTrace } from './replay.js';
 import { runScenario, type RunOptions } from './run-scenario.js';
-import { ATTACKED_STRATEGIES, formatSideChannel, sideChannelReport } from './side-channel.js';
+import { ATTACKED_STRATEGIES, formatSideChannel, sideChannelReport, type AttackedStrategy } from './side-channel.js';
 import { writeCsvReport } from './csv-report.js';
 import { writeHtmlReport } from './html-report.js';
 import type { Report } from './report.js';
-import { formatSummary } from './summary.js';
+import { count, formatSummary } from './summary.js';
 import { VERSION } from './version.js';
 
 /** Exit codes of {@link main}. */
 export const ExitCode = {
   /** The run finished and every guest ran to the end. */
   ok: 0,
-  /** Bad usage or scenario: nothing was run. */
+  /** Bad usage, scenario, plugin or output path: nothing was run. */
   usage: 1,
   /**
    * The run finished but some guest failed (e.g. ENOMEM), a step failed (its `expect` was not
@@ -44,83 +46,42 @@ export const ExitCode = {
 /** What tests may add to `run`'s call of runScenario: hooks that reach the hypervisor. */
 export type CliRunHooks = Pick<RunOptions, 'onSample' | 'beforeVerify'>;
 
-/** Where the CLI writes; the process's streams by default, buffers in tests. */
-export interface CliIo {
-  readonly stdout: { write(text: string): unknown };
-  readonly stderr: { write(text: string): unknown; readonly isTTY?: boolean };
+/** A stream the CLI writes to; help text is wrapped to `columns` when it is a terminal. */
+export interface CliOutput {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+  readonly columns?: number;
 }
 
-/** Usage text of `pagevisor --help`. */
-export const USAGE = `Usage:
-  pagevisor run [scenario.json] [--json] [--out FILE] [--html FILE] [--csv DIR] [--seed N]
-                [--dedup STRATEGY] [--swap-policy POLICY] [--swap-device DEVICE]
-                [--compression CODEC] [--verify] [--quiet]
-  pagevisor replay TRACE [--dedup STRATEGY] [--memory-mib N] [--settle-ms N] [--json]
-  pagevisor attack [--dedup inline|ksm] [--trials N] [--seed N] [--json]
-  pagevisor ksm-diff SCENARIO [--json]
-  pagevisor default-scenario
-  pagevisor --help | --version
+/** Where the CLI reads and writes; the process's streams by default, buffers in tests. */
+export interface CliIo {
+  readonly stdout: CliOutput;
+  readonly stderr: CliOutput;
+  /** What `run -` and `ksm-diff -` read the scenario from (default: the process's stdin). */
+  readonly stdin?: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>;
+}
 
-Commands:
-  run               Run a scenario (the default scenario when no file is given) and print a summary.
-  replay            Replay a binary page-event trace (see packages/workloads/README.md) through
-                    the hypervisor: totals, per-domain figures, events per second and peak RSS.
-                    Exit 2 when the hypervisor refused some events (e.g. ENOMEM).
-  attack            Run the de-duplication timing attack under each mitigation (none,
-                    trust-groups, zero-pages-only, uniform-writes): the attacker's accuracy
-                    over --trials trials (default 1000) and the savings each mitigation keeps.
-  ksm-diff          Run a KSM scenario (idle guests, their memory written by its steps) on
-                    pagevisor and on this host's own KSM, with one real process per guest
-                    (tools/ksm-replay, built with cc on first use; root), and print every
-                    counter side by side at every checkpoint. Exit 0 when all are equal, 2 when
-                    some differ, 4 when the host cannot serve (no KSM, no permission, another
-                    process using KSM). It saves and restores every KSM knob.
-  default-scenario  Print the default scenario as JSON: a starting point for writing your own.
+/** Largest `--seed`. */
+const MAX_SEED = 0xffff_ffff;
 
-Options of run:
-  --json            Print the JSON report on stdout instead of the summary.
-  --out FILE        Also write the JSON report to FILE.
-  --html FILE       Also write a self-contained HTML report with charts to FILE.
-  --csv DIR         Also write the time series to DIR/timeline.csv and DIR/domains.csv.
-  --seed N          Override the scenario's seed (0 .. 4294967295).
-  --dedup STRATEGY  Override the dedup strategy: ${names('dedup')}, or a plugin's module
-                    specifier (./my-dedup.mjs, a package name). The scenario's dedup options
-                    are kept only when it names the same strategy.
-  --swap-policy POLICY  Eviction policy of the swap: ${names('eviction-policy')}, or a plugin.
-  --swap-device DEVICE  Swap device: ${names('swap-device')} (file: a temporary file), or a plugin.
-  --compression CODEC   Compression of swap slots: ${SWAP_COMPRESSION_NAMES.join(', ')}.
-                    Each swap option gives a scenario without swap a shared swap area.
-  --verify          Read every guest page back at the end (through the guest load path: paged
-                    pages fault in, after the report's figures are taken) and a sample at each
-                    timeline sample (without side effects), and compare each with what was
-                    written to it; exit 2 when a page differs or a guest could not be verified.
-  --quiet, -q       No progress bar (it is shown only when stderr is a terminal).
+const NOTES = `
+A plugin named on the command line is resolved from the working directory; one
+named in a scenario file, from the file's directory.
 
-A plugin named on the command line is resolved from the working directory; one named in a
-scenario file, from the file's directory.
-
-Exit codes: 0 ok, 1 bad usage, scenario or plugin (nothing run), 2 some guest or step failed (or --verify
-found a page that differs; ksm-diff: some counter differs), 3 internal error, 4 (ksm-diff) the host
-cannot serve as the oracle.
-`;
+Exit codes: 0 ok; 1 bad usage, scenario, plugin or output path (nothing was
+run); 2 some guest or step failed, --verify found a page that differs, or
+(ksm-diff) some counter differs; 3 internal error (a bug); 4 (ksm-diff) this
+host cannot serve as the oracle.`;
 
 class UsageError extends Error {}
 
-const RUN_ONLY = ['json', 'out', 'html', 'csv', 'seed', 'dedup', 'swap-policy', 'swap-device', 'compression', 'verify', 'quiet'] as const;
-const ATTACK_OPTIONS: readonly string[] = ['json', 'seed', 'dedup', 'trials'];
-const REPLAY_OPTIONS: readonly string[] = ['json', 'seed', 'dedup', 'memory-mib', 'settle-ms'];
-const KSM_DIFF_OPTIONS: readonly string[] = ['json'];
-
-function parseSeed(text: string): number {
-  const n = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(n <= 0xffff_ffff)) throw new UsageError(`--seed: must be an integer from 0 to 4294967295, got "${text}"`);
-  return n;
-}
-
-function parseCount(flag: string, text: string, min: number, max: number): number {
-  const n = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(n >= min && n <= max)) throw new UsageError(`--${flag}: must be an integer from ${min} to ${max}, got "${text}"`);
-  return n;
+/** A commander parser of an integer option from `min` to `max`; anything else is refused naming the range. */
+function integer(min: number, max: number): (text: string) => number {
+  return (text) => {
+    const n = /^\d+$/.test(text) ? Number(text) : NaN;
+    if (!(n >= min && n <= max)) throw new InvalidArgumentError(`It must be an integer from ${count(min)} to ${count(max)}.`);
+    return n;
+  };
 }
 
 /** The built-in plugins of `kind`, for the help text. */
@@ -133,39 +94,132 @@ function pluginArg(kind: PluginKind, text: string | undefined): string | undefin
   return text === undefined ? undefined : commandLinePlugin(kind, text, process.cwd());
 }
 
-function parseChoice<T extends string>(flag: string, text: string | undefined, names: readonly T[]): T | undefined {
-  if (text === undefined) return undefined;
-  if (!(names as readonly string[]).includes(text)) throw new UsageError(`--${flag}: must be ${names.join(', ')}, got "${text}"`);
-  return text as T;
-}
-
 function invalid(what: string, e: ScenarioError): UsageError {
   return new UsageError(`invalid scenario ${what}:\n  ${e.issues.join('\n  ')}`);
 }
 
-async function loadScenario(file: string | undefined): Promise<Scenario> {
+async function readStdin(io: CliIo): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = '';
+  for await (const chunk of io.stdin ?? process.stdin) text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+  return text + decoder.decode();
+}
+
+/** Where a scenario comes from: the default, a file, or stdin (`-`). */
+function scenarioName(file: string | undefined): string {
+  return file === undefined ? '(default)' : file === '-' ? '(stdin)' : file;
+}
+
+/** Directory a scenario's relative paths (images, plugins) are resolved from. */
+function baseDirOf(file: string | undefined): string {
+  return file === undefined || file === '-' ? process.cwd() : dirname(resolve(file));
+}
+
+async function loadScenario(file: string | undefined, io: CliIo): Promise<Scenario> {
   if (file === undefined) return DEFAULT_SCENARIO;
+  const name = scenarioName(file);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = file === '-' ? await readStdin(io) : await readFile(file, 'utf8');
   } catch (e) {
-    throw new UsageError(`cannot read scenario file ${file}: ${(e as Error).message}`);
+    throw new UsageError(`cannot read scenario ${name}: ${(e as Error).message}`);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`scenario file ${file} is not valid JSON: ${(e as Error).message}`);
+    throw new UsageError(`scenario ${name} is not valid JSON: ${(e as Error).message}`);
   }
   try {
     // Image paths are relative to the scenario file; every image is checked before anything runs.
-    const scenario = resolveImagePaths(parseScenario(json), dirname(resolve(file)));
+    const scenario = resolveImagePaths(parseScenario(json), baseDirOf(file));
     checkScenarioImages(scenario);
     return scenario;
   } catch (e) {
-    if (e instanceof ScenarioError) throw invalid(file, e);
+    if (e instanceof ScenarioError) throw invalid(name, e);
     throw e;
   }
+}
+
+/** `stat`, or null when nothing is at `path`. */
+async function statOrNull(path: string): Promise<Stats | null> {
+  try {
+    return await stat(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw e;
+  }
+}
+
+/**
+ * Why `path` (a file, or a directory that is created when missing) cannot be written, or
+ * undefined when it can: the directory it goes in must exist and be writable, and what is
+ * already there must be of its kind and writable.
+ */
+async function outputProblem(path: string, kind: 'file' | 'directory'): Promise<string | undefined> {
+  const writable = (p: string, mode: number): Promise<string | undefined> =>
+    access(p, mode).then(
+      () => undefined,
+      (e: NodeJS.ErrnoException) => `${p} is not writable (${e.code ?? e.message})`,
+    );
+  const existing = await statOrNull(path);
+  if (existing !== null) {
+    if (existing.isDirectory() !== (kind === 'directory')) return kind === 'file' ? 'is a directory' : 'is not a directory';
+    return writable(path, kind === 'file' ? constants.W_OK : constants.W_OK | constants.X_OK);
+  }
+  const parent = dirname(resolve(path));
+  const dir = await statOrNull(parent);
+  if (dir === null) return `directory ${parent} does not exist`;
+  if (!dir.isDirectory()) return `${parent} is not a directory`;
+  return writable(parent, constants.W_OK | constants.X_OK);
+}
+
+/** Refuses, before anything runs, the output paths of `run` that cannot be written. */
+async function checkOutputs(flags: RunFlags): Promise<void> {
+  const outputs = [
+    ['out', flags.out, 'file'],
+    ['html', flags.html, 'file'],
+    ['csv', flags.csv, 'directory'],
+  ] as const;
+  for (const [flag, path, kind] of outputs) {
+    if (path === undefined) continue;
+    if (path === '') throw new UsageError(`--${flag}: needs a ${kind} name`);
+    const problem = await outputProblem(path, kind);
+    if (problem !== undefined) throw new UsageError(`--${flag} ${path}: ${problem}`);
+  }
+}
+
+/** Options of `run`, as commander parses them. */
+interface RunFlags {
+  readonly json?: boolean;
+  readonly out?: string;
+  readonly html?: string;
+  readonly csv?: string;
+  readonly seed?: number;
+  readonly dedup?: string;
+  readonly swapPolicy?: string;
+  readonly swapDevice?: string;
+  readonly compression?: SwapCompressionName;
+  readonly verify?: boolean;
+  readonly quiet?: boolean;
+}
+
+/** Options of `replay`. */
+interface ReplayFlags {
+  readonly json?: boolean;
+  readonly seed?: number;
+  readonly dedup?: string;
+  readonly memoryMib?: number;
+  readonly settleMs?: number;
+}
+
+/** Options of `attack` (with their defaults). */
+interface AttackFlags {
+  readonly json?: boolean;
+  readonly dedup: AttackedStrategy;
+  readonly trials: number;
+  readonly seed: number;
 }
 
 /**
@@ -174,154 +228,163 @@ async function loadScenario(file: string | undefined): Promise<Scenario> {
  * runScenario.
  */
 export async function main(argv: string[], io: CliIo = process, hooks: CliRunHooks = {}): Promise<number> {
+  let code: number = ExitCode.ok;
   try {
-    return await dispatch(argv, io, hooks);
+    await program(io, hooks, (c) => (code = c)).parseAsync(argv, { from: 'user' });
+    return code;
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.stderr.write(`pagevisor: ${e.message}\nRun "pagevisor --help" for usage.\n`);
-      return ExitCode.usage;
-    }
+    // Commander has written the help, the version or the error (with exitOverride it throws instead of exiting).
+    if (e instanceof CommanderError) return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     io.stderr.write(`pagevisor: internal error (a bug):\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return ExitCode.internal;
   }
 }
 
-async function dispatch(argv: string[], io: CliIo, hooks: CliRunHooks): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        json: { type: 'boolean' },
-        out: { type: 'string' },
-        html: { type: 'string' },
-        csv: { type: 'string' },
-        seed: { type: 'string' },
-        dedup: { type: 'string' },
-        'swap-policy': { type: 'string' },
-        'swap-device': { type: 'string' },
-        compression: { type: 'string' },
-        verify: { type: 'boolean' },
-        trials: { type: 'string' },
-        'memory-mib': { type: 'string' },
-        'settle-ms': { type: 'string' },
-        quiet: { type: 'boolean', short: 'q' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' },
-      },
+/** The `pagevisor` command and its subcommands, writing to `io`; each action hands its exit code to `exit`. */
+function program(io: CliIo, hooks: CliRunHooks, exit: (code: number) => void): Command {
+  const width = (out: CliOutput): number => (out.isTTY === true && out.columns !== undefined ? out.columns : 80);
+  const pagevisor = new Command('pagevisor')
+    .description('Run synthetic guests on the pagevisor memory manager and report what de-duplication saved.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'print this help')
+    .helpCommand('help [command]', "print a command's help")
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      getOutHelpWidth: () => width(io.stdout),
+      getErrHelpWidth: () => width(io.stderr),
+      outputError: (text, write) => write(`pagevisor: ${text.replace(/^error: /, '')}`),
+    })
+    .exitOverride()
+    .showHelpAfterError('Run "pagevisor --help" for usage.')
+    .addHelpText('after', NOTES);
+
+  /** A subcommand whose action returns the exit code; a UsageError it throws is reported as the command's error. */
+  const command = <A extends unknown[]>(name: string, action: (...args: A) => Promise<number>): Command => {
+    const cmd = pagevisor.command(name);
+    return cmd.showHelpAfterError(`Run "pagevisor ${name} --help" for usage.`).action(async (...args: unknown[]) => {
+      try {
+        exit(await action(...(args as A)));
+      } catch (e) {
+        if (e instanceof UsageError) cmd.error(e.message);
+        throw e;
+      }
     });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    io.stdout.write(USAGE);
+  };
+
+  command('run', (file: string | undefined, flags: RunFlags) => run(file, flags, io, hooks))
+    .summary('run a scenario and print a summary')
+    .description('Run a scenario (the default scenario when no file is given) and print a summary.')
+    .argument('[scenario]', 'scenario JSON file; - reads it from stdin (default: the default scenario)')
+    .option('--json', 'print the JSON report on stdout instead of the summary')
+    .option('--out <file>', 'also write the JSON report to <file>')
+    .option('--html <file>', 'also write a self-contained HTML report with charts to <file>')
+    .option('--csv <dir>', 'also write the time series to <dir>/timeline.csv and <dir>/domains.csv')
+    .option('--seed <n>', `override the scenario's seed (0 to ${count(MAX_SEED)})`, integer(0, MAX_SEED))
+    .option(
+      '--dedup <strategy>',
+      `override the dedup strategy: ${names('dedup')}, or a plugin's module specifier (./my-dedup.mjs, a package name); the scenario's dedup options are kept only when it names the same strategy`,
+    )
+    .option('--swap-policy <policy>', `eviction policy of the swap: ${names('eviction-policy')}, or a plugin`)
+    .option('--swap-device <device>', `swap device: ${names('swap-device')} (file: a temporary file), or a plugin`)
+    .addOption(new Option('--compression <codec>', 'compression of swap slots').choices(SWAP_COMPRESSION_NAMES))
+    .option(
+      '--verify',
+      "read every guest page back at the end (after the report's figures are taken) and a sample at each timeline sample, and compare each with what was written to it; exit 2 when a page differs or a guest could not be verified",
+    )
+    .option('-q, --quiet', 'no progress bar (it is shown only when stderr is a terminal)')
+    .addHelpText(
+      'after',
+      `
+Each swap option gives a scenario without swap a shared swap area. The output
+paths are checked before the run: a missing directory, or one that cannot be
+written, is refused.`,
+    );
+
+  command('replay', async (trace: string, flags: ReplayFlags) => {
+    let report;
+    try {
+      report = await replayTrace(trace, {
+        ...(flags.dedup === undefined ? {} : { dedup: pluginArg('dedup', flags.dedup)! }),
+        ...(flags.memoryMib === undefined ? {} : { memoryMiB: flags.memoryMib }),
+        ...(flags.settleMs === undefined ? {} : { settleMs: flags.settleMs }),
+        ...(flags.seed === undefined ? {} : { seed: flags.seed }),
+      });
+    } catch (e) {
+      if (e instanceof TraceFormatError) throw new UsageError(`trace ${trace}: ${e.message}`);
+      if (e instanceof PluginError) throw new UsageError(e.message);
+      if ((e as NodeJS.ErrnoException).code !== undefined && e instanceof Error) throw new UsageError(`cannot read trace ${trace}: ${e.message}`);
+      throw e;
+    }
+    io.stdout.write(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatReplay(report));
+    return report.refused.count > 0 ? ExitCode.guestFailed : ExitCode.ok;
+  })
+    .summary('replay a binary page-event trace through the hypervisor')
+    .argument('<trace>', 'trace file')
+    .description(
+      'Replay a binary page-event trace (see packages/workloads/README.md) through the hypervisor: totals, per-domain figures, events per second and peak RSS. Exit 2 when the hypervisor refused some events (e.g. ENOMEM).',
+    )
+    .option('--dedup <strategy>', `dedup strategy: ${names('dedup')}, or a plugin (default: inline)`)
+    .option('--memory-mib <n>', "machine RAM in MiB (default: room for every domain's pages without sharing)", integer(1, 1 << 20))
+    .option('--settle-ms <ms>', 'simulated ms the scanner keeps running after the last event (default: 0)', integer(0, 3_600_000))
+    .option('--seed <n>', 'seed of strategies that draw random numbers (default: 0)', integer(0, MAX_SEED))
+    .option('--json', 'print the JSON report instead of the summary');
+
+  command('attack', async (flags: AttackFlags) => {
+    const report = await sideChannelReport(flags.dedup, flags.trials, flags.seed);
+    io.stdout.write(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatSideChannel(report));
     return ExitCode.ok;
-  }
-  if (values.version) {
-    io.stdout.write(`${VERSION}\n`);
+  })
+    .summary('run the de-duplication timing attack under each mitigation')
+    .description(
+      "Run the de-duplication timing attack under each mitigation (none, trust-groups, zero-pages-only, uniform-writes): the attacker's accuracy over the trials and the savings each mitigation keeps.",
+    )
+    .addOption(new Option('--dedup <strategy>', 'the strategy attacked').choices(ATTACKED_STRATEGIES).default('ksm'))
+    .option('--trials <n>', 'trials of the attack', integer(1, 1_000_000), 1000)
+    .option('--seed <n>', 'seed of the trials', integer(0, MAX_SEED), 1)
+    .option('--json', 'print the JSON report instead of the table');
+
+  command('ksm-diff', async (file: string, flags: { json?: boolean }) => {
+    const scenario = await loadScenario(file, io);
+    let diff;
+    try {
+      diff = await ksmDiff(scenario);
+    } catch (e) {
+      if (e instanceof HostUnavailable) {
+        io.stderr.write(`pagevisor ksm-diff: this host cannot serve as the oracle: ${e.message}\n`);
+        return ExitCode.hostUnavailable;
+      }
+      if (e instanceof NotReplayable) throw new UsageError(`${scenarioName(file)}: ${e.message}`);
+      throw e;
+    }
+    io.stdout.write(flags.json === true ? `${JSON.stringify(diff, null, 2)}\n` : formatKsmDiff(diff));
+    return diff.differences === 0 ? ExitCode.ok : ExitCode.guestFailed;
+  })
+    .summary("compare a KSM scenario on pagevisor with this host's own KSM")
+    .argument('<scenario>', 'scenario JSON file; - reads it from stdin')
+    .description(
+      "Run a KSM scenario (idle guests, their memory written by its steps) on pagevisor and on this host's own KSM, with one real process per guest (tools/ksm-replay, built with cc on first use; root), and print every counter side by side at every checkpoint. Exit 0 when all are equal, 2 when some differ, 4 when the host cannot serve (no KSM, no permission, another process using KSM). It saves and restores every KSM knob.",
+    )
+    .option('--json', 'print the rows as JSON instead of the table');
+
+  command('default-scenario', async () => {
+    io.stdout.write(`${JSON.stringify(DEFAULT_SCENARIO, null, 2)}\n`);
     return ExitCode.ok;
-  }
-  const [command, ...rest] = positionals;
-  if (command !== 'run') {
-    const allowed = command === 'attack' ? ATTACK_OPTIONS : command === 'replay' ? REPLAY_OPTIONS : command === 'ksm-diff' ? KSM_DIFF_OPTIONS : [];
-    const misplaced = RUN_ONLY.find((k) => values[k] !== undefined && !allowed.includes(k));
-    if (misplaced !== undefined) throw new UsageError(`--${misplaced} applies to "run" only`);
-  }
-  if (command !== 'attack' && values.trials !== undefined) throw new UsageError('--trials applies to "attack" only');
-  for (const k of ['memory-mib', 'settle-ms'] as const) {
-    if (command !== 'replay' && values[k] !== undefined) throw new UsageError(`--${k} applies to "replay" only`);
-  }
-  switch (command) {
-    case 'run':
-      if (rest.length > 1) throw new UsageError(`run takes one scenario file, got ${rest.length}: ${rest.join(' ')}`);
-      return run(rest[0], values, io, hooks);
-    case 'replay': {
-      if (rest.length !== 1) throw new UsageError(`replay takes one trace file, got ${rest.length}`);
-      const memoryMiB = values['memory-mib'] === undefined ? undefined : parseCount('memory-mib', values['memory-mib'], 1, 1 << 20);
-      const settleMs = values['settle-ms'] === undefined ? undefined : parseCount('settle-ms', values['settle-ms'], 0, 3_600_000);
-      let report;
-      try {
-        report = await replayTrace(rest[0]!, {
-          ...(values.dedup === undefined ? {} : { dedup: pluginArg('dedup', values.dedup)! }),
-          ...(memoryMiB === undefined ? {} : { memoryMiB }),
-          ...(settleMs === undefined ? {} : { settleMs }),
-          ...(values.seed === undefined ? {} : { seed: parseSeed(values.seed) }),
-        });
-      } catch (e) {
-        if (e instanceof TraceFormatError) throw new UsageError(`trace ${rest[0]}: ${e.message}`);
-        if (e instanceof PluginError) throw new UsageError(e.message);
-        if ((e as NodeJS.ErrnoException).code !== undefined && e instanceof Error) throw new UsageError(`cannot read trace ${rest[0]}: ${e.message}`);
-        throw e;
-      }
-      io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReplay(report));
-      return report.refused.count > 0 ? ExitCode.guestFailed : ExitCode.ok;
-    }
-    case 'attack': {
-      if (rest.length > 0) throw new UsageError(`attack takes no arguments, got: ${rest.join(' ')}`);
-      const strategy = parseChoice('dedup', values.dedup, ATTACKED_STRATEGIES) ?? 'ksm';
-      const trials = values.trials === undefined ? 1000 : parseCount('trials', values.trials, 1, 1_000_000);
-      const report = await sideChannelReport(strategy, trials, values.seed === undefined ? 1 : parseSeed(values.seed));
-      io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatSideChannel(report));
-      return ExitCode.ok;
-    }
-    case 'ksm-diff': {
-      if (rest.length !== 1) throw new UsageError(`ksm-diff takes one scenario file, got ${rest.length}`);
-      const scenario = await loadScenario(rest[0]);
-      let diff;
-      try {
-        diff = await ksmDiff(scenario);
-      } catch (e) {
-        if (e instanceof HostUnavailable) {
-          io.stderr.write(`pagevisor ksm-diff: this host cannot serve as the oracle: ${e.message}\n`);
-          return ExitCode.hostUnavailable;
-        }
-        if (e instanceof NotReplayable) throw new UsageError(`${rest[0]}: ${e.message}`);
-        throw e;
-      }
-      io.stdout.write(values.json ? `${JSON.stringify(diff, null, 2)}\n` : formatKsmDiff(diff));
-      return diff.differences === 0 ? ExitCode.ok : ExitCode.guestFailed;
-    }
-    case 'default-scenario':
-      if (rest.length > 0) throw new UsageError(`default-scenario takes no arguments, got: ${rest.join(' ')}`);
-      io.stdout.write(`${JSON.stringify(DEFAULT_SCENARIO, null, 2)}\n`);
-      return ExitCode.ok;
-    case undefined:
-      throw new UsageError('no command given');
-    default:
-      throw new UsageError(`unknown command "${command}"`);
-  }
+  })
+    .summary('print the default scenario as JSON')
+    .description('Print the default scenario as JSON: a starting point for writing your own.');
+
+  return pagevisor;
 }
 
-async function run(
-  file: string | undefined,
-  values: {
-    json?: boolean;
-    out?: string;
-    html?: string;
-    csv?: string;
-    seed?: string;
-    dedup?: string;
-    'swap-policy'?: string;
-    'swap-device'?: string;
-    compression?: string;
-    verify?: boolean;
-    quiet?: boolean;
-  },
-  io: CliIo,
-  hooks: CliRunHooks,
-): Promise<number> {
-  const seed = values.seed === undefined ? undefined : parseSeed(values.seed);
-  const dedup = pluginArg('dedup', values.dedup);
-  const policy = pluginArg('eviction-policy', values['swap-policy']);
-  const device = pluginArg('swap-device', values['swap-device']);
-  const compression = parseChoice('compression', values.compression, SWAP_COMPRESSION_NAMES);
-  for (const flag of ['out', 'html', 'csv'] as const) {
-    if (values[flag] === '') throw new UsageError(`--${flag}: needs a ${flag === 'csv' ? 'directory' : 'file'} name`);
-  }
-  let scenario = await loadScenario(file);
+async function run(file: string | undefined, flags: RunFlags, io: CliIo, hooks: CliRunHooks): Promise<number> {
+  const dedup = pluginArg('dedup', flags.dedup);
+  const policy = pluginArg('eviction-policy', flags.swapPolicy);
+  const device = pluginArg('swap-device', flags.swapDevice);
+  const compression = flags.compression;
+  await checkOutputs(flags);
+  const name = scenarioName(file);
+  let scenario = await loadScenario(file, io);
   if (policy !== undefined || device !== undefined || compression !== undefined) {
     const swap = { ...(scenario.machine.swap ?? {}) };
     if (policy !== undefined) swap.policy = policy;
@@ -337,31 +400,31 @@ async function run(
     try {
       scenario = parseScenario({ ...scenario, machine: { ...scenario.machine, swap } });
     } catch (e) {
-      if (e instanceof ScenarioError) throw invalid(file ?? '(default)', e);
+      if (e instanceof ScenarioError) throw invalid(name, e);
       throw e;
     }
   }
-  if (seed !== undefined || dedup !== undefined) {
+  if (flags.seed !== undefined || dedup !== undefined) {
     scenario = parseScenario({
       ...scenario,
-      seed: seed ?? scenario.seed,
+      seed: flags.seed ?? scenario.seed,
       // Options belong to the strategy they were written for: another strategy would refuse them.
       dedup: dedup === undefined || dedup === scenario.dedup.strategy ? scenario.dedup : { strategy: dedup },
     });
   }
 
-  const bar = io.stderr.isTTY === true && !values.quiet ? new ProgressBar(io.stderr) : undefined;
+  const bar = io.stderr.isTTY === true && flags.quiet !== true ? new ProgressBar(io.stderr) : undefined;
   let report;
   try {
     report = await runScenario(scenario, {
       ...hooks,
-      baseDir: file === undefined ? process.cwd() : dirname(resolve(file)),
-      ...(values.verify === true ? { verify: true } : {}),
+      baseDir: baseDirOf(file),
+      ...(flags.verify === true ? { verify: true } : {}),
       ...(bar === undefined ? {} : { onProgress: (p) => bar.update(p) }),
     });
   } catch (e) {
     // A plugin cannot be used, or a step needs what the strategy lacks: nothing ran.
-    if (e instanceof ScenarioError) throw invalid(file ?? '(default)', e);
+    if (e instanceof ScenarioError) throw invalid(name, e);
     if (e instanceof PluginError) throw new UsageError(e.message);
     throw e;
   } finally {
@@ -370,21 +433,21 @@ async function run(
 
   const json = `${JSON.stringify(report, null, 2)}\n`;
   const outputs: [string | undefined, () => Promise<void>][] = [
-    [values.out, () => writeFile(values.out!, json)],
-    [values.html, () => writeHtmlReport(report, values.html!)],
-    [values.csv, () => writeCsvReport(report, values.csv!)],
+    [flags.out, () => writeFile(flags.out!, json)],
+    [flags.html, () => writeHtmlReport(report, flags.html!)],
+    [flags.csv, () => writeCsvReport(report, flags.csv!)],
   ];
   for (const [path, write] of outputs) {
     if (path === undefined) continue;
     try {
       await write();
     } catch (e) {
-      // The run happened; the summary still goes out, but the missing file is an error.
-      io.stdout.write(values.json ? json : formatSummary(report));
+      // Checked before the run, yet it failed (the disk filled, say): the summary still goes out.
+      io.stdout.write(flags.json === true ? json : formatSummary(report));
       throw new UsageError(`cannot write report to ${path}: ${(e as Error).message}`);
     }
   }
-  io.stdout.write(values.json ? json : formatSummary(report));
+  io.stdout.write(flags.json === true ? json : formatSummary(report));
   return exitCodeOf(report);
 }
 

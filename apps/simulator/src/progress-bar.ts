@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { NS_PER_S } from '@pagevisor/types';
 import type { RunProgress } from './run-scenario.js';
+import { count } from './summary.js';
 
 /** Where the progress bar writes: a terminal. */
 export interface ProgressSink {
@@ -8,9 +9,9 @@ export interface ProgressSink {
 }
 
 /**
- * A one-line progress bar (simulated time, guest pages, ETA) redrawn in place at most every
- * `minIntervalMs` of wall time. The ETA is the only use of the wall clock besides the report's
- * `wall` figures; nothing it reads feeds back into the simulation.
+ * A one-line progress bar (simulated time, guest pages booted, ETA) redrawn in place at most
+ * every `minIntervalMs` of wall time. The ETA is the only use of the wall clock besides the
+ * report's `wall` figures; nothing it reads feeds back into the simulation.
  */
 export class ProgressBar {
   private readonly startMs = performance.now();
@@ -39,11 +40,29 @@ export class ProgressBar {
   }
 }
 
-/** The bar's text for progress `p` after `elapsedMs` of wall time, e.g. `[####------] 12.0/60.0 s  123456 pages  ETA 3 s`. */
+/**
+ * Share of the run's work done, 0 to 1, in what costs wall time: guest pages booted and guest
+ * accesses (writes, reads) against all there will be, one unit each. Guests that plan no accesses
+ * (only a scanner or steps run after boot) weigh the boot and the simulated time half each.
+ */
+function workDone(p: RunProgress): number {
+  const sim = p.totalNs > 0 ? Math.min(1, p.simNs / p.totalNs) : 1;
+  const boot = p.bootPagesTotal > 0 ? p.bootPagesDone / p.bootPagesTotal : 1;
+  if (p.accessesTotal === 0) return (boot + sim) / 2;
+  return (p.bootPagesDone + p.accessesDone) / (p.bootPagesTotal + p.accessesTotal);
+}
+
+/**
+ * The bar's text for progress `p` after `elapsedMs` of wall time, e.g.
+ * `[####------] 12.0/60.0 s simulated  pages 12,345 / 4,194,304  ETA 3 s`: the bar and the ETA
+ * follow {@link workDone}.
+ */
 export function formatProgress(p: RunProgress, elapsedMs: number, width = 30): string {
-  const f = p.totalNs > 0 ? Math.min(1, p.simNs / p.totalNs) : 1;
+  const f = workDone(p);
   const filled = Math.round(f * width);
   const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
   const eta = f > 0 ? `ETA ${Math.ceil((elapsedMs * (1 - f)) / f / 1000)} s` : 'ETA ?';
-  return `${bar} ${(p.simNs / NS_PER_S).toFixed(1)}/${(p.totalNs / NS_PER_S).toFixed(1)} s simulated  ${p.pagesDone} pages  ${eta}`;
+  // A wait_full_scans may run past the planned end: the end shown moves with it.
+  const sim = `${(p.simNs / NS_PER_S).toFixed(1)}/${(Math.max(p.simNs, p.totalNs) / NS_PER_S).toFixed(1)} s simulated`;
+  return `${bar} ${sim}  pages ${count(p.bootPagesDone)} / ${count(p.bootPagesTotal)}  ${eta}`;
 }

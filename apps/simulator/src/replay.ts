@@ -3,6 +3,7 @@ import { Hypervisor } from '@pagevisor/hypervisor';
 import { InvariantError, mibToPages, NS_PER_MS, NS_PER_S, PAGE_SIZE, type DomainStats, type TotalsStats } from '@pagevisor/types';
 import { replayTraceEvents, TraceReader, type DedupConfig, type TraceDomain, type TraceRefusal } from '@pagevisor/workloads';
 import { makeDedup, partsContext } from './make-parts.js';
+import { count } from './summary.js';
 import { VERSION } from './version.js';
 
 /** Options of {@link replayTrace}. */
@@ -146,22 +147,21 @@ export async function replayTrace(path: string, options: ReplayOptions = {}): Pr
 /** The human-readable summary of a replay, as `pagevisor replay` prints it without `--json`. */
 export function formatReplay(report: ReplayReport): string {
   const t = report.totals;
-  const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
   const mib = (bytes: number): string => (bytes / MIB).toFixed(1);
   const k = report.eventsByKind;
   const lines = [
     `pagevisor ${report.pagevisor} replay of ${report.trace.path} (${mib(report.trace.bytes)} MiB, ${report.trace.fingerprint ? 'fingerprint' : 'content'} trace, ${report.trace.domains.length} domains)`,
-    `  machine ${report.config.memoryMiB} MiB (${fmt(report.config.frames)} frames), dedup ${report.dedup.strategy}`,
-    `  events ${fmt(report.events)}: populate ${fmt(k.populate)}, write ${fmt(k.write + k.writeFingerprint)}, free ${fmt(k.free)}; refused ${fmt(report.refused.count)}` +
-      (report.refused.first === null ? '' : ` (first: event ${report.refused.first.event}, ${report.refused.first.message})`),
-    `  simulated ${(report.simulatedNs / NS_PER_S).toFixed(3)} s${report.dedup.scannerWakes > 0 ? `, ${fmt(report.dedup.scannerWakes)} scanner wake-ups` : ''}`,
-    `  guest pages ${fmt(t.guestPages)} in ${fmt(t.machineFramesUsed)} frames (saved ${t.savedPct}%): ${fmt(t.pagesShared)} shared frames, ${fmt(t.pagesSharing)} sharing, ${fmt(t.zeroPages)} zero pages, ${fmt(t.cowFaults)} CoW faults`,
+    `  machine ${count(report.config.memoryMiB)} MiB (${count(report.config.frames)} frames), dedup ${report.dedup.strategy}`,
+    `  events ${count(report.events)}: populate ${count(k.populate)}, write ${count(k.write + k.writeFingerprint)}, free ${count(k.free)}; refused ${count(report.refused.count)}` +
+      (report.refused.first === null ? '' : ` (first: event ${count(report.refused.first.event)}, ${report.refused.first.message})`),
+    `  simulated ${(report.simulatedNs / NS_PER_S).toFixed(3)} s${report.dedup.scannerWakes > 0 ? `, ${count(report.dedup.scannerWakes)} scanner wake-ups` : ''}`,
+    `  guest pages ${count(t.guestPages)} in ${count(t.machineFramesUsed)} frames (saved ${t.savedPct.toFixed(2)}%): ${count(t.pagesShared)} shared frames, ${count(t.pagesSharing)} sharing, ${count(t.zeroPages)} zero pages, ${count(t.cowFaults)} CoW faults`,
   ];
   for (const d of report.domains) {
-    lines.push(`    ${d.name.padEnd(16)} ${fmt(d.totPages).padStart(9)} pages: ${fmt(d.privatePages)} private, ${fmt(d.sharedPages)} shared, ${fmt(d.zeroPages)} zero`);
+    lines.push(`    ${d.name.padEnd(16)} ${count(d.totPages).padStart(9)} pages: ${count(d.privatePages)} private, ${count(d.sharedPages)} shared, ${count(d.zeroPages)} zero`);
   }
   lines.push(
-    `  wall ${(report.wall.totalMs / 1000).toFixed(2)} s, ${fmt(report.wall.eventsPerS)} events/s; peak RSS ${mib(report.memory.peakRssBytes)} MiB`,
+    `  wall ${(report.wall.totalMs / 1000).toFixed(2)} s, ${count(report.wall.eventsPerS)} events/s; peak RSS ${mib(report.memory.peakRssBytes)} MiB`,
   );
   return lines.join('\n') + '\n';
 }

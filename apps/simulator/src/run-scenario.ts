@@ -22,8 +22,14 @@ export interface RunProgress {
    * waits if later (a wait_full_scans may take longer).
    */
   readonly totalNs: number;
-  /** Guest page operations done so far (pages booted + writes). */
-  readonly pagesDone: number;
+  /** Guest pages booted so far. */
+  readonly bootPagesDone: number;
+  /** Guest pages to boot: every guest's pages, but only those it booted for a guest that failed. */
+  readonly bootPagesTotal: number;
+  /** Guest writes and reads done after boot so far. */
+  readonly accessesDone: number;
+  /** Writes and reads the guests plan after boot (a guest that failed: those it did). */
+  readonly accessesTotal: number;
 }
 
 /** Options of {@link runScenario}. */
@@ -225,7 +231,21 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
     verifier?.sample(clock.nowNs());
   };
   const pauses: PauseRecord[] = [];
-  const pagesDone = (): number => guests.reduce((n, g) => n + g.guest.opsDone, 0);
+  const progress = (simNs: number): RunProgress => {
+    let bootPagesDone = 0;
+    let bootPagesTotal = 0;
+    let accessesDone = 0;
+    let accessesTotal = 0;
+    for (const { guest } of guests) {
+      const failed = guest.failure !== null;
+      const accesses = guest.writesDone + guest.readsDone;
+      bootPagesDone += guest.pagesBooted;
+      bootPagesTotal += failed ? guest.pagesBooted : guest.pages;
+      accessesDone += accesses;
+      accessesTotal += failed ? accesses : guest.writesPlanned + guest.readsPlanned;
+    }
+    return { simNs, totalNs, bootPagesDone, bootPagesTotal, accessesDone, accessesTotal };
+  };
   const everySteps = opts.progressEverySteps ?? 64;
   let samples = 0;
   let events = 0;
@@ -292,7 +312,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
     }
     if (scans) scanNs = scannerAfter(t);
     if (opts.onProgress !== undefined && ++events % everySteps === 0) {
-      opts.onProgress({ simNs: t, totalNs, pagesDone: pagesDone() });
+      opts.onProgress(progress(t));
     }
   }
   const simulatedNs = clock.nowNs();
@@ -306,8 +326,10 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
   if (problems.length > 0) {
     throw new InvariantError(`hypervisor audit failed after the run:\n  ${problems.join('\n  ')}`);
   }
-  const done = pagesDone();
-  opts.onProgress?.({ simNs: simulatedNs, totalNs, pagesDone: done });
+  const end = progress(simulatedNs);
+  opts.onProgress?.(end);
+  // Guest page operations done: pages booted, writes and reads.
+  const done = end.bootPagesDone + end.accessesDone;
   const tEnd = performance.now();
 
   const guestRecords: GuestRecord[] = guests.map(({ name, guest }) => ({

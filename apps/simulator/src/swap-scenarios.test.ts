@@ -154,7 +154,7 @@ describe('CLI swap flags', () => {
     const refusals = [
       ['--swap-policy', 'fifo', 'plugin fifo: not a built-in eviction-policy plugin (clock, lru, random)'],
       ['--swap-device', 'tape', 'plugin tape: not a built-in swap-device plugin (memory, file)'],
-      ['--compression', 'zstd', '--compression: must be'],
+      ['--compression', 'zstd', "option '--compression <codec>' argument 'zstd' is invalid. Allowed choices are none, deflate, lz4."],
     ] as const;
     for (const [flag, value, message] of refusals) {
       const x = io();
