@@ -1,23 +1,22 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseScenario } from '@pagevisor/workloads';
 import { writeHtmlReport } from '../src/html-report.js';
 import { runScenario } from '../src/run-scenario.js';
+import { ensureApt, INSTALL_TIMEOUT_MS } from './ensure-apt.js';
 import { tinySwapScenario } from './tiny-swap.js';
 
 /**
- * Opens a real report in headless Chromium (Debian's, installed by scripts/ensure-chromium.sh
+ * Opens a real report in headless Chromium (Debian's, installed by scripts/ensure-apt.sh
  * when missing): the page must parse and lay out with every chart drawn, no label overlapping
  * another, and nothing on the console.
  */
 
-const ENSURE = fileURLToPath(new URL('../scripts/ensure-chromium.sh', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
-const INSTALL_TIMEOUT_MS = 15 * 60_000;
 
 /** Every chart has data; the scenario's name needs escaping. */
 const TINY_SWAP = parseScenario(tinySwapScenario('chromium <img src=x onerror="document.body.dataset.pwned=1"> & co'));
@@ -90,12 +89,7 @@ let page: string;
 let run: Run;
 
 beforeAll(async () => {
-  const ensure = spawnSync('sh', [ENSURE], { encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS });
-  process.stdout.write(ensure.stdout ?? '');
-  process.stderr.write(ensure.stderr ?? '');
-  if (ensure.status !== 0) {
-    throw new Error(`scripts/ensure-chromium.sh could not provide ${CHROMIUM} (exit ${ensure.status ?? ensure.signal}): ${(ensure.stderr ?? '').trim() || ensure.error?.message}`);
-  }
+  ensureApt(CHROMIUM, 'chromium');
   dir = await mkdtemp(join(tmpdir(), 'pagevisor-chromium-test-'));
   const file = join(dir, 'report.html');
   await writeHtmlReport(await runScenario(TINY_SWAP), file);
