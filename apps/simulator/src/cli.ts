@@ -8,6 +8,7 @@ import {
   parseScenario,
   ScenarioError,
   SWAP_COMPRESSION_NAMES,
+  SweepError,
   TraceFormatError,
   checkScenarioImages,
   resolveImagePaths,
@@ -24,6 +25,8 @@ import { writeCsvReport } from './csv-report.js';
 import { writeHtmlReport } from './html-report.js';
 import type { Report } from './report.js';
 import { count, formatSummary } from './summary.js';
+import { QueueError, runWorker } from './sweep/queue.js';
+import { formatSweep, formatSweepProgress, runSweep, type SweepProgress } from './sweep/sweep.js';
 import { VERSION } from './version.js';
 
 /** Exit codes of {@link main}. */
@@ -214,6 +217,20 @@ interface ReplayFlags {
   readonly settleMs?: number;
 }
 
+/** Options of `sweep`. */
+interface SweepFlags {
+  readonly out: string;
+  readonly jobs?: number;
+  readonly queue?: string;
+  readonly quiet?: boolean;
+}
+
+/** Options of `worker`. */
+interface WorkerFlags {
+  readonly queue: string;
+  readonly lockMs?: number;
+}
+
 /** Options of `attack` (with their defaults). */
 interface AttackFlags {
   readonly json?: boolean;
@@ -366,6 +383,52 @@ written, is refused.`,
       "Run a KSM scenario (idle guests, their memory written by its steps) on pagevisor and on this host's own KSM, with one real process per guest (tools/ksm-replay, built with cc on first use; root), and print every counter side by side at every checkpoint. Exit 0 when all are equal, 2 when some differ, 4 when the host cannot serve (no KSM, no permission, another process using KSM). It saves and restores every KSM knob.",
     )
     .option('--json', 'print the rows as JSON instead of the table');
+
+  command('sweep', async (file: string, flags: SweepFlags) => {
+    const bar = io.stderr.isTTY === true && flags.quiet !== true ? new ProgressBar<SweepProgress>(io.stderr, 30, 100, formatSweepProgress) : undefined;
+    let outcome;
+    try {
+      outcome = await runSweep(file, { out: flags.out, ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }), ...(flags.queue === undefined ? {} : { queue: flags.queue }), ...(bar === undefined ? {} : { onProgress: (p) => bar.update(p) }) });
+    } catch (e) {
+      if (e instanceof SweepError) throw new UsageError(`${file}: ${e.message}`);
+      if (e instanceof QueueError) throw new UsageError(e.message);
+      throw e;
+    } finally {
+      bar?.clear();
+    }
+    io.stdout.write(formatSweep(outcome, flags.out));
+    return outcome.failed > 0 ? ExitCode.guestFailed : ExitCode.ok;
+  })
+    .summary('run a grid of scenarios and compare them')
+    .argument('<sweep>', 'sweep JSON file: a base scenario and axes (see the simulator README)')
+    .description(
+      "Run every job of a sweep's grid (base scenario x axes), each in a worker process, and write DIR/runs/<job>.json, DIR/results.csv, DIR/results.json and DIR/report.html. Jobs whose report is in DIR already are not run again. Exit 2 when some job failed.",
+    )
+    .requiredOption('--out <dir>', 'directory of the results (made if missing)')
+    .option('--jobs <n>', 'local worker processes (default: the number of cores)', integer(1, 1024))
+    .option('--queue <url>', 'put the jobs on the BullMQ queue at redis://HOST:PORT, for `pagevisor worker`s on any machine, instead of running them here')
+    .option('-q, --quiet', 'no progress bar (it is shown only when stderr is a terminal)');
+
+  command('worker', async (flags: WorkerFlags) => {
+    const stop = new AbortController();
+    const onSignal = (): void => stop.abort();
+    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    try {
+      await runWorker(flags.queue, { signal: stop.signal, log: (line) => io.stderr.write(`pagevisor worker: ${line}\n`), ...(flags.lockMs === undefined ? {} : { lockMs: flags.lockMs }) });
+    } catch (e) {
+      if (e instanceof QueueError) throw new UsageError(e.message);
+      throw e;
+    } finally {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    }
+    return ExitCode.ok;
+  })
+    .summary("take a sweep's jobs from a BullMQ queue and run them")
+    .description(
+      "Take jobs from the BullMQ queue at redis://HOST:PORT (put there by `pagevisor sweep --queue`) and run each in a worker process, until SIGINT or SIGTERM. Relative plugin paths of the jobs resolve from this directory: install plugins here, or name them by package. A job made by another pagevisor version fails, naming both.",
+    )
+    .requiredOption('--queue <url>', 'redis://HOST:PORT of the queue')
+    .option('--lock-ms <ms>', "how long a job's lock lasts unrenewed: a worker that dies is noticed within about this (default: 30,000)", integer(1000, 3_600_000));
 
   command('default-scenario', async () => {
     io.stdout.write(`${JSON.stringify(DEFAULT_SCENARIO, null, 2)}\n`);

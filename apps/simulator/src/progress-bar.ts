@@ -13,23 +13,25 @@ export interface ProgressSink {
  * every `minIntervalMs` of wall time. The ETA is the only use of the wall clock besides the
  * report's `wall` figures; nothing it reads feeds back into the simulation.
  */
-export class ProgressBar {
+export class ProgressBar<P = RunProgress> {
   private readonly startMs = performance.now();
   private lastDrawMs = -Infinity;
   private drawn = false;
 
+  /** `format` gives the text of progress `p` after `elapsedMs` (default: a run's, {@link formatProgress}). */
   constructor(
     private readonly sink: ProgressSink,
     private readonly width = 30,
     private readonly minIntervalMs = 100,
+    private readonly format: (p: P, elapsedMs: number, width: number) => string = formatProgress as unknown as (p: P, elapsedMs: number, width: number) => string,
   ) {}
 
   /** Redraws the bar for `p` unless it was drawn less than `minIntervalMs` ago. */
-  update(p: RunProgress): void {
+  update(p: P): void {
     const now = performance.now();
     if (now - this.lastDrawMs < this.minIntervalMs) return;
     this.lastDrawMs = now;
-    this.sink.write(`\r\x1b[K${formatProgress(p, now - this.startMs, this.width)}`);
+    this.sink.write(`\r\x1b[K${this.format(p, now - this.startMs, this.width)}`);
     this.drawn = true;
   }
 
@@ -59,10 +61,18 @@ function workDone(p: RunProgress): number {
  */
 export function formatProgress(p: RunProgress, elapsedMs: number, width = 30): string {
   const f = workDone(p);
-  const filled = Math.round(f * width);
-  const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
-  const eta = f > 0 ? `ETA ${Math.ceil((elapsedMs * (1 - f)) / f / 1000)} s` : 'ETA ?';
   // A wait_full_scans may run past the planned end: the end shown moves with it.
   const sim = `${(p.simNs / NS_PER_S).toFixed(1)}/${(Math.max(p.simNs, p.totalNs) / NS_PER_S).toFixed(1)} s simulated`;
-  return `${bar} ${sim}  pages ${count(p.bootPagesDone)} / ${count(p.bootPagesTotal)}  ${eta}`;
+  return `${barText(f, width)} ${sim}  pages ${count(p.bootPagesDone)} / ${count(p.bootPagesTotal)}  ${etaText(f, elapsedMs)}`;
+}
+
+/** A bar `width` wide, `f` (0 to 1) of it filled: `[####------]`. */
+export function barText(f: number, width: number): string {
+  const filled = Math.round(Math.min(1, f) * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
+}
+
+/** The time left when `f` of the work took `elapsedMs`: `ETA 3 s`. */
+export function etaText(f: number, elapsedMs: number): string {
+  return f > 0 ? `ETA ${Math.ceil((elapsedMs * (1 - f)) / f / 1000)} s` : 'ETA ?';
 }

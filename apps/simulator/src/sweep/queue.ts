@@ -1,6 +1,5 @@
 import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { SweepError } from '@pagevisor/workloads';
 import { VERSION } from '../version.js';
 import { JobProcess } from './local-pool.js';
 import type { JobMessage, JobResult } from './run-job.js';
@@ -17,16 +16,23 @@ interface QueuedJob {
   readonly version: string;
 }
 
+/** The queue cannot be used: a bad URL, Redis unreachable. Nothing was put on it or taken from it. */
+export class QueueError extends Error {
+  override readonly name = 'QueueError';
+}
+
 /** A connection to the Redis at `url` (redis://HOST:PORT), checked now: unreachable, a clear error. */
 async function connect(url: string): Promise<Redis> {
-  if (!/^rediss?:\/\//.test(url)) throw new SweepError([`--queue ${url}: must be a redis:// URL, e.g. redis://127.0.0.1:6379`]);
+  if (!/^rediss?:\/\//.test(url)) throw new QueueError(`--queue ${url}: must be a redis:// URL, e.g. redis://127.0.0.1:6379`);
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => null, connectTimeout: 5000 });
-  redis.on('error', () => {}); // reported by connect() below, or by BullMQ's calls later
+  let cause: Error | undefined;
+  // Reported by connect() below, or by BullMQ's calls later.
+  redis.on('error', (e: Error) => (cause ??= e));
   try {
     await redis.connect();
   } catch (e) {
     redis.disconnect();
-    throw new SweepError([`--queue ${url}: cannot reach Redis: ${(e as Error).message}`]);
+    throw new QueueError(`--queue ${url}: cannot reach Redis: ${(cause ?? (e as Error)).message}`);
   }
   return redis;
 }

@@ -8,29 +8,16 @@ import { SweepError } from '@pagevisor/workloads';
 import type { Report } from '../report.js';
 import { runScenario } from '../run-scenario.js';
 import { ensureApt, INSTALL_TIMEOUT_MS } from '../../tests/ensure-apt.js';
+import { TINY_BASE, withoutWall } from '../../tests/tiny-sweep.js';
 import { loadSweep, runSweep } from './sweep.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pagevisor-sweep-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A small scenario: two guests of 8 MiB, half one image, 2 simulated seconds of writes. */
-export const TINY_BASE = {
-  name: 'tiny',
-  machine: { memoryMiB: 64 },
-  durationS: 2,
-  sampleIntervalS: 0.5,
-  guests: [{ name: 'vm', count: 2, memoryMiB: 8, image: { id: 'os', fraction: 0.5 }, zeroFraction: 0.2, writeRatePagesPerS: 50 }],
-};
-
 function write(name: string, value: unknown): string {
   const path = join(dir, name);
   writeFileSync(path, typeof value === 'string' ? value : JSON.stringify(value));
   return path;
-}
-
-export function withoutWall(r: Report): string {
-  const { wall: _wall, ...rest } = r;
-  return JSON.stringify(rest);
 }
 
 describe('pagevisor sweep on local workers', () => {

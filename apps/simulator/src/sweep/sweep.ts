@@ -3,7 +3,9 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { expandSweep, parseSweep, resolveImagePaths, SweepError, type Sweep, type SweepJob } from '@pagevisor/workloads';
+import { barText, etaText } from '../progress-bar.js';
 import type { Report } from '../report.js';
+import { count } from '../summary.js';
 import { runOnLocalWorkers } from './local-pool.js';
 import { runOnQueue } from './queue.js';
 import { resultsCsv, rowOf, type ResultRow } from './results.js';
@@ -123,4 +125,21 @@ async function writeAtomically(path: string, text: string): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
   await writeFile(tmp, text);
   await rename(tmp, path);
+}
+
+/** The progress bar's text of a sweep: `[####------] 12 / 32 jobs, 1 failed  ETA 20 s`. */
+export function formatSweepProgress(p: SweepProgress, elapsedMs: number, width = 30): string {
+  const f = p.total === 0 ? 1 : p.done / p.total;
+  return `${barText(f, width)} ${count(p.done)} / ${count(p.total)} jobs${p.failed > 0 ? `, ${count(p.failed)} failed` : ''}  ${etaText(f, elapsedMs)}`;
+}
+
+/** What `pagevisor sweep` prints at the end: the jobs, where the results are, each failure. */
+export function formatSweep(o: SweepOutcome, out: string): string {
+  const ran = o.jobs.length - o.resumed;
+  const lines = [
+    `sweep ${o.sweep.name}: ${count(o.jobs.length)} jobs over ${Object.entries(o.sweep.axes).map(([a, v]) => `${a} (${v.length})`).join(' x ')}; ${count(ran)} run${o.resumed > 0 ? `, ${count(o.resumed)} done already` : ''}, ${count(o.failed)} failed`,
+    `results: ${join(out, 'results.csv')}, ${join(out, 'results.json')}, ${join(out, 'report.html')}; reports in ${join(out, 'runs')}/`,
+    ...o.rows.filter((r) => r.status === 'failed').map((r) => `failed ${r.job} ${JSON.stringify(r.axes)}: ${r.error ?? ''}`),
+  ];
+  return `${lines.join('\n')}\n`;
 }
