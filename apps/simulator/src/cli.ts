@@ -71,10 +71,10 @@ const NOTES = `
 A plugin named on the command line is resolved from the working directory; one
 named in a scenario file, from the file's directory.
 
-Exit codes: 0 ok; 1 bad usage, scenario, plugin or output path (nothing was
-run); 2 some guest or step failed, --verify found a page that differs, or
-(ksm-diff) some counter differs; 3 internal error (a bug); 4 (ksm-diff) this
-host cannot serve as the oracle.`;
+Exit codes: 0 ok; 1 bad usage, scenario, sweep, plugin, output path or queue
+(nothing was run); 2 some guest or step failed, --verify found a page that
+differs, (ksm-diff) some counter differs, or (sweep) some job failed; 3 internal
+error (a bug); 4 (ksm-diff) this host cannot serve as the oracle.`;
 
 class UsageError extends Error {}
 

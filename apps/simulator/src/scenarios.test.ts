@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { NS_PER_MS, NS_PER_S } from '@pagevisor/types';
 import { parseScenario, scenarioJsonSchema, sweepJsonSchema, type Scenario } from '@pagevisor/workloads';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { fileURLToPath } from 'node:url';
+import { loadSweep } from './sweep/sweep.js';
 import type { CheckpointRecord, Report } from './report.js';
 import { runScenario } from './run-scenario.js';
 
@@ -43,7 +45,7 @@ describe('the JSON Schema of scenario files', () => {
     expect(JSON.parse(await readFile(new URL('packages/workloads/sweep.schema.json', root), 'utf8'))).toEqual(sweepJsonSchema());
   });
 
-  it('every example scenario names it by $schema and passes it, and the zod schema alike; a bad one fails both', async () => {
+  it('every example scenario (and sweep) names its schema by $schema and passes it, and the zod schema alike; a bad one fails both', async () => {
     const validate = new Ajv2020({ strict: false, allErrors: true }).compile(JSON.parse(await readFile(schemaFile, 'utf8')));
     const examples = [
       ...(await readdir(dir)).filter((f) => f.endsWith('.json')).map((f) => new URL(f, dir)),
@@ -55,6 +57,15 @@ describe('the JSON Schema of scenario files', () => {
       expect(new URL(json.$schema ?? '', file).href, file.pathname).toBe(schemaFile.href);
       expect(validate(json), `${file.pathname}: ${JSON.stringify(validate.errors)}`).toBe(true);
       expect(() => parseScenario(json)).not.toThrow();
+    }
+    const sweeps = new URL('../sweeps/', import.meta.url);
+    const validateSweep = new Ajv2020({ strict: false, allErrors: true }).compile(JSON.parse(await readFile(new URL('packages/workloads/sweep.schema.json', root), 'utf8')));
+    for (const f of (await readdir(sweeps)).filter((n) => n.endsWith('.json'))) {
+      const file = new URL(f, sweeps);
+      const json = JSON.parse(await readFile(file, 'utf8')) as { $schema?: string };
+      expect(new URL(json.$schema ?? '', file).href).toBe(new URL('packages/workloads/sweep.schema.json', root).href);
+      expect(validateSweep(json), `${f}: ${JSON.stringify(validateSweep.errors)}`).toBe(true);
+      expect((await loadSweep(fileURLToPath(file))).jobs.length).toBeGreaterThan(0);
     }
     const bad = { ...JSON.parse(await readFile(new URL('ksm-merge.json', dir), 'utf8')), machine: { memoryMiB: 0 }, colour: 'blue' };
     expect(validate(bad)).toBe(false);
