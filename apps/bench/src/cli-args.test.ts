@@ -34,7 +34,7 @@ describe('parseCliArgs', () => {
 
   it('refuses an unknown suite, naming the suites', () => {
     expect(() => parseCliArgs(['--suite', 'nano'])).toThrow(UsageError);
-    expect(() => parseCliArgs(['--suite', 'micro,nano'])).toThrow(/unknown suite "nano" \(suites: limits, micro, swap, ksmd, macro, trace, scale\)/);
+    expect(() => parseCliArgs(['--suite', 'micro,nano'])).toThrow(/unknown suite "nano" \(suites: limits, micro, swap, ksmd, macro, sweep, trace, scale\)/);
   });
 
   it('refuses unknown options, positionals and bad values', () => {

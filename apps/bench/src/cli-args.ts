@@ -11,6 +11,7 @@ export const DEFAULT_REPEATS: Readonly<Record<SuiteName, number>> = {
   swap: 5,
   ksmd: 5,
   macro: 3,
+  sweep: 3,
   trace: 3,
   scale: 1,
 };
@@ -36,6 +37,8 @@ Suites (default: all but scale):
   macro   the simulator's scenarios (child processes): dedup none/inline/ksm/esx, swap eviction
           clock/lru/random x shared/per-domain, and the metadata bytes per guest page; each
           --strategy plugin beside them
+  sweep   a 32-job sweep on 1 and 2 local workers and through Redis (redis-server, 2 pagevisor
+          workers), and 200 tiny jobs: the speed-up, Redis against local, overhead per job
   trace   trace replay at 10^4, 10^5 and 10^6 events (a child process each): rate and peak RSS
   scale   the simulator's scenarios/scale-16x1g.json (16 guests x 1 GiB on 8 GiB): wall time,
           simulated time, peak RSS (takes minutes)
@@ -59,8 +62,8 @@ Options:
   --compare FILE   Compare with an earlier --json result: the ratio new/old of every measurement
                    in both, and a verdict (regression, improvement, unchanged) against the noise.
                    Regressions are listed at the end; the exit code stays 0.
-  --repeats N      Timed repeats of every measurement (default: limits/micro/swap/ksmd 5, macro
-                   and trace 3, scale 1).
+  --repeats N      Timed repeats of every measurement (default: limits/micro/swap/ksmd 5, macro,
+                   sweep and trace 3, scale 1).
   --quick          Small sizes, for tests and smoke runs (not comparable with full runs).
   --help           This text.
 

@@ -11,6 +11,7 @@ import { runMacro } from './suites/macro.js';
 import { runMicro } from './suites/micro.js';
 import { runScale } from './suites/scale.js';
 import { runSwap } from './suites/swap.js';
+import { runSweepSuite } from './suites/sweep.js';
 import { runTrace } from './suites/trace.js';
 import { evaluateTargets } from './targets.js';
 
@@ -53,6 +54,7 @@ const RUNNERS: Readonly<Record<SuiteName, (ctx: SuiteContext) => Promise<SuiteRe
   swap: runSwap,
   ksmd: runKsmd,
   macro: runMacro,
+  sweep: runSweepSuite,
   trace: runTrace,
   scale: runScale,
 };

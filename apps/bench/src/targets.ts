@@ -4,6 +4,7 @@ import { KSMD_ID, KSMD_PHASE_NAMES } from './suites/ksmd.js';
 import { SCALE_ID } from './suites/scale.js';
 import { METADATA_ID, METADATA_REPORT_ID, SHARING_SCENARIOS, sharingIds } from './suites/macro.js';
 import { SWAP_IN_ID } from './suites/swap.js';
+import { SWEEP_ID } from './suites/sweep.js';
 
 /** One target of the issue, judged on this run's figures. */
 export interface Target {
@@ -37,6 +38,7 @@ export const TARGET_SOURCES = {
   swapInDeduped: SWAP_IN_ID.deduped,
   /** Per phase of the ksmd suite: pagevisor's figure, whose limit is its ratio to ksmd's. */
   ksmd: Object.fromEntries(KSMD_PHASES.map((p) => [p, KSMD_ID[p].pagevisor])) as Readonly<Record<(typeof KSMD_PHASES)[number], string>>,
+  sweep: SWEEP_ID,
   /** Per sharing scenario (`overcommit`, `reading`): see `sharingIds`. */
   sharing: { overcommit: sharingIds('overcommit'), reading: sharingIds('reading') },
 } as const;
@@ -104,6 +106,12 @@ export function evaluateTargets(measurements: readonly Measurement[], quick: boo
     ...KSMD_PHASES.map((p) =>
       target(`ksmd-${p}`, `${KSMD_PHASE_NAMES[p]}: at least 1.0x ksmd's rate (same run)`, '>=', 1, 'x ksmd', TARGET_SOURCES.ksmd[p], (m) => m.limit?.ratio, { ...quickNote, unmeasured: (m) => m.note }),
     ),
+    target('sweep-speedup', '32-job sweep: 2 local workers at least 1.7x faster than 1', '>=', 1.7, 'x', SWEEP_ID.speedup, (m) => m.median, quickNote),
+    target('sweep-redis', '32-job sweep through Redis with 2 workers within 10% of 2 local workers', '<=', 1.1, 'x local', SWEEP_ID.redisVsLocal, (m) => m.median, {
+      ...quickNote,
+      unmeasured: () => 'not measured (no redis-server on this machine)',
+    }),
+    target('sweep-overhead', 'sweep scheduling overhead per job under 50 ms (200 tiny jobs)', '<', 50, 'ms', SWEEP_ID.overhead, (m) => m.median, quickNote),
     ...SHARING_SCENARIOS.flatMap(({ key: sc, file }) => {
       const ids = TARGET_SOURCES.sharing[sc];
       const prefix = sc === 'overcommit' ? 'sharing' : `sharing-${sc}`;

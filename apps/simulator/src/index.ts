@@ -38,3 +38,7 @@ export {
   type BootedMemory,
   type KsmDiff,
 } from './ksm-diff.js';
+export { QUEUE_NAME, QueueError, runWorker, type WorkerOptions } from './sweep/queue.js';
+export { hasRedisServer, startRedis } from './sweep/redis-server.js';
+export type { ResultRow } from './sweep/results.js';
+export { formatSweep, loadSweep, runSweep, type SweepOptions, type SweepOutcome, type SweepProgress } from './sweep/sweep.js';

@@ -7,7 +7,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureApt, INSTALL_TIMEOUT_MS } from '../../tests/ensure-apt.js';
-import { startRedis } from '../../tests/redis-server.js';
+import { startRedis } from './redis-server.js';
 import type { Report } from '../report.js';
 import { QUEUE_NAME, QueueError } from './queue.js';
 import { runSweep } from './sweep.js';

@@ -1,8 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
-/** Debian's redis-server, if this machine has it (CI installs it: apt-get install redis-server). */
-export const REDIS_SERVER = spawnSync('redis-server', ['--version']).status === 0 ? 'redis-server' : undefined;
+/** True when this machine has a `redis-server` on its PATH (Debian's: apt-get install redis-server). */
+export function hasRedisServer(): boolean {
+  return spawnSync('redis-server', ['--version']).status === 0;
+}
 
 /** A free loopback TCP port. */
 export function freePort(): Promise<number> {
@@ -16,10 +18,13 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A real Redis of this test's own, on a free loopback port, nothing saved; `stop` ends it. */
+/**
+ * A Redis of one's own (for tests and benchmarks): `redis-server` on a free loopback port,
+ * nothing saved to disk; `stop` ends it.
+ */
 export async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort();
-  const server: ChildProcess = spawn(REDIS_SERVER!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`redis-server did not start on port ${port}: ${out}`)), 10_000);
