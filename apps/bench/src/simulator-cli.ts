@@ -56,18 +56,26 @@ export function scenarioFile(scenario: unknown, name: string, links: readonly Pa
   const dir = mkdtempSync(join(tmpdir(), 'pagevisor-bench-scenario-'));
   const remove = (): void => rmSync(dir, { recursive: true, force: true });
   try {
-    for (const link of links) {
-      const at = join(dir, 'node_modules', ...link.name.split('/'));
-      mkdirSync(dirname(at), { recursive: true });
-      // 'junction': a directory link Windows allows without privileges; ignored elsewhere.
-      symlinkSync(link.dir, at, 'junction');
-    }
+    linkPackages(dir, links);
     const path = join(dir, `${name}.json`);
     writeFileSync(path, JSON.stringify(scenario, null, 2));
     return { path, remove };
   } catch (e) {
     remove();
     throw e;
+  }
+}
+
+/**
+ * Makes each of `links` (once each) `dir/node_modules/<name>`, a link to the package's directory,
+ * so that a specifier resolved from `dir` finds the package by its name.
+ */
+export function linkPackages(dir: string, links: readonly PackageLink[]): void {
+  for (const link of new Map(links.map((l) => [l.name, l])).values()) {
+    const at = join(dir, 'node_modules', ...link.name.split('/'));
+    mkdirSync(dirname(at), { recursive: true });
+    // 'junction': a directory link Windows allows without privileges; ignored elsewhere.
+    symlinkSync(link.dir, at, 'junction');
   }
 }
 

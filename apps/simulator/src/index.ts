@@ -41,4 +41,4 @@ export {
 export { QUEUE_NAME, QueueError, runWorker, type WorkerOptions } from './sweep/queue.js';
 export { hasRedisServer, startRedis } from './sweep/redis-server.js';
 export type { ResultRow } from './sweep/results.js';
-export { formatSweep, loadSweep, runSweep, type SweepOptions, type SweepOutcome, type SweepProgress } from './sweep/sweep.js';
+export { formatSweep, loadSweep, runJobs, runSweep, type SweepOptions, type SweepOutcome, type SweepProgress } from './sweep/sweep.js';

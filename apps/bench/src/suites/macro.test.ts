@@ -277,7 +277,7 @@ describe.skipIf(simulatorMissing() !== undefined)(`a quick macro run with --stra
 
   it("lists the plugin's failed runs in the errors, like the built-ins'", () => {
     expect(result.errors).toEqual([
-      expect.stringMatching(/^macro: default scenario, dedup nothing-shared: pagevisor run .*default-nothing-shared\.json: exit code 2 \(8 guests failed; first: .*ENOMEM/),
+      expect.stringMatching(/^macro: default scenario, dedup nothing-shared: 8 guests failed; first: .*ENOMEM/),
       'macro: metadata of the default scenario, dedup nothing-shared: 8 guests of the default scenario failed',
     ]);
     expect(result.measurements.some((m) => m.group === 'default-nothing-shared')).toBe(false);

@@ -1,8 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_SCENARIO, type Scenario } from '@pagevisor/workloads';
+import { runJobs } from '@pagevisor/simulator';
+import { DEFAULT_SCENARIO, jobId, parseScenario, ScenarioError, type Scenario, type Sweep, type SweepJob } from '@pagevisor/workloads';
 import { measurement, type Measurement } from '../measurement.js';
-import { runSimulator, SCENARIO_DIR, scenarioFile, simulatorMissing, type SimRun } from '../simulator-cli.js';
+import { simReportFigures, type SimReportFigures } from '../sim-report.js';
+import { failureSummary, linkPackages, SCENARIO_DIR, simulatorMissing } from '../simulator-cli.js';
 import { BUILT_IN_STRATEGIES, type BenchStrategy, type PackageLink } from '../strategies.js';
 import type { SuiteContext, SuiteResult } from '../suite-context.js';
 import { driveScenario } from './drive-scenario.js';
@@ -209,7 +212,13 @@ export function sharingMeasurements(ms: readonly Measurement[]): Measurement[] {
   return out;
 }
 
-function variantMeasurements(v: Variant, runs: readonly SimRun[]): Measurement[] {
+/** One run of a variant: its report's figures and the peak RSS of the process it ran in. */
+interface MacroRun {
+  readonly figures: SimReportFigures;
+  readonly peakRssBytes: number;
+}
+
+function variantMeasurements(v: Variant, runs: readonly MacroRun[]): Measurement[] {
   const f = runs.map((r) => r.figures);
   const m = (key: string, name: string, unit: string, better: 'higher' | 'lower', samples: number[], exact = false): Measurement => {
     const spread = exact && new Set(samples).size > 1;
@@ -252,7 +261,7 @@ function variantMeasurements(v: Variant, runs: readonly SimRun[]): Measurement[]
   }
   out.push(
     m('wall-ms', 'wall time of the run', 'ms', 'lower', f.map((x) => x.wallMs)),
-    m('peak-rss', 'peak RSS of the process', 'bytes', 'lower', runs.map((r) => r.child.maxRssBytes)),
+    m('peak-rss', 'peak RSS of the process', 'bytes', 'lower', runs.map((r) => r.peakRssBytes)),
   );
   return out;
 }
@@ -307,22 +316,79 @@ async function benchPluginMetadata(ctx: SuiteContext, p: BenchStrategy): Promise
 }
 
 /** Throws when the report names another strategy than the variant's (a run that did not measure what it says). */
-function checkStrategy(v: Variant, run: SimRun): void {
+function checkStrategy(v: Variant, run: MacroRun): void {
   const ran = run.figures.strategy;
   if (ran !== undefined && ran !== v.strategy) throw new Error(`the report says dedup strategy "${ran}" ran, not "${v.strategy}"`);
 }
 
 /** Throws when a run that must swap nothing swapped (its machine does not hold the guests after all). */
-function checkNoSwap(v: Variant, run: SimRun): void {
+function checkNoSwap(v: Variant, run: MacroRun): void {
   const outs = run.figures.swap?.swapOuts ?? 0;
   if (v.expectNoSwap === true && outs > 0) throw new Error(`${outs} pages swapped out on a machine meant to hold every guest`);
 }
 
 /**
- * The macro suite: the matrix through the simulator CLI (a child process per run), then the
- * metadata run, then the metadata run under each `--strategy` plugin. A run that fails (a child
- * exiting 2 because a guest ran out of memory, a plugin's `create` throwing, a report naming
- * another strategy) is listed in the suite's errors and the others still run.
+ * The matrix as one sweep (the simulator's `runJobs`, what `pagevisor sweep` runs): a job per
+ * distinct scenario (variants that resolve to one scenario share its runs: the simulated figures
+ * are deterministic), on one worker, each job in a fresh process (so each report's peak RSS is
+ * its own run's), the whole list `repeats` times. Relative plugin paths are absolute in the
+ * variants already; packages are linked into the jobs' base directory. Returns each job's runs,
+ * and the errors of the jobs that failed (a plugin that does not load, a guest out of memory).
+ */
+async function runMatrix(variants: readonly Variant[], repeats: number): Promise<{ runs: Map<string, MacroRun[]>; errors: Map<string, string> }> {
+  const jobs = new Map<string, SweepJob>();
+  const errors = new Map<string, string>();
+  const idOf = new Map<Variant, string>();
+  for (const v of variants) {
+    try {
+      const scenario = parseScenario(v.scenario);
+      const id = jobId(scenario);
+      idOf.set(v, id);
+      if (!jobs.has(id)) jobs.set(id, { id, axes: { variant: v.group }, scenario });
+    } catch (e) {
+      if (!(e instanceof ScenarioError)) throw e;
+      errors.set(v.group, e.message);
+    }
+  }
+  const sweep: Sweep = { name: 'macro', base: {}, axes: { variant: [...jobs.values()].map((j) => j.axes['variant']) } };
+  const dir = mkdtempSync(join(tmpdir(), 'pagevisor-bench-macro-'));
+  const runs = new Map<string, MacroRun[]>([...jobs.keys()].map((id) => [id, []]));
+  try {
+    linkPackages(dir, variants.flatMap((v) => v.links ?? []));
+    for (let r = 0; r < repeats; r++) {
+      const out = join(dir, `repeat-${r}`);
+      const outcome = await runJobs(sweep, [...jobs.values()], dir, { out, jobs: 1, freshProcesses: true });
+      for (const row of outcome.rows) {
+        if (row.status === 'failed') {
+          errors.set(row.job, row.error ?? 'failed');
+          continue;
+        }
+        const text = readFileSync(join(out, 'runs', `${row.job}.json`), 'utf8');
+        const report = JSON.parse(text) as { wall: { peakRssBytes: number } };
+        const figures = simReportFigures(report);
+        if (figures.failedGuests > 0) errors.set(row.job, failureSummary(text) ?? `${figures.failedGuests} guests failed`);
+        else runs.get(row.job)!.push({ figures, peakRssBytes: report.wall.peakRssBytes });
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // Each variant: its job's runs, or why there are none.
+  const byVariant = new Map<string, MacroRun[]>();
+  for (const v of variants) {
+    const id = idOf.get(v);
+    const error = id === undefined ? errors.get(v.group) : errors.get(id);
+    if (error !== undefined) errors.set(v.group, error);
+    else byVariant.set(v.group, runs.get(id!)!);
+  }
+  return { runs: byVariant, errors };
+}
+
+/**
+ * The macro suite: the matrix as one sweep ({@link runMatrix}), then the metadata run, then the
+ * metadata run under each `--strategy` plugin. A run that fails (a guest out of memory, a
+ * plugin's `create` throwing, a report naming another strategy) is listed in the suite's errors
+ * and the others still count.
  */
 export async function runMacro(ctx: SuiteContext): Promise<SuiteResult> {
   const missing = simulatorMissing();
@@ -330,7 +396,7 @@ export async function runMacro(ctx: SuiteContext): Promise<SuiteResult> {
   const strategies = ctx.strategies ?? [];
   const out: Measurement[] = [];
   const notes: string[] = [
-    `${ctx.repeats} runs of each configuration, each in a child process (pagevisor run FILE --json --quiet); simulated figures must be equal between runs (flagged if not), wall time and peak RSS vary.`,
+    `The matrix is one sweep (the simulator's runJobs, what pagevisor sweep runs): a job per distinct scenario, each run in a fresh worker process, the whole list ${ctx.repeats} times; simulated figures must be equal between runs (flagged if not), wall time and peak RSS vary.`,
   ];
   const dedupPlugins = strategies.filter((p) => p.kind === 'dedup');
   if (dedupPlugins.length > 0) {
@@ -340,33 +406,26 @@ export async function runMacro(ctx: SuiteContext): Promise<SuiteResult> {
     const given = strategies.filter((p) => p.kind === kind);
     if (given.length > 0) notes.push(`${what.split(':')[0]}: ${given.map((p) => `${p.name} (${p.specifier})`).join(', ')}:${what.split(':')[1]}.`);
   }
+  const variants = macroVariants(ctx.quick, strategies);
+  ctx.log(`macro: ${variants.length} configurations as one sweep, ${ctx.repeats} times`);
+  const matrix = await runMatrix(variants, ctx.repeats);
   const errors: string[] = [];
-  // A variant whose scenario (and links) another one ran already takes that one's runs: the
-  // simulated figures are deterministic, so running it again would only spend CPU.
-  const ran = new Map<string, { group: string; runs: SimRun[] }>();
-  for (const v of macroVariants(ctx.quick, strategies)) {
-    const key = JSON.stringify([v.scenario, v.links ?? []]);
-    const same = ran.get(key);
-    ctx.log(`macro: ${v.label}${same === undefined ? '' : ` (the runs of ${same.group})`}`);
-    let file: ReturnType<typeof scenarioFile> | undefined;
+  const firstGroup = new Map<MacroRun[], string>();
+  for (const v of variants) {
+    const error = matrix.errors.get(v.group);
+    const runs = matrix.runs.get(v.group);
     try {
-      let runs = same?.runs;
-      if (runs === undefined) {
-        file = scenarioFile(v.scenario, v.group, v.links);
-        runs = [];
-        for (let r = 0; r < ctx.repeats; r++) runs.push(await runSimulator(file.path));
-        ran.set(key, { group: v.group, runs });
-      }
+      if (error !== undefined || runs === undefined) throw new Error(error ?? 'not run');
       for (const run of runs) {
         checkStrategy(v, run);
         checkNoSwap(v, run);
       }
       out.push(...variantMeasurements(v, runs));
-      if (same !== undefined) notes.push(`${v.group}: the same scenario as ${same.group}, whose runs its figures are.`);
+      const same = firstGroup.get(runs);
+      if (same !== undefined) notes.push(`${v.group}: the same scenario as ${same}, whose runs its figures are.`);
+      else firstGroup.set(runs, v.group);
     } catch (e) {
       errors.push(`${v.label}: ${(e as Error).message}`);
-    } finally {
-      file?.remove();
     }
   }
   const sharing = sharingMeasurements(out);

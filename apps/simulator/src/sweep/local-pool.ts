@@ -56,13 +56,19 @@ export class JobProcess {
   }
 }
 
-/** Runs `jobs` on `workers` {@link JobProcess}es, calling `done` with each result as it comes. */
-export async function runOnLocalWorkers(jobs: readonly JobMessage[], workers: number, done: (result: JobResult) => void): Promise<void> {
+/**
+ * Runs `jobs` on `workers` {@link JobProcess}es, calling `done` with each result as it comes;
+ * with `fresh`, each job in a process of its own (so that its report's peak RSS is its own).
+ */
+export async function runOnLocalWorkers(jobs: readonly JobMessage[], workers: number, done: (result: JobResult) => void, fresh = false): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     const p = new JobProcess();
     try {
-      for (let job = jobs[next++]; job !== undefined; job = jobs[next++]) done(await p.run(job));
+      for (let job = jobs[next++]; job !== undefined; job = jobs[next++]) {
+        done(await p.run(job));
+        if (fresh) p.close();
+      }
     } finally {
       p.close();
     }

@@ -18,6 +18,8 @@ export interface SweepOptions {
   readonly out: string;
   /** Local worker processes (default the number of cores). */
   readonly jobs?: number;
+  /** Each job in a worker process of its own, not one after another in each (its report's peak RSS is then its own). */
+  readonly freshProcesses?: boolean;
   /** `redis://HOST:PORT`: put the jobs on the BullMQ queue there for `pagevisor worker`s to take. */
   readonly queue?: string;
   /** Called as each job ends (and once at the start, with the jobs resumed from `out`). */
@@ -67,6 +69,15 @@ export async function loadSweep(file: string): Promise<{ sweep: Sweep; jobs: Swe
  */
 export async function runSweep(file: string, opts: SweepOptions): Promise<SweepOutcome> {
   const { sweep, jobs, baseDir } = await loadSweep(file);
+  return runJobs(sweep, jobs, baseDir, opts);
+}
+
+/**
+ * What {@link runSweep} does once the file is read: runs `jobs` (of `sweep`; relative plugin
+ * paths resolve from `baseDir`) and writes `opts.out`. The benchmark runner's macro suite runs
+ * its scenario x strategy matrix through it.
+ */
+export async function runJobs(sweep: Sweep, jobs: readonly SweepJob[], baseDir: string, opts: SweepOptions): Promise<SweepOutcome> {
   const runs = join(opts.out, 'runs');
   try {
     await mkdir(runs, { recursive: true });
@@ -96,7 +107,7 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepO
     progress();
   };
   if (opts.queue !== undefined) await runOnQueue(opts.queue, todo, done);
-  else await runOnLocalWorkers(todo, opts.jobs ?? availableParallelism(), done);
+  else await runOnLocalWorkers(todo, opts.jobs ?? availableParallelism(), done, opts.freshProcesses);
   await Promise.all(writes);
   const rows = jobs.map((j) => results.get(j.id)!);
   const axes = Object.keys(sweep.axes);
