@@ -3,6 +3,7 @@ import { Hypervisor, type Mitigations } from '@pagevisor/hypervisor';
 import { asGfn, mixSeed, PAGE_SIZE, Prng } from '@pagevisor/types';
 import { parseScenario, type Scenario } from '@pagevisor/workloads';
 import { runScenario } from './run-scenario.js';
+import { count } from './summary.js';
 
 /** The mitigations an attack can run against ('none': no mitigation). */
 export const MITIGATION_NAMES = ['none', 'trust-groups', 'zero-pages-only', 'uniform-writes'] as const;
@@ -242,13 +243,13 @@ export async function sideChannelReport(strategy: AttackedStrategy, trials: numb
 /** The report as a table: accuracy, write times, frames and savings per mitigation. */
 export function formatSideChannel(r: SideChannelReport): string {
   const lines = [
-    `De-duplication timing attack, ${r.strategy}, ${r.trials} trials (seed ${r.seed}); savings on 4 guests of 2 tenants`,
+    `De-duplication timing attack, ${r.strategy}, ${count(r.trials)} trials (seed ${r.seed}); savings on 4 guests of 2 tenants`,
     '',
     `${'mitigation'.padEnd(16)}${'accuracy'.padStart(9)}${'write held'.padStart(12)}${'not held'.padStart(10)}${'frames'.padStart(8)}${'saved'.padStart(8)}${'cow faults'.padStart(12)}`,
   ];
   for (const { attack: a, savings: s } of r.rows) {
     lines.push(
-      `${a.mitigation.padEnd(16)}${`${(a.accuracy * 100).toFixed(1)}%`.padStart(9)}${`${Math.round(a.meanWriteNsHeld)} ns`.padStart(12)}${`${Math.round(a.meanWriteNsNotHeld)} ns`.padStart(10)}${String(s.machineFramesUsed).padStart(8)}${`${s.savedPct.toFixed(1)}%`.padStart(8)}${String(s.cowFaults).padStart(12)}`,
+      `${a.mitigation.padEnd(16)}${`${(a.accuracy * 100).toFixed(1)}%`.padStart(9)}${`${count(Math.round(a.meanWriteNsHeld))} ns`.padStart(12)}${`${count(Math.round(a.meanWriteNsNotHeld))} ns`.padStart(10)}${count(s.machineFramesUsed).padStart(8)}${`${s.savedPct.toFixed(1)}%`.padStart(8)}${count(s.cowFaults).padStart(12)}`,
     );
   }
   return `${lines.join('\n')}\n`;
