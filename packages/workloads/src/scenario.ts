@@ -301,7 +301,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(scenario)' : out;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string[] {
+/** One line per problem of a zod issue, each naming its field (an unknown key: `x: unknown field`). */
+export function describeIssue(issue: z.core.$ZodIssue): string[] {
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown field`);
   }

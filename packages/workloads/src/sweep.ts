@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { formatPath, parseScenario, ScenarioError, type Scenario } from './scenario.js';
+import { describeIssue, parseScenario, ScenarioError, type Scenario } from './scenario.js';
 import { must, name, object } from './schema-helpers.js';
 
 /** A dotted path into a scenario: names and array indexes, e.g. `dedup.pages_to_scan`, `guests.0.count`. */
@@ -60,11 +60,7 @@ export class SweepError extends Error {
 /** Validates `input` (parsed JSON) as a sweep file. @throws SweepError naming every bad field. */
 export function parseSweep(input: unknown): Sweep {
   const result = SweepSchema.safeParse(input);
-  if (!result.success) {
-    throw new SweepError(
-      result.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys.map((k) => `${formatPath([...i.path, k])}: unknown field`) : [`${formatPath(i.path)}: ${i.message}`])),
-    );
-  }
+  if (!result.success) throw new SweepError(result.error.issues.flatMap(describeIssue));
   return result.data;
 }
 
