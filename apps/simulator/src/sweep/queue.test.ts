@@ -91,6 +91,7 @@ describe('pagevisor sweep --queue with pagevisor worker processes', () => {
   it('fails a job that fails on every attempt, and one made by another pagevisor version, naming why', async () => {
     const lines: string[] = [];
     startWorker(lines);
+    await until('the worker to listen', () => lines.some((x) => x.includes('taking jobs')));
     writeFileSync(join(dir, 'refuses.mjs'), `export default { kind: 'dedup', name: 'refuses', create() { throw new Error('out of ideas'); } };`);
     const file = join(dir, 'refuses.json');
     writeFileSync(file, JSON.stringify({ name: 'refuses', base: TINY_BASE, axes: { 'dedup.strategy': ['./refuses.mjs'] } }));
@@ -100,12 +101,13 @@ describe('pagevisor sweep --queue with pagevisor worker processes', () => {
     // A job as an older pagevisor would have put it.
     const queue = new Queue(QUEUE_NAME, { connection: connection() });
     const events = new QueueEvents(QUEUE_NAME, { connection: connection() });
+    await events.waitUntilReady();
     const job = await queue.add('job', { scenario: {}, version: '0.0.1' }, { jobId: 'old-version' });
-    await expect(job.waitUntilFinished(events)).rejects.toThrow(/the job was made by pagevisor 0\.0\.1; this worker is pagevisor \d+\.\d+\.\d+/);
+    await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow(/the job was made by pagevisor 0\.0\.1; this worker is pagevisor \d+\.\d+\.\d+/);
     await job.remove();
     await events.close();
     await queue.close();
-  }, 60_000);
+  }, 120_000);
 
   it('says plainly when Redis cannot be reached, before running anything', async () => {
     const file = join(dir, 'one.json');
