@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import type { Report } from '../report.js';
 import { runScenario } from '../run-scenario.js';
 import { ensureApt, INSTALL_TIMEOUT_MS } from '../../tests/ensure-apt.js';
 import { TINY_BASE, withoutWall } from '../../tests/tiny-sweep.js';
+import { workerFlags } from './local-pool.js';
 import { loadSweep, runSweep } from './sweep.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pagevisor-sweep-'));
@@ -62,6 +63,13 @@ describe('pagevisor sweep on local workers', () => {
     expect(r.failed).toBe(2);
     // A failed job is not finished: the next run tries it again.
     expect((await runSweep(file, { out: join(dir, 'crash-out'), jobs: 1 })).resumed).toBe(2);
+  });
+
+  it('runs V8 single-threaded in each worker only when the workers take every core', () => {
+    const cores = availableParallelism();
+    expect(workerFlags(1)).toEqual([]);
+    expect(workerFlags(cores + 1)).toEqual(['--single-threaded']);
+    if (cores > 1) expect([workerFlags(cores - 1), workerFlags(cores)]).toEqual([[], ['--single-threaded']]);
   });
 
   it('refuses a bad sweep before running anything, naming the problem', async () => {
