@@ -197,3 +197,41 @@ describe('ArrayFrameTable', () => {
     }
   });
 });
+
+describe('ArrayFrameTable.sharedFrameCounts', () => {
+  it('keeps, as refcounts and flags change, what a walk over the shared frames would count', () => {
+    for (const allocator of [new BuddyAllocator(64), new FreeListAllocator(64)]) {
+      const t = new ArrayFrameTable(allocator);
+      const walk = () => {
+        const c = { mapped: 0, shared: 0, sharing: 0 };
+        for (let m = 0; m < t.totalFrames; m++) {
+          if (t.isFree(asMfn(m)) || (t.flags(asMfn(m)) & FrameFlags.shared) === 0) continue;
+          const refs = t.refcount(asMfn(m));
+          if (refs > 0) {
+            c.mapped++;
+            c.sharing += refs - 1;
+          }
+          if (refs > 1) c.shared++;
+        }
+        return c;
+      };
+      const d = asDomId(1);
+      const a = t.allocFrame(d, asGfn(0));
+      const b = t.allocFrame(d, asGfn(1));
+      expect(t.sharedFrameCounts()).toEqual({ mapped: 0, shared: 0, sharing: 0 });
+      t.setFlags(a, FrameFlags.shared);
+      t.addRef(a, 2);
+      t.setFlags(b, FrameFlags.shared);
+      expect(t.sharedFrameCounts()).toEqual({ mapped: 2, shared: 1, sharing: 2 });
+      t.addRef(b, -1);
+      expect(t.sharedFrameCounts()).toEqual(walk());
+      t.setFlags(a, 0);
+      expect(t.sharedFrameCounts()).toEqual({ mapped: 0, shared: 0, sharing: 0 });
+      t.setFlags(a, FrameFlags.shared);
+      t.freeFrame(a);
+      t.freeFrame(b);
+      expect(t.sharedFrameCounts()).toEqual({ mapped: 0, shared: 0, sharing: 0 });
+      expect(walk()).toEqual(t.sharedFrameCounts());
+    }
+  });
+});

@@ -57,6 +57,10 @@ export class ArrayFrameTable implements FrameTable {
   readonly #union: boolean;
   #m2pLent = false;
   readonly #accounts = new Map<number, Account>();
+  /** Over the frames flagged shared: with a mapping, with two or more, and mappings beyond each one's first. */
+  #sharedMapped = 0;
+  #sharedMulti = 0;
+  #sharedExtra = 0;
 
   /** @param allocator the allocator of the machine's frames; the table spans its totalFrames. */
   constructor(allocator: FrameAllocator) {
@@ -104,6 +108,7 @@ export class ArrayFrameTable implements FrameTable {
     checkMfn(mfn, this.totalFrames, 'freeFrame');
     if (this.allocator.isFree(mfn)) throw new InvariantError(`freeFrame: frame ${mfn} is already free`);
     if ((this.#flags[mfn]! & FrameFlags.zero) !== 0) throw new InvariantError(`freeFrame: frame ${mfn} is the zero frame`);
+    if ((this.#flags[mfn]! & FrameFlags.shared) !== 0) this.#countShared(this.#refcount[mfn]!, -1);
     this.#owner[mfn] = DOMID_INVALID;
     this.#gfn[mfn] = INVALID_GFN;
     this.#refcount[mfn] = 0;
@@ -159,6 +164,10 @@ export class ArrayFrameTable implements FrameTable {
     if (!(count >>> 0 === count)) {
       throw new InvariantError(`addRef: frame ${mfn} refcount ${this.#refcount[mfn]} + ${delta} leaves 0..2^32-1`);
     }
+    if ((this.#flags[mfn]! & FrameFlags.shared) !== 0) {
+      this.#countShared(this.#refcount[mfn]!, -1);
+      this.#countShared(count, 1);
+    }
     this.#refcount[mfn] = count;
     return count;
   }
@@ -172,7 +181,27 @@ export class ArrayFrameTable implements FrameTable {
     checkMfn(mfn, this.totalFrames, 'setFlags');
     if (!(flags >>> 0 === flags && flags <= 0xff)) throw new RangeError(`setFlags: flags ${flags} do not fit a byte`);
     this.#checkAllocated(mfn, 'setFlags');
+    const was = this.#flags[mfn]! & FrameFlags.shared;
+    if (was !== (flags & FrameFlags.shared)) this.#countShared(this.#refcount[mfn]!, was !== 0 ? -1 : 1);
     this.#flags[mfn] = flags;
+  }
+
+  /**
+   * Over the frames flagged shared (the zero frame too, when flagged): `mapped` those with at
+   * least one mapping, `shared` those with two or more, `sharing` the mappings beyond each one's
+   * first. Kept as the counts and flags change: O(1).
+   */
+  sharedFrameCounts(): { mapped: number; shared: number; sharing: number } {
+    return { mapped: this.#sharedMapped, shared: this.#sharedMulti, sharing: this.#sharedExtra };
+  }
+
+  /** Adds (`sign` 1) or removes (-1) a shared frame of `refs` mappings from the counts. */
+  #countShared(refs: number, sign: 1 | -1): void {
+    if (refs > 0) {
+      this.#sharedMapped += sign;
+      this.#sharedExtra += sign * (refs - 1);
+    }
+    if (refs > 1) this.#sharedMulti += sign;
   }
 
   addDomain(dom: DomId, maxPages: number): void {

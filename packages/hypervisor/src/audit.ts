@@ -75,6 +75,7 @@ export function auditHypervisor(hv: AuditedHost): string[] {
   }
 
   let free = 0;
+  const walked = { mapped: 0, shared: 0, sharing: 0 };
   for (let m = 0; m < total; m++) {
     const mfn = asMfn(m);
     const flags = frames.flags(mfn);
@@ -100,6 +101,11 @@ export function auditHypervisor(hv: AuditedHost): string[] {
       report(`mfn ${m}: flagged zero but is not the zero frame`);
     }
     if ((flags & FrameFlags.shared) !== 0) {
+      if (refs > 0) {
+        walked.mapped++;
+        walked.sharing += refs - 1;
+      }
+      if (refs > 1) walked.shared++;
       if (mfn !== zeroMfn && owner !== DOMID_COW) report(`shared mfn ${m}: owner ${owner}, not dom_cow`);
       if (refs !== mapped) report(`shared mfn ${m}: refcount ${refs} but reverse map holds ${mapped}`);
       if (sharedSeen[m] !== mapped) report(`shared mfn ${m}: ${sharedSeen[m]} shared p2m entries but reverse map holds ${mapped}`);
@@ -118,6 +124,11 @@ export function auditHypervisor(hv: AuditedHost): string[] {
     }
   }
   if (free !== frames.freeFrames) report(`${free} frames are free but the allocator counts ${frames.freeFrames}`);
+  // The table's counts of shared frames, what every timeline sample reads, against the walk.
+  const kept = frames.sharedFrameCounts?.();
+  if (kept !== undefined && (kept.mapped !== walked.mapped || kept.shared !== walked.shared || kept.sharing !== walked.sharing)) {
+    report(`shared frames: the frame table counts ${JSON.stringify(kept)}, a walk ${JSON.stringify(walked)}`);
+  }
 
   // The three records of live domains agree: the hypervisor's, the p2m's and the frame table's.
   const live = hv.domains().map((d) => d.id);

@@ -18,12 +18,26 @@ export function sharingSharedPages(h: HostCore): number {
 }
 
 /**
- * One pass over the frame table, whose refcount of a shared frame is its number of mappings:
- * shared frames other than the zero frame mapped at least once (`mapped`) and twice or more
+ * Shared frames other than the zero frame mapped at least once (`mapped`) and twice or more
  * (`shared`), their mappings beyond the first (`sharing`, KSM's pages_sharing), and the zero
- * frame's mappings.
+ * frame's mappings (a shared frame's refcount is its number of mappings): O(1) from the frame
+ * table's own counts when it keeps them, else by a walk.
  */
 export function sharingCounts(h: HostCore): { mapped: number; shared: number; sharing: number; zeroPages: number } {
+  const frames = h.frames;
+  const zeroPages = frames.refcount(h.zeroMfn);
+  const kept = frames.sharedFrameCounts?.();
+  if (kept !== undefined) {
+    // The zero frame is no shared frame of these figures: its part comes off the table's counts.
+    const zeroShared = (frames.flags(h.zeroMfn) & FrameFlags.shared) !== 0;
+    const z = zeroShared ? zeroPages : 0;
+    return { mapped: kept.mapped - (z > 0 ? 1 : 0), shared: kept.shared - (z > 1 ? 1 : 0), sharing: kept.sharing - (z > 0 ? z - 1 : 0), zeroPages };
+  }
+  return sharingCountsByWalk(h);
+}
+
+/** {@link sharingCounts} by a walk of the frame table: for a table that keeps no counts, and for the audit. */
+export function sharingCountsByWalk(h: HostCore): { mapped: number; shared: number; sharing: number; zeroPages: number } {
   const frames = h.frames;
   let mapped = 0;
   let shared = 0;

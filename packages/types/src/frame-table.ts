@@ -61,6 +61,12 @@ export interface FrameTable {
   flags(mfn: Mfn): number;
   /** Sets the flags of frame `mfn`. */
   setFlags(mfn: Mfn, flags: number): void;
+  /**
+   * Optional, O(1): over the frames flagged shared, those with a mapping (`mapped`), with two or
+   * more (`shared`), and the mappings beyond each one's first (`sharing`). Without it the
+   * hypervisor walks the frame table for these figures at every sample.
+   */
+  sharedFrameCounts?(): { mapped: number; shared: number; sharing: number };
 
   /** Starts accounting for `dom` with a limit of `maxPages`. */
   addDomain(dom: DomId, maxPages: number): void;
