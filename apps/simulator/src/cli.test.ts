@@ -462,6 +462,21 @@ describe('pagevisor help and version', () => {
   });
 });
 
+describe('pagevisor run --audit', () => {
+  it('audits on a sample by default and in full when asked; the report is the same either way', async () => {
+    const sampled = await cli('run', file('tiny.json'), '--json');
+    const full = await cli('run', file('tiny.json'), '--json', '--audit', 'full');
+    expect([sampled.code, full.code]).toEqual([ExitCode.ok, ExitCode.ok]);
+    const figures = (text: string): unknown => {
+      const { wall: _wall, ...rest } = JSON.parse(text) as { wall: unknown };
+      return rest;
+    };
+    expect(figures(full.stdout)).toEqual(figures(sampled.stdout));
+    const bad = await cli('run', file('tiny.json'), '--audit', 'half');
+    expect([bad.code, bad.stderr]).toEqual([ExitCode.usage, expect.stringMatching(/option '--audit <depth>' argument 'half' is invalid\. Allowed choices are sample, full/)]);
+  });
+});
+
 describe('pagevisor mistakes', () => {
   it('suggests the command meant for a mistyped one, and the option for a mistyped flag', async () => {
     const command = await cli('rn', file('tiny.json'));

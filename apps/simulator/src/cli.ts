@@ -2,7 +2,7 @@ import { access, constants, readFile, stat, writeFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { PluginError, type PluginKind } from '@pagevisor/types';
+import { PluginError, type AuditDepth, type PluginKind } from '@pagevisor/types';
 import {
   DEFAULT_SCENARIO,
   parseScenario,
@@ -205,6 +205,7 @@ interface RunFlags {
   readonly swapDevice?: string;
   readonly compression?: SwapCompressionName;
   readonly verify?: boolean;
+  readonly audit: AuditDepth;
   readonly quiet?: boolean;
 }
 
@@ -308,6 +309,11 @@ function program(io: CliIo, hooks: CliRunHooks, exit: (code: number) => void): C
     .option(
       '--verify',
       "read every guest page back at the end (after the report's figures are taken) and a sample at each timeline sample, and compare each with what was written to it; exit 2 when a page differs or a guest could not be verified",
+    )
+    .addOption(
+      new Option('--audit <depth>', "the end-of-run audit: sample checks the costliest invariants (re-hashing every indexed frame) on a sample; full checks everything")
+        .choices(['sample', 'full'])
+        .default('sample'),
     )
     .option('-q, --quiet', 'no progress bar (it is shown only when stderr is a terminal)')
     .addHelpText(
@@ -483,6 +489,7 @@ async function run(file: string | undefined, flags: RunFlags, io: CliIo, hooks: 
       ...hooks,
       baseDir: baseDirOf(file),
       ...(flags.verify === true ? { verify: true } : {}),
+      audit: flags.audit,
       ...(bar === undefined ? {} : { onProgress: (p) => bar.update(p) }),
     });
   } catch (e) {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { machineHost, numberedPage, randomPage } from '../tests/machine-host.js';
 import { SharingHost } from '../tests/sharing-host.js';
 import { DEFAULT_INLINE_DEDUP_OPTIONS, InlineDedup, PartitionedDedup, type InlineDedupOptions } from './index.js';
+import { SAMPLE_STRIDE } from './inline-dedup.js';
 
 async function attached(frames = 64, opts?: InlineDedupOptions) {
   const h = await machineHost(frames);
@@ -276,5 +277,29 @@ describe('InlineDedup.audit', () => {
     expect([sh.mfnOf(b, 0), d.audit()]).toEqual([shared, []]);
     d.inner(1)!.remove(shared);
     expect(d.audit()).toEqual([`group 1: inline dedup: shared mfn ${shared} is not indexed, but every frame offered is`]);
+  });
+});
+
+describe('InlineDedup.audit depth', () => {
+  it("re-hashes every indexed frame when full, one in SAMPLE_STRIDE on a 'sample' audit; checks the rest either way", async () => {
+    const { dedup, memory, frameWith } = await attached(512);
+    const mfns = Array.from({ length: 300 }, (_, i) => frameWith(numberedPage(i + 1)));
+    for (const m of mfns) dedup.insert(m, memory.hashFrame(m), 'miss');
+    expect([dedup.audit('full'), dedup.audit('sample')]).toEqual([[], []]);
+    // Every indexed frame's content changes behind the index's back.
+    const byte = new Uint8Array(1);
+    for (const m of mfns) {
+      memory.read(m, 0, byte, 0, 1);
+      memory.write(m, 0, Uint8Array.of(byte[0]! ^ 0xff), 0, 1);
+    }
+    const changed = /indexed under hash .* \(changed while indexed\)/;
+    const full = dedup.audit('full').filter((p) => changed.test(p));
+    const sampled = dedup.audit('sample').filter((p) => changed.test(p));
+    expect(full).toHaveLength(300);
+    expect(dedup.audit()).toEqual(dedup.audit('full'));
+    // 301 live slots (the zero frame's among them): slots 0, 64, ..., 256 are re-hashed.
+    expect(sampled.length).toBeGreaterThanOrEqual(Math.floor(300 / SAMPLE_STRIDE));
+    expect(sampled.length).toBeLessThanOrEqual(Math.ceil(301 / SAMPLE_STRIDE));
+    expect(sampled.every((p) => full.includes(p))).toBe(true);
   });
 });

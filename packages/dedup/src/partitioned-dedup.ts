@@ -16,6 +16,7 @@ import {
   type P2m,
   type P2mTable,
   type ReverseMap,
+  type AuditDepth,
 } from '@pagevisor/types';
 
 /** Largest trust group a {@link PartitionedDedup} accepts (groups are 0 .. MAX_TRUST_GROUP). */
@@ -364,9 +365,9 @@ export class PartitionedDedup implements DedupIndex {
    * domains that map it; no frame other than the zero frame mapped by two groups; every group's
    * knobs at the values set through the composite.
    */
-  audit(): string[] {
+  audit(depth?: AuditDepth): string[] {
     const problems: string[] = [];
-    for (const g of this.list) for (const p of g.index.audit()) problems.push(`group ${g.id}: ${p}`);
+    for (const g of this.list) for (const p of g.index.audit(depth)) problems.push(`group ${g.id}: ${p}`);
     const host = this.host;
     if (host === undefined) return problems;
     const report = (msg: string): void => {

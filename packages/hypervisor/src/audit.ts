@@ -8,6 +8,7 @@ import {
   INVALID_MFN,
   P2M_TYPE_NAMES,
   P2mType,
+  type AuditDepth,
 } from '@pagevisor/types';
 import type { HostCore } from './core.js';
 
@@ -30,7 +31,7 @@ const MAX_PROBLEMS = 50;
  *   parent it is, and no chain of parents comes back to where it started;
  * - the dedup strategy's own audit.
  */
-export function auditHypervisor(hv: AuditedHost): string[] {
+export function auditHypervisor(hv: AuditedHost, depth: AuditDepth = 'full'): string[] {
   const problems: string[] = [];
   const report = (msg: string): void => {
     if (problems.length < MAX_PROBLEMS) problems.push(msg);
@@ -144,7 +145,7 @@ export function auditHypervisor(hv: AuditedHost): string[] {
   } catch (e) {
     report(`allocator: ${e instanceof Error ? e.message : String(e)}`);
   }
-  for (const msg of dedup.audit()) report(`${dedup.name}: ${msg}`);
+  for (const msg of dedup.audit(depth)) report(`${dedup.name}: ${msg}`);
   for (const msg of hv.pager?.audit(live) ?? []) report(`swap: ${msg}`);
   return problems;
 }

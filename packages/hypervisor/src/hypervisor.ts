@@ -17,6 +17,7 @@ import {
   type MachineMemory,
   type Mfn,
   type TotalsStats,
+  type AuditDepth,
 } from '@pagevisor/types';
 import type { ArrayP2m } from '@pagevisor/p2m';
 import type { CowHandler } from '@pagevisor/cow';
@@ -379,9 +380,12 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
     return stats.duplicateFrames(this.core);
   }
 
-  /** Every broken invariant, in words; empty when the state is sound. */
-  audit(): string[] {
-    return auditHypervisor(this.core);
+  /**
+   * Every broken invariant, in words; empty when the state is sound. `depth` `'sample'` lets the
+   * strategy check its costliest invariants on a sample (see DedupIndex.audit); default `'full'`.
+   */
+  audit(depth: AuditDepth = 'full'): string[] {
+    return auditHypervisor(this.core, depth);
   }
 
   /** Metadata bytes held in typed arrays (frame table, p2m, reverse map, dedup index, per-frame arrays); not frame contents. */

@@ -36,7 +36,7 @@ export { mixSeed, Prng } from './prng.js';
 export type { MachineMemory } from './memory.js';
 export { FrameFlags, type FrameAllocator, type FrameTable } from './frame-table.js';
 export type { P2m, P2mTable, ReverseMap } from './p2m.js';
-export type { DedupHost, DedupIndex, InsertReason } from './dedup.js';
+export type { AuditDepth, DedupHost, DedupIndex, InsertReason } from './dedup.js';
 export { CowOutcome, type CowFaultHandler } from './cow.js';
 export type { GuestMemoryAccess, HypercallPort } from './guest.js';
 export type { DomainStats, TotalsStats } from './stats.js';
