@@ -206,7 +206,8 @@ export class HypercallClient {
   }
 
   private call(req: HypercallRequest): HypercallResponse {
-    const res = decodeResponse(req.op, this.port.hypercall(this.caller, encodeRequest(req)));
+    // Typed requests: validated once, by the dispatcher that decodes them.
+    const res = decodeResponse(req.op, this.port.hypercall(this.caller, encodeRequest(req, { validate: false })));
     if (res.rc < 0) throw errorFromRc(res.rc, req.op, res.message);
     return res;
   }

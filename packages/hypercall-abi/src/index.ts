@@ -69,7 +69,7 @@ export {
   type TailSpec,
 } from './layout.js';
 export { hypercallRequestSchema, REQUEST_SCHEMAS, validateRequest } from './schema.js';
-export { decodeRequest, encodeRequest } from './request-codec.js';
+export { decodeRequest, encodeRequest, type EncodeOptions } from './request-codec.js';
 export { decodeResponse, encodeResponse, type HypercallResponse } from './response-codec.js';
 export { errorFromRc, errorResponse, NO_MESSAGE } from './errno.js';
 export { dispatchHypercall, type HypercallHandler, type TmemOid } from './dispatch.js';

@@ -1,9 +1,9 @@
-import { HypervisorError, invariant } from '@pagevisor/types';
+import { HypervisorError, invariant, InvariantError } from '@pagevisor/types';
 import { FIELD_SIZE, OP_LAYOUTS, REQUEST_HEADER, type OpLayout } from './layout.js';
 import { Hypercall, XenMem } from './op-numbers.js';
 import type { HypercallRequest } from './request.js';
 import { validateRequest } from './schema.js';
-import { readField, readStruct, structSize, tailLength, writeStruct } from './struct-codec.js';
+import { checkEncodable, readField, readStruct, structSize, tailLength, writeStruct } from './struct-codec.js';
 
 /** Op name used in errors raised before the operation is known. */
 const UNKNOWN_OP = 'hypercall';
@@ -18,13 +18,36 @@ for (const layout of Object.values(OP_LAYOUTS) as OpLayout[]) {
   else subops.set(layout.subop, [layout]);
 }
 
+/** Options of {@link encodeRequest}. */
+export interface EncodeOptions {
+  /**
+   * Validate the request against its schema first (default true). An in-process caller whose
+   * request is a typed {@link HypercallRequest} passes false: the dispatcher validates what it
+   * decodes, so each hypercall is validated once. Values are then only checked to fit their
+   * fields (no value is written wrapped).
+   */
+  readonly validate?: boolean;
+}
+
 /**
  * Encodes `req` as a request: the 16-byte header, then the op's struct (see OP_LAYOUTS).
- * Validates first: throws HypervisorError(EINVAL) naming the field when an argument is out of range.
+ * Validates first (unless `opts.validate` is false): throws HypervisorError(EINVAL) naming the
+ * field when an argument is out of range.
  */
-export function encodeRequest(req: HypercallRequest): Uint8Array {
-  const valid = validateRequest(req) as unknown as Readonly<Record<string, unknown>>;
-  const layout = OP_LAYOUTS[req.op] as OpLayout;
+export function encodeRequest(req: HypercallRequest, opts: EncodeOptions = {}): Uint8Array {
+  const layout = typeof req === 'object' && req !== null ? (OP_LAYOUTS[req.op] as OpLayout | undefined) : undefined;
+  let valid: Readonly<Record<string, unknown>>;
+  if (opts.validate === false && layout !== undefined) {
+    valid = req as unknown as Readonly<Record<string, unknown>>;
+    checkEncodable(layout.request, valid, req.op, req.op);
+    const domid = valid[layout.domidProp];
+    if (typeof domid !== 'number' || !Number.isInteger(domid) || domid < 0 || domid > 0xffff) {
+      throw new HypervisorError('EINVAL', req.op, `${req.op}.${layout.domidProp}: must be a domain id (0 to 65535), got ${String(domid)}`);
+    }
+  } else {
+    valid = validateRequest(req) as unknown as Readonly<Record<string, unknown>>;
+  }
+  if (layout === undefined) throw new InvariantError(`encodeRequest: no layout for op ${req.op}`);
   const payloadLength = structSize(layout.request, tailLength(layout.request, valid));
   const buf = new Uint8Array(REQUEST_HEADER.size + payloadLength);
   const view = new DataView(buf.buffer);

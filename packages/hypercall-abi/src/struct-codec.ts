@@ -21,9 +21,42 @@ function tailElementSize(layout: StructLayout): number {
   return layout.tail?.element === 'u64' ? 8 : 1;
 }
 
+/** Integers each field type holds as the codec writes it (64-bit ones: safe integers). */
+const FIELD_RANGE: { readonly [T in FieldType]: readonly [number, number] } = {
+  u16: [0, 0xffff],
+  u32: [0, 0xffff_ffff],
+  u64: [0, Number.MAX_SAFE_INTEGER],
+  i64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
 /**
- * Writes `obj` as `layout` at `base`. Values must already be validated: integers that fit their
- * field (safe non-negative integers for u64).
+ * Throws HypervisorError EINVAL, naming the field as `prefix.field`, when a value of `obj` is
+ * not an integer its field holds (or a tail is not what the layout says): the check an encoder
+ * that skips validation still makes, so that no value is written wrapped. What the value may
+ * mean (ranges, flags) is the decoder's validation's to say.
+ */
+export function checkEncodable(layout: StructLayout, obj: Readonly<Record<string, unknown>>, op: string, prefix: string): void {
+  for (const f of layout.fields) {
+    if (f.role !== 'value') continue;
+    const v = obj[f.prop!];
+    const [min, max] = FIELD_RANGE[f.type];
+    // In the words the schemas use, for the bounds they share.
+    const why = typeof v !== 'number' || !Number.isInteger(v) ? 'must be an integer' : v < min ? `must be >= ${min}` : v > max ? `must be <= ${max}` : undefined;
+    if (why !== undefined) throw new HypervisorError('EINVAL', op, `${prefix}.${f.prop!}: ${why}, got ${String(v)}`);
+  }
+  const tail = layout.tail;
+  const t = tail === undefined ? undefined : obj[tail.prop];
+  if (tail === undefined || t === undefined) return;
+  const ok =
+    tail.element === 'u8'
+      ? t instanceof Uint8Array
+      : Array.isArray(t) && t.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= Number.MAX_SAFE_INTEGER);
+  if (!ok) throw new HypervisorError('EINVAL', op, `${prefix}.${tail.prop}: must be ${tail.element === 'u8' ? 'a Uint8Array' : 'an array of safe integers >= 0'}`);
+}
+
+/**
+ * Writes `obj` as `layout` at `base`. Values must already be validated, or at least checked by
+ * {@link checkEncodable}: integers that fit their field (safe non-negative integers for u64).
  */
 export function writeStruct(
   view: DataView,
