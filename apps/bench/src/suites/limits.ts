@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createMachineMemory } from '@pagevisor/machine';
 import { asMfn, PAGE_SIZE, Prng } from '@pagevisor/types';
 import { measurement, type Measurement } from '../measurement.js';
+import { measureNativeLimits, type NativeLimits } from '../native-limits.js';
 import { timeCycle, timeRates } from '../measure.js';
 import type { SuiteContext, SuiteResult } from '../suite-context.js';
 
@@ -103,9 +104,30 @@ export async function runLimits(ctx: SuiteContext): Promise<SuiteResult> {
 
   const m = (group: string, key: string, name: string, samples: number[], unit = 'pages/s'): Measurement =>
     measurement({ suite: 'limits', group, key, name, unit, better: 'higher', samples });
+  ctx.log('limits: the C reference (memcpy, memcmp, XXH64, cc -O2)');
+  let native: NativeLimits | undefined;
+  let nativeNote: string;
+  try {
+    native = await measureNativeLimits(pages, repeats);
+    nativeNote = `native: tools/native-limits/limits.c built with cc -O2, the same shapes (a hot 4 KiB source whose first word changes every page; ${pages} frames touched once), CPU time of one process; its XXH64 (written from the specification) checked equal to xxhash-wasm's on its page. first-touch: the first write to each page of a fresh mapping (the kernel's fault and zeroing), which every new frame pays.`;
+  } catch (e) {
+    nativeNote = `native: not measured: ${(e as Error).message}`;
+  }
+  const nativeRows = native === undefined
+    ? []
+    : [
+        m('native', 'copy', 'C: memcpy 4 KiB into a frame', native.copy),
+        m('native', 'hash', 'C: XXH64 of a hot 4 KiB page', native.hash),
+        m('native', 'hash-cold', 'C: XXH64 of each frame in place (cold)', native.hashCold),
+        m('native', 'compare', 'C: memcmp 4 KiB, equal', native.compare),
+        m('native', 'copy-hash', 'C: XXH64 then memcpy, a loop (new content written)', native.copyHash),
+        m('native', 'hash-compare', 'C: XXH64 then memcmp, a loop (stored content written)', native.hashCompare),
+        m('native', 'first-touch', 'C: first write to a never-touched page', native.firstTouch),
+      ];
   return {
     suite: 'limits',
     measurements: [
+      ...nativeRows,
       m('machine', 'copy', '4 KiB copy', copy),
       m('machine', 'hash', 'xxhash-wasm of 4 KiB', hash),
       m('machine', 'compare', '4 KiB compare (equal, in full)', compare),
@@ -117,6 +139,7 @@ export async function runLimits(ctx: SuiteContext): Promise<SuiteResult> {
     notes: [
       `${pages} frames / file slots per repeat. The file figures are the OS page cache's (a temporary file in ${tmpdir()}, never fsynced), not the disk's.`,
       'copy+hash is the bound of a whole-page write that must hash and copy; hash+compare that of a write finding its content already stored.',
+      nativeNote,
     ],
   };
 }
