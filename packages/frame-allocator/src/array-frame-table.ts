@@ -165,8 +165,11 @@ export class ArrayFrameTable implements FrameTable {
       throw new InvariantError(`addRef: frame ${mfn} refcount ${this.#refcount[mfn]} + ${delta} leaves 0..2^32-1`);
     }
     if ((this.#flags[mfn]! & FrameFlags.shared) !== 0) {
-      this.#countShared(this.#refcount[mfn]!, -1);
-      this.#countShared(count, 1);
+      // The shared counts follow the change from old to count mappings, inline: this is the hot path.
+      const old = this.#refcount[mfn]!;
+      this.#sharedMapped += (count > 0 ? 1 : 0) - (old > 0 ? 1 : 0);
+      this.#sharedMulti += (count > 1 ? 1 : 0) - (old > 1 ? 1 : 0);
+      this.#sharedExtra += (count > 0 ? count - 1 : 0) - (old > 0 ? old - 1 : 0);
     }
     this.#refcount[mfn] = count;
     return count;
