@@ -12,9 +12,9 @@ import {
   type AuditDepth,
 } from '@pagevisor/types';
 
-
 /** In a `'sample'` audit, one indexed frame in this many has its stored hash checked against its content. */
 export const SAMPLE_STRIDE = 64;
+
 /** Options of {@link InlineDedup}. */
 export interface InlineDedupOptions {
   /** Slots of the hash table at start; a power of two, at least 2. Default 1024. */
@@ -290,12 +290,9 @@ export class InlineDedup implements DedupIndex {
    * shared frame is indexed: every one mapped by a domain of the host's p2m (under
    * PartitionedDedup a group's host shows its own domains only, so each group answers for its
    * own frames). The hypervisor's audit requires no frame to be indexed: that is this
-   * strategy's promise, not the interface's.
-   */
-  /**
-   * Broken invariants of the table, in words. With `depth` `'sample'`, the stored hash of only
-   * one indexed frame in {@link SAMPLE_STRIDE} is checked against its content (a re-hash of
-   * every frame was half the end-of-run audit of large runs); everything else always.
+   * strategy's promise, not the interface's. With `depth` `'sample'`, the content of only one
+   * indexed frame in {@link SAMPLE_STRIDE} is re-hashed against its key (a re-hash of every
+   * frame was half the end-of-run audit of large runs); everything else is checked always.
    */
   audit(depth: AuditDepth = 'full'): string[] {
     const host = this.host;

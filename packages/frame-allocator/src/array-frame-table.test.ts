@@ -205,7 +205,7 @@ describe('ArrayFrameTable.sharedFrameCounts', () => {
       const walk = () => {
         const c = { mapped: 0, shared: 0, sharing: 0 };
         for (let m = 0; m < t.totalFrames; m++) {
-          if (t.isFree(asMfn(m)) || (t.flags(asMfn(m)) & FrameFlags.shared) === 0) continue;
+          if (t.isFree(asMfn(m)) || (t.flags(asMfn(m)) & (FrameFlags.shared | FrameFlags.zero)) !== FrameFlags.shared) continue;
           const refs = t.refcount(asMfn(m));
           if (refs > 0) {
             c.mapped++;
@@ -226,6 +226,10 @@ describe('ArrayFrameTable.sharedFrameCounts', () => {
       t.addRef(b, -1);
       expect(t.sharedFrameCounts()).toEqual(walk());
       t.setFlags(a, 0);
+      expect(t.sharedFrameCounts()).toEqual({ mapped: 0, shared: 0, sharing: 0 });
+      // A frame flagged zero (the zero frame) is not counted, shared or not.
+      t.setFlags(a, FrameFlags.shared | FrameFlags.zero);
+      t.addRef(a, 5);
       expect(t.sharedFrameCounts()).toEqual({ mapped: 0, shared: 0, sharing: 0 });
       t.setFlags(a, FrameFlags.shared);
       t.freeFrame(a);

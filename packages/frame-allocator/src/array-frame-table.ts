@@ -14,6 +14,11 @@ import {
 import { BuddyAllocator, LEND_LINKS } from './buddy-allocator.js';
 import { checkMfn } from './check.js';
 
+/** True for a frame {@link ArrayFrameTable.sharedFrameCounts} counts: flagged shared, and not the zero frame. */
+function counted(flags: number): boolean {
+  return (flags & (FrameFlags.shared | FrameFlags.zero)) === FrameFlags.shared;
+}
+
 /** tot_pages and max_pages of one domain (one object per domain, not per page). */
 interface Account {
   totPages: number;
@@ -57,7 +62,7 @@ export class ArrayFrameTable implements FrameTable {
   readonly #union: boolean;
   #m2pLent = false;
   readonly #accounts = new Map<number, Account>();
-  /** Over the frames flagged shared: with a mapping, with two or more, and mappings beyond each one's first. */
+  /** Over the counted frames (see {@link counted}): with a mapping, with two or more, and mappings beyond each one's first. */
   #sharedMapped = 0;
   #sharedMulti = 0;
   #sharedExtra = 0;
@@ -108,7 +113,7 @@ export class ArrayFrameTable implements FrameTable {
     checkMfn(mfn, this.totalFrames, 'freeFrame');
     if (this.allocator.isFree(mfn)) throw new InvariantError(`freeFrame: frame ${mfn} is already free`);
     if ((this.#flags[mfn]! & FrameFlags.zero) !== 0) throw new InvariantError(`freeFrame: frame ${mfn} is the zero frame`);
-    if ((this.#flags[mfn]! & FrameFlags.shared) !== 0) this.#countShared(this.#refcount[mfn]!, -1);
+    if (counted(this.#flags[mfn]!)) this.#countShared(this.#refcount[mfn]!, -1);
     this.#owner[mfn] = DOMID_INVALID;
     this.#gfn[mfn] = INVALID_GFN;
     this.#refcount[mfn] = 0;
@@ -164,12 +169,9 @@ export class ArrayFrameTable implements FrameTable {
     if (!(count >>> 0 === count)) {
       throw new InvariantError(`addRef: frame ${mfn} refcount ${this.#refcount[mfn]} + ${delta} leaves 0..2^32-1`);
     }
-    if ((this.#flags[mfn]! & FrameFlags.shared) !== 0) {
-      // The shared counts follow the change from old to count mappings, inline: this is the hot path.
-      const old = this.#refcount[mfn]!;
-      this.#sharedMapped += (count > 0 ? 1 : 0) - (old > 0 ? 1 : 0);
-      this.#sharedMulti += (count > 1 ? 1 : 0) - (old > 1 ? 1 : 0);
-      this.#sharedExtra += (count > 0 ? count - 1 : 0) - (old > 0 ? old - 1 : 0);
+    if (counted(this.#flags[mfn]!)) {
+      this.#countShared(this.#refcount[mfn]!, -1);
+      this.#countShared(count, 1);
     }
     this.#refcount[mfn] = count;
     return count;
@@ -184,15 +186,15 @@ export class ArrayFrameTable implements FrameTable {
     checkMfn(mfn, this.totalFrames, 'setFlags');
     if (!(flags >>> 0 === flags && flags <= 0xff)) throw new RangeError(`setFlags: flags ${flags} do not fit a byte`);
     this.#checkAllocated(mfn, 'setFlags');
-    const was = this.#flags[mfn]! & FrameFlags.shared;
-    if (was !== (flags & FrameFlags.shared)) this.#countShared(this.#refcount[mfn]!, was !== 0 ? -1 : 1);
+    const was = counted(this.#flags[mfn]!);
+    if (was !== counted(flags)) this.#countShared(this.#refcount[mfn]!, was ? -1 : 1);
     this.#flags[mfn] = flags;
   }
 
   /**
-   * Over the frames flagged shared (the zero frame too, when flagged): `mapped` those with at
-   * least one mapping, `shared` those with two or more, `sharing` the mappings beyond each one's
-   * first. Kept as the counts and flags change: O(1).
+   * Over the frames flagged shared, the zero frame aside: `mapped` those with at least one
+   * mapping, `shared` those with two or more, `sharing` the mappings beyond each one's first.
+   * Kept as the counts and flags change: O(1).
    */
   sharedFrameCounts(): { mapped: number; shared: number; sharing: number } {
     return { mapped: this.#sharedMapped, shared: this.#sharedMulti, sharing: this.#sharedExtra };

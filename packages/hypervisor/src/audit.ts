@@ -102,11 +102,12 @@ export function auditHypervisor(hv: AuditedHost, depth: AuditDepth = 'full'): st
       report(`mfn ${m}: flagged zero but is not the zero frame`);
     }
     if ((flags & FrameFlags.shared) !== 0) {
-      if (refs > 0) {
+      // What the frame table counts of shared frames: the zero frame aside.
+      if (refs > 0 && mfn !== zeroMfn) {
         walked.mapped++;
         walked.sharing += refs - 1;
       }
-      if (refs > 1) walked.shared++;
+      if (refs > 1 && mfn !== zeroMfn) walked.shared++;
       if (mfn !== zeroMfn && owner !== DOMID_COW) report(`shared mfn ${m}: owner ${owner}, not dom_cow`);
       if (refs !== mapped) report(`shared mfn ${m}: refcount ${refs} but reverse map holds ${mapped}`);
       if (sharedSeen[m] !== mapped) report(`shared mfn ${m}: ${sharedSeen[m]} shared p2m entries but reverse map holds ${mapped}`);

@@ -24,20 +24,12 @@ export function sharingSharedPages(h: HostCore): number {
  * table's own counts when it keeps them, else by a walk.
  */
 export function sharingCounts(h: HostCore): { mapped: number; shared: number; sharing: number; zeroPages: number } {
-  const frames = h.frames;
-  const zeroPages = frames.refcount(h.zeroMfn);
-  const kept = frames.sharedFrameCounts?.();
-  if (kept !== undefined) {
-    // The zero frame is no shared frame of these figures: its part comes off the table's counts.
-    const zeroShared = (frames.flags(h.zeroMfn) & FrameFlags.shared) !== 0;
-    const z = zeroShared ? zeroPages : 0;
-    return { mapped: kept.mapped - (z > 0 ? 1 : 0), shared: kept.shared - (z > 1 ? 1 : 0), sharing: kept.sharing - (z > 0 ? z - 1 : 0), zeroPages };
-  }
-  return sharingCountsByWalk(h);
+  const kept = h.frames.sharedFrameCounts?.();
+  return kept === undefined ? sharingCountsByWalk(h) : { ...kept, zeroPages: h.frames.refcount(h.zeroMfn) };
 }
 
-/** {@link sharingCounts} by a walk of the frame table: for a table that keeps no counts, and for the audit. */
-export function sharingCountsByWalk(h: HostCore): { mapped: number; shared: number; sharing: number; zeroPages: number } {
+/** {@link sharingCounts} by a walk of the frame table, for a table that keeps no counts. */
+function sharingCountsByWalk(h: HostCore): { mapped: number; shared: number; sharing: number; zeroPages: number } {
   const frames = h.frames;
   let mapped = 0;
   let shared = 0;

@@ -62,8 +62,9 @@ export interface FrameTable {
   /** Sets the flags of frame `mfn`. */
   setFlags(mfn: Mfn, flags: number): void;
   /**
-   * Optional, O(1): over the frames flagged shared, those with a mapping (`mapped`), with two or
-   * more (`shared`), and the mappings beyond each one's first (`sharing`). Without it the
+   * Optional, O(1): over the frames flagged shared, the zero frame (flagged zero) aside, those
+   * with a mapping (`mapped`), with two or more (`shared`), and the mappings beyond each one's
+   * first (`sharing`). Without it the
    * hypervisor walks the frame table for these figures at every sample.
    */
   sharedFrameCounts?(): { mapped: number; shared: number; sharing: number };

@@ -89,9 +89,8 @@ export function expandSweep(sweep: Sweep, base: unknown): SweepJob[] {
       seen.add(id);
       jobs.push({ id, axes: values, scenario: parsed });
     } catch (e) {
-      if (e instanceof ScenarioError) issues.push(...e.issues.map((i) => `${where}: ${i}`));
-      else if (e instanceof SweepError) issues.push(...e.issues.map((i) => `${where}: ${i}`));
-      else throw e;
+      if (!(e instanceof ScenarioError || e instanceof SweepError)) throw e;
+      issues.push(...e.issues.map((i) => `${where}: ${i}`));
       if (issues.length >= 20) break;
     }
   }
