@@ -162,6 +162,12 @@ interface RunPlugins {
  * The module specifiers of the parts that are not built-ins, for a report (`{ plugins: { strategy:
  * "./mine.mjs" } }`); nothing when every part is built in, so reports of built-ins stay as they were.
  */
+/** The machine's page buffers that it hashes in place, for the guests' scratch pages, when it has them. */
+function pageBufferOf(hv: Hypervisor): { pageBuffer?: (pages: number) => Uint8Array } {
+  const memory = hv.memory;
+  return memory.pageBuffer === undefined ? {} : { pageBuffer: (pages) => memory.pageBuffer!(pages) };
+}
+
 function pluginsOf(parts: Readonly<Record<string, LoadedPlugin>>): { plugins?: Record<string, string> } {
   const specifiers = Object.fromEntries(Object.entries(parts).filter(([, l]) => !l.builtIn).map(([k, l]) => [k, l.specifier]));
   return Object.keys(specifiers).length === 0 ? {} : { plugins: specifiers };
@@ -181,7 +187,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       if (spec.mergeable) hv.setDomainMergeable(domId, true);
       const seed = mixSeed(s.seed, guests.length);
       const hypercalls = new HypercallClient(hv, domId);
-      const guest = new SyntheticGuest(spec, domId, seed, { memory: hv, hypercalls, control: hv }, { durationNs, trackContent: verifyOptions !== undefined });
+      const guest = new SyntheticGuest(spec, domId, seed, { memory: hv, hypercalls, control: hv, ...pageBufferOf(hv) }, { durationNs, trackContent: verifyOptions !== undefined });
       guests.push({ name, guest });
       stepGuests.set(name, guest.content === null ? { domId, shim: guest.shim } : { domId, shim: guest.shim, content: guest.content });
     }

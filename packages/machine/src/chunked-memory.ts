@@ -1,5 +1,6 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { PAGE_SHIFT, PAGE_SIZE, type MachineMemory, type Mfn } from '@pagevisor/types';
+import { hashedMemory, pageBuffer, PageHasher, type PageHash } from './page-hash.js';
 import { wordChecksum } from './word-checksum.js';
 
 /** Frames per chunk when none is given: 65536 frames = 256 MiB. */
@@ -20,14 +21,12 @@ export interface MachineMemoryOptions {
   chunkFrames?: number;
 }
 
-/** A 32-bit hash of a byte array, such as xxhash-wasm's `h32Raw`. */
-export type Hash32 = (input: Uint8Array, seed?: number) => number;
-
 /**
- * Machine RAM held in `Buffer` chunks over `ArrayBuffer`s, each allocated on the first write
- * into it: a machine larger than 4 GiB costs nothing until used, and a frame of an untouched
- * chunk reads as zeros. Every operation is a native memcpy/memcmp/memset on the chunk, with
- * no allocation per call.
+ * Machine RAM held in chunks, each a WebAssembly memory allocated on the first write into it: a
+ * machine larger than 4 GiB costs nothing until used, and a frame of an untouched chunk reads as
+ * zeros. Copy, compare and zero are native memcpy/memcmp/memset on a `Buffer` over the chunk;
+ * the page hash (XXH64, low 32 bits) runs in WebAssembly on the frame where it lies, with no copy.
+ * No operation allocates.
  *
  * Out-of-range frames, offsets or lengths are programming errors and throw `RangeError`.
  */
@@ -42,23 +41,20 @@ export class ChunkedMemory implements MachineMemory {
   readonly #shift: number;
   readonly #mask: number;
   readonly #chunks: (Buffer | undefined)[];
-  readonly #hash32: Hash32;
+  /** The in-place page hash of each allocated chunk. */
+  readonly #hashes: (PageHash | undefined)[];
+  /** Hashes pages that are not frames (hashPage). */
+  readonly #hasher = new PageHasher();
   /** Private zeros: callers may scribble on the exported ZERO_PAGE, never on this. */
   readonly #zeros: Buffer = Buffer.alloc(PAGE_SIZE);
-  /** Frames are copied here before hashing so that hashing allocates no view per call. */
-  readonly #scratch: Uint8Array = new Uint8Array(PAGE_SIZE);
   readonly #zeroHash: number;
   /** Int32Array views of the chunks, made on the first checksumFrame of each. */
   readonly #words: (Int32Array | undefined)[] = [];
   readonly #zeroChecksum = wordChecksum(new Int32Array(PAGE_SIZE / 4), 0);
   #allocatedChunks = 0;
 
-  /**
-   * @param opts size of the machine and of its chunks.
-   * @param hash32 the 32-bit hash used by hashFrame/hashPage (xxhash-wasm's `h32Raw`);
-   *   {@link createMachineMemory} supplies it.
-   */
-  constructor(opts: MachineMemoryOptions, hash32: Hash32) {
+  /** @param opts size of the machine and of its chunks. */
+  constructor(opts: MachineMemoryOptions) {
     const { frames } = opts;
     const chunkFrames = opts.chunkFrames ?? DEFAULT_CHUNK_FRAMES;
     if (!Number.isInteger(frames) || frames < 1 || frames > MAX_MACHINE_FRAMES) {
@@ -81,8 +77,8 @@ export class ChunkedMemory implements MachineMemory {
     this.#mask = chunkFrames - 1;
     this.chunkCount = Math.ceil(frames / chunkFrames);
     this.#chunks = new Array<Buffer | undefined>(this.chunkCount).fill(undefined);
-    this.#hash32 = hash32;
-    this.#zeroHash = hash32(this.#zeros);
+    this.#hashes = new Array<PageHash | undefined>(this.chunkCount).fill(undefined);
+    this.#zeroHash = this.#hasher.hash(this.#zeros);
   }
 
   /** Chunks allocated so far (touched by a write). */
@@ -176,12 +172,9 @@ export class ChunkedMemory implements MachineMemory {
 
   hashFrame(mfn: Mfn): number {
     this.#checkMfn(mfn);
-    const chunk = this.#chunks[mfn >>> this.#shift];
-    if (chunk === undefined) return this.#zeroHash;
-    const start = (mfn & this.#mask) << PAGE_SHIFT;
-    // A memcpy into scratch costs about what a subarray view does, and leaves no garbage.
-    chunk.copy(this.#scratch, 0, start, start + PAGE_SIZE);
-    return this.#hash32(this.#scratch);
+    const hash = this.#hashes[mfn >>> this.#shift];
+    if (hash === undefined) return this.#zeroHash;
+    return hash((mfn & this.#mask) << PAGE_SHIFT) >>> 0;
   }
 
   checksumFrame(mfn: Mfn): number {
@@ -197,9 +190,14 @@ export class ChunkedMemory implements MachineMemory {
     return wordChecksum(words, (mfn & this.#mask) << (PAGE_SHIFT - 2));
   }
 
+  /** A buffer of `pages` pages that hashPage hashes in place ({@link pageBuffer}). */
+  pageBuffer(pages: number): Uint8Array {
+    return pageBuffer(pages);
+  }
+
   hashPage(page: Uint8Array): number {
     this.#checkPage(page, 'hashPage');
-    return this.#hash32(page);
+    return this.#hasher.hash(page);
   }
 
   #chunkForWrite(mfn: number): Buffer {
@@ -207,9 +205,11 @@ export class ChunkedMemory implements MachineMemory {
     const chunk = this.#chunks[index];
     if (chunk !== undefined) return chunk;
     const frames = Math.min(this.chunkFrames, this.frames - index * this.chunkFrames);
-    // A fresh ArrayBuffer is zero-filled (calloc): the OS commits its pages only when written.
-    const fresh = Buffer.from(new ArrayBuffer(frames * PAGE_SIZE));
+    // A fresh memory is zero-filled: the OS commits its pages only when written.
+    const { buffer, hash } = hashedMemory(frames * PAGE_SIZE);
+    const fresh = Buffer.from(buffer, 0, frames * PAGE_SIZE);
     this.#chunks[index] = fresh;
+    this.#hashes[index] = hash;
     this.#allocatedChunks++;
     return fresh;
   }

@@ -3,8 +3,8 @@ export {
   DEFAULT_CHUNK_FRAMES,
   MAX_CHUNK_FRAMES,
   MAX_MACHINE_FRAMES,
-  type Hash32,
   type MachineMemoryOptions,
 } from './chunked-memory.js';
 export { createMachineMemory } from './create-machine-memory.js';
 export { ZERO_PAGE } from './zero-page.js';
+export { pageBuffer } from './page-hash.js';

@@ -23,7 +23,7 @@ export interface MachineMemory {
   compareFrames(a: Mfn, b: Mfn): number;
   /** True when frame `mfn` holds exactly the PAGE_SIZE bytes of `page` (a full compare). */
   frameEquals(mfn: Mfn, page: Uint8Array): boolean;
-  /** 32-bit xxhash of frame `mfn`. */
+  /** 32-bit hash of frame `mfn` (the built-in machine: XXH64's low 32 bits). */
   hashFrame(mfn: Mfn): number;
   /**
    * A fast 32-bit checksum of frame `mfn` (not xxhash, and not equal to hashFrame): equal contents
@@ -31,6 +31,11 @@ export interface MachineMemory {
    * changed since its last visit (KSM's checksum), where hashFrame is the index's hash.
    */
   checksumFrame(mfn: Mfn): number;
-  /** 32-bit xxhash of the PAGE_SIZE bytes of `page`; equal to hashFrame of a frame holding them. */
+  /** 32-bit hash of the PAGE_SIZE bytes of `page`; equal to hashFrame of a frame holding them. */
   hashPage(page: Uint8Array): number;
+  /**
+   * Optional: a zero-filled buffer of `pages` pages that hashPage reads in place, without the copy
+   * it makes of other pages; for callers that build pages to write (a guest's scratch page).
+   */
+  pageBuffer?(pages: number): Uint8Array;
 }

@@ -241,5 +241,34 @@ describe('SyntheticGuest failures', () => {
     expect(() => new SyntheticGuest(spec, asDomId(1), 1, ports, { batchPages: 0 })).toThrow(RangeError);
     expect(() => new SyntheticGuest(spec, asDomId(1), 1, ports, { durationNs: -1 })).toThrow(RangeError);
     expect(() => new SyntheticGuest({ ...spec, bootPagesPerS: 0 }, asDomId(1), 1, ports)).toThrow(RangeError);
+    expect(() => new SyntheticGuest(spec, asDomId(1), 1, { ...ports, pageBuffer: () => new Uint8Array(PAGE_SIZE - 1) })).toThrow(/pageBuffer\(1\) must give 4096 bytes/);
+    expect(() => new SyntheticGuest(spec, asDomId(1), 1, { ...ports, pageBuffer: () => new Uint8Array(PAGE_SIZE + 2).subarray(2) })).toThrow(/aligned/);
+  });
+
+  it('builds every page it writes in the scratch page its pageBuffer port gives, and writes the same pages as without one', () => {
+    const small = { ...spec, memoryMiB: 2 };
+    const plain = boot(small, 1, 9);
+    const host = new FakeHost();
+    const backing = new ArrayBuffer(3 * PAGE_SIZE);
+    const asked: number[] = [];
+    const sources = new Set<ArrayBufferLike>();
+    const writePage = host.writePage.bind(host);
+    host.writePage = (dom, gfn, offset, src, srcOffset, length) => {
+      sources.add(src.buffer);
+      writePage(dom, gfn, offset, src, srcOffset, length);
+    };
+    const guest = new SyntheticGuest(small, asDomId(1), 9, {
+      memory: host,
+      hypercalls: host,
+      pageBuffer: (pages) => {
+        asked.push(pages);
+        return new Uint8Array(backing, PAGE_SIZE, pages * PAGE_SIZE);
+      },
+    });
+    runToEnd(guest);
+    expect(asked).toEqual([1]);
+    expect([...sources]).toEqual([backing]);
+    expect(host.pages.size).toBe(plain.host.pages.size);
+    for (const [key, page] of plain.host.pages) expect(Buffer.compare(host.pages.get(key)!, page), key).toBe(0);
   });
 });

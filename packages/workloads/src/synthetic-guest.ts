@@ -31,6 +31,11 @@ export interface GuestPorts {
   readonly hypercalls: GuestHypercalls;
   /** The toolstack's port, for its shim to fork through (without it, a fork is EPERM). */
   readonly control?: HypercallPort;
+  /**
+   * Where the guest's scratch page (each page it writes is built there) comes from: the machine's
+   * `pageBuffer`, so that the hypervisor hashes the page in place. Default: a plain buffer.
+   */
+  readonly pageBuffer?: (pages: number) => Uint8Array;
 }
 
 /** What a guest needs of its spec (a {@link GuestSpec} has all of it). */
@@ -192,8 +197,8 @@ export class SyntheticGuest {
   /** Reads the file image while boot is in it; null before and after (its chunk is freed). */
   private imageReader: ImageReader | null = null;
   private readonly readBuf = new Uint8Array(READ_BYTES);
-  private readonly scratch32 = new Uint32Array(PAGE_WORDS);
-  private readonly scratch8 = new Uint8Array(this.scratch32.buffer);
+  private readonly scratch32: Uint32Array;
+  private readonly scratch8: Uint8Array;
 
   private stateValue: GuestState = 'booting';
   private failureValue: GuestFailure | null = null;
@@ -235,6 +240,11 @@ export class SyntheticGuest {
     if (!(spec.bootPagesPerS > 0)) throw new RangeError('SyntheticGuest: bootPagesPerS must be > 0');
     this.domId = domId;
     this.ports = ports;
+    this.scratch8 = ports.pageBuffer?.(1) ?? new Uint8Array(PAGE_SIZE);
+    if (this.scratch8.length !== PAGE_SIZE || this.scratch8.byteOffset % 4 !== 0) {
+      throw new RangeError(`SyntheticGuest: pageBuffer(1) must give ${PAGE_SIZE} bytes at a 4-byte aligned offset`);
+    }
+    this.scratch32 = new Uint32Array(this.scratch8.buffer, this.scratch8.byteOffset, PAGE_WORDS);
     this.prng = new Prng(seed);
     this.pages = mibToPages(spec.memoryMiB);
     this.image = fileImageOf(spec, this.pages);

@@ -1,0 +1,65 @@
+import { PAGE_SIZE } from '@pagevisor/types';
+import { XXH64_PAGE_WASM } from './xxh64-page-wasm.js';
+
+/** Hashes the page at a byte offset of one WebAssembly memory, in place: XXH64's low 32 bits. */
+export type PageHash = (offset: number) => number;
+
+/**
+ * The part of the WebAssembly JavaScript API used here: the package compiles without the DOM
+ * library (whose declarations carry it) and runs on Node's global WebAssembly.
+ */
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Memory: new (descriptor: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer };
+  Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
+};
+
+let compiled: object | undefined;
+/** The in-place hash of every memory made here, by its buffer (PageHasher looks pages up in it). */
+const inPlace = new WeakMap<ArrayBuffer, PageHash>();
+
+/**
+ * Memory of `bytes` bytes (rounded up to WebAssembly's 64 KiB pages) and the XXH64 of a page
+ * read in place from it. The memory is zero-filled and never grows, so views of its buffer stay valid.
+ */
+export function hashedMemory(bytes: number): { buffer: ArrayBuffer; hash: PageHash } {
+  compiled ??= new WebAssembly.Module(Buffer.from(XXH64_PAGE_WASM, 'base64'));
+  const pages = Math.ceil(bytes / 65536);
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  const instance = new WebAssembly.Instance(compiled, { env: { memory } });
+  const hash = instance.exports['page'] as PageHash;
+  inPlace.set(memory.buffer, hash);
+  return { buffer: memory.buffer, hash };
+}
+
+/**
+ * A zero-filled buffer of `pages` pages that {@link PageHasher} hashes in place: a page to be
+ * written to the machine, built in one, is hashed without a copy.
+ */
+export function pageBuffer(pages: number): Uint8Array {
+  if (!Number.isInteger(pages) || pages < 1 || pages > 65536) throw new RangeError(`pageBuffer: pages must be an integer in 1..65536, got ${pages}`);
+  return new Uint8Array(hashedMemory(pages * PAGE_SIZE).buffer, 0, pages * PAGE_SIZE);
+}
+
+/**
+ * Hashes pages anywhere: a page in a buffer from {@link pageBuffer} (or a machine's chunk) in
+ * place, any other first copied into a page of WebAssembly memory.
+ */
+export class PageHasher {
+  readonly #staging: Buffer;
+  readonly #hash: PageHash;
+
+  constructor() {
+    const { buffer, hash } = hashedMemory(PAGE_SIZE);
+    this.#staging = Buffer.from(buffer, 0, PAGE_SIZE);
+    this.#hash = hash;
+  }
+
+  /** XXH64's low 32 bits of the PAGE_SIZE bytes of `page` at `offset`. */
+  hash(page: Uint8Array, offset = 0): number {
+    const inPlaceHash = inPlace.get(page.buffer as ArrayBuffer);
+    if (inPlaceHash !== undefined) return inPlaceHash(page.byteOffset + offset) >>> 0;
+    Buffer.prototype.copy.call(page, this.#staging, 0, offset, offset + PAGE_SIZE);
+    return this.#hash(0) >>> 0;
+  }
+}
