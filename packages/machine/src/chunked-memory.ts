@@ -1,7 +1,6 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { PAGE_SHIFT, PAGE_SIZE, type MachineMemory, type Mfn } from '@pagevisor/types';
 import { hashedMemory, pageBuffer, PageHasher, type PageHash } from './page-hash.js';
-import { wordChecksum } from './word-checksum.js';
 
 /** Frames per chunk when none is given: 65536 frames = 256 MiB. */
 export const DEFAULT_CHUNK_FRAMES = 65536;
@@ -25,7 +24,8 @@ export interface MachineMemoryOptions {
  * Machine RAM held in chunks, each a WebAssembly memory allocated on the first write into it: a
  * machine larger than 4 GiB costs nothing until used, and a frame of an untouched chunk reads as
  * zeros. Copy, compare and zero are native memcpy/memcmp/memset on a `Buffer` over the chunk;
- * the page hash (XXH64, low 32 bits) runs in WebAssembly on the frame where it lies, with no copy.
+ * the page hash (XXH64, low 32 bits) and checksum run in WebAssembly on the frame where it lies,
+ * with no copy.
  * No operation allocates.
  *
  * Out-of-range frames, offsets or lengths are programming errors and throw `RangeError`.
@@ -41,16 +41,15 @@ export class ChunkedMemory implements MachineMemory {
   readonly #shift: number;
   readonly #mask: number;
   readonly #chunks: (Buffer | undefined)[];
-  /** The in-place page hash of each allocated chunk. */
+  /** The in-place page hash and checksum of each allocated chunk. */
   readonly #hashes: (PageHash | undefined)[];
+  readonly #checksums: (PageHash | undefined)[];
   /** Hashes pages that are not frames (hashPage). */
   readonly #hasher = new PageHasher();
   /** Private zeros: callers may scribble on the exported ZERO_PAGE, never on this. */
   readonly #zeros: Buffer = Buffer.alloc(PAGE_SIZE);
   readonly #zeroHash: number;
-  /** Int32Array views of the chunks, made on the first checksumFrame of each. */
-  readonly #words: (Int32Array | undefined)[] = [];
-  readonly #zeroChecksum = wordChecksum(new Int32Array(PAGE_SIZE / 4), 0);
+  readonly #zeroChecksum: number;
   #allocatedChunks = 0;
 
   /** @param opts size of the machine and of its chunks. */
@@ -78,7 +77,9 @@ export class ChunkedMemory implements MachineMemory {
     this.chunkCount = Math.ceil(frames / chunkFrames);
     this.#chunks = new Array<Buffer | undefined>(this.chunkCount).fill(undefined);
     this.#hashes = new Array<PageHash | undefined>(this.chunkCount).fill(undefined);
+    this.#checksums = new Array<PageHash | undefined>(this.chunkCount).fill(undefined);
     this.#zeroHash = this.#hasher.hash(this.#zeros);
+    this.#zeroChecksum = hashedMemory(PAGE_SIZE).checksum(0) >>> 0;
   }
 
   /** Chunks allocated so far (touched by a write). */
@@ -113,8 +114,11 @@ export class ChunkedMemory implements MachineMemory {
       throw new RangeError(`write: src range ${srcOffset}+${length} outside a buffer of ${src.length} bytes`);
     }
     const chunk = this.#chunkForWrite(mfn);
-    // Buffer's copy works on any Uint8Array source and, unlike set(), needs no subarray view.
-    Buffer.prototype.copy.call(src, chunk, ((mfn & this.#mask) << PAGE_SHIFT) + offset, srcOffset, srcOffset + length);
+    const at = ((mfn & this.#mask) << PAGE_SHIFT) + offset;
+    // set() is a plain memmove of a whole source; Buffer's copy takes a range of it without a
+    // subarray view, at about 15% more a page.
+    if (srcOffset === 0 && length === src.length) chunk.set(src, at);
+    else Buffer.prototype.copy.call(src, chunk, at, srcOffset, srcOffset + length);
   }
 
   copyFrame(dst: Mfn, src: Mfn): void {
@@ -179,15 +183,9 @@ export class ChunkedMemory implements MachineMemory {
 
   checksumFrame(mfn: Mfn): number {
     this.#checkMfn(mfn);
-    const index = mfn >>> this.#shift;
-    const chunk = this.#chunks[index];
-    if (chunk === undefined) return this.#zeroChecksum;
-    let words = this.#words[index];
-    if (words === undefined || words.buffer !== chunk.buffer) {
-      words = new Int32Array(chunk.buffer, chunk.byteOffset, chunk.length >>> 2);
-      this.#words[index] = words;
-    }
-    return wordChecksum(words, (mfn & this.#mask) << (PAGE_SHIFT - 2));
+    const checksum = this.#checksums[mfn >>> this.#shift];
+    if (checksum === undefined) return this.#zeroChecksum;
+    return checksum((mfn & this.#mask) << PAGE_SHIFT) >>> 0;
   }
 
   /** A buffer of `pages` pages that hashPage hashes in place ({@link pageBuffer}). */
@@ -206,10 +204,11 @@ export class ChunkedMemory implements MachineMemory {
     if (chunk !== undefined) return chunk;
     const frames = Math.min(this.chunkFrames, this.frames - index * this.chunkFrames);
     // A fresh memory is zero-filled: the OS commits its pages only when written.
-    const { buffer, hash } = hashedMemory(frames * PAGE_SIZE);
+    const { buffer, hash, checksum } = hashedMemory(frames * PAGE_SIZE);
     const fresh = Buffer.from(buffer, 0, frames * PAGE_SIZE);
     this.#chunks[index] = fresh;
     this.#hashes[index] = hash;
+    this.#checksums[index] = checksum;
     this.#allocatedChunks++;
     return fresh;
   }

@@ -12,6 +12,38 @@ async function reference(): Promise<(page: Uint8Array) => number> {
   return (page) => Number(BigInt.asUintN(32, h64Raw(page)));
 }
 
+/**
+ * The page checksum as it was first written, in JavaScript over a page's 32-bit words: the
+ * WebAssembly one must give the same values (KSM's scans, and so its figures, depend on them).
+ */
+function wordChecksum(words: Int32Array): number {
+  let [a, b, c, d] = [0x9e3779b9 | 0, 0x85ebca6b | 0, 0xc2b2ae35 | 0, 0x27d4eb2f | 0];
+  for (let i = 0; i < 1024; i += 4) {
+    a = Math.imul(a ^ words[i]!, 0x85ebca6b);
+    b = Math.imul(b ^ words[i + 1]!, 0xc2b2ae35);
+    c = Math.imul(c ^ words[i + 2]!, 0x27d4eb2f);
+    d = Math.imul(d ^ words[i + 3]!, 0x165667b1);
+  }
+  const h = a ^ Math.imul(b ^ (b >>> 15), 31) ^ Math.imul(c ^ (c >>> 13), 17) ^ (d ^ (d >>> 16));
+  return Math.imul(h ^ (h >>> 16), 0x7feb352d) >>> 0;
+}
+
+describe('the page checksum', () => {
+  it('is the four-lane multiply-xor over the words, read in place', () => {
+    const { buffer, checksum } = hashedMemory(4 * PAGE_SIZE);
+    const bytes = new Uint8Array(buffer, 0, 4 * PAGE_SIZE);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: PAGE_SIZE, maxLength: PAGE_SIZE }), fc.integer({ min: 0, max: 3 }), (page, f) => {
+        bytes.set(page, f * PAGE_SIZE);
+        expect(checksum(f * PAGE_SIZE) >>> 0).toBe(wordChecksum(new Int32Array(page.buffer, page.byteOffset, 1024)));
+      }),
+      { numRuns: 200 },
+    );
+    bytes.fill(0);
+    expect(checksum(0) >>> 0).toBe(wordChecksum(new Int32Array(1024)));
+  });
+});
+
 describe('the page hash', () => {
   it('is XXH64 (seed 0) folded to its low 32 bits: equal to xxhash-wasm on random pages', async () => {
     const xxh64 = await reference();

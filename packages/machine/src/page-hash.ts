@@ -1,7 +1,10 @@
 import { PAGE_SIZE } from '@pagevisor/types';
-import { XXH64_PAGE_WASM } from './xxh64-page-wasm.js';
+import { PAGE_HASH_WASM } from './page-hash-wasm.js';
 
-/** Hashes the page at a byte offset of one WebAssembly memory, in place: XXH64's low 32 bits. */
+/**
+ * Hashes (or checksums) the page at a byte offset of one WebAssembly memory, in place: XXH64's
+ * low 32 bits, or the page checksum (see {@link hashedMemory}). The result is a signed int32.
+ */
 export type PageHash = (offset: number) => number;
 
 /**
@@ -19,17 +22,20 @@ let compiled: object | undefined;
 const inPlace = new WeakMap<ArrayBuffer, PageHash>();
 
 /**
- * Memory of `bytes` bytes (rounded up to WebAssembly's 64 KiB pages) and the XXH64 of a page
- * read in place from it. The memory is zero-filled and never grows, so views of its buffer stay valid.
+ * Memory of `bytes` bytes (rounded up to WebAssembly's 64 KiB pages), the XXH64 of a page read in
+ * place from it, and its checksum: four 32-bit multiply-xor lanes over the page's words, folded
+ * (equal pages give equal checksums and a change very likely another; no hash for an index, but
+ * what a scanner needs to tell that a page changed between two visits, at about 1.5x the hash's
+ * rate). The memory is zero-filled and never grows, so views of its buffer stay valid.
  */
-export function hashedMemory(bytes: number): { buffer: ArrayBuffer; hash: PageHash } {
-  compiled ??= new WebAssembly.Module(Buffer.from(XXH64_PAGE_WASM, 'base64'));
+export function hashedMemory(bytes: number): { buffer: ArrayBuffer; hash: PageHash; checksum: PageHash } {
+  compiled ??= new WebAssembly.Module(Buffer.from(PAGE_HASH_WASM, 'base64'));
   const pages = Math.ceil(bytes / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
   const instance = new WebAssembly.Instance(compiled, { env: { memory } });
   const hash = instance.exports['page'] as PageHash;
   inPlace.set(memory.buffer, hash);
-  return { buffer: memory.buffer, hash };
+  return { buffer: memory.buffer, hash, checksum: instance.exports['checksum'] as PageHash };
 }
 
 /**

@@ -1,11 +1,11 @@
-;; XXH64 (seed 0) of one 4096-byte page, read in place from the memory it is given.
-;; Written from the XXH64 specification: four 64-bit lanes over 32-byte stripes, then the
-;; lanes' merge, the length, and the avalanche. A page is 128 whole stripes, so there is no tail.
-;; Assembled by scripts/assemble-wasm.mjs into src/xxh64-page-wasm.ts.
+;; The page hash and the page checksum of one 4096-byte page, read in place from the memory the
+;; module is given. Assembled by scripts/assemble-wasm.mjs into src/page-hash-wasm.ts.
 (module
   (import "env" "memory" (memory 0))
 
-  ;; The hash of the page at byte offset $p, folded to its low 32 bits.
+  ;; XXH64 (seed 0) of the page at byte offset $p, folded to its low 32 bits. Written from the
+  ;; XXH64 specification: four 64-bit lanes over 32-byte stripes, then the lanes' merge, the
+  ;; length, and the avalanche. A page is 128 whole stripes, so there is no tail.
   (func (export "page") (param $p i32) (result i32)
     (local $v1 i64) (local $v2 i64) (local $v3 i64) (local $v4 i64) (local $end i32) (local $h i64)
     (local.set $v1 (i64.const 0x60EA27EEADC0B5D6)) ;; PRIME64_1 + PRIME64_2
@@ -47,4 +47,28 @@
     (i64.add
       (i64.mul (i64.xor (local.get $acc) (call $round (i64.const 0) (local.get $v))) (i64.const 0x9E3779B185EBCA87))
       (i64.const 0x85EBCA77C2B2AE63)))
+;; The page checksum (not a hash for an index: what a scanner needs to tell that a page changed
+  ;; between two visits): four 32-bit multiply-xor lanes over the page's words, then folded.
+  (func (export "checksum") (param $p i32) (result i32)
+    (local $a i32) (local $b i32) (local $c i32) (local $d i32) (local $end i32) (local $h i32)
+    (local.set $a (i32.const 0x9e3779b9))
+    (local.set $b (i32.const 0x85ebca6b))
+    (local.set $c (i32.const 0xc2b2ae35))
+    (local.set $d (i32.const 0x27d4eb2f))
+    (local.set $end (i32.add (local.get $p) (i32.const 4096)))
+    (loop $words
+      (local.set $a (i32.mul (i32.xor (local.get $a) (i32.load offset=0 (local.get $p))) (i32.const 0x85ebca6b)))
+      (local.set $b (i32.mul (i32.xor (local.get $b) (i32.load offset=4 (local.get $p))) (i32.const 0xc2b2ae35)))
+      (local.set $c (i32.mul (i32.xor (local.get $c) (i32.load offset=8 (local.get $p))) (i32.const 0x27d4eb2f)))
+      (local.set $d (i32.mul (i32.xor (local.get $d) (i32.load offset=12 (local.get $p))) (i32.const 0x165667b1)))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br_if $words (i32.lt_u (local.get $p) (local.get $end))))
+    ;; h = a ^ (b ^ b >>> 15) * 31 ^ (c ^ c >>> 13) * 17 ^ d ^ d >>> 16; then (h ^ h >>> 16) * 0x7feb352d
+    (local.set $h
+      (i32.xor
+        (i32.xor (local.get $a) (i32.mul (i32.xor (local.get $b) (i32.shr_u (local.get $b) (i32.const 15))) (i32.const 31)))
+        (i32.xor
+          (i32.mul (i32.xor (local.get $c) (i32.shr_u (local.get $c) (i32.const 13))) (i32.const 17))
+          (i32.xor (local.get $d) (i32.shr_u (local.get $d) (i32.const 16))))))
+    (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 16))) (i32.const 0x7feb352d)))
 )
