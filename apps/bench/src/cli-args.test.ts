@@ -61,6 +61,21 @@ describe('parseCliArgs', () => {
   });
 });
 
+describe('--simulator-root', () => {
+  it('takes a directory for the scale suite, limits allowed beside it', () => {
+    expect(parseCliArgs(['--suite', 'scale', '--simulator-root', '/work/old565'])).toMatchObject({ suites: ['scale'], simulatorRoot: '/work/old565' });
+    expect(parseCliArgs(['--suite', 'limits,scale', '--simulator-root', '../old']).simulatorRoot).toBe('../old');
+    expect(parseCliArgs(['--suite', 'scale']).simulatorRoot).toBeUndefined();
+  });
+
+  it('refuses it without the scale suite, beside suites that would measure this checkout, or empty', () => {
+    expect(() => parseCliArgs(['--simulator-root', '/old'])).toThrow(/--simulator-root: only the scale suite runs another checkout's simulator, and this run \(limits, micro, swap, ksmd, macro, sweep, trace\) does not include it: add --suite scale/);
+    expect(() => parseCliArgs(['--suite', 'scale,macro,micro', '--simulator-root', '/old'])).toThrow("--simulator-root: only the scale suite runs another checkout's simulator; micro, macro would measure this one: run them without it");
+    expect(() => parseCliArgs(['--suite', 'scale', '--simulator-root', ''])).toThrow(/--simulator-root: needs the directory of a checkout/);
+    expect(() => parseCliArgs(['--suite', 'scale', '--simulator-root'])).toThrow(UsageError);
+  });
+});
+
 describe('suitesToRun', () => {
   it('adds the limits whenever micro or swap runs, as their ratios need them', () => {
     expect(suitesToRun(['micro'])).toEqual(['limits', 'micro']);
@@ -102,6 +117,13 @@ describe('main', () => {
       expect(await main(['--suite', 'limits', '--compare', file], t.io)).toBe(1);
       expect(t.err.join('')).toMatch(message);
     }
+  });
+
+  it('exits 1 when --simulator-root is no built checkout, running nothing', async () => {
+    const t = io();
+    expect(await main(['--suite', 'scale', '--simulator-root', join(dir, 'nowhere')], t.io)).toBe(1);
+    expect(t.err.join('')).toMatch(/^bench: --simulator-root: .*nowhere is not a checkout of pagevisor \(no apps\/simulator\)/);
+    expect(t.out).toEqual([]);
   });
 
   it('prints the usage on --help and exits 0', async () => {

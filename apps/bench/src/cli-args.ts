@@ -21,15 +21,17 @@ export const MAX_REPEATS = 1000;
 
 /** Usage text. */
 export const USAGE = `Usage: pagevisor-bench [--suite NAME ...] [--strategy SPEC ...] [--policy SPEC ...] [--allocator SPEC ...] [--json] [--out FILE]
-                       [--markdown FILE] [--compare OLD.json] [--repeats N] [--quick]
+                       [--markdown FILE] [--compare OLD.json] [--simulator-root DIR] [--repeats N] [--quick]
        (in the repository: node apps/bench/dist/main.js ...)
 
 Suites (default: all but scale):
   limits  this machine's limits, measured in this process: 4 KiB copy, xxhash-wasm of 4 KiB,
-          4 KiB compare, 4 KiB slot write and read of a temporary file (page cache, no fsync)
+          4 KiB compare, 4 KiB slot write and read of a temporary file (page cache, no fsync);
+          and the C reference's memcpy, memcmp and XXH64 loops (built with cc when there is one)
   micro   every package: frame allocation and free, p2m get/set, dedup lookup/insert and the
-          KSM and ESX scanners, copy-on-write faults, the hypervisor's write paths, and the
-          hypercall ABI's encode + validate + decode of every op
+          KSM and ESX scanners, copy-on-write faults, the hypervisor's write paths, a timeline
+          sample on a 1 GiB and a 1 TiB host, and the hypercall ABI's encode + validate +
+          decode of every op; hot paths show their ratios to the JavaScript and native bounds
   swap    swap out and in per device (memory, file) and compression (none, lz4, deflate)
   ksmd    pagevisor's KSM scanner against this host's ksmd on the same pages and knobs
           (checksum, unstable-tree, merge and all-merged full scans): pages/s of both and
@@ -41,7 +43,7 @@ Suites (default: all but scale):
           workers), and 200 tiny jobs: the speed-up, Redis against local, overhead per job
   trace   trace replay at 10^4, 10^5 and 10^6 events (a child process each): rate and peak RSS
   scale   the simulator's scenarios/scale-16x1g.json (16 guests x 1 GiB on 8 GiB): wall time,
-          simulated time, peak RSS (takes minutes)
+          CPU time, simulated time, peak RSS (takes minutes)
 limits also runs, and is reported, whenever micro or swap runs: their ratios need it.
 
 Options:
@@ -61,7 +63,13 @@ Options:
   --markdown FILE  Also write the result as a markdown document to FILE (BENCHMARKS.md is one).
   --compare FILE   Compare with an earlier --json result: the ratio new/old of every measurement
                    in both, and a verdict (regression, improvement, unchanged) against the noise.
-                   Regressions are listed at the end; the exit code stays 0.
+                   Regressions are listed at the end; the exit code stays 0. Targets that
+                   compare two runs (scale CPU <= 0.5 x the old run's) are judged against it.
+  --simulator-root DIR
+                   The scale suite runs the built simulator of the checkout DIR
+                   (DIR/apps/simulator/bin/pagevisor.js) on this checkout's scenario: old code
+                   measured by this runner, to --compare with later. Only with --suite scale
+                   (limits may come along).
   --repeats N      Timed repeats of every measurement (default: limits/micro/swap/ksmd 5, macro,
                    sweep and trace 3, scale 1).
   --quick          Small sizes, for tests and smoke runs (not comparable with full runs).
@@ -94,6 +102,8 @@ export interface CliOptions {
   readonly markdown?: string;
   /** Earlier result to compare with. */
   readonly compare?: string;
+  /** Checkout whose built simulator the scale suite runs (`--simulator-root`). */
+  readonly simulatorRoot?: string;
   /** Repeats for every suite, when given. */
   readonly repeats?: number;
   /** Small sizes. */
@@ -119,6 +129,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
         out: { type: 'string' },
         markdown: { type: 'string' },
         compare: { type: 'string' },
+        'simulator-root': { type: 'string' },
         repeats: { type: 'string' },
         quick: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -145,6 +156,14 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
   for (const flag of ['out', 'markdown', 'compare'] as const) {
     if (values[flag] === '') throw new UsageError(`--${flag}: needs a file name`);
   }
+  const simulatorRoot = values['simulator-root'];
+  if (simulatorRoot !== undefined) {
+    if (simulatorRoot === '') throw new UsageError('--simulator-root: needs the directory of a checkout');
+    if (!suites.includes('scale')) throw new UsageError(`--simulator-root: only the scale suite runs another checkout's simulator, and this run (${suites.join(', ')}) does not include it: add --suite scale`);
+    const others = suites.filter((s) => s !== 'scale' && s !== 'limits');
+    // Their figures would be this checkout's in a result that says it measured the other one.
+    if (others.length > 0) throw new UsageError(`--simulator-root: only the scale suite runs another checkout's simulator; ${others.join(', ')} would measure this one: run them without it`);
+  }
   const plugins = (flag: 'strategy' | 'policy' | 'allocator'): string[] => {
     const specs = [...new Set(values[flag] ?? [])];
     if (specs.includes('')) throw new UsageError(`--${flag}: needs a module specifier (./my-plugin.mjs, a package name) or a built-in name`);
@@ -162,6 +181,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     ...(values.out === undefined ? {} : { out: values.out }),
     ...(values.markdown === undefined ? {} : { markdown: values.markdown }),
     ...(values.compare === undefined ? {} : { compare: values.compare }),
+    ...(simulatorRoot === undefined ? {} : { simulatorRoot }),
     ...(repeats === undefined ? {} : { repeats }),
     quick: values.quick === true,
     help: false,

@@ -1,9 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { compareMeasurements, type Comparison } from './compare.js';
 import { parseCliArgs, USAGE, UsageError } from './cli-args.js';
 import { formatComparison, formatMarkdown, formatResult } from './format.js';
 import { resultProblems, type BenchResult } from './result.js';
 import { runBench } from './run-bench.js';
+import { simulatorRootMissing } from './simulator-cli.js';
 import { FLAG_OF, loadStrategies, type GivenStrategy } from './strategies.js';
 
 /** Exit codes of {@link main}. */
@@ -69,6 +71,8 @@ export async function main(argv: readonly string[], io: BenchIo = process, cwd: 
       return ExitCode.ok;
     }
     if (opts.compare !== undefined) old = readResult(opts.compare);
+    const notBuilt = opts.simulatorRoot === undefined ? undefined : simulatorRootMissing(resolve(cwd, opts.simulatorRoot));
+    if (notBuilt !== undefined) throw new UsageError(`--simulator-root: ${notBuilt}`);
     // Every plugin is loaded before anything runs: one that cannot be is a usage error.
     strategies = [
       ...(await loadStrategies(opts.strategies, cwd, 'dedup')),
@@ -87,11 +91,15 @@ export async function main(argv: readonly string[], io: BenchIo = process, cwd: 
     ...(opts.repeats === undefined ? {} : { repeats: opts.repeats }),
     argv,
     strategies,
+    ...(opts.simulatorRoot === undefined ? {} : { simulatorRoot: resolve(cwd, opts.simulatorRoot) }),
+    ...(old === undefined ? {} : { against: { file: opts.compare!, result: old } }),
     log: (line) => io.stderr.write(`[bench] ${line}\n`),
   });
   let comparison: Comparison | undefined;
   if (old !== undefined) {
     comparison = compareMeasurements(old, result, opts.compare, old.date, comparabilityWarnings(old, result));
+    const judged = result.targets.filter((t) => t.against !== undefined);
+    if (judged.length > 0) comparison = { ...comparison, targets: judged };
     result = { ...result, comparison };
   }
   const json = `${JSON.stringify(result, null, 2)}\n`;

@@ -1,4 +1,5 @@
 import type { Better, Measurement } from './measurement.js';
+import type { Target } from './targets.js';
 
 /** How a measurement moved between two runs. */
 export type Verdict = 'regression' | 'improvement' | 'unchanged';
@@ -33,6 +34,8 @@ export interface MeasurementComparison {
    * cancels what slowed or sped up the whole machine between the runs.
    */
   readonly limitRatioChange?: number;
+  /** The same for the ratio to the native bound (the C reference's), when both runs have one. */
+  readonly nativeRatioChange?: number;
 }
 
 /** The comparison of a run with an earlier one. */
@@ -58,6 +61,8 @@ export interface Comparison {
   readonly machineDrift: number;
   /** Why the two runs may not be comparable (quick vs full, other machine, other Node, limits moved). */
   readonly warnings: readonly string[];
+  /** The targets judged on this run against the earlier one (e.g. the scale scenario's CPU), with their verdicts. */
+  readonly targets?: readonly Target[];
 }
 
 /**
@@ -138,6 +143,7 @@ export function compareMeasurements(
     // The limits are judged on their own noise: the drift is computed from them.
     const noise = exact || n.suite === 'limits' ? noiseThreshold(o, n) : Math.max(noiseThreshold(o, n), drift);
     const limitRatioChange = o.limit !== undefined && n.limit !== undefined ? n.limit.ratio / o.limit.ratio : undefined;
+    const nativeRatioChange = o.native !== undefined && n.native !== undefined ? n.native.ratio / o.native.ratio : undefined;
     entries.push({
       id: n.id,
       name: n.name,
@@ -149,6 +155,7 @@ export function compareMeasurements(
       noise,
       verdict: verdictOf(n.better, o.median, n.median, noise),
       ...(limitRatioChange === undefined ? {} : { limitRatioChange }),
+      ...(nativeRatioChange === undefined ? {} : { nativeRatioChange }),
     });
   }
   const limitsMoved = entries.filter((e) => e.id.startsWith('limits.') && e.verdict !== 'unchanged');

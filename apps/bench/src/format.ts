@@ -1,5 +1,5 @@
 import type { Comparison, MeasurementComparison } from './compare.js';
-import type { Measurement } from './measurement.js';
+import { LIMIT_KINDS, type LimitKind, type Measurement } from './measurement.js';
 import type { BenchResult } from './result.js';
 import type { Target } from './targets.js';
 
@@ -38,10 +38,18 @@ function figure(value: number, unit: string): string {
   return `${formatValue(value, unit)} ${unitLabel(unit)}`.trimEnd();
 }
 
-/** The columns of a measurement after its median: ratio to its limit, spread, min..max. */
+/** The ratios of `m` to its bounds: the JavaScript one, then the native one (`0.82 x copy+hash (paired); 0.31 x native copy+XXH64`). */
+export function ratioCell(m: Pick<Measurement, LimitKind>): string {
+  return LIMIT_KINDS.flatMap((k) => {
+    const r = m[k];
+    return r === undefined ? [] : [`${r.ratio.toFixed(2)} x ${r.name}`];
+  }).join('; ');
+}
+
+/** The columns of a measurement after its median: ratios to its bounds, spread, min..max. */
 function statCells(m: Measurement): [ratio: string, spread: string, range: string] {
   return [
-    m.limit === undefined ? '' : `${m.limit.ratio.toFixed(2)} x ${m.limit.name}`,
+    ratioCell(m),
     m.exact === true ? 'exact' : m.samples.length < 2 ? '1 run' : pct(m.spread),
     m.samples.length < 2 || m.min === m.max ? '' : `${formatValue(m.min, m.unit)} .. ${formatValue(m.max, m.unit)}`,
   ];
@@ -64,7 +72,9 @@ export function formatResult(r: BenchResult): string[] {
   const lines: string[] = [];
   const m = r.machine;
   lines.push(`pagevisor bench, ${r.date}: ${m.cpus} CPUs (${m.cpuModel}), ${formatBytes(m.totalMemBytes)} RAM, Node ${m.node}, ${m.os}${r.options.quick ? ' — QUICK run' : ''}`);
-  lines.push('Columns: median of the repeats, ratio to the limit measured in this process, spread = (max - min) / median, min .. max. exact: a simulated figure, equal in every run.');
+  const sim = r.code?.simulator;
+  if (sim !== undefined) lines.push(`The scale suite ran the simulator of ${sim.root} (${sim.commit ?? 'not a git checkout'}), not this checkout's (--simulator-root).`);
+  lines.push('Columns: median of the repeats, ratios to the limits measured in this process (the JavaScript bound, then "native ...": the C reference\'s), spread = (max - min) / median, min .. max. exact: a simulated figure, equal in every run.');
   if ((r.strategies ?? []).length > 0) lines.push(`Strategies given (--strategy): ${strategiesText(r)}`);
   for (const s of r.suites) {
     const n = r.options.repeats[s.suite] ?? 0;
@@ -102,6 +112,7 @@ export function formatMarkdown(r: BenchResult): string {
       ? 'Figures of the benchmark runner (`@pagevisor/bench`); how they are taken and how to read them: its README (`node_modules/@pagevisor/bench/README.md`).'
       : 'Figures of the benchmark runner (`apps/bench`); how they are taken and how to read them: [its README](apps/bench/README.md).',
     'This file is its `--markdown` output.',
+    'The ratio column gives each hot path over its bounds: first the JavaScript bound (the limits suite\'s `machine` rows, this process\'s MachineMemory copy, xxhash-wasm and compare, or a loop timed beside it: "(paired)"), then the native bound ("native ...": the C reference\'s memcpy, memcmp and XXH64 loops, the `native` rows, what the machine itself does).',
     '',
     `- **Date:** ${r.date} (whole run ${r.wallS.toFixed(0)} s)${r.options.quick ? ' — a QUICK run: small sizes, not comparable with full runs' : ''}`,
     `- **Code:** ${codeText(r)}`,
@@ -120,7 +131,7 @@ export function formatMarkdown(r: BenchResult): string {
   for (const s of r.suites) {
     const n = r.options.repeats[s.suite] ?? 0;
     lines.push('', `## ${s.suite} (${n} ${n === 1 ? 'repeat' : 'repeats'})`, '');
-    lines.push('| group | measurement | median | ratio to limit | spread | min .. max |', '| --- | --- | ---: | --- | ---: | --- |');
+    lines.push('| group | measurement | median | ratio to limit (JS; native) | spread | min .. max |', '| --- | --- | ---: | --- | ---: | --- |');
     for (const x of r.measurements.filter((y) => y.suite === s.suite)) {
       const name = `${cell(x.name)}${x.note === undefined ? '' : ` (${cell(x.note)})`}`;
       lines.push(`| ${[x.group, name, figure(x.median, x.unit), ...statCells(x)].join(' | ')} |`);
@@ -132,8 +143,14 @@ export function formatMarkdown(r: BenchResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The code line: the commit, else the installed packages' versions. */
+/** The code line: the commit, else the installed packages' versions; and the other checkout whose simulator the scale suite ran. */
 function codeText(r: BenchResult): string {
+  const sim = r.code?.simulator;
+  const other = sim === undefined ? '' : `; the scale suite ran the simulator of ${sim.root} (${sim.commit === null ? 'not a git checkout' : `\`${sim.commit}\``}, --simulator-root)`;
+  return `${ownCodeText(r)}${other}`;
+}
+
+function ownCodeText(r: BenchResult): string {
   if (r.commit !== null) return `\`${r.commit}\`${r.commit.endsWith('-dirty') ? ' (with uncommitted changes)' : ''}`;
   const versions = Object.entries(r.code?.packages ?? {}).map(([name, v]) => `${name} ${v}`).join(', ');
   if (r.code?.checkout === false) return `installed packages, not a git checkout${versions === '' ? '' : `: ${versions}`}`;
@@ -180,11 +197,12 @@ export function formatComparison(c: Comparison): string[] {
   const changed = c.entries.filter((e) => e.verdict !== 'unchanged');
   const w = Math.max(0, ...changed.map((e) => e.id.length));
   for (const e of changed) {
-    const vsLimit = e.limitRatioChange === undefined ? '' : `, vs limit ${e.limitRatioChange.toFixed(3)}x`;
+    const vsLimit = `${e.limitRatioChange === undefined ? '' : `, vs limit ${e.limitRatioChange.toFixed(3)}x`}${e.nativeRatioChange === undefined ? '' : `, vs native ${e.nativeRatioChange.toFixed(3)}x`}`;
     lines.push(`  ${e.verdict === 'regression' ? 'REGRESSION ' : 'improvement'} ${e.id.padEnd(w)}  ${formatValue(e.oldMedian, e.unit)} -> ${formatValue(e.newMedian, e.unit)} ${unitLabel(e.unit)}  ${ratioText(e)} (noise ${pct(e.noise)}${vsLimit})`);
   }
   if (c.onlyInOld.length > 0) lines.push(`  only in the old run: ${idList(c.onlyInOld)}`);
   if (c.onlyInNew.length > 0) lines.push(`  only in the new run: ${idList(c.onlyInNew)}`);
+  if ((c.targets ?? []).length > 0) lines.push('  targets judged against this run:', ...formatTargets(c.targets!).slice(1).map((l) => `  ${l}`));
   lines.push('', c.regressions.length === 0 ? 'No regressions.' : `Regressions (${c.regressions.length}): ${c.regressions.join(', ')}`);
   return lines;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { measurement, median, relativeSpread, withLimit } from './measurement.js';
+import { measurement, median, relativeSpread, withBounds, withLimit } from './measurement.js';
 
 describe('median and relativeSpread', () => {
   it('takes the middle value, or the mean of the middle two', () => {
@@ -35,5 +35,27 @@ describe('measurement', () => {
     const limit = measurement({ ...spec, key: 'copy', samples: [200] });
     const m = withLimit(measurement({ ...spec, samples: [50] }), limit, 'copy');
     expect(m.limit).toEqual({ id: 'micro.p2m.copy', name: 'copy', ratio: 0.25 });
+  });
+
+  it('keeps a native ratio beside the JavaScript one', () => {
+    const js = measurement({ ...spec, key: 'copy', samples: [200] });
+    const native = measurement({ ...spec, key: 'native-copy', samples: [400] });
+    const m = withLimit(withLimit(measurement({ ...spec, samples: [100] }), js, 'copy'), native, 'native memcpy', 'native');
+    expect(m.limit).toEqual({ id: 'micro.p2m.copy', name: 'copy', ratio: 0.5 });
+    expect(m.native).toEqual({ id: 'micro.p2m.native-copy', name: 'native memcpy', ratio: 0.25 });
+  });
+
+  it('takes the ratio to each bound that was measured, and leaves the others out', () => {
+    const js = measurement({ suite: 'limits', group: 'machine', key: 'copy', name: 'copy', unit: 'pages/s', better: 'higher', samples: [200] });
+    const limits = new Map([[js.id, js]]);
+    const bounds = [
+      { id: 'limits.machine.copy', name: 'copy' },
+      { id: 'limits.native.copy', name: 'native memcpy', kind: 'native' },
+    ] as const;
+    const m = withBounds(measurement({ ...spec, samples: [50] }), limits, bounds);
+    expect(m.limit).toEqual({ id: 'limits.machine.copy', name: 'copy', ratio: 0.25 });
+    expect(m.native).toBeUndefined();
+    const native = measurement({ suite: 'limits', group: 'native', key: 'copy', name: 'memcpy', unit: 'pages/s', better: 'higher', samples: [500] });
+    expect(withBounds(measurement({ ...spec, samples: [50] }), new Map([[js.id, js], [native.id, native]]), bounds).native).toEqual({ id: 'limits.native.copy', name: 'native memcpy', ratio: 0.1 });
   });
 });

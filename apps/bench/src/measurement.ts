@@ -18,6 +18,25 @@ export interface LimitRatio {
 }
 
 /**
+ * The two kinds of bound a figure can carry a ratio to, each a field of {@link Measurement}:
+ * `limit`, the JavaScript bound (this process's own primitives, `limits.machine.*`, or a loop
+ * timed beside the figure); `native`, the C reference's bound (`limits.native.*`, what the
+ * machine itself does with memcpy, memcmp and XXH64).
+ */
+export const LIMIT_KINDS = ['limit', 'native'] as const;
+
+/** A kind of bound: see {@link LIMIT_KINDS}. */
+export type LimitKind = (typeof LIMIT_KINDS)[number];
+
+/** A bound a figure is compared with: the id of the limit's measurement, its name in the tables, and its kind. */
+export interface Bound {
+  readonly id: string;
+  readonly name: string;
+  /** Default `limit` (the JavaScript bound). */
+  readonly kind?: LimitKind;
+}
+
+/**
  * One figure of a run: every sample (one per repeat), their median, extremes and relative spread.
  * Measurements are matched between runs by `id`, which stays stable when the name's wording changes.
  */
@@ -49,8 +68,10 @@ export interface Measurement {
    * same code gives the same value, so any change between runs is a change of behaviour, not noise.
    */
   readonly exact?: boolean;
-  /** Ratio to the relevant machine limit, when there is one and it was measured. */
+  /** Ratio to the relevant JavaScript bound (see {@link LIMIT_KINDS}), when there is one and it was measured. */
   readonly limit?: LimitRatio;
+  /** Ratio to the relevant native bound, the C reference's (see {@link LIMIT_KINDS}), when there is one and it was measured. */
+  readonly native?: LimitRatio;
   /** A remark printed beside the figure. */
   readonly note?: string;
 }
@@ -110,7 +131,20 @@ export function measurement(spec: MeasurementSpec): Measurement {
   };
 }
 
-/** `m` with its ratio to `limit` (median over median). */
-export function withLimit(m: Measurement, limit: Measurement, limitName: string): Measurement {
-  return { ...m, limit: { id: limit.id, name: limitName, ratio: m.median / limit.median } };
+/** `m` with its ratio to `limit` (median over median), as its JavaScript bound or (`kind` `native`) its native one. */
+export function withLimit(m: Measurement, limit: Measurement, limitName: string, kind: LimitKind = 'limit'): Measurement {
+  return { ...m, [kind]: { id: limit.id, name: limitName, ratio: m.median / limit.median } };
+}
+
+/**
+ * `m` with its ratio to each of `bounds` found in `limits` (the limits suite's measurements by
+ * id); a bound that was not measured (the C reference without a C compiler) is left out.
+ */
+export function withBounds(m: Measurement, limits: ReadonlyMap<string, Measurement>, bounds: readonly Bound[]): Measurement {
+  let out = m;
+  for (const b of bounds) {
+    const limit = limits.get(b.id);
+    if (limit !== undefined) out = withLimit(out, limit, b.name, b.kind ?? 'limit');
+  }
+  return out;
 }

@@ -19,6 +19,20 @@ describe('mergeSamples', () => {
     expect(m.limit).toEqual({ id: 'micro.hypervisor.copy-hash-paired', name: 'copy+hash (paired)', ratio: 0.6 });
   });
 
+  it('merges the native ratio like the JavaScript one, and drops a ratio some process lacks', () => {
+    const both = (js: number, native: number): Partial<Measurement> => ({
+      limit: { id: 'limits.machine.copy', name: 'copy', ratio: js },
+      native: { id: 'limits.native.copy', name: 'native memcpy', ratio: native },
+    });
+    const m = mergeSamples([one(100, both(0.5, 0.2)), one(300, both(0.7, 0.4)), one(200, both(0.6, 0.3))]);
+    expect(m.limit!.ratio).toBe(0.6);
+    expect(m.native).toEqual({ id: 'limits.native.copy', name: 'native memcpy', ratio: 0.3 });
+    // One process without the C reference: no native ratio, the JavaScript one stays.
+    const partial = mergeSamples([one(100, both(0.5, 0.2)), one(300, { limit: { id: 'limits.machine.copy', name: 'copy', ratio: 0.7 } })]);
+    expect(partial.limit!.ratio).toBeCloseTo(0.6);
+    expect(partial.native).toBeUndefined();
+  });
+
   it('keeps an exact figure once, and flags processes that disagree on it', () => {
     expect(mergeSamples([one(46, {}, true), one(46, {}, true)])).toMatchObject({ samples: [46], exact: true });
     expect(mergeSamples([one(46, {}, true), one(47, {}, true)]).note).toMatch(/NOT deterministic/);

@@ -47,7 +47,13 @@ export interface BenchResult {
   /** Where the code measured came from: a checkout of the repository or installed packages, and their versions. */
   readonly code?: CodeInfo;
   /** Options of the run. */
-  readonly options: { readonly suites: readonly SuiteName[]; readonly quick: boolean; readonly repeats: Readonly<Partial<Record<SuiteName, number>>> };
+  readonly options: {
+    readonly suites: readonly SuiteName[];
+    readonly quick: boolean;
+    readonly repeats: Readonly<Partial<Record<SuiteName, number>>>;
+    /** `--simulator-root`: the checkout whose simulator the scale suite ran, when not the bench's own. */
+    readonly simulatorRoot?: string;
+  };
   /** The `--strategy` plugins given (name and specifier; a built-in's name adds nothing to the matrix). */
   readonly strategies?: readonly StrategyRecord[];
   /** The machine. */
@@ -89,6 +95,11 @@ export interface CodeInfo {
   readonly checkout: boolean;
   /** Versions of the bench and of the simulator it runs (from their package.json). */
   readonly packages: Readonly<Record<string, string>>;
+  /**
+   * With `--simulator-root`: the other checkout whose simulator the scale suite ran, and its
+   * `git describe --always --dirty` (null when it is not a git checkout).
+   */
+  readonly simulator?: { readonly root: string; readonly commit: string | null };
 }
 
 /** The bench's package directory (src/ and dist/ are both one level below it), symlinks resolved. */
@@ -107,12 +118,30 @@ function versionOf(dir: string): string {
   }
 }
 
-/** {@link CodeInfo} of this run. */
-export function codeInfo(): CodeInfo {
+/** {@link CodeInfo} of this run; `simulatorRoot`: the checkout the scale suite ran the simulator of (`--simulator-root`). */
+export function codeInfo(simulatorRoot?: string): CodeInfo {
   return {
     checkout: !installed(BENCH_DIR),
     packages: { '@pagevisor/bench': versionOf(BENCH_DIR), '@pagevisor/simulator': versionOf(SIMULATOR_DIR) },
+    ...(simulatorRoot === undefined ? {} : { simulator: { root: simulatorRoot, commit: gitDescribe(simulatorRoot) } }),
   };
+}
+
+/**
+ * `git describe --always --dirty` in `dir`, or null (no git, not a checkout). GIT_OPTIONAL_LOCKS=0:
+ * git writes nothing there (no index refresh), so describing another checkout leaves it as it is.
+ */
+function gitDescribe(dir: string): string | null {
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty'], {
+      cwd: dir,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' },
+    }).trim();
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -121,12 +150,7 @@ export function codeInfo(): CodeInfo {
  * describe whatever project it was installed into, not the code measured).
  */
 export function codeVersion(): string | null {
-  if (installed(BENCH_DIR)) return null;
-  try {
-    return execFileSync('git', ['describe', '--always', '--dirty'], { cwd: BENCH_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return null;
-  }
+  return installed(BENCH_DIR) ? null : gitDescribe(BENCH_DIR);
 }
 
 /**

@@ -1,19 +1,19 @@
 import { fileURLToPath } from 'node:url';
 import { forkForResult } from './child-run.js';
 import { repeatsOf } from './cli-args.js';
-import { measurement, median, SUITE_NAMES, type Measurement, type SuiteName } from './measurement.js';
+import { LIMIT_KINDS, measurement, median, SUITE_NAMES, type Measurement, type SuiteName } from './measurement.js';
 import { codeInfo, codeVersion, machineInfo, RESULT_FORMAT, type BenchResult } from './result.js';
 import { pluginsOf, type BenchStrategy, type GivenStrategy } from './strategies.js';
 import type { SuiteContext, SuiteResult } from './suite-context.js';
 import { runKsmd } from './suites/ksmd.js';
-import { runLimits } from './suites/limits.js';
+import { NATIVE_UNAVAILABLE, runLimits } from './suites/limits.js';
 import { runMacro } from './suites/macro.js';
 import { runMicro } from './suites/micro.js';
 import { runScale } from './suites/scale.js';
 import { runSwap } from './suites/swap.js';
 import { runSweepSuite } from './suites/sweep.js';
 import { runTrace } from './suites/trace.js';
-import { evaluateTargets } from './targets.js';
+import { evaluateTargets, sideBySideProblems } from './targets.js';
 
 /** Options of {@link runBench}. */
 export interface RunBenchOptions {
@@ -37,6 +37,13 @@ export interface RunBenchOptions {
    * dist/, where the child's module exists as JavaScript; always false from source).
    */
   readonly isolate?: boolean;
+  /**
+   * Another checkout whose built simulator the scale suite runs (`--simulator-root`), instead of
+   * the one the bench imports; the scenario file stays this checkout's.
+   */
+  readonly simulatorRoot?: string;
+  /** The `--compare` run (its file and result): targets judged against it read it (see evaluateTargets). */
+  readonly against?: { readonly file: string; readonly result: BenchResult };
 }
 
 /** What one isolated process sends back: its suites' results (one sample each) and errors. */
@@ -76,18 +83,36 @@ export function suitesToRun(asked: readonly SuiteName[]): SuiteName[] {
  */
 export async function runSuites(
   suites: readonly SuiteName[],
-  opts: { readonly quick: boolean; readonly repeats?: number; readonly log: (line: string) => void; readonly strategies?: readonly BenchStrategy[] },
+  opts: {
+    readonly quick: boolean;
+    readonly repeats?: number;
+    readonly log: (line: string) => void;
+    readonly strategies?: readonly BenchStrategy[];
+    readonly simulatorRoot?: string;
+  },
 ): Promise<{ results: SuiteResult[]; errors: string[] }> {
   const limits = new Map<string, Measurement>();
+  let nativeUnavailable: string | undefined;
   const results: SuiteResult[] = [];
   const errors: string[] = [];
   for (const suite of suites) {
-    const ctx: SuiteContext = { quick: opts.quick, repeats: repeatsOf(opts, suite), log: opts.log, limits, ...(opts.strategies === undefined ? {} : { strategies: opts.strategies }) };
+    const ctx: SuiteContext = {
+      quick: opts.quick,
+      repeats: repeatsOf(opts, suite),
+      log: opts.log,
+      limits,
+      ...(nativeUnavailable === undefined ? {} : { nativeUnavailable }),
+      ...(opts.strategies === undefined ? {} : { strategies: opts.strategies }),
+      ...(opts.simulatorRoot === undefined ? {} : { simulatorRoot: opts.simulatorRoot }),
+    };
     try {
       const r = await RUNNERS[suite](ctx);
       results.push(r);
       for (const e of r.errors ?? []) errors.push(`${suite}: ${e}`);
-      if (suite === 'limits') for (const m of r.measurements) limits.set(m.id, m);
+      if (suite === 'limits') {
+        for (const m of r.measurements) limits.set(m.id, m);
+        nativeUnavailable = nativeUnavailableOf(r);
+      }
     } catch (e) {
       errors.push(`${suite}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     }
@@ -95,10 +120,17 @@ export async function runSuites(
   return { results, errors };
 }
 
+/** Why the limits suite's result has no C reference's figures (its `details`), or undefined when it has them. */
+function nativeUnavailableOf(r: SuiteResult | undefined): string | undefined {
+  const why = r?.details?.[NATIVE_UNAVAILABLE];
+  return typeof why === 'string' ? why : undefined;
+}
+
 /**
  * One measurement from the same measurement of several processes (one sample each): their
  * samples side by side; an exact figure once (flagged when the processes disagree); a ratio to
- * a limit as the median of the processes' ratios, each taken within its own process.
+ * a bound (JavaScript or native) as the median of the processes' ratios, each taken within its
+ * own process, when every process has it.
  */
 export function mergeSamples(ms: readonly Measurement[]): Measurement {
   const first = ms[0]!;
@@ -118,8 +150,13 @@ export function mergeSamples(ms: readonly Measurement[]): Measurement {
     exact,
     ...(note === undefined ? {} : { note }),
   });
-  const ratios = ms.flatMap((m) => (m.limit === undefined ? [] : [m.limit.ratio]));
-  return first.limit === undefined || ratios.length !== ms.length ? merged : { ...merged, limit: { ...first.limit, ratio: median(ratios) } };
+  let out: Measurement = merged;
+  for (const kind of LIMIT_KINDS) {
+    const ref = first[kind];
+    const ratios = ms.flatMap((m) => (m[kind] === undefined ? [] : [m[kind].ratio]));
+    if (ref !== undefined && ratios.length === ms.length) out = { ...out, [kind]: { ...ref, ratio: median(ratios) } };
+  }
+  return out;
 }
 
 /**
@@ -151,7 +188,8 @@ async function runIsolated(suites: readonly SuiteName[], quick: boolean, n: numb
       else measurements.push(mergeSamples(all));
     }
     const notes = [`${per.length} samples, each from a fresh process (after its own untimed warm-up).`, ...per[0]!.notes];
-    results.push({ suite, measurements, notes });
+    const details = per[0]!.details;
+    results.push({ suite, measurements, notes, ...(details === undefined ? {} : { details }) });
   }
   return { results, errors };
 }
@@ -186,23 +224,46 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResult> {
   }
   const given = opts.strategies ?? [];
   const plugins = pluginsOf(given);
-  const r = await runSuites(others, { quick: opts.quick, ...(opts.repeats === undefined ? {} : { repeats: opts.repeats }), log, strategies: plugins });
+  const r = await runSuites(others, {
+    quick: opts.quick,
+    ...(opts.repeats === undefined ? {} : { repeats: opts.repeats }),
+    log,
+    strategies: plugins,
+    ...(opts.simulatorRoot === undefined ? {} : { simulatorRoot: opts.simulatorRoot }),
+  });
   results.push(...r.results);
   errors.push(...r.errors);
   const measurements = results.flatMap((x) => x.measurements);
+  const machine = machineInfo();
+  const nativeUnavailable = nativeUnavailableOf(results.find((x) => x.suite === 'limits'));
+  const against = opts.against;
+  const targets = evaluateTargets(measurements, opts.quick, {
+    ...(nativeUnavailable === undefined ? {} : { nativeUnavailable }),
+    ...(against === undefined
+      ? {}
+      : { against: { file: against.file, measurements: against.result.measurements, problems: sideBySideProblems(against.result, { date, machine, options: { quick: opts.quick } }), measured: againstDescription(against.result) } }),
+  });
   return {
     format: RESULT_FORMAT,
     date,
     argv: [...(opts.argv ?? [])],
     commit: codeVersion(),
-    code: codeInfo(),
-    options: { suites, quick: opts.quick, repeats },
+    code: codeInfo(opts.simulatorRoot),
+    options: { suites, quick: opts.quick, repeats, ...(opts.simulatorRoot === undefined ? {} : { simulatorRoot: opts.simulatorRoot }) },
     strategies: given.map(({ kind, name, specifier, builtIn }) => ({ kind, name, specifier, builtIn })),
-    machine: machineInfo(),
+    machine,
     suites: results.map(({ measurements: _measurements, ...summary }) => summary),
     measurements,
-    targets: evaluateTargets(measurements, opts.quick),
+    targets,
     errors,
     wallS: (performance.now() - t0) / 1000,
   };
+}
+
+/** What an earlier run measured, in words: its commit, and the simulator it ran when it was another checkout's. */
+export function againstDescription(old: Pick<BenchResult, 'commit' | 'code' | 'options'>): string {
+  const sim = old.code?.simulator;
+  const commit = old.commit === null || old.commit === undefined ? 'no commit recorded' : `commit ${old.commit}`;
+  if (sim === undefined) return commit;
+  return `the simulator of ${sim.root} (${sim.commit === null ? 'no commit recorded' : `commit ${sim.commit}`}), bench at ${commit}`;
 }

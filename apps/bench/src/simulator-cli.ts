@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { runNode, type ChildRun } from './child-run.js';
 import { simReportFigures, type SimReportFigures } from './sim-report.js';
 import type { PackageLink } from './strategies.js';
@@ -31,6 +31,44 @@ export function simulatorMissing(): string | undefined {
   return undefined;
 }
 
+/** The simulator's directory inside a checkout of the repository. */
+export const SIMULATOR_IN_CHECKOUT = join('apps', 'simulator');
+
+/** Where the `pagevisor` CLI of a simulator is: its package directory and its entry. */
+export interface SimulatorLocation {
+  readonly dir: string;
+  readonly bin: string;
+}
+
+/**
+ * The simulator of the checkout at `root` (`--simulator-root`: `root/apps/simulator`, built), or
+ * this bench's own (undefined `root`).
+ */
+export function simulatorAt(root?: string): SimulatorLocation {
+  if (root === undefined) return { dir: SIMULATOR_DIR, bin: SIMULATOR_BIN };
+  const dir = resolve(root, SIMULATOR_IN_CHECKOUT);
+  return { dir, bin: join(dir, 'bin', 'pagevisor.js') };
+}
+
+/** Why the built simulator of the checkout at `root` cannot run (not a checkout, not built), or undefined when it can. */
+export function simulatorRootMissing(root: string): string | undefined {
+  const { dir, bin } = simulatorAt(root);
+  if (!existsSync(dir)) return `${root} is not a checkout of pagevisor (no ${SIMULATOR_IN_CHECKOUT})`;
+  const cli = join(dir, 'dist', 'cli.js');
+  if (!existsSync(cli)) return `the simulator of ${root} is not built (${cli} missing): build it there (npx nx run simulator:build)`;
+  if (!existsSync(bin)) return `the simulator of ${root} has no CLI entry (${bin} missing)`;
+  return undefined;
+}
+
+/**
+ * `scenario` for another checkout's simulator: without `$schema`, which only names the JSON
+ * Schema for editors and which older simulators refuse as an unknown field.
+ */
+export function portableScenario(scenario: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const { $schema: _schema, ...rest } = scenario;
+  return rest;
+}
+
 /** A scenario run by the CLI in a child process. */
 export interface SimRun {
   readonly child: ChildRun;
@@ -43,6 +81,8 @@ export interface RunSimulatorOptions {
   readonly maxOldSpaceMiB?: number;
   /** Kill the child after this many ms. */
   readonly timeoutMs?: number;
+  /** The CLI entry to run (default this bench's simulator, {@link SIMULATOR_BIN}; see {@link simulatorAt}). */
+  readonly bin?: string;
 }
 
 /**
@@ -107,7 +147,7 @@ export function failureSummary(stdout: string): string | undefined {
  * prints no valid report, with the tail of its stderr.
  */
 export async function runSimulator(file: string, opts: RunSimulatorOptions = {}): Promise<SimRun> {
-  const child = await runNode(SIMULATOR_BIN, ['run', file, '--json', '--quiet'], {
+  const child = await runNode(opts.bin ?? SIMULATOR_BIN, ['run', file, '--json', '--quiet'], {
     ...(opts.maxOldSpaceMiB === undefined ? {} : { nodeFlags: [`--max-old-space-size=${opts.maxOldSpaceMiB}`] }),
     ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
   });

@@ -11,6 +11,17 @@ export interface SuiteContext {
   readonly log: (line: string) => void;
   /** The limits suite's measurements by id, when it ran (ratios need them). */
   readonly limits: ReadonlyMap<string, Measurement>;
+  /**
+   * Why the C reference's limits (`limits.native.*`) are not in `limits` (no C compiler, no
+   * source), when the limits suite ran without them: the figures then carry only their
+   * JavaScript ratios, and say why.
+   */
+  readonly nativeUnavailable?: string;
+  /**
+   * Another checkout whose built simulator the scale suite runs (`--simulator-root`): its
+   * `apps/simulator/bin/pagevisor.js`, on the scenario file of this one.
+   */
+  readonly simulatorRoot?: string;
   /** Dedup strategy plugins given with `--strategy` (the macro suite runs its matrix under each too). */
   readonly strategies?: readonly BenchStrategy[];
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { measurement, withLimit, type Measurement, type SuiteName } from './measurement.js';
-import { evaluateTargets, TARGET_SOURCES } from './targets.js';
+import { evaluateTargets, scaleCpuTarget, sideBySideProblems, SIDE_BY_SIDE_MS, TARGET_SOURCES, type AgainstRun } from './targets.js';
 
 function m(id: string, value: number): Measurement {
   const [suite, group, key] = id.split('.') as [SuiteName, string, string];
@@ -10,9 +10,9 @@ function m(id: string, value: number): Measurement {
 const GIB = 1024 ** 3;
 
 describe('evaluateTargets', () => {
-  const limit = m('limits.machine.copy-hash', 1000);
+  const limit = m('limits.native.copy-hash', 1000);
   const all = [
-    withLimit(m(TARGET_SOURCES.inlineWrite, 650), limit, 'copy+hash'),
+    withLimit(m(TARGET_SOURCES.inlineWrite, 650), limit, 'native copy+XXH64', 'native'),
     m(TARGET_SOURCES.ksmScan, 249_999),
     m(TARGET_SOURCES.metadataMacro, 16),
     m(TARGET_SOURCES.scaleWall, 179.9),
@@ -21,7 +21,7 @@ describe('evaluateTargets', () => {
 
   it('judges each target on its figure, thresholds included or not as stated', () => {
     const t = new Map(evaluateTargets(all, false).map((x) => [x.key, x]));
-    expect(t.get('inline-write')).toMatchObject({ value: 0.65, met: true, source: TARGET_SOURCES.inlineWrite });
+    expect(t.get('inline-write-new')).toMatchObject({ value: 0.65, met: true, source: TARGET_SOURCES.inlineWrite, unit: 'x native' });
     expect(t.get('ksm-scan')).toMatchObject({ value: 249_999, met: false });
     expect(t.get('metadata')).toMatchObject({ value: 16, met: true, source: TARGET_SOURCES.metadataMacro });
     expect(t.get('scale-wall')).toMatchObject({ value: 179.9, met: true });
@@ -70,14 +70,36 @@ describe('evaluateTargets', () => {
   it('leaves targets whose figure is missing unmeasured', () => {
     const t = evaluateTargets([m(TARGET_SOURCES.ksmScan, 300_000)], false);
     expect(t.find((x) => x.key === 'ksm-scan')!.met).toBe(true);
-    for (const key of ['inline-write', 'metadata', 'scale-wall', 'scale-rss', 'swap-in-dedup', 'sharing-duplicates', 'sharing-saved', 'sharing-reading-saved', 'sharing-reading-ksm', 'sharing-reading-esx', 'ksmd-checksum', 'ksmd-unstable', 'ksmd-merge', 'ksmd-merged']) {
+    for (const key of ['inline-write-new', 'inline-write-stored', 'timeline-sample', 'scale-cpu', 'metadata', 'scale-wall', 'scale-rss', 'swap-in-dedup', 'sharing-duplicates', 'sharing-saved', 'sharing-reading-saved', 'sharing-reading-ksm', 'sharing-reading-esx', 'ksmd-checksum', 'ksmd-unstable', 'ksmd-merge', 'ksmd-merged']) {
       expect(t.find((x) => x.key === key)).toMatchObject({ value: null, met: null, source: null });
     }
   });
 
-  it('does not judge the inline write without its limit', () => {
-    const t = evaluateTargets([m(TARGET_SOURCES.inlineWrite, 650)], false);
-    expect(t.find((x) => x.key === 'inline-write')).toMatchObject({ value: null, met: null, note: 'its limit was not measured' });
+  it('judges the inline writes on their native ratios, 0.6 included, not on the JavaScript ones', () => {
+    const stored = (native: number | undefined) => {
+      const js = withLimit(m(TARGET_SOURCES.inlineWriteStored, 700), m('limits.machine.hash-compare', 700), 'hash+compare');
+      const row = native === undefined ? js : withLimit(js, m('limits.native.hash-compare', 700 / native), 'native hash+compare', 'native');
+      return evaluateTargets([row], false).find((x) => x.key === 'inline-write-stored')!;
+    };
+    expect(stored(0.6)).toMatchObject({ value: 0.6, met: true, op: '>=', threshold: 0.6, source: TARGET_SOURCES.inlineWriteStored, name: 'inline whole-page write of stored content >= 0.6 x native hash+compare' });
+    expect(stored(0.59).met).toBe(false);
+    // A JavaScript ratio of 1 alone does not count: without the C reference it is not measured.
+    expect(stored(undefined)).toMatchObject({ value: null, met: null, source: null });
+  });
+
+  it('leaves the inline writes unmeasured without the C reference, saying why', () => {
+    const write = withLimit(m(TARGET_SOURCES.inlineWrite, 650), m('limits.machine.copy-hash', 1000), 'copy+hash');
+    const why = 'no C compiler: spawnSync cc ENOENT (install one, e.g. apt-get install gcc)';
+    const t = evaluateTargets([write], false, { nativeUnavailable: why }).find((x) => x.key === 'inline-write-new')!;
+    expect(t).toMatchObject({ value: null, met: null, note: `not measured: no native bound (${why})` });
+    expect(evaluateTargets([write], false).find((x) => x.key === 'inline-write-new')!.note).toBe('not measured: no native bound (the C reference did not run in this run)');
+  });
+
+  it('judges the timeline sample on the 1 TiB host\'s cost over the 1 GiB host\'s, 2 included', () => {
+    const judged = (ratio: number) => evaluateTargets([m(TARGET_SOURCES.timelineSample, ratio)], false).find((x) => x.key === 'timeline-sample')!;
+    expect(judged(2)).toMatchObject({ value: 2, met: true, op: '<=', threshold: 2, source: TARGET_SOURCES.timelineSample });
+    expect(judged(2.01).met).toBe(false);
+    expect(judged(1).note).toBeUndefined();
   });
 
   it('takes the metadata from the scale report first, then the default scenario report, then the run in process', () => {
@@ -94,7 +116,57 @@ describe('evaluateTargets', () => {
     const t = new Map(evaluateTargets(all, true).map((x) => [x.key, x]));
     expect(t.get('scale-wall')).toMatchObject({ value: 179.9, met: null });
     expect(t.get('scale-rss')!.met).toBeNull();
-    expect(t.get('inline-write')!.met).toBe(true);
-    expect(t.get('inline-write')!.note).toMatch(/quick/);
+    expect(t.get('inline-write-new')!.met).toBe(true);
+    expect(t.get('inline-write-new')!.note).toMatch(/quick/);
+  });
+});
+
+describe('sideBySideProblems', () => {
+  const machine = { cpus: 2, cpuModel: 'AMD EPYC' };
+  const now = { date: '2026-12-08T02:00:00.000Z', machine, options: { quick: false } };
+
+  it('accepts one machine within the hour, either run first', () => {
+    expect(sideBySideProblems({ ...now, date: '2026-12-08T01:00:00.000Z' }, now)).toEqual([]);
+    expect(sideBySideProblems({ ...now, date: '2026-12-08T02:30:00.000Z' }, now)).toEqual([]);
+    expect(SIDE_BY_SIDE_MS).toBe(3_600_000);
+  });
+
+  it('names every reason the runs were not side by side', () => {
+    expect(sideBySideProblems({ ...now, date: '2026-12-08T00:59:59.000Z' }, now)).toEqual(['measured 1.0 hours apart (at most 1)']);
+    expect(sideBySideProblems({ date: 'yesterday', machine: { ...machine, cpus: 4 }, options: { quick: true } }, now)).toEqual([
+      'another machine (4 x AMD EPYC, now 2 x AMD EPYC)',
+      'the --compare run has no valid date',
+      'one run is --quick and the other is not',
+    ]);
+    expect(sideBySideProblems({ date: now.date, options: now.options }, now)).toEqual(['the --compare run names no machine']);
+  });
+});
+
+describe('scaleCpuTarget', () => {
+  const cpu = (s: number) => measurement({ suite: 'scale', group: 'scale-16x1g', key: 'process-cpu-s', name: 'CPU', unit: 's', better: 'lower', samples: [s] });
+  const against = (old: Measurement[], problems: string[] = []): AgainstRun => ({ file: 'old.json', measurements: old, problems, measured: 'commit 565f6c8' });
+
+  it('is the id the targets read', () => {
+    expect(cpu(1).id).toBe(TARGET_SOURCES.scaleCpu);
+  });
+
+  it('judges this run\'s CPU over the --compare run\'s, 0.5 included', () => {
+    expect(scaleCpuTarget(cpu(15), false, against([cpu(30)]))).toMatchObject({ value: 0.5, met: true, op: '<=', threshold: 0.5, unit: 'x old', source: TARGET_SOURCES.scaleCpu, against: 'old.json', note: '15.0 s now, 30.0 s in old.json, commit 565f6c8' });
+    expect(scaleCpuTarget(cpu(16), false, against([cpu(30)])).met).toBe(false);
+    // Through evaluateTargets, with the context's run.
+    expect(evaluateTargets([cpu(10)], false, { against: against([cpu(30)]) }).find((t) => t.key === 'scale-cpu')).toMatchObject({ met: true, against: 'old.json' });
+  });
+
+  it('is not measured without --compare, without the old figure, or without this run\'s', () => {
+    expect(scaleCpuTarget(cpu(15), false, undefined)).toMatchObject({ value: null, met: null, note: expect.stringMatching(/needs --compare/) });
+    expect(scaleCpuTarget(cpu(15), false, against([m('scale.scale-16x1g.wall-s', 30)]))).toMatchObject({ value: null, met: null, against: 'old.json', note: 'not measured: old.json has no scale.scale-16x1g.process-cpu-s' });
+    expect(scaleCpuTarget(undefined, false, against([cpu(30)]))).toMatchObject({ value: null, met: null });
+  });
+
+  it('shows the figure but does not judge it when the runs were not side by side, or in a quick run', () => {
+    const apart = scaleCpuTarget(cpu(10), false, against([cpu(30)], ['measured 3.0 hours apart (at most 1)']));
+    expect(apart).toMatchObject({ met: null, note: expect.stringMatching(/not judged: measured 3\.0 hours apart/) });
+    expect(apart.value).toBeCloseTo(1 / 3);
+    expect(scaleCpuTarget(cpu(10), true, against([cpu(30)]))).toMatchObject({ met: null, note: expect.stringMatching(/not judged: quick run/) });
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMachineMemory } from '@pagevisor/machine';
 import { asMfn, PAGE_SIZE, Prng } from '@pagevisor/types';
-import { measurement, type Measurement } from '../measurement.js';
+import { measurement, type Bound, type Measurement } from '../measurement.js';
 import { measureNativeLimits, type NativeLimits } from '../native-limits.js';
 import { timeCycle, timeRates } from '../measure.js';
 import type { SuiteContext, SuiteResult } from '../suite-context.js';
@@ -18,6 +18,37 @@ export const LIMIT = {
   fileWrite: 'limits.file.write',
   fileRead: 'limits.file.read',
 } as const;
+
+/** Ids of the C reference's limits (tools/native-limits/limits.c), measured when there is a C compiler. */
+export const NATIVE_LIMIT = {
+  copy: 'limits.native.copy',
+  hash: 'limits.native.hash',
+  hashCold: 'limits.native.hash-cold',
+  compare: 'limits.native.compare',
+  copyHash: 'limits.native.copy-hash',
+  hashCompare: 'limits.native.hash-compare',
+  firstTouch: 'limits.native.first-touch',
+} as const;
+
+/**
+ * The bounds the hot paths' figures carry ratios to, with their names in the tables: the
+ * JavaScript ones (kind `limit`: this process's MachineMemory primitives) and the native ones
+ * (kind `native`: the C reference's memcpy, memcmp and XXH64 loops).
+ */
+export const BOUND = {
+  copy: { id: LIMIT.copy, name: 'copy' },
+  hash: { id: LIMIT.hash, name: 'xxhash-wasm' },
+  compare: { id: LIMIT.compare, name: 'compare' },
+  hashCompare: { id: LIMIT.hashCompare, name: 'hash+compare' },
+  nativeCopy: { id: NATIVE_LIMIT.copy, name: 'native memcpy', kind: 'native' },
+  nativeCompare: { id: NATIVE_LIMIT.compare, name: 'native memcmp', kind: 'native' },
+  nativeHashInPlace: { id: NATIVE_LIMIT.hashCold, name: 'native XXH64 in place', kind: 'native' },
+  nativeCopyHash: { id: NATIVE_LIMIT.copyHash, name: 'native copy+XXH64', kind: 'native' },
+  nativeHashCompare: { id: NATIVE_LIMIT.hashCompare, name: 'native hash+compare', kind: 'native' },
+} as const satisfies Readonly<Record<string, Bound>>;
+
+/** Key of the limits suite's `details` that says why the C reference was not measured (absent when it was). */
+export const NATIVE_UNAVAILABLE = 'nativeUnavailable';
 
 /** Frames and file slots the limits work on. */
 export function limitPages(quick: boolean): number {
@@ -107,11 +138,13 @@ export async function runLimits(ctx: SuiteContext): Promise<SuiteResult> {
   ctx.log('limits: the C reference (memcpy, memcmp, XXH64, cc -O2)');
   let native: NativeLimits | undefined;
   let nativeNote: string;
+  let unavailable: string | undefined;
   try {
     native = await measureNativeLimits(pages, repeats);
     nativeNote = `native: tools/native-limits/limits.c built with cc -O2, the same shapes (a hot 4 KiB source whose first word changes every page; ${pages} frames touched once), CPU time of one process; its XXH64 (written from the specification) checked equal to xxhash-wasm's on its page. first-touch: the first write to each page of a fresh mapping (the kernel's fault and zeroing), which every new frame pays.`;
   } catch (e) {
-    nativeNote = `native: not measured: ${(e as Error).message}`;
+    unavailable = (e as Error).message;
+    nativeNote = `native: not measured: ${unavailable}`;
   }
   const nativeRows = native === undefined
     ? []
@@ -141,5 +174,6 @@ export async function runLimits(ctx: SuiteContext): Promise<SuiteResult> {
       'copy+hash is the bound of a whole-page write that must hash and copy; hash+compare that of a write finding its content already stored.',
       nativeNote,
     ],
+    ...(unavailable === undefined ? {} : { details: { [NATIVE_UNAVAILABLE]: unavailable } }),
   };
 }

@@ -2,10 +2,10 @@ import { InlineDedup, NoDedup } from '@pagevisor/dedup';
 import { Hypervisor } from '@pagevisor/hypervisor';
 import { createMachineMemory } from '@pagevisor/machine';
 import { asGfn, asMfn, PAGE_SIZE, type DomId } from '@pagevisor/types';
-import { measurement, median, withLimit, type Measurement } from '../measurement.js';
+import { measurement, median, withBounds, type Bound, type Measurement } from '../measurement.js';
 import { timePaired, timeRates } from '../measure.js';
 import { throwProblems, type SuiteContext } from '../suite-context.js';
-import { LIMIT } from './limits.js';
+import { BOUND } from './limits.js';
 import { Contents } from '../page-contents.js';
 
 /** Bytes of the partial write that takes a copy-on-write fault. */
@@ -44,11 +44,12 @@ export async function benchHypervisor(ctx: SuiteContext): Promise<{ measurements
   const repeats = ctx.repeats;
   const contents = new Contents(2);
   const out: Measurement[] = [];
-  const add = (key: string, name: string, samples: number[], limitId?: string, limitName?: string): void => {
-    const m = measurement({ suite: 'micro', group: 'hypervisor', key, name, unit: 'pages/s', better: 'higher', samples });
-    const limit = limitId === undefined ? undefined : ctx.limits.get(limitId);
-    out.push(limit === undefined ? m : withLimit(m, limit, limitName!));
+  // Each figure with its ratios to the bounds of its work (those measured: see boundsNote).
+  const add = (key: string, name: string, samples: number[], bounds: readonly Bound[]): void => {
+    out.push(withBounds(measurement({ suite: 'micro', group: 'hypervisor', key, name, unit: 'pages/s', better: 'higher', samples }), ctx.limits, bounds));
   };
+  const copyBounds = [BOUND.copy, BOUND.nativeCopy];
+  const storedBounds = [BOUND.hashCompare, BOUND.nativeHashCompare];
   ctx.log('micro: hypervisor (write paths)');
 
   // No dedup: find the private frame, copy.
@@ -62,7 +63,7 @@ export async function benchHypervisor(ctx: SuiteContext): Promise<{ measurements
       run: (n) => {
         for (let i = 0; i < n; i++) hv.writePage(dom, asGfn(i % pages), 0, contents.at(++counter, 0), 0, PAGE_SIZE);
       },
-    }), LIMIT.copy, 'copy');
+    }), copyBounds);
     auditOrThrow(hv, 'no-dedup write');
   }
 
@@ -100,7 +101,8 @@ export async function benchHypervisor(ctx: SuiteContext): Promise<{ measurements
     auditOrThrow(hv, 'inline write');
     const boundM = measurement({ suite: 'micro', group: 'hypervisor', key: 'copy-hash-paired', name: 'copy+hash bound, timed beside the inline write', unit: 'pages/s', better: 'higher', samples: bound });
     const writeM = measurement({ suite: 'micro', group: 'hypervisor', key: 'inline-write-new', name: 'inline write, new content (hash, miss, copy, insert)', unit: 'pages/s', better: 'higher', samples: write });
-    out.push(boundM, { ...writeM, limit: { id: boundM.id, name: 'copy+hash (paired)', ratio: median(write.map((w, i) => w / bound[i]!)) } });
+    const paired = { ...writeM, limit: { id: boundM.id, name: 'copy+hash (paired)', ratio: median(write.map((w, i) => w / bound[i]!)) } };
+    out.push(boundM, withBounds(paired, ctx.limits, [BOUND.nativeCopyHash]));
   }
 
   // Inline dedup, content stored already: two reference domains hold contents of families 2 and 3;
@@ -125,7 +127,7 @@ export async function benchHypervisor(ctx: SuiteContext): Promise<{ measurements
         for (let i = 0; i < n; i++) hv.writePage(writer, asGfn(i % pages), 0, contents.at(i % pages, family), 0, PAGE_SIZE);
         writes += n;
       },
-    }), LIMIT.hashCompare, 'hash+compare');
+    }), storedBounds);
     expectDelta('inline write, content stored: index hits', hits0, dedup.stats()['hits']!, writes);
     auditOrThrow(hv, 'inline duplicate write');
   }
@@ -148,7 +150,7 @@ export async function benchHypervisor(ctx: SuiteContext): Promise<{ measurements
         const page = contents.at(0, 4 + (pass++ & 1));
         for (let i = 0; i < n; i++) hv.writePage(dom, asGfn(i), 0, page, 0, PAGE_SIZE);
       },
-    }), LIMIT.hashCompare, 'hash+compare');
+    }), storedBounds);
     auditOrThrow(hv, 'popular-frame write');
   }
 
@@ -173,7 +175,7 @@ export async function benchHypervisor(ctx: SuiteContext): Promise<{ measurements
         for (let i = 0; i < n; i++) hv.writePage(sharer, asGfn(i), 0, small, 0, PARTIAL_WRITE_BYTES);
         faults += n;
       },
-    }), LIMIT.copy, 'copy');
+    }), copyBounds);
     expectDelta('copy-on-write faults', cow0, hv.totals().cowFaults, faults);
     auditOrThrow(hv, 'copy-on-write');
 
@@ -184,7 +186,7 @@ export async function benchHypervisor(ctx: SuiteContext): Promise<{ measurements
       run: (n) => {
         for (let i = 0; i < n; i++) hv.readPage(sharer, asGfn(i % pages), 0, dst, 0, PAGE_SIZE);
       },
-    }), LIMIT.copy, 'copy');
+    }), copyBounds);
   }
   return {
     measurements: out,
