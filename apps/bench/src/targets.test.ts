@@ -29,6 +29,15 @@ describe('evaluateTargets', () => {
     expect(t.get('scale-rss')).toMatchObject({ value: 8 * GIB, met: false });
   });
 
+  it('judges each small hypercall through the dispatcher on its own rate, 1,000,000 ops/s included', () => {
+    const ids = TARGET_SOURCES.abiDispatch;
+    const t = new Map(evaluateTargets([m(ids.populate, 1_000_000), m(ids.currentReservation, 4_000_000), m(ids.readPage, 999_999)], false).map((x) => [x.key, x]));
+    expect(t.get('abi-populate')).toMatchObject({ value: 1_000_000, met: true, unit: 'ops/s', source: ids.populate });
+    expect(t.get('abi-current-reservation')).toMatchObject({ value: 4_000_000, met: true });
+    expect(t.get('abi-read-page')).toMatchObject({ value: 999_999, met: false });
+    expect(new Map(evaluateTargets([], false).map((x) => [x.key, x])).get('abi-read-page')).toMatchObject({ value: null, met: null });
+  });
+
   it('judges the swap-in target on the de-duplicated hit over the plain swap-in, 1 included', () => {
     const plain = m('swap.swap-in.plain', 1000);
     const judged = (ratio: number) => evaluateTargets([{ ...m(TARGET_SOURCES.swapInDeduped, ratio * 1000), limit: { id: plain.id, name: 'plain swap-in (paired)', ratio } }], false).find((x) => x.key === 'swap-in-dedup')!;

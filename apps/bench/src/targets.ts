@@ -2,6 +2,7 @@ import { formatValue } from './format.js';
 import type { Measurement } from './measurement.js';
 import { KSMD_PHASES } from './ksmd-bench.js';
 import type { BenchResult } from './result.js';
+import { ABI_DISPATCH_ID } from './suites/micro-abi.js';
 import { TIMELINE_ID } from './suites/micro-timeline.js';
 import { KSMD_ID, KSMD_PHASE_NAMES } from './suites/ksmd.js';
 import { SCALE_ID } from './suites/scale.js';
@@ -88,6 +89,7 @@ export const TARGET_SOURCES = {
   scaleWall: SCALE_ID.wall,
   scaleRss: SCALE_ID.peakRss,
   swapInDeduped: SWAP_IN_ID.deduped,
+  abiDispatch: ABI_DISPATCH_ID,
   /** Per phase of the ksmd suite: pagevisor's figure, whose limit is its ratio to ksmd's. */
   ksmd: Object.fromEntries(KSMD_PHASES.map((p) => [p, KSMD_ID[p].pagevisor])) as Readonly<Record<(typeof KSMD_PHASES)[number], string>>,
   sweep: SWEEP_ID,
@@ -105,7 +107,8 @@ function judge(op: Target['op'], value: number, threshold: number): boolean {
  * Judges the targets on `measurements`: inline whole-page write of new content >= 0.6 x the C
  * reference's copy+XXH64 loop, of stored content >= 0.6 x its XXH64+memcmp loop (each the
  * median of the processes' ratios, see micro-hypervisor.ts; unmeasured, saying why, without the
- * C reference); a timeline sample on a 1 TiB host within 2x of a 1 GiB host's (the median of
+ * C reference); populate_physmap of 1 gfn, current_reservation and read_page of 64 bytes each
+ * >= 1,000,000 ops/s through the dispatcher, from bytes (micro-abi.ts); a timeline sample on a 1 TiB host within 2x of a 1 GiB host's (the median of
  * per-repeat ratios of the two timed side by side, see micro-timeline.ts); the scale scenario's
  * process CPU at most 0.5 x the `--compare` run's, judged only when that run has the figure and
  * was measured side by side with this one (see {@link sideBySideProblems});
@@ -155,6 +158,9 @@ export function evaluateTargets(measurements: readonly Measurement[], quick: boo
     target('inline-write-new', 'inline whole-page write of new content >= 0.6 x native copy+XXH64', '>=', 0.6, 'x native', TARGET_SOURCES.inlineWrite, (m) => m.native?.ratio, { ...quickNote, unmeasured: noNative }),
     target('inline-write-stored', 'inline whole-page write of stored content >= 0.6 x native hash+compare', '>=', 0.6, 'x native', TARGET_SOURCES.inlineWriteStored, (m) => m.native?.ratio, { ...quickNote, unmeasured: noNative }),
     target('timeline-sample', "timeline sample on a 1 TiB host within 2x of a 1 GiB host's", '<=', 2, 'x', TARGET_SOURCES.timelineSample, (m) => m.median, quickNote),
+    target('abi-populate', 'populate_physmap of 1 gfn through the dispatcher, from bytes >= 1,000,000 ops/s', '>=', 1_000_000, 'ops/s', TARGET_SOURCES.abiDispatch.populate, (m) => m.median, quickNote),
+    target('abi-current-reservation', 'current_reservation through the dispatcher, from bytes >= 1,000,000 ops/s', '>=', 1_000_000, 'ops/s', TARGET_SOURCES.abiDispatch.currentReservation, (m) => m.median, quickNote),
+    target('abi-read-page', 'read_page of 64 bytes through the dispatcher, from bytes >= 1,000,000 ops/s', '>=', 1_000_000, 'ops/s', TARGET_SOURCES.abiDispatch.readPage, (m) => m.median, quickNote),
     target('ksm-scan', 'KSM-mode scan >= 250,000 pages/s', '>=', 250_000, 'pages/s', TARGET_SOURCES.ksmScan, (m) => m.median, quickNote),
     target('metadata', 'metadata <= 16 bytes per guest page', '<=', 16, 'bytes/page', metaSource, (m) => m.median, {
       note: `from ${metaFrom}${quick ? '; quick run: shrunk scenario' : ''}`,

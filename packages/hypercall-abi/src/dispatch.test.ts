@@ -337,3 +337,34 @@ describe('dispatchHypercall fuzz', () => {
     );
   });
 });
+
+describe('dispatchHypercall responses', () => {
+  it('gives each response bytes of its own, reserved fields zero, whether pooled (65 to 1024 bytes) or not', () => {
+    const h = new FakeHandler();
+    run(h, DOM1, { op: 'populate_physmap', domid: 1, extentOrder: 0, memFlags: 0, gfns: [0] });
+    // Response bytes: 16 header + 8 body + the data. 41 and 1000 bytes read make the smallest and largest pooled.
+    const lengths = [0, 1, 40, 41, 64, 100, 1000, 1001, PAGE_SIZE];
+    const kept: { readonly length: number; readonly content: Uint8Array; readonly res: Uint8Array }[] = [];
+    for (let round = 0; round < 120; round++) {
+      const content = Uint8Array.from({ length: PAGE_SIZE }, (_, i) => (i * 31 + round * 7 + 1) & 0xff);
+      run(h, DOM1, { op: 'write_page', domid: 1, gfn: 0, offset: 0, data: content });
+      for (const length of lengths) {
+        const res = dispatchHypercall(h, DOM1, encodeRequest({ op: 'read_page', domid: DOMID_SELF, gfn: 0, offset: 0, length }));
+        kept.push({ length, content, res });
+      }
+    }
+    for (const { length, content, res } of kept) {
+      expect(res.length).toBe(24 + length);
+      const pooled = res.length > 64 && res.length <= 1024;
+      expect(res.buffer.byteLength > res.length, `${res.length}-byte response pooled`).toBe(pooled);
+      // message_length, the header's pad and the body's pad are zero; the data is what was written then.
+      expect([...res.subarray(8, 16), ...res.subarray(20, 24)].every((b) => b === 0)).toBe(true);
+      const back = decodeResponse('read_page', res);
+      expect(back.rc).toBe(0);
+      expect(Buffer.from(back.data!).equals(Buffer.from(content.subarray(0, length)))).toBe(true);
+    }
+    // Refusals carry their message in the same buffers.
+    const refused = dispatchHypercall(h, DOM1, encodeRequest({ op: 'read_page', domid: DOMID_SELF, gfn: 9, offset: 0, length: 1 }));
+    expect(decodeResponse('read_page', refused)).toEqual({ rc: -Errno.ENOENT, message: 'gfn 9 of domain 1 is not populated' });
+  });
+});

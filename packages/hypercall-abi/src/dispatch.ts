@@ -3,7 +3,7 @@ import {
   asGfn,
   DOMID_SELF,
   HypervisorError,
-  invariant,
+  InvariantError,
   isRealDomId,
   PAGE_SIZE,
   type DomId,
@@ -13,7 +13,7 @@ import { errorResponse } from './errno.js';
 import { TMEM_POOL_PERSIST } from './op-numbers.js';
 import { decodeRequest } from './request-codec.js';
 import { HYPERCALL_OPS, type HypercallOp, type HypercallRequest } from './request.js';
-import { encodeResponse, type HypercallResponse } from './response-codec.js';
+import { encodeResponseInto, type HypercallResponse } from './response-codec.js';
 
 /**
  * The hypervisor side of the ABI: one method per operation, called with validated arguments and
@@ -117,6 +117,11 @@ export type TmemOid = readonly [number, number, number];
  * (HypervisorError from decoding or from the handler) becomes a response with rc = -errno and the
  * error's message; a request refused while decoding never reaches the handler. Any other
  * exception is a bug and propagates.
+ *
+ * The response is a new Uint8Array; one of 65 to 1024 bytes is a view into a pool of 8 KiB
+ * shared with other responses, as Node's small Buffers are: read it through its own byteOffset
+ * and length (`new DataView(res.buffer, res.byteOffset, res.byteLength)`), and copy it
+ * (`res.slice()`) before transferring its buffer to another thread.
  */
 export function dispatchHypercall(handler: HypercallHandler, caller: DomId, request: Uint8Array): Uint8Array {
   let req: HypercallRequest;
@@ -127,7 +132,7 @@ export function dispatchHypercall(handler: HypercallHandler, caller: DomId, requ
     // Errors raised before the op was known carry a hypercall name instead (e.g. memory_op): keep it.
     const op = (HYPERCALL_OPS as readonly string[]).includes(e.op) ? e.op : undefined;
     // An error response has no op-specific body, so any op encodes it.
-    return encodeResponse('current_reservation', errorResponse(e, op));
+    return encodeResponseInto('current_reservation', errorResponse(e, op), responseBuffer);
   }
   let res: HypercallResponse;
   try {
@@ -142,7 +147,32 @@ export function dispatchHypercall(handler: HypercallHandler, caller: DomId, requ
     if (!(e instanceof HypervisorError)) throw e;
     res = errorResponse(e, req.op);
   }
-  return encodeResponse(req.op, res);
+  return encodeResponseInto(req.op, res, responseBuffer);
+}
+
+// Responses are new buffers, but one of more than 64 bytes is a view into a shared pool, as
+// Node's small Buffers are: V8 allocates a typed array of up to 64 bytes inside its heap in a
+// few nanoseconds, a larger one with a buffer of its own (allocated, tracked, finalized by the
+// GC) in about 230 ns, which was a third of a 64-byte read_page (an 88-byte response) through
+// the dispatcher. A pool is never reused (when full a new one is made), so each response's
+// bytes are its own and start zeroed; a response kept alive keeps its pool (8 KiB) alive.
+// Past POOLED_MAX the allocation is small beside the copying, and each buffer is its own.
+const ON_HEAP_MAX = 64;
+const POOLED_MAX = 1024;
+const POOL_BYTES = 8192;
+let pool = new ArrayBuffer(POOL_BYTES);
+let poolUsed = 0;
+
+function responseBuffer(length: number): Uint8Array {
+  if (length <= ON_HEAP_MAX || length > POOLED_MAX) return new Uint8Array(length);
+  if (poolUsed + length > POOL_BYTES) {
+    pool = new ArrayBuffer(POOL_BYTES);
+    poolUsed = 0;
+  }
+  const buf = new Uint8Array(pool, poolUsed, length);
+  // 8-byte aligned, as a buffer of its own is.
+  poolUsed += (length + 7) & ~7;
+  return buf;
 }
 
 function call(h: HypercallHandler, caller: DomId, req: HypercallRequest): HypercallResponse {
@@ -150,7 +180,7 @@ function call(h: HypercallHandler, caller: DomId, req: HypercallRequest): Hyperc
   switch (op) {
     case 'increase_reservation': {
       const gfns = h.increaseReservation(caller, self(caller, req.domid), req.nrExtents, req.extentOrder, req.memFlags);
-      invariant(gfns.length <= req.nrExtents, `${op}: handler returned ${gfns.length} gfns for ${req.nrExtents}`);
+      if (gfns.length > req.nrExtents) throw new InvariantError(`${op}: handler returned ${gfns.length} gfns for ${req.nrExtents}`);
       return { rc: gfns.length, gfns };
     }
     case 'decrease_reservation': {
@@ -167,7 +197,7 @@ function call(h: HypercallHandler, caller: DomId, req: HypercallRequest): Hyperc
       return count(op, h.maximumReservation(caller, self(caller, req.domid)), Number.MAX_SAFE_INTEGER);
     case 'read_page': {
       const data = h.readPage(caller, self(caller, req.domid), asGfn(req.gfn), req.offset, req.length);
-      invariant(data.length === req.length, `${op}: handler returned ${data.length} bytes for ${req.length}`);
+      if (data.length !== req.length) throw new InvariantError(`${op}: handler returned ${data.length} bytes for ${req.length}`);
       return { rc: 0, data };
     }
     case 'write_page':
@@ -247,7 +277,7 @@ function call(h: HypercallHandler, caller: DomId, req: HypercallRequest): Hyperc
     case 'tmem_get_page': {
       const page = h.tmemGetPage(caller, self(caller, req.domid), req.poolId, oidOf(req), req.index);
       if (page === undefined) return { rc: 0 };
-      invariant(page.length === PAGE_SIZE, `${op}: handler returned ${page.length} bytes`);
+      if (page.length !== PAGE_SIZE) throw new InvariantError(`${op}: handler returned ${page.length} bytes`);
       return { rc: 1, data: page };
     }
     case 'tmem_flush_page':
@@ -284,7 +314,8 @@ function self(caller: DomId, domid: number): DomId {
 }
 
 function count(op: HypercallOp, done: number, max: number): HypercallResponse {
-  // A negative count would read as an errno: handlers must throw instead.
-  invariant(Number.isSafeInteger(done) && done >= 0 && done <= max, `${op}: handler returned count ${done}`);
+  // A negative count would read as an errno: handlers must throw instead. (Not invariant(): its
+  // message would be built on every call.)
+  if (!(Number.isSafeInteger(done) && done >= 0 && done <= max)) throw new InvariantError(`${op}: handler returned count ${done}`);
   return { rc: done };
 }

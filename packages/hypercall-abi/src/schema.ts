@@ -2,6 +2,7 @@ import { DOMID_SELF, HypervisorError, MAX_ORDER, PAGE_SIZE } from '@pagevisor/ty
 import { z } from 'zod';
 import { Madvise, MAX_EXTENTS, MEM_FLAGS_KNOWN, TMEM_POOL_PERSIST } from './op-numbers.js';
 import { HYPERCALL_OPS, type HypercallOp, type HypercallRequest } from './request.js';
+import { crossFieldCheck, customType, valueCheck } from './schema-rules.js';
 
 const domid = z.int().min(0).max(DOMID_SELF);
 // z.int() accepts safe integers only, which is exactly what a u64 read without BigInt can carry.
@@ -12,16 +13,12 @@ const memFlags = z
   .int()
   .min(0)
   .max(0xffff_ffff)
-  .check((ctx) => {
-    const unknown = (ctx.value & ~MEM_FLAGS_KNOWN) >>> 0;
-    if (unknown !== 0) {
-      ctx.issues.push({
-        code: 'custom',
-        input: ctx.value,
-        message: `has unknown bits 0x${unknown.toString(16)} (known: 0x${MEM_FLAGS_KNOWN.toString(16)})`,
-      });
-    }
-  });
+  .check(
+    valueCheck((v: number) => {
+      const unknown = (v & ~MEM_FLAGS_KNOWN) >>> 0;
+      return unknown === 0 ? undefined : `has unknown bits 0x${unknown.toString(16)} (known: 0x${MEM_FLAGS_KNOWN.toString(16)})`;
+    }),
+  );
 const gfns = z.array(gfn).max(MAX_EXTENTS);
 const pageOffset = z.int().min(0).max(PAGE_SIZE);
 
@@ -56,15 +53,11 @@ const u16 = z.int().min(0).max(0xffff);
 const claimPages = z.object({ op: z.literal('claim_pages'), domid, nrPages: u32 });
 /** A number that must be exactly `n`, typed as a plain number like the header field it checks. */
 function exactly(n: number, why: string) {
-  return z.int().check((ctx) => {
-    if (ctx.value !== n) ctx.issues.push({ code: 'custom', input: ctx.value, message: `must be ${n} (${why}), got ${ctx.value}` });
-  });
+  return z.int().check(valueCheck((v: number) => (v === n ? undefined : `must be ${n} (${why}), got ${v}`)));
 }
 /** A number that must be one of `values` (named in the message), typed as a plain number. */
 function oneOf(values: readonly number[], names: string) {
-  return z.int().check((ctx) => {
-    if (!values.includes(ctx.value)) ctx.issues.push({ code: 'custom', input: ctx.value, message: `must be ${names}, got ${ctx.value}` });
-  });
+  return z.int().check(valueCheck((v: number) => (values.includes(v) ? undefined : `must be ${names}, got ${v}`)));
 }
 // Host-wide figures name no domain: the header's domid must say "the caller".
 const hostWide = exactly(DOMID_SELF, 'DOMID_SELF: the op is host-wide');
@@ -83,18 +76,14 @@ const readPage = z
     offset: pageOffset,
     length: z.int().min(0).max(PAGE_SIZE),
   })
-  .check((ctx) => {
-    const { offset, length } = ctx.value;
-    // zod runs this even when a field failed; report the sum only when both fields are sound.
-    if (inPage(offset) && inPage(length) && offset + length > PAGE_SIZE) {
-      ctx.issues.push({
-        code: 'custom',
-        path: ['length'],
-        input: length,
-        message: `offset + length must be <= ${PAGE_SIZE}, got ${offset} + ${length}`,
-      });
-    }
-  });
+  .check(
+    crossFieldCheck(({ offset, length }: { offset: number; length: number }) =>
+      // zod runs this even when a field failed a range; report the sum only when both fields are sound.
+      inPage(offset) && inPage(length) && offset + length > PAGE_SIZE
+        ? { path: 'length', input: length, message: `offset + length must be <= ${PAGE_SIZE}, got ${offset} + ${length}` }
+        : undefined,
+    ),
+  );
 
 const writePage = z
   .object({
@@ -102,19 +91,15 @@ const writePage = z
     domid,
     gfn,
     offset: pageOffset,
-    data: z.custom<Uint8Array>((v) => v instanceof Uint8Array, { error: 'must be a Uint8Array' }),
+    data: bytes(),
   })
-  .check((ctx) => {
-    const { offset, data } = ctx.value;
-    if (inPage(offset) && data instanceof Uint8Array && offset + data.length > PAGE_SIZE) {
-      ctx.issues.push({
-        code: 'custom',
-        path: ['data'],
-        input: data,
-        message: `offset + data.length must be <= ${PAGE_SIZE}, got ${offset} + ${data.length}`,
-      });
-    }
-  });
+  .check(
+    crossFieldCheck(({ offset, data }: { offset: number; data: Uint8Array }) =>
+      inPage(offset) && data instanceof Uint8Array && offset + data.length > PAGE_SIZE
+        ? { path: 'data', input: data, message: `offset + data.length must be <= ${PAGE_SIZE}, got ${offset} + ${data.length}` }
+        : undefined,
+    ),
+  );
 
 const madvise = z.object({
   op: z.literal('madvise'),
@@ -137,12 +122,13 @@ const sharingAddPhysmap = z.object({
 const sharingAudit = z.object({ op: z.literal('sharing_audit'), domid: hostWide });
 const sharingRangeShare = z
   .object({ op: z.literal('sharing_range_share'), sourceDomid: domid, clientDomid: domid, firstGfn: gfn, lastGfn: gfn })
-  .check((ctx) => {
-    const { firstGfn, lastGfn } = ctx.value;
-    if (Number.isSafeInteger(firstGfn) && Number.isSafeInteger(lastGfn) && lastGfn < firstGfn) {
-      ctx.issues.push({ code: 'custom', path: ['lastGfn'], input: lastGfn, message: `must be >= firstGfn ${firstGfn}, got ${lastGfn}` });
-    }
-  });
+  .check(
+    crossFieldCheck(({ firstGfn, lastGfn }: { firstGfn: number; lastGfn: number }) =>
+      Number.isSafeInteger(firstGfn) && Number.isSafeInteger(lastGfn) && lastGfn < firstGfn
+        ? { path: 'lastGfn', input: lastGfn, message: `must be >= firstGfn ${firstGfn}, got ${lastGfn}` }
+        : undefined,
+    ),
+  );
 const sharingFork = z.object({ op: z.literal('sharing_fork'), domid, parentDomid: domid });
 const sharingForkReset = z.object({ op: z.literal('sharing_fork_reset'), domid });
 
@@ -166,15 +152,14 @@ const pagingPrep = z.object({
   data: fullPage(' when present').optional(),
 });
 
+/** A Uint8Array. */
+function bytes() {
+  return customType((v): v is Uint8Array => v instanceof Uint8Array, 'must be a Uint8Array');
+}
+
 /** A Uint8Array of exactly PAGE_SIZE bytes. */
 function fullPage(when = '') {
-  return z
-    .custom<Uint8Array>((v) => v instanceof Uint8Array, { error: 'must be a Uint8Array' })
-    .check((ctx) => {
-      if (ctx.value.length !== PAGE_SIZE) {
-        ctx.issues.push({ code: 'custom', input: ctx.value, message: `must be ${PAGE_SIZE} bytes${when}, got ${ctx.value.length}` });
-      }
-    });
+  return bytes().check(valueCheck((v: Uint8Array) => (v.length === PAGE_SIZE ? undefined : `must be ${PAGE_SIZE} bytes${when}, got ${v.length}`)));
 }
 
 const poolId = u32;
@@ -205,12 +190,13 @@ const domctlPausedomain = z.object({ op: z.literal('domctl_pausedomain'), domid 
 const domctlUnpausedomain = z.object({ op: z.literal('domctl_unpausedomain'), domid });
 const domctlMaxMem = z
   .object({ op: z.literal('domctl_max_mem'), domid, maxMemKb: z.int().min(0) })
-  .check((ctx) => {
-    const kb = ctx.value.maxMemKb;
-    if (Number.isSafeInteger(kb) && kb % (PAGE_SIZE / 1024) !== 0) {
-      ctx.issues.push({ code: 'custom', path: ['maxMemKb'], input: kb, message: `must be a multiple of ${PAGE_SIZE / 1024} KiB, got ${kb}` });
-    }
-  });
+  .check(
+    crossFieldCheck(({ maxMemKb: kb }: { maxMemKb: number }) =>
+      Number.isSafeInteger(kb) && kb % (PAGE_SIZE / 1024) !== 0
+        ? { path: 'maxMemKb', input: kb, message: `must be a multiple of ${PAGE_SIZE / 1024} KiB, got ${kb}` }
+        : undefined,
+    ),
+  );
 const domctlSharingControl = z.object({
   op: z.literal('domctl_sharing_control'),
   domid,
@@ -302,7 +288,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
 
-function formatIssues(op: string, issues: readonly z.core.$ZodIssue[]): string {
+/**
+ * The detail of the EINVAL refusing `issues` of an `op` request: the first few issues as
+ * `op.field: what`, then how many more. The compiled validators word their issues through this too.
+ */
+export function formatIssues(op: string, issues: readonly z.core.$ZodIssue[]): string {
   const parts = issues.slice(0, MAX_ISSUES_REPORTED).map((issue) => formatIssue(op, issue));
   if (issues.length > MAX_ISSUES_REPORTED) parts.push(`and ${issues.length - MAX_ISSUES_REPORTED} more`);
   return parts.join('; ');

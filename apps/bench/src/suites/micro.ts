@@ -1,6 +1,6 @@
 import type { Measurement } from '../measurement.js';
 import type { SuiteContext, SuiteResult } from '../suite-context.js';
-import { benchAbi } from './micro-abi.js';
+import { benchAbi, benchAbiDispatch } from './micro-abi.js';
 import { benchDedup } from './micro-dedup.js';
 import { benchFrameAllocator } from './micro-frame-allocator.js';
 import { benchHypervisor } from './micro-hypervisor.js';
@@ -21,6 +21,7 @@ export async function runMicro(ctx: SuiteContext): Promise<SuiteResult> {
   parts.push(await benchHypervisor(ctx));
   parts.push(await benchTimelineSample(ctx));
   parts.push(benchAbi(ctx));
+  parts.push(await benchAbiDispatch(ctx));
   return {
     suite: 'micro',
     measurements: parts.flatMap((p) => p.measurements),
