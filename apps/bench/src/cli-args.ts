@@ -25,7 +25,7 @@ export const USAGE = `Usage: pagevisor-bench [--suite NAME ...] [--strategy SPEC
        (in the repository: node apps/bench/dist/main.js ...)
 
 Suites (default: all but scale):
-  limits  this machine's limits, measured in this process: 4 KiB copy, xxhash-wasm of 4 KiB,
+  limits  this machine's limits, measured in this process: 4 KiB copy, XXH64 of 4 KiB in place,
           4 KiB compare, 4 KiB slot write and read of a temporary file (page cache, no fsync);
           and the C reference's memcpy, memcmp and XXH64 loops (built with cc when there is one)
   micro   every package: frame allocation and free, p2m get/set, dedup lookup/insert and the

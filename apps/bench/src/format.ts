@@ -112,7 +112,7 @@ export function formatMarkdown(r: BenchResult): string {
       ? 'Figures of the benchmark runner (`@pagevisor/bench`); how they are taken and how to read them: its README (`node_modules/@pagevisor/bench/README.md`).'
       : 'Figures of the benchmark runner (`apps/bench`); how they are taken and how to read them: [its README](apps/bench/README.md).',
     'This file is its `--markdown` output.',
-    'The ratio column gives each hot path over its bounds: first the JavaScript bound (the limits suite\'s `machine` rows, this process\'s MachineMemory copy, xxhash-wasm and compare, or a loop timed beside it: "(paired)"), then the native bound ("native ...": the C reference\'s memcpy, memcmp and XXH64 loops, the `native` rows, what the machine itself does).',
+    'The ratio column gives each hot path over its bounds: first the JavaScript bound (the limits suite\'s `machine` rows, this process\'s MachineMemory copy, XXH64 in place and compare, or a loop timed beside it: "(paired)"), then the native bound ("native ...": the C reference\'s memcpy, memcmp and XXH64 loops, the `native` rows, what the machine itself does).',
     '',
     `- **Date:** ${r.date} (whole run ${r.wallS.toFixed(0)} s)${r.options.quick ? ' — a QUICK run: small sizes, not comparable with full runs' : ''}`,
     `- **Code:** ${codeText(r)}`,

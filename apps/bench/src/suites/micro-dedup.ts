@@ -219,7 +219,7 @@ async function benchEsx(ctx: SuiteContext, pages: number): Promise<Measurement> 
     if (esx.stats()['pages_merged']! === 0) throw new Error('ESX bench: nothing merged');
     auditOrThrow(hv, 'ESX');
   }
-  // Every candidate is hashed (xxhash-wasm, hashFrame) before its hint is looked up: the bounds are a 4 KiB hash.
+  // Every candidate is hashed (XXH64 in place, hashFrame) before its hint is looked up: the bounds are a 4 KiB hash.
   const esx = measurement({ suite: 'micro', group: 'dedup', key: 'esx-scan', name: 'ESX scan, random candidates (hash, hint, merge)', unit: 'pages/s', better: 'higher', samples: rates });
   return withBounds(esx, ctx.limits, [BOUND.hash, BOUND.nativeHashInPlace]);
 }

@@ -68,7 +68,7 @@ export async function runSwap(ctx: SuiteContext): Promise<SuiteResult> {
     suite: 'swap',
     measurements: out,
     notes: [
-      `${pages} distinct pages (half random, half zeros) stored into a fresh shared swap area and loaded back, per repeat and configuration; swap out includes the caller's xxhash of the page. The file device is a temporary file, never fsynced: page-cache figures.`,
+      `${pages} distinct pages (half random, half zeros) stored into a fresh shared swap area and loaded back, per repeat and configuration; swap out includes the caller's hash of the page. The file device is a temporary file, never fsynced: page-cache figures.`,
       `swap-in: one hypervisor (inline dedup, one shared swap area on a memory device, no compression), a reader and a holder domain of ${inPages} pages per case; the reader's guest loads (readPage) fault its paged-out pages in: plain (the content is nowhere in RAM), de-duplicated (the holder holds it in frames of its own: swapInsDeduped), swap cache (the holder faulted the shared slots in first: swapInsCached). ${swapIn.rounds} round${swapIn.rounds === 1 ? '' : 's'} a sample (every case), each prepared untimed; the cases take turns every 64 faults, and the ratios to plain are medians of per-repeat ratios. Each round checks the counters, and every page read back (${swapIn.pagesVerified} in all) equals what was written; audited after each repeat, ${swapIn.duplicateFrames} duplicate frames at the end.`,
     ],
   };
