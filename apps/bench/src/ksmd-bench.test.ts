@@ -3,6 +3,7 @@ import { HostUnavailable } from '@pagevisor/simulator';
 import { PAGE_SIZE } from '@pagevisor/types';
 import {
   benchKsmd,
+  esxScans,
   expectedCounters,
   kernelScript,
   KSMD_PHASES,
@@ -18,7 +19,7 @@ import {
 } from './ksmd-bench.js';
 import { median } from './measurement.js';
 import type { SuiteContext } from './suite-context.js';
-import { KSMD_ID, KSMD_LIMIT_NAME, runKsmd } from './suites/ksmd.js';
+import { ESX_KSMD_ID, KSMD_ID, KSMD_LIMIT_NAME, runKsmd } from './suites/ksmd.js';
 import { evaluateTargets } from './targets.js';
 
 // Never the real KSM here: the kernel's side is a fake replayer that answers a script the way
@@ -220,6 +221,13 @@ describe('benchKsmd', () => {
   });
 });
 
+describe('esxScans', () => {
+  it('draws 2 x pages candidates in two wake-ups: distinct pages merge none, identical pages merge, the audit clean', async () => {
+    const contents = new ScanPages();
+    for (const w of KSMD_WORKLOADS) expect(await esxScans(w, 512, contents)).toBeGreaterThan(0);
+  });
+});
+
 describe('the ksmd suite and its targets', () => {
   const ctx: SuiteContext = { quick: true, repeats: 2, log: () => {}, limits: new Map() };
 
@@ -228,7 +236,10 @@ describe('the ksmd suite and its targets', () => {
     const kernel = fakeKernel({ msOf: () => 1e-3 });
     const r = await runKsmd(ctx, { pages: PAGES, warmupPages: 0, replayer: () => REPLAYER, replay: kernel.replay });
     expect(r.suite).toBe('ksmd');
-    expect(r.measurements.map((m) => m.id)).toEqual(KSMD_PHASES.flatMap((p) => [KSMD_ID[p].pagevisor, KSMD_ID[p].kernel]));
+    expect(r.measurements.map((m) => m.id)).toEqual([
+      ...KSMD_PHASES.flatMap((p) => [KSMD_ID[p].pagevisor, KSMD_ID[p].kernel]),
+      ...KSMD_WORKLOADS.flatMap((w) => [ESX_KSMD_ID[w].pagevisor, ESX_KSMD_ID[w].kernel]),
+    ]);
     for (const p of KSMD_PHASES) {
       const mine = r.measurements.find((m) => m.id === KSMD_ID[p].pagevisor)!;
       const theirs = r.measurements.find((m) => m.id === KSMD_ID[p].kernel)!;
@@ -236,9 +247,17 @@ describe('the ksmd suite and its targets', () => {
       expect(mine.limit).toEqual({ id: theirs.id, name: KSMD_LIMIT_NAME, ratio: median(mine.samples.map((x) => x / (PAGES * 1e6))) });
       expect(mine.note).toBeUndefined();
     }
+    // ESX beside ksmd's first two full scans of the same pages: 2 x 1 ms for 2 x PAGES pages.
+    for (const w of KSMD_WORKLOADS) {
+      const mine = r.measurements.find((m) => m.id === ESX_KSMD_ID[w].pagevisor)!;
+      const theirs = r.measurements.find((m) => m.id === ESX_KSMD_ID[w].kernel)!;
+      expect(theirs.samples).toEqual([PAGES * 1e6, PAGES * 1e6]);
+      expect(mine.samples.every((x) => x > 0 && x < PAGES * 1e6)).toBe(true);
+      expect(mine.limit).toEqual({ id: theirs.id, name: KSMD_LIMIT_NAME, ratio: median(mine.samples.map((x) => x / (PAGES * 1e6))) });
+    }
     expect(r.details).toMatchObject({ pages: PAGES, ksmd: { measured: true, retries: 0 } });
     const targets = evaluateTargets(r.measurements, false).filter((t) => t.key.startsWith('ksmd-'));
-    expect(targets.map((t) => t.key)).toEqual(KSMD_PHASES.map((p) => `ksmd-${p}`));
+    expect(targets.map((t) => t.key)).toEqual([...KSMD_PHASES.map((p) => `ksmd-${p}`), ...KSMD_WORKLOADS.map((w) => `ksmd-esx-${w}`)]);
     for (const t of targets) {
       const m = r.measurements.find((x) => x.id === t.source)!;
       expect(t).toMatchObject({ op: '>=', threshold: 1, unit: 'x ksmd', value: m.limit!.ratio, met: false });
@@ -248,7 +267,7 @@ describe('the ksmd suite and its targets', () => {
   it('without a host for ksmd: pagevisor figures only, each noting why, and the targets unmeasured', async () => {
     const why = 'no KSM: ksm-replay: this host has no KSM (/sys/kernel/mm/ksm/ is missing)';
     const r = await runKsmd(ctx, { pages: PAGES, warmupPages: 0, replayer: unavailable(why) });
-    expect(r.measurements.map((m) => m.id)).toEqual(KSMD_PHASES.map((p) => KSMD_ID[p].pagevisor));
+    expect(r.measurements.map((m) => m.id)).toEqual([...KSMD_PHASES.map((p) => KSMD_ID[p].pagevisor), ...KSMD_WORKLOADS.map((w) => ESX_KSMD_ID[w].pagevisor)]);
     for (const m of r.measurements) {
       expect(m.limit).toBeUndefined();
       expect(m.note).toBe(`ksmd not measured: ${why}`);

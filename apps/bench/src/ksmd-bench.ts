@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleepMs } from 'node:timers/promises';
-import { KsmDedup, type KsmOptions } from '@pagevisor/dedup';
+import { EsxDedup, KsmDedup, type KsmOptions } from '@pagevisor/dedup';
 import { Hypervisor } from '@pagevisor/hypervisor';
 import { buildReplayer, HostUnavailable, knobLines, replayOnKernel } from '@pagevisor/simulator';
 import { asGfn, PAGE_SIZE, Prng } from '@pagevisor/types';
@@ -235,6 +235,35 @@ export async function pagevisorScans(workload: KsmdWorkload, pages: number, knob
   });
 }
 
+/**
+ * pagevisor's ESX-style scanner on the same pages: a fresh Hypervisor with an EsxDedup and one
+ * domain of the workload's pages, written then made mergeable; two wake-ups draw 2 x pages
+ * random candidates (at most one draw of a page a wake-up; each hashed, then its hint looked up,
+ * compared and merged, or a hint left),
+ * timed with performance.now(); then checked (every candidate had a frame; distinct pages merged
+ * none, identical pages merged) and audited. Returns its wall milliseconds, to set beside ksmd's
+ * first two full scans of the same pages (2 x pages scanned too).
+ */
+export async function esxScans(workload: KsmdWorkload, pages: number, contents: ScanPages): Promise<number> {
+  const candidates = 2 * pages;
+  const esx = new EsxDedup({ scanRatePerDomainPagesPerS: candidates * 10, scanRateGlobalPagesPerS: candidates * 10, wakeIntervalMs: 100, seed: 1 });
+  const hv = await Hypervisor.create({ frames: pages + 16, dedup: esx });
+  const dom = hv.createDomain({ maxPages: pages });
+  hv.populatePhysmap(dom, Array.from({ length: pages }, (_, i) => i));
+  for (let g = 0; g < pages; g++) hv.writePage(dom, asGfn(g), 0, contents.at(workload, g), 0, PAGE_SIZE);
+  hv.setDomainMergeable(dom, true);
+  const t0 = performance.now();
+  hv.wakeDedup(esx.nextWakeNs());
+  hv.wakeDedup(esx.nextWakeNs());
+  const ms = performance.now() - t0;
+  const s = esx.stats();
+  const where = `ksmd bench, pagevisor's ESX scanner (${workload} pages)`;
+  if (s['pages_scanned'] !== candidates || s['pages_skipped'] !== 0) throw new Error(`${where}: two wake-ups scanned ${s['pages_scanned']} candidates (${s['pages_skipped']} skipped), not ${candidates}`);
+  if ((workload === 'distinct') !== (s['pages_merged'] === 0)) throw new Error(`${where}: ${s['pages_merged']} pages merged`);
+  throwProblems(`${where}: audit`, hv.audit());
+  return ms;
+}
+
 /** ksmd's scheduler counters: nanoseconds on a CPU and waiting (runnable) for one. */
 export interface SchedCounters {
   readonly runNs: number;
@@ -314,6 +343,12 @@ export interface KsmdBenchResult {
   readonly kernel: Readonly<Record<KsmdPhase, readonly number[]>> | null;
   /** pagevisor / ksmd per phase and repeat (each pair timed side by side), or null. */
   readonly ratios: Readonly<Record<KsmdPhase, readonly number[]>> | null;
+  /**
+   * Per page set: pagevisor's ESX scanner's candidates/s over 2 x pages candidates
+   * ({@link esxScans}), one per repeat; ksmd's pages/s over its first two full scans of the same
+   * pages (null when not measured); and the per-repeat ratios (null likewise).
+   */
+  readonly esx: Readonly<Record<KsmdWorkload, { readonly pagevisor: readonly number[]; readonly kernel: readonly number[] | null; readonly ratios: readonly number[] | null }>>;
   /** Why the kernel was not measured (the HostUnavailable's message), when it was not. */
   readonly unavailable?: string;
   /** Kernel runs retried because KSM was in use elsewhere. */
@@ -408,10 +443,17 @@ export async function benchKsmd(opts: KsmdBenchOptions): Promise<KsmdBenchResult
   }
   const warmRounds = Math.max(1, Math.ceil((opts.warmupPages ?? WARMUP_PAGES) / pages));
   log(`ksmd: warm-up of pagevisor's side (${warmRounds} round${warmRounds === 1 ? '' : 's'} of ${pages} pages, untimed)`);
-  for (let k = 0; k < warmRounds; k++) for (const w of KSMD_WORKLOADS) await pagevisorScans(w, pages, knobs, contents);
+  for (let k = 0; k < warmRounds; k++) {
+    for (const w of KSMD_WORKLOADS) {
+      await pagevisorScans(w, pages, knobs, contents);
+      await esxScans(w, pages, contents);
+    }
+  }
 
   const pv = perPhase();
   const kernel = perPhase();
+  const esx: Record<KsmdWorkload, number[]> = { distinct: [], identical: [] };
+  const kernelTwoScans: Record<KsmdWorkload, number[]> = { distinct: [], identical: [] };
   const record = (into: Record<KsmdPhase, number[]>, workload: KsmdWorkload, ms: readonly number[]): void => {
     WORKLOAD_SCANS[workload].forEach((scan, k) => {
       if (scan.phase !== null) into[scan.phase].push(pages / (ms[k]! / 1000));
@@ -424,11 +466,14 @@ export async function benchKsmd(opts: KsmdBenchOptions): Promise<KsmdBenchResult
       for (const side of kernelFirst ? (['kernel', 'pagevisor'] as const) : (['pagevisor', 'kernel'] as const)) {
         if (side === 'pagevisor') {
           record(pv, w, await pagevisorScans(w, pages, knobs, contents));
+          esx[w].push((2 * pages) / ((await esxScans(w, pages, contents)) / 1000));
           continue;
         }
         if (scripts === null) continue;
         try {
-          record(kernel, w, await timedKernelRun(w));
+          const ms = await timedKernelRun(w);
+          record(kernel, w, ms);
+          kernelTwoScans[w].push((2 * pages) / ((ms[0]! + ms[1]!) / 1000));
         } catch (e) {
           if (!isHostUnavailable(e)) throw e;
           // Given up part way: no pairs are kept, so every figure reported is one of a full set.
@@ -439,6 +484,11 @@ export async function benchKsmd(opts: KsmdBenchOptions): Promise<KsmdBenchResult
     }
   }
   const measured = scripts !== null;
+  const esxOf = (w: KsmdWorkload): KsmdBenchResult['esx'][KsmdWorkload] => ({
+    pagevisor: esx[w],
+    kernel: measured ? kernelTwoScans[w] : null,
+    ratios: measured ? esx[w].map((x, i) => x / kernelTwoScans[w][i]!) : null,
+  });
   const ratios = perPhase();
   if (measured) for (const p of KSMD_PHASES) ratios[p].push(...pv[p].map((x, i) => x / kernel[p][i]!));
   return {
@@ -447,6 +497,7 @@ export async function benchKsmd(opts: KsmdBenchOptions): Promise<KsmdBenchResult
     pagevisor: pv,
     kernel: measured ? kernel : null,
     ratios: measured ? ratios : null,
+    esx: { distinct: esxOf('distinct'), identical: esxOf('identical') },
     ...(unavailable === undefined ? {} : { unavailable }),
     retries,
     ...(measured && ksmdTime.readable ? { ksmdTime: { scanMs: ksmdTime.scanMs, runMs: ksmdTime.runMs, waitMs: ksmdTime.waitMs } } : {}),

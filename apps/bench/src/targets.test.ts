@@ -73,13 +73,15 @@ describe('evaluateTargets', () => {
     const t = new Map(evaluateTargets([alone], false).map((x) => [x.key, x]));
     expect(t.get('ksmd-checksum')).toMatchObject({ value: null, met: null, source: null, note: 'ksmd not measured: no permission: run as root' });
     expect(t.get('ksmd-unstable')).toMatchObject({ value: null, met: null, note: 'not measured (ksmd suite not run or failed)' });
-    expect([...t.keys()].filter((k) => k.startsWith('ksmd-'))).toEqual(['ksmd-checksum', 'ksmd-unstable', 'ksmd-merge', 'ksmd-merged']);
+    expect([...t.keys()].filter((k) => k.startsWith('ksmd-'))).toEqual(['ksmd-checksum', 'ksmd-unstable', 'ksmd-merge', 'ksmd-merged', 'ksmd-esx-distinct', 'ksmd-esx-identical']);
+    const esx = evaluateTargets([{ ...m(TARGET_SOURCES.esxKsmd.identical, 1000), limit: { id: 'ksmd.esx-identical.kernel', name: 'ksmd (paired)', ratio: 1.2 } }], false).find((x) => x.key === 'ksmd-esx-identical')!;
+    expect(esx).toMatchObject({ value: 1.2, met: true, unit: 'x ksmd', name: "ESX scan of identical pages (hash, hint, merge): at least 1.0x ksmd's first two full scans of identical pages (checksum, merge) (same run)" });
   });
 
   it('leaves targets whose figure is missing unmeasured', () => {
     const t = evaluateTargets([m(TARGET_SOURCES.ksmScan, 300_000)], false);
     expect(t.find((x) => x.key === 'ksm-scan')!.met).toBe(true);
-    for (const key of ['inline-write-new', 'inline-write-stored', 'timeline-sample', 'scale-cpu', 'metadata', 'scale-wall', 'scale-rss', 'swap-in-dedup', 'sharing-duplicates', 'sharing-saved', 'sharing-reading-saved', 'sharing-reading-ksm', 'sharing-reading-esx', 'ksmd-checksum', 'ksmd-unstable', 'ksmd-merge', 'ksmd-merged']) {
+    for (const key of ['inline-write-new', 'inline-write-stored', 'timeline-sample', 'scale-cpu', 'metadata', 'scale-wall', 'scale-rss', 'swap-in-dedup', 'sharing-duplicates', 'sharing-saved', 'sharing-reading-saved', 'sharing-reading-ksm', 'sharing-reading-esx', 'ksmd-checksum', 'ksmd-unstable', 'ksmd-merge', 'ksmd-merged', 'ksmd-esx-distinct', 'ksmd-esx-identical']) {
       expect(t.find((x) => x.key === key)).toMatchObject({ value: null, met: null, source: null });
     }
   });
