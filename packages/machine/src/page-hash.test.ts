@@ -63,6 +63,21 @@ describe('the page hash', () => {
     expect(hasher.hash(new Uint8Array(PAGE_SIZE))).toBe(xxh64(new Uint8Array(PAGE_SIZE)));
   });
 
+  it('gives the whole 64 bits with hash64: the low half returned, the high one in high', async () => {
+    const { h64Raw } = await xxhash();
+    const hasher = new PageHasher();
+    const buf = pageBuffer(1);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: PAGE_SIZE, maxLength: PAGE_SIZE }), fc.boolean(), (page, inPlace) => {
+        const h = h64Raw(page);
+        if (inPlace) buf.set(page);
+        expect(hasher.hash64(inPlace ? buf : page)).toBe(Number(BigInt.asUintN(32, h)));
+        expect(hasher.high).toBe(Number(h >> 32n));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('reads a page in place at any page offset of its memory, and a page at an offset of a larger buffer', async () => {
     const xxh64 = await reference();
     const { buffer, hash } = hashedMemory(8 * PAGE_SIZE);

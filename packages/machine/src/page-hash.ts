@@ -18,8 +18,15 @@ declare const WebAssembly: {
 };
 
 let compiled: object | undefined;
-/** The in-place hash of every memory made here, by its buffer (PageHasher looks pages up in it). */
-const inPlace = new WeakMap<ArrayBuffer, PageHash>();
+/** A memory's in-place hashes: the low 32 bits of XXH64, and the whole of it (high half in `hi`). */
+interface InPlace {
+  readonly hash: PageHash;
+  readonly hash64: PageHash;
+  readonly hi: { readonly value: number };
+}
+
+/** The in-place hashes of every memory made here, by its buffer (PageHasher looks pages up in it). */
+const inPlace = new WeakMap<ArrayBuffer, InPlace>();
 
 /**
  * Memory of `bytes` bytes (rounded up to WebAssembly's 64 KiB pages), the XXH64 of a page read in
@@ -34,7 +41,7 @@ export function hashedMemory(bytes: number): { buffer: ArrayBuffer; hash: PageHa
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
   const instance = new WebAssembly.Instance(compiled, { env: { memory } });
   const hash = instance.exports['page'] as PageHash;
-  inPlace.set(memory.buffer, hash);
+  inPlace.set(memory.buffer, { hash, hash64: instance.exports['page64'] as PageHash, hi: instance.exports['hi'] as { value: number } });
   return { buffer: memory.buffer, hash, checksum: instance.exports['checksum'] as PageHash };
 }
 
@@ -53,19 +60,35 @@ export function pageBuffer(pages: number): Uint8Array {
  */
 export class PageHasher {
   readonly #staging: Buffer;
-  readonly #hash: PageHash;
+  readonly #own: InPlace;
+  /** The high 32 bits (unsigned) of the last {@link hash64}. */
+  high = 0;
 
   constructor() {
-    const { buffer, hash } = hashedMemory(PAGE_SIZE);
+    const { buffer } = hashedMemory(PAGE_SIZE);
     this.#staging = Buffer.from(buffer, 0, PAGE_SIZE);
-    this.#hash = hash;
+    this.#own = inPlace.get(buffer)!;
   }
 
   /** XXH64's low 32 bits of the PAGE_SIZE bytes of `page` at `offset`. */
   hash(page: Uint8Array, offset = 0): number {
-    const inPlaceHash = inPlace.get(page.buffer as ArrayBuffer);
-    if (inPlaceHash !== undefined) return inPlaceHash(page.byteOffset + offset) >>> 0;
+    const where = inPlace.get(page.buffer as ArrayBuffer);
+    if (where !== undefined) return where.hash(page.byteOffset + offset) >>> 0;
     Buffer.prototype.copy.call(page, this.#staging, 0, offset, offset + PAGE_SIZE);
-    return this.#hash(0) >>> 0;
+    return this.#own.hash(0) >>> 0;
+  }
+
+  /** XXH64 of the PAGE_SIZE bytes of `page` at `offset`: its low 32 bits, the high ones in {@link high}. */
+  hash64(page: Uint8Array, offset = 0): number {
+    let where = inPlace.get(page.buffer as ArrayBuffer);
+    let at = page.byteOffset + offset;
+    if (where === undefined) {
+      Buffer.prototype.copy.call(page, this.#staging, 0, offset, offset + PAGE_SIZE);
+      where = this.#own;
+      at = 0;
+    }
+    const lo = where.hash64(at) >>> 0;
+    this.high = where.hi.value >>> 0;
+    return lo;
   }
 }

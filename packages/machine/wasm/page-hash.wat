@@ -3,10 +3,24 @@
 (module
   (import "env" "memory" (memory 0))
 
-  ;; XXH64 (seed 0) of the page at byte offset $p, folded to its low 32 bits. Written from the
-  ;; XXH64 specification: four 64-bit lanes over 32-byte stripes, then the lanes' merge, the
-  ;; length, and the avalanche. A page is 128 whole stripes, so there is no tail.
+  ;; The high half of the last page64's hash.
+  (global $hi (export "hi") (mut i32) (i32.const 0))
+
+  ;; XXH64 (seed 0) of the page at byte offset $p, its low 32 bits.
   (func (export "page") (param $p i32) (result i32)
+    (i32.wrap_i64 (call $xxh64 (local.get $p))))
+
+  ;; XXH64 of the page at $p: its low 32 bits, and its high 32 bits in the global "hi".
+  (func (export "page64") (param $p i32) (result i32)
+    (local $h i64)
+    (local.set $h (call $xxh64 (local.get $p)))
+    (global.set $hi (i32.wrap_i64 (i64.shr_u (local.get $h) (i64.const 32))))
+    (i32.wrap_i64 (local.get $h)))
+
+  ;; XXH64 (seed 0) of the page at byte offset $p. Written from the XXH64 specification: four
+  ;; 64-bit lanes over 32-byte stripes, then the lanes' merge, the length, and the avalanche. A
+  ;; page is 128 whole stripes, so there is no tail.
+  (func $xxh64 (param $p i32) (result i64)
     (local $v1 i64) (local $v2 i64) (local $v3 i64) (local $v4 i64) (local $end i32) (local $h i64)
     (local.set $v1 (i64.const 0x60EA27EEADC0B5D6)) ;; PRIME64_1 + PRIME64_2
     (local.set $v2 (i64.const 0xC2B2AE3D27D4EB4F)) ;; PRIME64_2
@@ -34,7 +48,7 @@
     ;; avalanche
     (local.set $h (i64.mul (i64.xor (local.get $h) (i64.shr_u (local.get $h) (i64.const 33))) (i64.const 0xC2B2AE3D27D4EB4F)))
     (local.set $h (i64.mul (i64.xor (local.get $h) (i64.shr_u (local.get $h) (i64.const 29))) (i64.const 0x165667B19E3779F9)))
-    (i32.wrap_i64 (i64.xor (local.get $h) (i64.shr_u (local.get $h) (i64.const 32)))))
+    (i64.xor (local.get $h) (i64.shr_u (local.get $h) (i64.const 32))))
 
   ;; round(acc, input): acc + input * PRIME64_2, rotated left by 31, times PRIME64_1.
   (func $round (param $acc i64) (param $input i64) (result i64)
