@@ -34,30 +34,14 @@ const Z_LO = ZERO_FINGERPRINT_LOW | 0;
 const Z_HI = ZERO_FINGERPRINT_HIGH | 0;
 
 /**
- * Word `i` (2..1023) of the page generated from a fingerprint whose encoded form (fingerprint
- * xor Z) is `(el, eh)`, not (0, 0): a counter-based stream, so any word is had in O(1).
- */
-function generatedWord(el: number, eh: number, i: number): number {
-  let x = el ^ Math.imul(i, P1);
-  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b) ^ eh;
-  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
-  return x ^ (x >>> 16);
-}
-
-/**
- * Words `[first, last]` of the page generated from encoded fingerprint `(el, eh)` into `words`
- * at the same indices: all zeros for Z, else the encoded form itself in words 0 and 1 and the
- * stream after it.
+ * Words `[first, last]` of the page generated from encoded fingerprint `(el, eh)` (fingerprint
+ * xor Z) into `words` at the same indices: the encoded form in words 0 and 1, zeros after (all
+ * zeros for Z). A whole page is two stores and a fill.
  */
 function generateWords(el: number, eh: number, first: number, last: number, words: Int32Array): void {
-  if ((el | eh) === 0) {
-    words.fill(0, first, last + 1);
-    return;
-  }
-  let i = first;
-  if (i === 0) words[i++] = el;
-  if (i === 1 && i <= last) words[i++] = eh;
-  for (; i <= last; i++) words[i] = generatedWord(el, eh, i);
+  words.fill(0, first, last + 1);
+  if (first === 0) words[0] = el;
+  if (first <= 1 && last >= 1) words[1] = eh;
 }
 
 /**
@@ -97,9 +81,9 @@ export class FingerprintEngine {
     const w = this.#page32;
     let el = w[0]!;
     let eh = w[1]!;
-    // A generated page (its first 8 bytes an encoded fingerprint, the rest their stream) is that
-    // fingerprint; any other page leaves the test at word 2, but for 2^-32 of them.
-    if (!((el | eh) !== 0 && w[2] === generatedWord(el, eh, 2) && isGenerated(w, el, eh))) {
+    // A generated page (its first 8 bytes an encoded fingerprint, not both zero, the rest zeros)
+    // is that fingerprint; any other page is hashed.
+    if (!((el | eh) !== 0 && copy.compare(this.#zeros, 8, PAGE_SIZE, 8, PAGE_SIZE) === 0)) {
       el = hasher.hash64(copy) ^ Z_LO;
       eh = hasher.high ^ Z_HI;
     }
@@ -188,8 +172,8 @@ export class FingerprintEngine {
  *   modes), so H of the zero page is Z = ({@link ZERO_FINGERPRINT_LOW}, {@link ZERO_FINGERPRINT_HIGH});
  *   but a page that is `bytes(F)` for some F gives F (below).
  * - `bytes(F)` ({@link bytes}): the page a frame of fingerprint F reads as. bytes(Z) is PAGE_SIZE
- *   zeros; for any other F, bytes 0..7 are F xor Z (low half first, little-endian) and the rest a
- *   counter-based stream seeded by it.
+ *   zeros; for any other F, bytes 0..7 are F xor Z (low half first, little-endian) and the rest
+ *   zeros (so a read costs a fill, and H tells a generated page by a compare).
  * - `afterWrite(F, offset, bytes)` ({@link afterWrite}): the fingerprint after a store of
  *   `length` bytes at `offset` into a frame of fingerprint F. A store of the whole page (offset
  *   0, PAGE_SIZE bytes) gives H(bytes written), whatever F was. A store that changes nothing a
@@ -198,8 +182,10 @@ export class FingerprintEngine {
  *   O(length): fold(F, offset, bytes), for a given store a permutation of the 2^64 fingerprints,
  *   so two different frames given the same store never become equal by it.
  *
- * The identity: H(bytes(F)) = F for every F (bytes(F) starts with F's encoding, and H recognises a
- * page that is the stream of its first 8 bytes). A page read out of a frame and written back whole
+ * The identity: H(bytes(F)) = F for every F (bytes(F) starts with F's encoding, and H takes any
+ * page whose bytes 8.. are zeros and 0..7 not to be generated: for those pages H is their first
+ * 8 bytes xor Z instead of their XXH64, another one-to-one map, so equal pages still get equal
+ * fingerprints and different ones different, but for the 2^-64 chance of meeting a hashed one). A page read out of a frame and written back whole
  * (swap out and in, a migration, a copy through a buffer) is the same content again, and the
  * fingerprint of what a guest reads back is the frame's fingerprint.
  *
@@ -259,12 +245,6 @@ export class Fingerprinter {
     }
     this.#engine.bytes(lo ^ Z_LO, hi ^ Z_HI, offset, dst, dstOffset, length);
   }
-}
-
-/** Whether words 3..1023 of `w` are the stream of (el, eh) (word 2 is checked already). */
-function isGenerated(w: Int32Array, el: number, eh: number): boolean {
-  for (let i = 3; i < PAGE_WORDS; i++) if (w[i] !== generatedWord(el, eh, i)) return false;
-  return true;
 }
 
 function checkSpan(offset: number, length: number): void {
