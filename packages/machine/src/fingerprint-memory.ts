@@ -32,8 +32,9 @@ export interface FingerprintMemoryOptions {
  * - An untouched frame, and a zeroed one, holds Z, the zero page's fingerprint (H of PAGE_SIZE
  *   zeros); isZeroFrame is F = Z.
  * - `write` sets F to afterWrite(F, offset, bytes): H of the page for a whole-page store (whatever
- *   was there), F unchanged for a store of the bytes a read returns there already, else a fold of
- *   the store into F in O(length). Equal frames given equal stores stay equal.
+ *   was there), F unchanged for no bytes or zeros into the zero page, else a fold of the store into
+ *   F in O(length) (a store of the bytes a page held already makes it another content: they are
+ *   not kept to tell). Equal frames given equal stores stay equal.
  * - `read` returns bytes of bytes(F), generated in O(length): zeros for Z. It does not return the
  *   bytes last stored (they are not kept), but a page read whole and written back whole is F again.
  * - `copyFrame` copies F; `framesEqual` and `frameEquals(mfn, page)` are F = F' and F = H(page);

@@ -105,7 +105,7 @@ export class FingerprintEngine {
 
   /** afterWrite of a store of less than a page into a frame of (el, eh). */
   afterPartialWrite(el: number, eh: number, offset: number, src: Uint8Array, srcOffset: number, length: number): void {
-    if (length === 0 || this.#unchanged(el, eh, offset, src, srcOffset, length)) {
+    if (length === 0 || this.#unchanged(el, eh, src, srcOffset, length)) {
       this.el = el;
       this.eh = eh;
       return;
@@ -113,16 +113,14 @@ export class FingerprintEngine {
     this.#fold(el, eh, offset, src, srcOffset, length);
   }
 
-  /** Whether the store's bytes are those the page generated from (el, eh) holds there already. */
-  #unchanged(el: number, eh: number, offset: number, src: Uint8Array, srcOffset: number, length: number): boolean {
-    let page: Buffer;
-    if ((el | eh) === 0) {
-      page = this.#zeros;
-    } else {
-      generateWords(el, eh, offset >>> 2, (offset + length - 1) >>> 2, this.#gen32);
-      page = this.#gen8;
-    }
-    return page.compare(src, srcOffset, srcOffset + length, offset, offset + length) === 0;
+  /**
+   * Whether the store leaves the page as it was: zeros into the zero page. Into any other page a
+   * store is taken to change it (its bytes are not kept, so a store of zeros over bytes that were
+   * not zeros, common in a guest, must not be lost); a store of the very bytes a page held is so
+   * taken too, and makes it another content.
+   */
+  #unchanged(el: number, eh: number, src: Uint8Array, srcOffset: number, length: number): boolean {
+    return (el | eh) === 0 && this.#zeros.compare(src, srcOffset, srcOffset + length, 0, length) === 0;
   }
 
   /**
@@ -163,6 +161,16 @@ export class FingerprintEngine {
 }
 
 /**
+ * Sets words 0 and 1 of `dst`, a page whose words 2.. are zeros, so that it is bytes(lo, hi): the
+ * page a frame of fingerprint (lo, hi) reads as, whose H is (lo, hi) again. O(1): a replay of a
+ * trace of fingerprints writes its pages without generating them.
+ */
+export function setGeneratedPage(dst: Uint32Array | Int32Array, lo: number, hi: number): void {
+  dst[0] = lo ^ Z_LO;
+  dst[1] = hi ^ Z_HI;
+}
+
+/**
  * The content functions of fingerprint mode. ofPage and afterWrite leave their result in
  * {@link lo} and {@link hi} (unsigned 32-bit halves); none allocates. Three functions, and one identity that ties
  * them together:
@@ -176,9 +184,8 @@ export class FingerprintEngine {
  *   zeros (so a read costs a fill, and H tells a generated page by a compare).
  * - `afterWrite(F, offset, bytes)` ({@link afterWrite}): the fingerprint after a store of
  *   `length` bytes at `offset` into a frame of fingerprint F. A store of the whole page (offset
- *   0, PAGE_SIZE bytes) gives H(bytes written), whatever F was. A store that changes nothing a
- *   read returns (no bytes, or exactly the bytes `bytes(F)` has there: zeros into the zero page,
- *   say) leaves F. Any other store folds the bytes, the offset and the length into F in
+ *   0, PAGE_SIZE bytes) gives H(bytes written), whatever F was. A store of no bytes, or of zeros into
+ *   the zero page, leaves F. Any other store folds the bytes, the offset and the length into F in
  *   O(length): fold(F, offset, bytes), for a given store a permutation of the 2^64 fingerprints,
  *   so two different frames given the same store never become equal by it.
  *

@@ -17,6 +17,7 @@ export {
 } from './fingerprint-memory.js';
 export {
   Fingerprinter,
+  setGeneratedPage,
   ZERO_FINGERPRINT_HIGH,
   ZERO_FINGERPRINT_LOW,
 } from './fingerprint.js';

@@ -34,6 +34,14 @@ export interface TraceReplayOptions {
   readonly onProgress?: (events: number, timeNs: number) => void;
   /** Events between progress calls (default 65536). */
   readonly progressEveryEvents?: number;
+  /**
+   * Builds the page a fingerprint write stores, into `dst` (PAGE_WORDS words, zeros but for what
+   * this function sets: it is the same buffer every time). Default {@link fillFingerprintPage}, a
+   * whole page of content; a machine that holds fingerprints gives one that sets only the words
+   * its memory reads as that fingerprint (`FingerprintMemory`'s generated page), so that no page is
+   * generated per event.
+   */
+  readonly fingerprintPage?: (dst: Uint32Array, lo: number, hi: number) => void;
 }
 
 /** Defaults of {@link TraceReplayOptions}. */
@@ -42,6 +50,7 @@ export const DEFAULT_TRACE_REPLAY_OPTIONS = Object.freeze({
   settleNs: 0,
   mergeable: true,
   progressEveryEvents: 65536,
+  fingerprintPage: fillFingerprintPage,
 });
 
 /** The first event the hypervisor refused. */
@@ -92,7 +101,7 @@ export interface TraceReplayResult {
  * Replays the events of `reader` (its header read, no event yet) on `target`: creates a domain per
  * header domain (`name`, `maxPages`; mergeable unless `mergeable: false`), then applies each event
  * in order on a simulated clock: populate → `populatePhysmap`, write → `writePage` of its 4 KiB
- * (a fingerprint write: of `fillFingerprintPage`'s page), free → `decreaseReservation`. A
+ * (a fingerprint write: of the `fingerprintPage` option's page), free → `decreaseReservation`. A
  * scanning strategy's wake-ups due at or before an event's time run first (`wakeDedup`), then
  * until `settleNs` after the last event. A refused event (HypervisorError) is counted and the
  * replay goes on; anything else, a malformed trace included (TraceFormatError), stops it.
@@ -166,7 +175,7 @@ export function replayTraceEvents(reader: TraceReader, target: TraceReplayTarget
           target.writePage(dom, e.gfn as Gfn, 0, e.page, 0, PAGE_SIZE);
           break;
         case TraceEventKind.writeFingerprint:
-          fillFingerprintPage(fp32, e.fingerprintLo, e.fingerprintHi);
+          o.fingerprintPage(fp32, e.fingerprintLo, e.fingerprintHi);
           target.writePage(dom, e.gfn as Gfn, 0, fp8, 0, PAGE_SIZE);
           break;
         case TraceEventKind.free:
