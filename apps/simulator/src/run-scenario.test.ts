@@ -24,7 +24,7 @@ describe('runScenario', () => {
     expect(r.totals.failedGuests).toBe(0);
     // Boot of 1024 pages at 4096 pages/s, then 2 s of writes.
     expect(r.simulatedNs).toBe(2.25 * NS_PER_S);
-    expect(r.config.machine).toEqual({ memoryMiB: 16, frames: 4096, allocator: 'buddy', numaNodes: 1 });
+    expect(r.config.machine).toEqual({ memoryMiB: 16, frames: 4096, contents: 'bytes', allocator: 'buddy', numaNodes: 1 });
     const guestDomains = r.domains.filter((d) => d.name.startsWith('g-'));
     expect(guestDomains.map((d) => d.totPages)).toEqual([1024, 1024]);
     expect(r.totals.cowFaults).toBeGreaterThan(0);
@@ -35,9 +35,9 @@ describe('runScenario', () => {
     const m = r.memory;
     expect(m.frameTableBytes + m.p2mTableBytes + m.reverseMapBytes + m.dedupBytes + m.hypervisorBytes).toBe(m.metadataBytes);
     expect(m.metadataBytesPerGuestPage).toBe(Math.round((m.metadataBytes / 2048) * 100) / 100);
-    // Two guests that share: 4 bytes a gfn of p2m. The reverse map keeps its anchors in the frame
+    // Two guests that share: 5 bytes a gfn of p2m (a frame word and a type byte). The reverse map keeps its anchors in the frame
     // table's m2p words: its own are the pool's first 16 list nodes and one id-directory reference a table.
-    expect([m.p2mTableBytes, m.reverseMapBytes]).toEqual([2 * 1024 * 4, 16 * 32 + 2 * 8]);
+    expect([m.p2mTableBytes, m.reverseMapBytes]).toEqual([2 * 1024 * 5, 16 * 32 + 2 * 8]);
     // No sharing handle was ever asked for: the hypervisor holds no per-frame array.
     expect(m.hypervisorBytes).toBe(0);
     expect(r.wall.peakRssBytes).toBeGreaterThan(1 << 20);

@@ -32,8 +32,14 @@ export const DEFAULT_INLINE_DEDUP_OPTIONS: Readonly<Required<InlineDedupOptions>
   maxLoadFactor: 0.5,
 });
 
-/** Largest table: slot indices and masks must stay within 31-bit integer arithmetic. */
-const MAX_CAPACITY = 1 << 30;
+/** Largest `initialCapacity`. */
+const MAX_INITIAL_CAPACITY = 1 << 30;
+/**
+ * Largest table the index grows to: 2^31 slots (8 GiB), whose default load limit of one half
+ * holds every frame of the largest host (2^30, 4 TiB); slot indices and masks stay within 31
+ * bits. (Capped at 2^30 slots, a rebuild found the table full past 2^28 entries.)
+ */
+const MAX_CAPACITY = 2 ** 31;
 /** Slot value: never used, ends a probe sequence. */
 const EMPTY = -1;
 /** Slot value: held an entry that was removed; a probe sequence walks past it. */
@@ -104,7 +110,7 @@ export class InlineDedup implements DedupIndex {
     if (
       !Number.isInteger(capacity) ||
       capacity < 2 ||
-      capacity > MAX_CAPACITY ||
+      capacity > MAX_INITIAL_CAPACITY ||
       (capacity & (capacity - 1)) !== 0
     ) {
       throw new HypervisorError(
@@ -370,14 +376,16 @@ export class InlineDedup implements DedupIndex {
   /**
    * Rebuilds the table without tombstones: at the same capacity when live entries fill at most
    * half of the limit (churn left mostly tombstones), else at double capacity. Doubling every
-   * time would grow the table without bound under insert/remove churn at a steady size.
+   * time would grow the table without bound under insert/remove churn at a steady size. At the
+   * largest capacity it stays, and the table is full only when its entries reach the limit.
    */
   private rebuild(): void {
     const old = this.slots;
     let capacity = old.length;
     if (this.live + 1 > this.limitFor(capacity) / 2) {
-      invariant(capacity < MAX_CAPACITY, `inline dedup: table full at ${capacity} slots`);
-      capacity *= 2;
+      // At the largest capacity the rebuild only drops tombstones, while the entries fit.
+      if (capacity < MAX_CAPACITY) capacity *= 2;
+      else invariant(this.live + 1 <= this.limitFor(capacity), `inline dedup: table full at ${capacity} slots`);
     }
     const keys = this.keys;
     const slots = new Int32Array(capacity).fill(EMPTY);

@@ -196,6 +196,79 @@ describe('ArrayFrameTable', () => {
       expect([t.owner(asMfn(mfn)), t.gfn(asMfn(mfn)), t.refcount(asMfn(mfn))]).toEqual([DOMID_XEN, INVALID_GFN, 0]);
     }
   });
+
+  it('reserves the frames any allocator already holds, found in its bitmap or asked frame by frame', () => {
+    const held = [0, 5, 31, 32, 33, 63, 64, 70];
+    const free = new FreeListAllocator(71);
+    const buddy = new BuddyAllocator(71);
+    for (const a of [free, buddy]) {
+      const got: number[] = [];
+      for (let i = 0; i <= 70; i++) got.push(a.alloc(0));
+      expect(got.sort((x, y) => x - y)).toEqual(Array.from({ length: 71 }, (_, i) => i));
+      for (let mfn = 0; mfn <= 70; mfn++) if (!held.includes(mfn)) a.free(asMfn(mfn), 0);
+    }
+    // An allocator of no built-in class: the table asks isFree of each frame.
+    const plugin = { name: 'plugin', totalFrames: 71, freeFrames: 71 - held.length, alloc: () => INVALID_MFN, free: () => {}, isFree: (m: number) => !held.includes(m) };
+    for (const a of [free, buddy, plugin]) {
+      const t = new ArrayFrameTable(a);
+      for (let mfn = 0; mfn <= 70; mfn++) {
+        const want = held.includes(mfn) ? [DOMID_XEN, INVALID_GFN, 0, 0] : [DOMID_INVALID, INVALID_GFN, 0, 0];
+        expect([t.owner(asMfn(mfn)), t.gfn(asMfn(mfn)), t.refcount(asMfn(mfn)), t.flags(asMfn(mfn))], `${a.name} frame ${mfn}`).toEqual(want);
+      }
+    }
+  });
+
+  it('hands out frames never handed out from a free list of frames that reads as zeros, lowest first after those freed', () => {
+    const a = new FreeListAllocator(6);
+    const t = new ArrayFrameTable(a);
+    expect([t.allocFrame(D1, asGfn(10)), t.allocFrame(D1, asGfn(11)), t.allocFrame(D1, asGfn(12))]).toEqual([0, 1, 2]);
+    t.freeFrame(asMfn(1));
+    t.freeFrame(asMfn(0));
+    expect([t.owner(asMfn(0)), t.gfn(asMfn(0)), t.gfn(asMfn(2)), t.gfn(asMfn(5)), a.freeFrames]).toEqual([DOMID_INVALID, INVALID_GFN, 12, INVALID_GFN, 5]);
+    expect([0, 1, 2, 3, 4, 5].map((i) => t.allocFrame(D2, asGfn(i)))).toEqual([0, 1, 3, 4, 5, INVALID_MFN]);
+    expect(() => a.free(asMfn(2), 0)).not.toThrow();
+    expect(() => a.free(asMfn(2), 0)).toThrow(/already free/);
+  });
+
+  it('builds a table of 2^30 frames (4 TiB) cheaply and keeps frame 2^30 - 1 like any other', () => {
+    const before = process.memoryUsage().rss;
+    const started = performance.now();
+    const frames = 2 ** 30;
+    const buddy = new BuddyAllocator(frames);
+    const t = new ArrayFrameTable(buddy);
+    expect([t.totalFrames, t.freeFrames, t.owner(asMfn(frames - 1)), t.gfn(asMfn(frames - 1))]).toEqual([frames, frames, DOMID_INVALID, INVALID_GFN]);
+    // 12.1 bytes a frame of arrays, taken as zeros: only the free bitmap (128 MiB) and the
+    // carve's block heads are written.
+    expect(t.metadataBytes()).toBeGreaterThan(12 * frames);
+    expect(process.memoryUsage().rss - before).toBeLessThan(2 ** 29);
+    // The buddy hands out low frames first: take every block, give back the machine's last frame.
+    for (let k = 0; k < frames >>> 18; k++) expect(buddy.alloc(18)).toBe(k * 2 ** 18);
+    buddy.free(asMfn(frames - 1), 0);
+    const last = t.allocFrame(D1, asGfn(2 ** 30 - 1));
+    expect(last).toBe(frames - 1);
+    t.setFlags(last, FrameFlags.shared);
+    t.setOwner(last, DOMID_COW, asGfn(2 ** 29));
+    expect(t.addRef(last, 2)).toBe(3);
+    expect([t.owner(last), t.gfn(last), t.refcount(last), t.flags(last), t.sharedFrameCounts()]).toEqual([
+      DOMID_COW,
+      2 ** 29,
+      3,
+      FrameFlags.shared,
+      { mapped: 1, shared: 1, sharing: 2 },
+    ]);
+    expect(() => t.owner(asMfn(frames))).toThrow(RangeError);
+    t.setFlags(last, 0);
+    t.freeFrame(last);
+    expect([t.isFree(last), t.owner(last), t.gfn(last), t.refcount(last), t.freeFrames]).toEqual([true, DOMID_INVALID, INVALID_GFN, 0, 1]);
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
+  it('builds a table of 2^30 frames over a free list as cheaply', () => {
+    const before = process.memoryUsage().rss;
+    const t = new ArrayFrameTable(new FreeListAllocator(2 ** 30));
+    expect([t.freeFrames, t.owner(asMfn(2 ** 30 - 1)), t.allocFrame(D1, asGfn(7))]).toEqual([2 ** 30, DOMID_INVALID, 0]);
+    expect(process.memoryUsage().rss - before).toBeLessThan(2 ** 28);
+  });
 });
 
 describe('ArrayFrameTable.sharedFrameCounts', () => {

@@ -13,6 +13,15 @@ import {
 } from '@pagevisor/types';
 import { BuddyAllocator, LEND_LINKS } from './buddy-allocator.js';
 import { checkMfn } from './check.js';
+import { FREE_BITS, forEachHeld } from './frame-bitmap.js';
+import { FreeListAllocator } from './free-list-allocator.js';
+
+/**
+ * A frame's owner is kept XORed with DOMID_INVALID, so that the zeros of a new array read as
+ * DOMID_INVALID (free): the table fills nothing at construction, and a machine of 2^30 frames
+ * touches the pages of its arrays only as frames are allocated.
+ */
+const OWNER_XOR = DOMID_INVALID;
 
 /** True for a frame {@link ArrayFrameTable.sharedFrameCounts} counts: flagged shared, and not the zero frame. */
 function counted(flags: number): boolean {
@@ -29,7 +38,10 @@ interface Account {
  * The frame table in typed arrays: per frame an owner (Uint16), the m2p guest frame (Int32,
  * INVALID_GFN when none), a reference count (Uint32) and flags (Uint8) — 11 bytes per frame —
  * over a {@link FrameAllocator} that decides which frames are free. Per-domain tot_pages and
- * max_pages live in a Map keyed by domain.
+ * max_pages live in a Map keyed by domain. Every array starts as zeros, nothing is filled (a
+ * free frame's m2p word is not read: {@link gfn} says INVALID_GFN for any free frame), so a
+ * table of 2^30 frames costs memory only as frames are used, and is built in a scan of the
+ * allocator's free bitmap (the built-in allocators; another is asked frame by frame).
  *
  * Over a {@link BuddyAllocator} (the first table over it), the m2p and refcount words are the
  * buddy's free-list links, as Xen's `page_info` is a union: the buddy writes them at free frames
@@ -72,19 +84,19 @@ export class ArrayFrameTable implements FrameTable {
     const n = allocator.totalFrames;
     this.totalFrames = n;
     this.allocator = allocator;
-    this.#owner = new Uint16Array(n).fill(DOMID_INVALID);
+    this.#owner = new Uint16Array(n);
     const links = allocator instanceof BuddyAllocator ? allocator[LEND_LINKS]() : undefined;
     this.#union = links !== undefined;
-    this.#gfn = links?.next ?? new Int32Array(n).fill(INVALID_GFN);
+    this.#gfn = links?.next ?? new Int32Array(n);
     this.#refcount = links === undefined ? new Uint32Array(n) : new Uint32Array(links.prev.buffer, links.prev.byteOffset, n);
     this.#flags = new Uint8Array(n);
-    for (let mfn = 0; mfn < n; mfn++) {
-      if (!allocator.isFree(mfn as Mfn)) {
-        this.#owner[mfn] = DOMID_XEN;
-        this.#gfn[mfn] = INVALID_GFN;
-        this.#refcount[mfn] = 0;
-      }
-    }
+    const reserve = (mfn: number): void => {
+      this.#owner[mfn] = DOMID_XEN ^ OWNER_XOR;
+      this.#gfn[mfn] = INVALID_GFN;
+      this.#refcount[mfn] = 0;
+    };
+    if (allocator instanceof BuddyAllocator || allocator instanceof FreeListAllocator) forEachHeld(allocator[FREE_BITS](), n, reserve);
+    else for (let mfn = 0; mfn < n; mfn++) if (!allocator.isFree(mfn as Mfn)) reserve(mfn);
   }
 
   /** Frames currently free. */
@@ -98,12 +110,12 @@ export class ArrayFrameTable implements FrameTable {
     const mfn = this.allocator.alloc(0);
     if (mfn === INVALID_MFN) return INVALID_MFN;
     // Under the union the refcount word held a free-list link until now: nothing to check there.
-    if (this.#owner[mfn] !== DOMID_INVALID || (!this.#union && this.#refcount[mfn] !== 0) || this.#flags[mfn] !== 0) {
+    if (this.#owner[mfn] !== 0 || (!this.#union && this.#refcount[mfn] !== 0) || this.#flags[mfn] !== 0) {
       throw new InvariantError(
-        `allocFrame: allocator handed out frame ${mfn} still owned by ${this.#owner[mfn]} (refcount ${this.#refcount[mfn]}, flags ${this.#flags[mfn]})`,
+        `allocFrame: allocator handed out frame ${mfn} still owned by ${this.#owner[mfn]! ^ OWNER_XOR} (refcount ${this.#refcount[mfn]}, flags ${this.#flags[mfn]})`,
       );
     }
-    this.#owner[mfn] = owner;
+    this.#owner[mfn] = owner ^ OWNER_XOR;
     this.#gfn[mfn] = gfn;
     this.#refcount[mfn] = 1;
     return mfn;
@@ -114,7 +126,7 @@ export class ArrayFrameTable implements FrameTable {
     if (this.allocator.isFree(mfn)) throw new InvariantError(`freeFrame: frame ${mfn} is already free`);
     if ((this.#flags[mfn]! & FrameFlags.zero) !== 0) throw new InvariantError(`freeFrame: frame ${mfn} is the zero frame`);
     if (counted(this.#flags[mfn]!)) this.#countShared(this.#refcount[mfn]!, -1);
-    this.#owner[mfn] = DOMID_INVALID;
+    this.#owner[mfn] = 0;
     this.#gfn[mfn] = INVALID_GFN;
     this.#refcount[mfn] = 0;
     this.#flags[mfn] = 0;
@@ -138,12 +150,13 @@ export class ArrayFrameTable implements FrameTable {
 
   owner(mfn: Mfn): DomId {
     checkMfn(mfn, this.totalFrames, 'owner');
-    return this.#owner[mfn] as DomId;
+    return (this.#owner[mfn]! ^ OWNER_XOR) as DomId;
   }
 
   gfn(mfn: Mfn): Gfn {
     checkMfn(mfn, this.totalFrames, 'gfn');
-    if (this.#union && this.allocator.isFree(mfn)) return INVALID_GFN;
+    // A free frame's word is not kept: zeros at first, the buddy's links under the union.
+    if (this.allocator.isFree(mfn)) return INVALID_GFN;
     return this.#gfn[mfn] as Gfn;
   }
 
@@ -152,7 +165,7 @@ export class ArrayFrameTable implements FrameTable {
     checkOwner(owner, 'setOwner');
     checkGfn(gfn, 'setOwner');
     this.#checkAllocated(mfn, 'setOwner');
-    this.#owner[mfn] = owner;
+    this.#owner[mfn] = owner ^ OWNER_XOR;
     this.#gfn[mfn] = gfn;
   }
 

@@ -6,7 +6,7 @@ import {
   type Mfn,
 } from '@pagevisor/types';
 import { checkAllocOrder, checkMfn, checkTotalFrames } from './check.js';
-import { FrameBitmap } from './frame-bitmap.js';
+import { FREE_BITS, FrameBitmap, type FreeBits } from './frame-bitmap.js';
 
 /** `block[mfn]`: the frame does not start a block (inside one, or not managed). */
 const NOT_HEAD = 0;
@@ -166,6 +166,11 @@ export class BuddyAllocator implements FrameAllocator {
   isFree(mfn: Mfn): boolean {
     checkMfn(mfn, this.totalFrames, 'isFree');
     return this.#freeBits.get(mfn);
+  }
+
+  /** Package-internal: which frames are free, for the frame table to find the others fast. */
+  [FREE_BITS](): FreeBits {
+    return { words: this.#freeBits.words, below: this.totalFrames };
   }
 
   /** Blocks on the free list of `order` (0 for orders beyond maxOrder). */

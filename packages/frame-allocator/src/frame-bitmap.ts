@@ -39,3 +39,30 @@ export class FrameBitmap {
     else this.words[start >>> 5] &= ~mask;
   }
 }
+
+/**
+ * Package-internal (not exported by index.ts): an allocator's free bitmap, for the frame table
+ * to find the frames an allocator already holds without asking for each of 2^30 frames.
+ */
+export const FREE_BITS = Symbol('FrameAllocator.freeBits');
+
+/** Frame `i` below `below` is free when its bit in `words` is set; every frame from `below` up is free. */
+export interface FreeBits {
+  readonly words: Uint32Array;
+  readonly below: number;
+}
+
+/**
+ * Calls `fn` with every frame below `frames` that is not free by `bits`, in ascending order,
+ * skipping whole words of free frames.
+ */
+export function forEachHeld(bits: FreeBits, frames: number, fn: (mfn: number) => void): void {
+  const end = Math.min(bits.below, frames);
+  const words = bits.words;
+  for (let w = 0; w * 32 < end; w++) {
+    const word = words[w]!;
+    if (word === 0xffffffff) continue;
+    const last = Math.min(end, w * 32 + 32);
+    for (let f = w * 32; f < last; f++) if (((word >>> (f & 31)) & 1) === 0) fn(f);
+  }
+}

@@ -6,7 +6,7 @@ import { ArrayReverseMap } from './reverse-map.js';
  * All domains' p2m tables ({@link ArrayP2mTable}) and the reverse map of shared frames
  * ({@link ArrayReverseMap}), all in typed arrays.
  *
- * Metadata cost: 4 bytes per guest frame in its table (mfn and type in one word) and 4 bytes per
+ * Metadata cost: 5 bytes per guest frame in its table (a 32-bit mfn and a type byte) and 4 bytes per
  * machine frame (the reverse map's anchor; none when it is lent the frame table's m2p words),
  * plus 32 bytes per 6 mappings of frames shared at different gfns (the reverse map's list nodes). {@link metadataBytes} reports the actual total.
  */

@@ -93,17 +93,47 @@ describe('ArrayP2mTable', () => {
     expect(new ArrayP2mTable(d1, 0).size).toBe(0);
   });
 
-  it('spends 4 bytes per guest frame: mfn and type in one word', () => {
+  it('spends 5 bytes per guest frame: a 32-bit mfn and a type byte', () => {
     const t = new ArrayP2mTable(d1, 1000);
-    expect(ArrayP2mTable.BYTES_PER_GFN).toBe(4);
+    expect(ArrayP2mTable.BYTES_PER_GFN).toBe(5);
     expect(t.metadataBytes()).toBe(1000 * ArrayP2mTable.BYTES_PER_GFN);
   });
 
-  it('holds the largest mfn a word leaves room for, and refuses one more', () => {
-    const t = new ArrayP2mTable(d1, 2);
+  it('holds frames and swap slots up to 2^30 - 1 (4 TiB), and refuses one more with the limit named', () => {
+    expect(P2M_MAX_MFN).toBe(2 ** 30 - 1);
+    const t = new ArrayP2mTable(d1, 4);
     t.set(g(0), m(P2M_MAX_MFN), P2mType.paged);
-    expect([t.mfn(g(0)), t.type(g(0))]).toEqual([2 ** 28 - 1, P2mType.paged]);
-    expect(() => t.set(g(1), m(P2M_MAX_MFN + 1), P2mType.ram_rw)).toThrow(/not a frame number/);
-    expect([t.mfn(g(1)), t.type(g(1))]).toEqual([INVALID_MFN, P2mType.invalid]);
+    t.set(g(1), m(2 ** 28), P2mType.ram_rw); // one past the old limit of 2^28 - 1
+    t.set(g(2), m(P2M_MAX_MFN - 1), P2mType.ram_shared);
+    expect([t.mfn(g(0)), t.type(g(0))]).toEqual([2 ** 30 - 1, P2mType.paged]);
+    expect([t.mfn(g(1)), t.type(g(1))]).toEqual([2 ** 28, P2mType.ram_rw]);
+    expect([t.mfn(g(2)), t.type(g(2))]).toEqual([2 ** 30 - 2, P2mType.ram_shared]);
+    expect(() => t.set(g(3), m(P2M_MAX_MFN + 1), P2mType.ram_rw)).toThrow('p2m set: mfn 1073741824 is not a frame number in -1 .. 1073741823');
+    expect(() => t.set(g(3), m(2 ** 31), P2mType.ram_rw)).toThrow(InvariantError);
+    expect([t.mfn(g(3)), t.type(g(3)), t.populated]).toEqual([INVALID_MFN, P2mType.invalid, 3]);
+    // Every type round-trips with the largest frame and with none.
+    for (const type of Object.values(P2mType)) {
+      for (const mfn of [P2M_MAX_MFN, INVALID_MFN, 0]) {
+        t.set(g(3), m(mfn), type);
+        expect([t.mfn(g(3)), t.type(g(3))]).toEqual([mfn, type]);
+      }
+    }
+    t.clear(g(0));
+    expect([t.mfn(g(0)), t.type(g(0))]).toEqual([INVALID_MFN, P2mType.invalid]);
+  });
+
+  it('maps gfn 2^30 - 1 of a table of 2^30 gfns to frame 2^30 - 1, touching only what it sets', () => {
+    const before = process.memoryUsage().rss;
+    const t = new ArrayP2mTable(d1, 2 ** 30);
+    expect(t.metadataBytes()).toBe(5 * 2 ** 30);
+    const last = g(2 ** 30 - 1);
+    expect([t.mfn(last), t.type(last), t.populated]).toEqual([INVALID_MFN, P2mType.invalid, 0]);
+    t.set(last, m(P2M_MAX_MFN), P2mType.ram_rw);
+    t.set(g(2 ** 29), m(2 ** 28 + 5), P2mType.ram_shared);
+    expect([t.mfn(last), t.type(last), t.populated, t.countOf(P2mType.invalid)]).toEqual([P2M_MAX_MFN, P2mType.ram_rw, 2, 2 ** 30 - 2]);
+    expect([t.mfn(g(2 ** 29)), t.type(g(2 ** 29))]).toEqual([2 ** 28 + 5, P2mType.ram_shared]);
+    expect(() => t.mfn(g(2 ** 30))).toThrow(RangeError);
+    // 5 GiB of arrays, none of it filled: far less resident than that.
+    expect(process.memoryUsage().rss - before).toBeLessThan(2 ** 28);
   });
 });

@@ -2,27 +2,28 @@ import { INVALID_MFN, InvariantError, P2mType, type DomId, type Gfn, type Mfn, t
 
 /** Highest {@link P2mType} value, for validating `set`. */
 export const MAX_P2M_TYPE = Math.max(...Object.values(P2mType));
-/** Bits of an entry that hold its type. */
-const TYPE_BITS = 3;
-const TYPE_MASK = (1 << TYPE_BITS) - 1;
-if (MAX_P2M_TYPE > TYPE_MASK) throw new Error(`p2m: ${MAX_P2M_TYPE} types do not fit ${TYPE_BITS} bits`);
+if (MAX_P2M_TYPE > 0xff) throw new Error(`p2m: ${MAX_P2M_TYPE} types do not fit a byte`);
+// A table starts as zeros, which must read as invalid entries.
+if ((P2mType.invalid as number) !== 0) throw new Error('p2m: the invalid type must be 0');
 /**
- * Largest frame number (or swap slot, for paged entries) an entry holds: 2^28 - 1, so machines
- * of up to 1 TiB of 4 KiB frames.
+ * Largest frame number (or swap slot, for paged entries) an entry holds: 2^30 - 1, so machines
+ * of up to 4 TiB of 4 KiB frames (and swap areas of up to 2^30 slots).
  */
-export const P2M_MAX_MFN = 2 ** (31 - TYPE_BITS) - 1;
+export const P2M_MAX_MFN = 2 ** 30 - 1;
 
 /**
- * One domain's p2m table in one Int32Array indexed by gfn: each entry holds the machine frame
- * (or a paged entry's swap slot; {@link INVALID_MFN} when none) shifted left by 3 bits and the
- * {@link P2mType} in the low 3, as a PTE keeps its type in spare bits: 4 bytes per guest frame.
+ * One domain's p2m table in two typed arrays indexed by gfn: an Int32Array of machine frames (or
+ * a paged entry's swap slot; {@link INVALID_MFN} when none), each kept as its bitwise complement
+ * so that a word of zeros is INVALID_MFN, and a Uint8Array of {@link P2mType}s, where 0 is
+ * `invalid`: 5 bytes per guest frame. A new table is all zeros, so its pages of memory are only
+ * taken as entries are first set (a table of 2^30 gfns costs what its populated gfns touch).
  * Types are counted as they are set, so counting one type needs no scan.
  *
  * Tables are normally made by `ArrayP2m.createTable`; `idBase` belongs to that p2m's reverse map.
  */
 export class ArrayP2mTable implements P2mTable {
-  /** Bytes of metadata per guest frame: mfn and type in one 32-bit entry. */
-  static readonly BYTES_PER_GFN = 4;
+  /** Bytes of metadata per guest frame: a 32-bit machine frame and an 8-bit type. */
+  static readonly BYTES_PER_GFN = 5;
 
   /** The domain this table maps. */
   readonly dom: DomId;
@@ -34,7 +35,10 @@ export class ArrayP2mTable implements P2mTable {
    */
   idBase = -1;
 
-  private readonly entries: Int32Array;
+  /** `~mfn` of each gfn: 0 is INVALID_MFN. */
+  private readonly mfns: Int32Array;
+  /** {@link P2mType} of each gfn: 0 is `invalid`. */
+  private readonly types: Uint8Array;
   private populatedCount = 0;
   /** Entries of each type, so that counting one type needs no scan. */
   private readonly typeCounts = new Float64Array(MAX_P2M_TYPE + 1);
@@ -46,7 +50,9 @@ export class ArrayP2mTable implements P2mTable {
     }
     this.dom = dom;
     this.size = size;
-    this.entries = new Int32Array(size).fill((INVALID_MFN << TYPE_BITS) | P2mType.invalid);
+    // All zeros: (~INVALID_MFN, invalid) in every entry, and no page touched until set.
+    this.mfns = new Int32Array(size);
+    this.types = new Uint8Array(size);
     this.typeCounts[P2mType.invalid] = size;
   }
 
@@ -60,21 +66,21 @@ export class ArrayP2mTable implements P2mTable {
     return this.typeCounts[type] ?? 0;
   }
 
-  /** Bytes held by this table's typed array. */
+  /** Bytes held by this table's typed arrays. */
   metadataBytes(): number {
-    return this.entries.byteLength;
+    return this.mfns.byteLength + this.types.byteLength;
   }
 
   /** Type of the entry for `gfn`; RangeError when `gfn` is out of range. */
   type(gfn: Gfn): P2mType {
     this.check(gfn);
-    return (this.entries[gfn]! & TYPE_MASK) as P2mType;
+    return this.types[gfn]! as P2mType;
   }
 
   /** Machine frame of `gfn` (INVALID_MFN when none); RangeError when `gfn` is out of range. */
   mfn(gfn: Gfn): Mfn {
     this.check(gfn);
-    return (this.entries[gfn]! >> TYPE_BITS) as Mfn;
+    return ~this.mfns[gfn]! as Mfn;
   }
 
   /** Sets the entry for `gfn`; RangeError when `gfn` is out of range. */
@@ -85,7 +91,7 @@ export class ArrayP2mTable implements P2mTable {
       throw new InvariantError(`p2m set: mfn ${mfn} is not a frame number in -1 .. ${P2M_MAX_MFN}`);
     }
     if ((type & 0xff) !== type || type > MAX_P2M_TYPE) throw new InvariantError(`p2m set: ${type} is not a p2m type`);
-    const old = this.entries[gfn]! & TYPE_MASK;
+    const old = this.types[gfn]!;
     if (old === P2mType.invalid) {
       if (type !== P2mType.invalid) this.populatedCount++;
     } else if (type === P2mType.invalid) {
@@ -93,17 +99,19 @@ export class ArrayP2mTable implements P2mTable {
     }
     this.typeCounts[old]--;
     this.typeCounts[type]++;
-    this.entries[gfn] = (mfn << TYPE_BITS) | type;
+    this.mfns[gfn] = ~mfn;
+    this.types[gfn] = type;
   }
 
   /** Resets the entry for `gfn` to invalid with no frame; RangeError when `gfn` is out of range. */
   clear(gfn: Gfn): void {
     this.check(gfn);
-    const old = this.entries[gfn]! & TYPE_MASK;
+    const old = this.types[gfn]!;
     if (old !== P2mType.invalid) this.populatedCount--;
     this.typeCounts[old]--;
     this.typeCounts[P2mType.invalid]++;
-    this.entries[gfn] = (INVALID_MFN << TYPE_BITS) | P2mType.invalid;
+    this.mfns[gfn] = ~INVALID_MFN;
+    this.types[gfn] = P2mType.invalid;
   }
 
   private check(gfn: number): void {

@@ -1,7 +1,7 @@
 import { asDomId, asGfn, asMfn, HypervisorError, InvariantError, P2mType, type DomId, type Gfn, type Mfn } from '@pagevisor/types';
 import { describe, expect, it } from 'vitest';
 import { ArrayP2m } from './array-p2m.js';
-import type { ArrayP2mTable } from './p2m-table.js';
+import { ArrayP2mTable } from './p2m-table.js';
 import { ArrayReverseMap, RMAP_BYTES_PER_FRAME, RMAP_BYTES_PER_NODE, RMAP_HEAVY_NODES, RMAP_ID_CHUNK_SHIFT, RMAP_IDS_PER_NODE } from './reverse-map.js';
 
 const d = asDomId;
@@ -179,7 +179,7 @@ describe('ArrayReverseMap', () => {
     const p2m = new ArrayP2m(8);
     p2m.createTable(d(1), 200);
     // 16 nodes to start with, one directory entry per chunk of ids.
-    expect(p2m.metadataBytes()).toBe(200 * 4 + 8 * RMAP_BYTES_PER_FRAME + 16 * RMAP_BYTES_PER_NODE + 8);
+    expect(p2m.metadataBytes()).toBe(200 * ArrayP2mTable.BYTES_PER_GFN + 8 * RMAP_BYTES_PER_FRAME + 16 * RMAP_BYTES_PER_NODE + 8);
   });
 
   it('hands ids of a destroyed table out again', () => {

@@ -1,6 +1,7 @@
 /**
  * Type of a guest-frame -> machine-frame entry, after Xen's `p2m_type_t`.
- * Stored in the low 3 bits of a p2m entry, so the values must stay below 8.
+ * Stored in a byte per guest frame beside its machine frame, so the values must stay below 256;
+ * `invalid` is 0, what a new table's zeros read as.
  */
 export const P2mType = {
   /** Not populated: no frame, an access is refused. */
