@@ -7,12 +7,14 @@ import {
   DEFAULT_SCENARIO,
   parseScenario,
   ScenarioError,
+  MACHINE_CONTENTS,
   SWAP_COMPRESSION_NAMES,
   SweepError,
   TraceFormatError,
   checkScenarioImages,
   resolveImagePaths,
   type Scenario,
+  type MachineContents,
   type SwapCompressionName,
 } from '@pagevisor/workloads';
 import { BUILT_IN_PLUGINS, commandLinePlugin } from './plugins.js';
@@ -204,6 +206,7 @@ interface RunFlags {
   readonly swapPolicy?: string;
   readonly swapDevice?: string;
   readonly compression?: SwapCompressionName;
+  readonly contents?: MachineContents;
   readonly verify?: boolean;
   readonly audit: AuditDepth;
   readonly quiet?: boolean;
@@ -306,6 +309,12 @@ function program(io: CliIo, hooks: CliRunHooks, exit: (code: number) => void): C
     .option('--swap-policy <policy>', `eviction policy of the swap: ${names('eviction-policy')}, or a plugin`)
     .option('--swap-device <device>', `swap device: ${names('swap-device')} (file: a temporary file), or a plugin`)
     .addOption(new Option('--compression <codec>', 'compression of swap slots').choices(SWAP_COMPRESSION_NAMES))
+    .addOption(
+      new Option(
+        '--contents <mode>',
+        'what each frame holds, overriding machine.contents: its bytes, or a 64-bit fingerprint of them (guests then read back bytes generated from it; no swap compression)',
+      ).choices(MACHINE_CONTENTS),
+    )
     .option(
       '--verify',
       "read every guest page back at the end (after the report's figures are taken) and a sample at each timeline sample, and compare each with what was written to it; exit 2 when a page differs or a guest could not be verified",
@@ -469,6 +478,15 @@ async function run(file: string | undefined, flags: RunFlags, io: CliIo, hooks: 
     try {
       scenario = parseScenario({ ...scenario, machine: { ...scenario.machine, swap } });
     } catch (e) {
+      if (e instanceof ScenarioError) throw invalid(name, e);
+      throw e;
+    }
+  }
+  if (flags.contents !== undefined) {
+    try {
+      scenario = parseScenario({ ...scenario, machine: { ...scenario.machine, contents: flags.contents } });
+    } catch (e) {
+      // Swap compression with fingerprints: refused naming both fields.
       if (e instanceof ScenarioError) throw invalid(name, e);
       throw e;
     }

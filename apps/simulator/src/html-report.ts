@@ -443,7 +443,7 @@ export function renderHtmlReport(report: Report): string {
   const meta = [
     `strategy ${report.dedup.strategy}`,
     `seed ${report.seed}`,
-    `${c.machine.memoryMiB} MiB RAM (${frames} frames), ${c.machine.allocator} allocator${c.machine.numaNodes > 1 ? `, ${c.machine.numaNodes} NUMA nodes` : ''}`,
+    `${c.machine.memoryMiB} MiB RAM (${frames} frames${c.machine.contents === 'fingerprints' ? ', fingerprints' : ''}), ${c.machine.allocator} allocator${c.machine.numaNodes > 1 ? `, ${c.machine.numaNodes} NUMA nodes` : ''}`,
     swapMeta,
     `${report.guests.length} guests`,
     `${seconds(report.simulatedNs)} simulated`,

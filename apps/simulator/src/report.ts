@@ -1,6 +1,6 @@
 import type { PagerStats } from '@pagevisor/hypervisor';
 import type { DomainStats, TotalsStats } from '@pagevisor/types';
-import type { GuestSpec, Step, SwapConfig } from '@pagevisor/workloads';
+import type { GuestSpec, MachineContents, Step, SwapConfig } from '@pagevisor/workloads';
 
 /** One sample of the host's memory figures on the simulated clock. */
 export interface TimelineSample {
@@ -166,10 +166,12 @@ export interface DedupReport {
 
 /** The configuration a report was produced with (the scenario minus its name and seed). */
 export interface ReportConfig {
-  /** Machine RAM, its size in frames, the frame allocator and the NUMA nodes. */
+  /** Machine RAM, its size in frames, what its frames hold, the frame allocator and the NUMA nodes. */
   readonly machine: {
     readonly memoryMiB: number;
     readonly frames: number;
+    /** What each frame holds: `"bytes"` or `"fingerprints"` (`machine.contents`). */
+    readonly contents: MachineContents;
     /** The allocator's plugin name. */
     readonly allocator: string;
     /** The allocator's module specifier when it is a plugin (absent for a built-in). */

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { HypercallClient } from '@pagevisor/hypercall-abi';
 import { Hypervisor } from '@pagevisor/hypervisor';
+import { Fingerprinter } from '@pagevisor/machine';
 import { InvariantError, invariant, mibToPages, mixSeed, NS_PER_MS, NS_PER_S, SimClock, type AuditDepth, type DedupIndex, type DomId } from '@pagevisor/types';
 import { domainNames, MAX_SAMPLES, parseScenario, ScenarioError, SyntheticGuest, type Scenario } from '@pagevisor/workloads';
 import { makeSwap, type SwapSetup } from './make-swap.js';
@@ -137,6 +138,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     }
     const hv = await Hypervisor.create({
       frames,
+      contents: s.machine.contents,
       allocator: allocator.part,
       dedup,
       numaNodes: s.machine.numaNodes,
@@ -179,6 +181,8 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
   const durationNs = Math.round(s.durationS * NS_PER_S);
 
   const verifyOptions = opts.verify === undefined || opts.verify === false ? undefined : opts.verify === true ? {} : opts.verify;
+  // On a machine of fingerprints a guest reads back bytes generated from them: the content models predict those.
+  const contentFingerprints = verifyOptions !== undefined && hv.memory.contents === 'fingerprints' ? new Fingerprinter() : null;
   const guests: NamedGuest[] = [];
   const stepGuests = new Map<string, StepGuest>();
   for (const spec of s.guests) {
@@ -187,7 +191,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       if (spec.mergeable) hv.setDomainMergeable(domId, true);
       const seed = mixSeed(s.seed, guests.length);
       const hypercalls = new HypercallClient(hv, domId);
-      const guest = new SyntheticGuest(spec, domId, seed, { memory: hv, hypercalls, control: hv, ...pageBufferOf(hv) }, { durationNs, trackContent: verifyOptions !== undefined });
+      const guest = new SyntheticGuest(spec, domId, seed, { memory: hv, hypercalls, control: hv, ...pageBufferOf(hv) }, { durationNs, trackContent: verifyOptions !== undefined, contentFingerprints });
       guests.push({ name, guest });
       stepGuests.set(name, guest.content === null ? { domId, shim: guest.shim } : { domId, shim: guest.shim, content: guest.content });
     }
@@ -392,6 +396,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
       machine: {
         memoryMiB: s.machine.memoryMiB,
         frames,
+        contents: s.machine.contents,
         allocator: plugins.allocator.plugin.name,
         ...pluginsOf({ allocator: plugins.allocator }),
         numaNodes: s.machine.numaNodes,

@@ -106,7 +106,8 @@ function enomemHint(report: Report): string {
 }
 
 /**
- * The human-readable summary `pagevisor run` prints: host totals, the dedup strategy with its
+ * The human-readable summary `pagevisor run` prints: the machine (", fingerprints" after its
+ * frames when they hold fingerprints), host totals, the dedup strategy with its
  * convergence and simulated CPU cost (and KSM's pages_shared, pages_sharing, full_scans when it
  * keeps them), swap figures when the machine has swap, steps, one line per domain (with its
  * paged pages under swap), what stopped each failed guest (and why, for ENOMEM) and the failed
@@ -122,7 +123,7 @@ export function formatSummary(report: Report): string {
   const domainHeader = ['dom', 'name', 'pages', 'private', 'shared', 'zero', ...(swap ? ['paged'] : []), 'cow faults', 'zero faults', 'state'];
   const lines: string[] = [
     `pagevisor ${report.pagevisor}: scenario "${report.scenario}", seed ${report.seed}`,
-    `machine ${count(c.machine.memoryMiB)} MiB (${count(c.machine.frames)} frames${c.machine.numaNodes > 1 ? `, ${c.machine.numaNodes} NUMA nodes` : ''}), ${c.machine.allocator} allocator, ${report.dedup.strategy} dedup`,
+    `machine ${count(c.machine.memoryMiB)} MiB (${count(c.machine.frames)} frames${c.machine.contents === 'fingerprints' ? ', fingerprints' : ''}${c.machine.numaNodes > 1 ? `, ${c.machine.numaNodes} NUMA nodes` : ''}), ${c.machine.allocator} allocator, ${report.dedup.strategy} dedup`,
     '',
     ...table(
       [

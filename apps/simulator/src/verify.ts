@@ -53,6 +53,15 @@ const SKIPPED = 2;
  * {@link finish} (once the report's figures are taken) reads every gfn of every guest that did not
  * fail through `hypervisor.readPage`, the guest load path: paged pages fault back in, and a
  * refused swap-in is retried after unpausing the domain.
+ *
+ * On a machine whose frames hold fingerprints (`machine.contents: "fingerprints"`) a load returns
+ * bytes(F) of the frame's fingerprint F, not the bytes the guest stored; the guests' models then
+ * predict bytes(F') of the fingerprint F' each page should hold (H of its base content, then its
+ * partial writes in order through afterWrite: see ExpectedContent), and the page read is compared
+ * with that, byte for byte. bytes() is one-to-one, so the comparison is exactly F = F': as exact
+ * as in bytes mode, but for the 2^-64 chance of two contents sharing a fingerprint. A difference
+ * lists the first differing byte of the generated pages (one of the first 8, the fingerprint's
+ * encoding).
  */
 export class Verifier {
   private readonly hv: Hypervisor;

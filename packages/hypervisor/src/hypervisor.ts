@@ -93,14 +93,18 @@ export class Hypervisor implements GuestMemoryAccess, HypercallPort {
   static async create(options: HypervisorOptions): Promise<Hypervisor> {
     const { frames } = options;
     if (!Number.isSafeInteger(frames) || frames < 2 || frames > P2M_MAX_MFN + 1) {
-      throw new HypervisorError('EINVAL', 'create', `frames must be an integer in [2, 2^28] (what a p2m entry holds), got ${frames}`);
+      throw new HypervisorError('EINVAL', 'create', `frames must be an integer in [2, 2^30] (4 TiB, what a p2m entry holds), got ${frames}`);
     }
     const numaNodes = options.numaNodes ?? 1;
     if (!Number.isInteger(numaNodes) || numaNodes < 1 || numaNodes > 64 || numaNodes > frames) {
       throw new HypervisorError('EINVAL', 'create', `numaNodes must be an integer in [1, 64] and at most the frames, got ${numaNodes}`);
     }
     const allocator = typeof options.allocator === 'object' ? options.allocator : makeAllocator(options.allocator ?? 'buddy', frames);
-    const memory = await createMachineMemory({ frames });
+    const contents = options.contents ?? 'bytes';
+    if (contents !== 'bytes' && contents !== 'fingerprints') {
+      throw new HypervisorError('EINVAL', 'create', `contents must be "bytes" or "fingerprints", got ${JSON.stringify(contents)}`);
+    }
+    const memory = await createMachineMemory({ frames, contents });
     return new Hypervisor(memory, allocator, options.dedup ?? new InlineDedup(), options.costModel ?? DEFAULT_COST_MODEL, numaNodes, options);
   }
 

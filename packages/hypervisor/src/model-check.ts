@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import { Fingerprinter } from '@pagevisor/machine';
 import { asDomId, asGfn, asMfn, HypervisorError, PAGE_SIZE, type DomId, type Gfn, type Mfn } from '@pagevisor/types';
 import type { Hypervisor } from './hypervisor.js';
 import { MADV_DONTNEED } from './memory-ops.js';
@@ -78,6 +79,15 @@ export interface ReferenceModelOptions {
   readonly tmemPages?: number;
   /** Whether the host pages to swap: forks copying swap slots may then fail with ENOSPC or EIO. */
   readonly swap?: boolean;
+  /**
+   * What the host's frames hold (default `'bytes'`). With `'fingerprints'` (a FingerprintMemory)
+   * a guest reads back bytes generated from its page's fingerprint, not what it wrote: the model
+   * then keeps every page in that canonical form, bytes(F) of the fingerprint F its frame holds
+   * (see `Fingerprinter`): a whole-page store (a write, a page the pager supplies) makes it
+   * bytes(H(page)); a partial one bytes(afterWrite(H(page), offset, bytes)), H of a canonical
+   * page being its F. Tmem keeps the bytes put (they are not in frames).
+   */
+  readonly contents?: 'bytes' | 'fingerprints';
 }
 
 /**
@@ -90,9 +100,35 @@ export class ReferenceModel {
   readonly domains = new Map<number, ModelDomain>();
   private nextDom = 1;
   private readonly options: ReferenceModelOptions;
+  /** The content functions, when frames hold fingerprints (null: bytes). */
+  private readonly fingerprints: Fingerprinter | null;
 
   constructor(options: ReferenceModelOptions = {}) {
     this.options = options;
+    this.fingerprints = options.contents === 'fingerprints' ? new Fingerprinter() : null;
+  }
+
+  /** The page a frame holds once `page` is stored in it whole: a copy of it, or with fingerprints bytes(H(page)). */
+  private stored(page: Uint8Array): Uint8Array {
+    const fp = this.fingerprints;
+    if (fp === null) return page.slice();
+    fp.ofPage(page);
+    const out = new Uint8Array(PAGE_SIZE);
+    fp.bytes(fp.lo, fp.hi, 0, out, 0, PAGE_SIZE);
+    return out;
+  }
+
+  /** Stores `bytes` at `offset` of model page `page`, as the host's frame takes the store. */
+  private storeBytes(page: Uint8Array, offset: number, bytes: readonly number[]): void {
+    const fp = this.fingerprints;
+    if (fp === null) {
+      page.set(bytes, offset);
+      return;
+    }
+    const src = Uint8Array.from(bytes);
+    fp.ofPage(page); // the page is canonical: this is the fingerprint its frame holds
+    fp.afterWrite(fp.lo, fp.hi, offset, src, 0, src.length);
+    fp.bytes(fp.lo, fp.hi, 0, page, 0, PAGE_SIZE);
   }
 
   create(maxPages: number, gfnCount: number, group = 0): number {
@@ -332,10 +368,10 @@ export class ReferenceModel {
         }
         return;
       case 'writePage':
-        dom(op.dom).pages.set(op.gfn, page(op.content).slice());
+        dom(op.dom).pages.set(op.gfn, this.stored(page(op.content)));
         return;
       case 'writeBytes':
-        dom(op.dom).pages.get(op.gfn)!.set(op.bytes, op.offset);
+        this.storeBytes(dom(op.dom).pages.get(op.gfn)!, op.offset, op.bytes);
         return;
       case 'read':
         if (out !== undefined && !equalBytes(out, dom(op.dom).pages.get(op.gfn)!)) return 'read differs from what was last written';
@@ -440,7 +476,7 @@ export class ReferenceModel {
         return `flush_object returned ${n}, the model held ${held}`;
       }
       case 'pagingPrep':
-        if (op.data) dom(op.dom).pages.set(op.gfn, page(op.content).slice());
+        if (op.data) dom(op.dom).pages.set(op.gfn, this.stored(page(op.content)));
         return;
       case 'share':
       case 'rangeShare':
@@ -504,10 +540,12 @@ function framesNeeded(op: ModelOp, model: ReferenceModel): number {
  * explicit sharing op may map a page to a shared frame of other content than zeros. At the end
  * every page of every domain and every persistent tmem page is compared, then every domain is
  * destroyed and every frame, swap slot and tmem slot must be free again ({@link destroyAll}).
+ * On a machine whose frames hold fingerprints (`hv.memory.contents === 'fingerprints'`) the model
+ * predicts what the guest reads back there (see {@link ReferenceModelOptions.contents}).
  * Throws an Error naming the step on the first mismatch.
  */
 export function checkAgainstModel(hv: Hypervisor, ops: readonly ModelOp[], options: ModelCheckOptions): ModelCheckSummary {
-  const model = new ReferenceModel({ populateZero: hv.dedup.populateZero, tmemPages: hv.tmem?.pages, swap: hv.pager !== undefined });
+  const model = new ReferenceModel({ populateZero: hv.dedup.populateZero, tmemPages: hv.tmem?.pages, swap: hv.pager !== undefined, contents: hv.memory.contents ?? 'bytes' });
   const buf = new Uint8Array(PAGE_SIZE);
   const tmemPage = options.tmemPage ?? options.page;
   const appliedByKind: Record<string, number> = {};

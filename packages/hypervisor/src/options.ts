@@ -8,6 +8,12 @@ export type AllocatorName = 'buddy' | 'freelist';
 export interface HypervisorOptions {
   /** Frames of machine RAM (4 KiB each). Required. */
   readonly frames: number;
+  /**
+   * What each frame of RAM holds (default `'bytes'`): its 4 KiB of bytes, or with
+   * `'fingerprints'` a 64-bit fingerprint of its content (`FingerprintMemory`: 8 bytes a frame;
+   * a guest reads back bytes generated from the fingerprint, not the bytes it stored).
+   */
+  readonly contents?: 'bytes' | 'fingerprints';
   /** Frame allocator: a built-in name or an instance of your own (default `'buddy'`). */
   readonly allocator?: AllocatorName | FrameAllocator;
   /** De-duplication strategy (default a new `InlineDedup`). */

@@ -31,6 +31,8 @@ export interface MachineMemoryOptions {
  * Out-of-range frames, offsets or lengths are programming errors and throw `RangeError`.
  */
 export class ChunkedMemory implements MachineMemory {
+  /** What a frame holds: its bytes (FingerprintMemory's frames hold a fingerprint). */
+  readonly contents = 'bytes' as const;
   /** Frames of RAM. */
   readonly frames: number;
   /** Frames per chunk (a power of two). */

@@ -5,7 +5,7 @@ export {
   MAX_MACHINE_FRAMES,
   type MachineMemoryOptions,
 } from './chunked-memory.js';
-export { createMachineMemory } from './create-machine-memory.js';
+export { createMachineMemory, type CreateMachineMemoryOptions, type MachineContents } from './create-machine-memory.js';
 export { ZERO_PAGE } from './zero-page.js';
 export { pageBuffer } from './page-hash.js';
 export {

@@ -7,6 +7,13 @@ import type { Mfn } from './ids.js';
 export interface MachineMemory {
   /** Number of frames of RAM. */
   readonly frames: number;
+  /**
+   * What a frame holds (absent: `'bytes'`). `'fingerprints'`: a 64-bit fingerprint of its
+   * content, not its bytes; a read returns bytes generated from the fingerprint, not the bytes
+   * stored, and compare, hash and equality work on fingerprints (`FingerprintMemory` of
+   * `@pagevisor/machine`).
+   */
+  readonly contents?: 'bytes' | 'fingerprints';
   /** Copies `length` bytes at `offset` of frame `mfn` into `dst` at `dstOffset`. */
   read(mfn: Mfn, offset: number, dst: Uint8Array, dstOffset: number, length: number): void;
   /** Copies `length` bytes of `src` from `srcOffset` into frame `mfn` at `offset`. */

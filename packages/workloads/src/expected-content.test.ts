@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { asDomId, PAGE_SIZE, Prng } from '@pagevisor/types';
+import { HypercallClient } from '@pagevisor/hypercall-abi';
+import { Hypervisor } from '@pagevisor/hypervisor';
+import { FingerprintMemory, Fingerprinter } from '@pagevisor/machine';
+import { asDomId, asGfn, asMfn, HypervisorError, PAGE_SIZE, Prng, type DomId } from '@pagevisor/types';
 import { FakeHost } from '../tests/fake-host.js';
 import { buildElfCore } from './images/build-image.js';
 import { concat, page, runGuest, tempImages } from '../tests/guest-images.js';
@@ -202,5 +205,159 @@ describe('SyntheticGuest with trackContent', () => {
     } finally {
       images.remove();
     }
+  });
+});
+
+/** bytes(H(page)): what a frame holding `page` reads as on a machine of fingerprints. */
+function generated(page: Uint8Array): Uint8Array {
+  const fp = new Fingerprinter();
+  fp.ofPage(page);
+  const out = new Uint8Array(PAGE_SIZE);
+  fp.bytes(fp.lo, fp.hi, 0, out, 0, PAGE_SIZE);
+  return out;
+}
+
+/** A frame of a FingerprintMemory and what it reads as. */
+function readFrame(ram: FingerprintMemory, mfn: number): Uint8Array {
+  const out = new Uint8Array(PAGE_SIZE);
+  ram.read(asMfn(mfn), 0, out, 0, PAGE_SIZE);
+  return out;
+}
+
+describe('ExpectedContent with fingerprints', () => {
+  it('predicts bytes(H(page)) of every kind of page, the zero page as zeros', () => {
+    const bytes = new ExpectedContent(8, { imageSeed: imageSeed('os') });
+    const fps = new ExpectedContent(8, { imageSeed: imageSeed('os'), fingerprints: new Fingerprinter() });
+    expect([bytes.contents, fps.contents]).toEqual(['bytes', 'fingerprints']);
+    for (const m of [bytes, fps]) {
+      m.populate(0, 8);
+      m.setImagePage(1);
+      m.setPrivatePage(2, 11, 22);
+      m.setSeededPage(3, 7, 4);
+      m.setPatternPage(4, 42);
+      m.setPatternPage(5, 0);
+    }
+    expect(fps.expectedPage(0)).toEqual(new Uint8Array(PAGE_SIZE));
+    expect(fps.expectedPage(5)).toEqual(new Uint8Array(PAGE_SIZE));
+    for (let g = 0; g < 6; g++) {
+      const want = generated(bytes.expectedPage(g)!);
+      expect(fps.expectedPage(g), `gfn ${g}`).toEqual(want);
+      // Generated pages: bytes 8.. are zeros, the other pages differ from what was written.
+      expect(want.subarray(8).every((b) => b === 0)).toBe(true);
+    }
+    expect(Buffer.from(fps.expectedPage(1)!).equals(bytes.expectedPage(1)!)).toBe(false);
+    const f = new Fingerprinter();
+    f.ofPage(bytes.expectedPage(2)!);
+    expect(fps.expectedFingerprint(2)).toEqual({ lo: f.lo, hi: f.hi });
+    expect(bytes.expectedFingerprint(2)).toBeNull();
+    fps.unpopulate(2, 1);
+    expect([fps.expectedPage(2), fps.expectedFingerprint(2)]).toEqual([null, null]);
+  });
+
+  it('follows partial writes as the frame folds them, in order, and keeps no 4 KiB copy when they outgrow a page of records', () => {
+    const ram = new FingerprintMemory({ frames: 4 });
+    const m = new ExpectedContent(4, { fingerprints: new Fingerprinter() });
+    m.populate(0, 4);
+    const base = new Uint8Array(PAGE_SIZE).fill(1);
+    m.setPatternPage(0, 1);
+    ram.write(asMfn(0), 0, base, 0, PAGE_SIZE);
+    const prng = new Prng(3);
+    const bytes = new Uint8Array(100);
+    let writes = 0;
+    while (m.kindOf(0) !== ExpectedKind.fingerprint) {
+      prng.fillBytes(bytes);
+      const offset = prng.nextInt(PAGE_SIZE - bytes.length + 1);
+      m.write(0, offset, bytes, 0, bytes.length);
+      ram.write(asMfn(0), offset, bytes, 0, bytes.length);
+      writes++;
+      expect(m.expectedPage(0)).toEqual(readFrame(ram, 0));
+    }
+    // As in bytes mode the 40th record would pass 4096 bytes: folded, 8 bytes kept instead.
+    expect(writes).toBe(40);
+    expect(m.stats()).toMatchObject({ overlaidPages: 0, exactPages: 0 });
+    expect(m.metadataBytes()).toBe(4 + 2 * 4 * 4);
+    // More partial writes are records on top of the fingerprint; zeros into the zero page change nothing.
+    m.write(0, 10, bytes, 0, 5);
+    ram.write(asMfn(0), 10, bytes, 0, 5);
+    expect(m.isOverlaid(0)).toBe(true);
+    expect(m.expectedPage(0)).toEqual(readFrame(ram, 0));
+    const zeros = new Uint8Array(16);
+    m.write(1, 100, zeros, 0, 16);
+    ram.write(asMfn(1), 100, zeros, 0, 16);
+    expect(m.expectedPage(1)).toEqual(new Uint8Array(PAGE_SIZE));
+    expect(readFrame(ram, 1)).toEqual(new Uint8Array(PAGE_SIZE));
+    m.write(1, 0, bytes, 0, 3);
+    ram.write(asMfn(1), 0, bytes, 0, 3);
+    expect(m.expectedPage(1)).toEqual(readFrame(ram, 1));
+    // A whole-page store of other content: its fingerprint, 8 bytes (the words), not a copy.
+    const whole = new Uint8Array(PAGE_SIZE);
+    prng.fillBytes(whole);
+    m.write(2, 0, whole, 0, PAGE_SIZE);
+    ram.write(asMfn(2), 0, whole, 0, PAGE_SIZE);
+    expect(m.kindOf(2)).toBe(ExpectedKind.fingerprint);
+    expect(m.expectedPage(2)).toEqual(readFrame(ram, 2));
+    expect(m.stats().exactPages).toBe(0);
+    // A page read back whole and written back whole is the same content.
+    const back = readFrame(ram, 2);
+    m.write(3, 0, back, 0, PAGE_SIZE);
+    expect(m.expectedFingerprint(3)).toEqual(m.expectedFingerprint(2));
+  });
+
+  it('forks into a copy that still predicts fingerprints', () => {
+    const a = new ExpectedContent(4, { fingerprints: new Fingerprinter() });
+    a.populate(0, 4);
+    a.setSeededPage(0, 5, 1);
+    a.write(0, 10, Uint8Array.of(1, 2), 0, 2);
+    const b = a.fork();
+    expect(b.contents).toBe('fingerprints');
+    expect(b.expectedPage(0)).toEqual(a.expectedPage(0));
+    b.write(0, 20, Uint8Array.of(9), 0, 1);
+    expect(b.expectedPage(0)).not.toEqual(a.expectedPage(0));
+  });
+});
+
+describe('SyntheticGuest with trackContent on a machine of fingerprints', () => {
+  async function bootOn(contents: 'bytes' | 'fingerprints'): Promise<{ hv: Hypervisor; guest: SyntheticGuest; dom: DomId }> {
+    const hv = await Hypervisor.create({ frames: 1024, contents });
+    const dom = hv.createDomain({ maxPages: 256 });
+    const guest = new SyntheticGuest(spec, dom, 9, { memory: hv, hypercalls: new HypercallClient(hv, dom), control: hv }, {
+      durationNs: 2e9,
+      trackContent: true,
+      ...(contents === 'fingerprints' ? { contentFingerprints: new Fingerprinter() } : {}),
+    });
+    runGuest(guest);
+    return { hv, guest, dom };
+  }
+
+  function differingOn(hv: Hypervisor, guest: SyntheticGuest, dom: DomId): number[] {
+    const out: number[] = [];
+    const buf = new Uint8Array(PAGE_SIZE);
+    for (let g = 0; g < guest.pages; g++) {
+      const want = guest.content!.expectedPage(g);
+      try {
+        hv.readPage(dom, asGfn(g), 0, buf, 0, PAGE_SIZE);
+      } catch (e) {
+        if (!(e instanceof HypervisorError) || want !== null) throw e;
+        continue;
+      }
+      if (want === null || !Buffer.from(buf).equals(want)) out.push(g);
+    }
+    return out;
+  }
+
+  it('predicts every page the guest reads back, exactly, and sees a frame changed behind its back', async () => {
+    const fp = await bootOn('fingerprints');
+    const bytes = await bootOn('bytes');
+    expect(fp.guest.writesDone).toBe(800);
+    expect(fp.guest.state).toBe('done');
+    expect(differingOn(fp.hv, fp.guest, fp.dom)).toEqual([]);
+    expect(differingOn(bytes.hv, bytes.guest, bytes.dom)).toEqual([]);
+    // The same guest on bytes: the same sharing, and its model's pages are not what fingerprints read.
+    expect(fp.hv.totals().machineFramesUsed).toBe(bytes.hv.totals().machineFramesUsed);
+    expect(fp.guest.content!.stats().exactPages).toBe(0);
+    expect(bytes.guest.content!.stats().exactPages).toBe(0);
+    const mfn = fp.hv.p2m.table(fp.dom)!.mfn(asGfn(200));
+    fp.hv.memory.write(mfn, 17, Uint8Array.of(1), 0, 1);
+    expect(differingOn(fp.hv, fp.guest, fp.dom)).toEqual([200]);
   });
 });

@@ -21,6 +21,12 @@ export const ExpectedKind = {
   pattern: 6,
   /** An exact copy of the bytes, kept because partial writes outgrew a page of records. */
   exact: 7,
+  /**
+   * Known by its fingerprint alone (two recorded words, its halves), on a machine whose frames
+   * hold fingerprints: a whole-page store of other content, or partial writes that outgrew a page
+   * of records, folded in.
+   */
+  fingerprint: 8,
 } as const;
 /** A value of {@link ExpectedKind}. */
 export type ExpectedKind = (typeof ExpectedKind)[keyof typeof ExpectedKind];
@@ -37,12 +43,37 @@ interface Overlay {
   used: number;
 }
 
-/** Where an {@link ExpectedContent}'s image pages come from. */
+/**
+ * The content functions of a machine whose frames hold 64-bit fingerprints: `Fingerprinter` of
+ * `@pagevisor/machine` (this package does not depend on it: give one). `ofPage` and `afterWrite`
+ * leave their result in `lo` and `hi`; `bytes` generates the page a frame of a fingerprint
+ * reads as.
+ */
+export interface ContentFingerprints {
+  /** Low half (unsigned) of the last result. */
+  readonly lo: number;
+  /** High half (unsigned) of the last result. */
+  readonly hi: number;
+  /** H: the fingerprint of the PAGE_SIZE bytes of `page` from `offset`. */
+  ofPage(page: Uint8Array, offset?: number): void;
+  /** The fingerprint of a frame of fingerprint (lo, hi) after a store of `length` bytes of `src` from `srcOffset` at `offset`. */
+  afterWrite(lo: number, hi: number, offset: number, src: Uint8Array, srcOffset: number, length: number): void;
+  /** Bytes `[offset, offset + length)` of the page a frame of fingerprint (lo, hi) reads as, into `dst` at `dstOffset`. */
+  bytes(lo: number, hi: number, offset: number, dst: Uint8Array, dstOffset: number, length: number): void;
+}
+
+/** Where an {@link ExpectedContent}'s image pages come from, and what the machine's frames hold. */
 export interface ExpectedContentOptions {
   /** Seed of the guest's synthetic image (`imageSeed(id)`): an image page at gfn g is page g of it (default 0). */
   readonly imageSeed?: number;
   /** The guest's image file: a file page at gfn g is the file's page at g (default none). */
   readonly image?: GuestImage | null;
+  /**
+   * The machine's frames hold fingerprints (`machine.contents: "fingerprints"`), computed with
+   * these functions (default none: frames hold bytes). The model then predicts what a guest
+   * reads back there: see {@link ExpectedContent}.
+   */
+  readonly fingerprints?: ContentFingerprints | null;
 }
 
 /** How much an {@link ExpectedContent} holds beyond its per-page record. */
@@ -68,6 +99,14 @@ export interface ExpectedContentStats {
  * The model is told of every store after it succeeded (the hypervisor changes nothing when it
  * refuses one): by the guest for its boot and steady-state writes, by whoever else writes its
  * memory (a scenario's steps) for theirs.
+ *
+ * On a machine whose frames hold fingerprints (`fingerprints` given), a guest reads back bytes(F)
+ * of its frame's fingerprint F, not the bytes it stored, and so {@link expectedPage} returns
+ * bytes(F) of the fingerprint the frame should hold, exactly: H of the base content regenerated
+ * as above, then each partial write recorded since, in order, through `afterWrite` (the frame
+ * took the same stores in the same order). A whole-page store of other content keeps its
+ * fingerprint (8 bytes), not a copy, and partial writes that outgrow a page of records are
+ * folded into one: no page costs 4 KiB.
  */
 export class ExpectedContent {
   /** Guest pages (gfns `[0, pages)`). */
@@ -84,6 +123,13 @@ export class ExpectedContent {
   private reader: ImageReader | null = null;
   private readonly scratch32 = new Uint32Array(PAGE_WORDS);
   private readonly scratch8 = new Uint8Array(this.scratch32.buffer);
+  private readonly fp: ContentFingerprints | null;
+  /** Result of {@link fingerprintOf}. */
+  private fLo = 0;
+  private fHi = 0;
+  /** The zero page's fingerprint, once needed (-1: not yet). */
+  private zLo = -1;
+  private zHi = 0;
 
   constructor(pages: number, options: ExpectedContentOptions = {}) {
     if (!(Number.isSafeInteger(pages) && pages >= 0)) throw new RangeError(`ExpectedContent: pages must be a non-negative integer, got ${pages}`);
@@ -91,11 +137,21 @@ export class ExpectedContent {
     this.kinds = new Uint8Array(pages);
     this.imageSeedValue = (options.imageSeed ?? 0) >>> 0;
     this.image = options.image ?? null;
+    this.fp = options.fingerprints ?? null;
+  }
+
+  /** What the machine's frames hold, as this model predicts them. */
+  get contents(): 'bytes' | 'fingerprints' {
+    return this.fp === null ? 'bytes' : 'fingerprints';
   }
 
   /** A copy of this model, for a fork of the guest: the two change apart from then on. */
   fork(): ExpectedContent {
-    const c = new ExpectedContent(this.pages, { imageSeed: this.imageSeedValue, ...(this.image === null ? {} : { image: this.image }) });
+    const c = new ExpectedContent(this.pages, {
+      imageSeed: this.imageSeedValue,
+      ...(this.image === null ? {} : { image: this.image }),
+      ...(this.fp === null ? {} : { fingerprints: this.fp }),
+    });
     c.kinds.set(this.kinds);
     c.wordA = this.wordA?.slice() ?? null;
     c.wordB = this.wordB?.slice() ?? null;
@@ -160,8 +216,9 @@ export class ExpectedContent {
 
   /**
    * `length` bytes of `src` from `srcOffset` were stored at byte `offset` of page `gfn`. A
-   * whole-page store keeps an exact copy; a partial one is recorded on top of the page's content.
-   * A store to a page the model holds unpopulated takes zeros as its base.
+   * whole-page store keeps an exact copy (with fingerprints, the page's fingerprint); a partial
+   * one is recorded on top of the page's content. A store to a page the model holds unpopulated
+   * takes zeros as its base.
    */
   write(gfn: number, offset: number, src: Uint8Array, srcOffset: number, length: number): void {
     this.check(gfn);
@@ -169,6 +226,12 @@ export class ExpectedContent {
       throw new RangeError(`ExpectedContent: bytes [${offset}, ${offset + length}) are not within a page`);
     }
     if (length === 0) return;
+    const fp = this.fp;
+    if (length === PAGE_SIZE && fp !== null) {
+      fp.ofPage(src, srcOffset);
+      this.setWords(gfn, ExpectedKind.fingerprint, fp.lo, fp.hi);
+      return;
+    }
     if (length === PAGE_SIZE) {
       this.setKind(gfn, ExpectedKind.exact);
       this.exact.set(gfn, src.slice(srcOffset, srcOffset + PAGE_SIZE));
@@ -183,6 +246,13 @@ export class ExpectedContent {
     const overlay = this.overlays.get(gfn);
     const used = overlay?.used ?? 0;
     const need = used + RECORD_HEADER + length;
+    if (need > PAGE_SIZE && fp !== null) {
+      // The records would outgrow the page they describe: fold them, and this store, into its fingerprint.
+      this.fingerprintOf(gfn);
+      fp.afterWrite(this.fLo, this.fHi, offset, src, srcOffset, length);
+      this.setWords(gfn, ExpectedKind.fingerprint, fp.lo, fp.hi);
+      return;
+    }
     if (need > PAGE_SIZE) {
       // The records would outgrow the page they describe: keep the page instead.
       const copy = this.expectedPage(gfn)!.slice();
@@ -212,18 +282,96 @@ export class ExpectedContent {
   }
 
   /**
-   * The bytes page `gfn` should hold, regenerated from its record (valid until the next call:
-   * the buffer is reused), or null when it should be unpopulated. Allocates nothing (a file page
-   * reads the file a chunk at a time, fastest in increasing gfn order).
+   * The bytes a guest load of page `gfn` should return (valid until the next call: the buffer is
+   * reused), or null when it should be unpopulated: the bytes the guest wrote, regenerated from
+   * the page's record; with fingerprints, bytes(F) of the fingerprint F its frame should hold.
+   * Allocates nothing (a file page reads the file a chunk at a time, fastest in increasing gfn
+   * order).
    * @throws ImageError if the image file changed since it was validated.
    */
   expectedPage(gfn: number): Uint8Array | null {
+    const fp = this.fp;
+    if (fp === null) return this.writtenPage(gfn);
+    if (!this.fingerprintOf(gfn)) return null;
+    fp.bytes(this.fLo, this.fHi, 0, this.scratch8, 0, PAGE_SIZE);
+    return this.scratch8;
+  }
+
+  /**
+   * With fingerprints, the fingerprint frame `gfn` should hold, as unsigned halves (null when the
+   * page should be unpopulated); null too without fingerprints.
+   * @throws ImageError if the image file changed since it was validated.
+   */
+  expectedFingerprint(gfn: number): { readonly lo: number; readonly hi: number } | null {
+    if (this.fp === null || !this.fingerprintOf(gfn)) return null;
+    return { lo: this.fLo, hi: this.fHi };
+  }
+
+  /**
+   * Sets {@link fLo} and {@link fHi} to the fingerprint of page `gfn`: H of its base content (or
+   * its recorded fingerprint), then every partial write recorded on it, in order, through
+   * afterWrite. False when the page should be unpopulated.
+   */
+  private fingerprintOf(gfn: number): boolean {
+    const fp = this.fp!;
     const k = this.kinds[this.check(gfn)]!;
     const base = k & KIND_MASK;
+    if (base === ExpectedKind.unpopulated) return false;
+    if (base === ExpectedKind.fingerprint) {
+      this.fLo = this.wordA![gfn]!;
+      this.fHi = this.wordB![gfn]!;
+    } else if (base === ExpectedKind.zero) {
+      if (this.zLo < 0) {
+        fp.ofPage(this.basePage(gfn, base), 0);
+        this.zLo = fp.lo;
+        this.zHi = fp.hi;
+      }
+      this.fLo = this.zLo;
+      this.fHi = this.zHi;
+    } else {
+      // The base regenerated without its records (never an exact copy with fingerprints), hashed.
+      fp.ofPage(this.basePage(gfn, base), 0);
+      this.fLo = fp.lo;
+      this.fHi = fp.hi;
+    }
+    if ((k & OVERLAID) !== 0) {
+      const { bytes, used } = this.overlays.get(gfn)!;
+      for (let at = 0; at < used; ) {
+        const offset = bytes[at]! | (bytes[at + 1]! << 8);
+        const length = bytes[at + 2]! | (bytes[at + 3]! << 8);
+        at += RECORD_HEADER;
+        fp.afterWrite(this.fLo, this.fHi, offset, bytes, at, length);
+        this.fLo = fp.lo;
+        this.fHi = fp.hi;
+        at += length;
+      }
+    }
+    return true;
+  }
+
+  /** The bytes the guest wrote to page `gfn` (bytes mode), or null when it should be unpopulated. */
+  private writtenPage(gfn: number): Uint8Array | null {
+    const k = this.kinds[this.check(gfn)]!;
+    const base = k & KIND_MASK;
+    if (base === ExpectedKind.unpopulated) return null;
+    const out = this.basePage(gfn, base);
+    if ((k & OVERLAID) !== 0) {
+      const { bytes, used } = this.overlays.get(gfn)!;
+      for (let at = 0; at < used; ) {
+        const offset = bytes[at]! | (bytes[at + 1]! << 8);
+        const length = bytes[at + 2]! | (bytes[at + 3]! << 8);
+        at += RECORD_HEADER;
+        out.set(bytes.subarray(at, at + length), offset);
+        at += length;
+      }
+    }
+    return out;
+  }
+
+  /** The base content of page `gfn` (of populated kind `base`, not a fingerprint) regenerated into the scratch page. */
+  private basePage(gfn: number, base: number): Uint8Array {
     const out = this.scratch8;
     switch (base) {
-      case ExpectedKind.unpopulated:
-        return null;
       case ExpectedKind.zero:
         out.fill(0);
         break;
@@ -245,16 +393,6 @@ export class ExpectedContent {
         break;
       default:
         out.set(this.exact.get(gfn)!);
-    }
-    if ((k & OVERLAID) !== 0) {
-      const { bytes, used } = this.overlays.get(gfn)!;
-      for (let at = 0; at < used; ) {
-        const offset = bytes[at]! | (bytes[at + 1]! << 8);
-        const length = bytes[at + 2]! | (bytes[at + 3]! << 8);
-        at += RECORD_HEADER;
-        out.set(bytes.subarray(at, at + length), offset);
-        at += length;
-      }
     }
     return out;
   }

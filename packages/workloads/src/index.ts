@@ -5,6 +5,7 @@ export {
   formatPath,
   GuestSpecSchema,
   ImageSchema,
+  MACHINE_CONTENTS,
   MachineSchema,
   MAX_MACHINE_MIB,
   MAX_SAMPLES,
@@ -14,6 +15,7 @@ export {
   WorkingSetSchema,
   type DedupConfig,
   type GuestSpec,
+  type MachineContents,
   type Scenario,
   type ScenarioInput,
 } from './scenario.js';
@@ -64,7 +66,7 @@ export {
 export { buildElfCore, buildProcImage, type ElfSegmentSpec, type ProcRegionSpec, type ProcSkippedSpec } from './images/build-image.js';
 export { checkScenarioImages, resolveImagePaths } from './images/scenario-images.js';
 export { fillImagePage, fillPrivatePage, fillPrivatePageFromSeeds, fillSeededPage, imageSeed, PAGE_WORDS } from './page-content.js';
-export { ExpectedContent, ExpectedKind, type ExpectedContentOptions, type ExpectedContentStats } from './expected-content.js';
+export { ExpectedContent, ExpectedKind, type ContentFingerprints, type ExpectedContentOptions, type ExpectedContentStats } from './expected-content.js';
 export {
   DEFAULT_SYNTHETIC_GUEST_OPTIONS,
   PageKind,

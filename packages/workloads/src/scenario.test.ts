@@ -27,7 +27,7 @@ describe('parseScenario', () => {
     expect(s).toEqual({
       name: 'tiny',
       seed: 1,
-      machine: { memoryMiB: 16, allocator: 'buddy', numaNodes: 1, mitigations: { zeroPagesOnly: false, uniformWrites: false } },
+      machine: { memoryMiB: 16, contents: 'bytes', allocator: 'buddy', numaNodes: 1, mitigations: { zeroPagesOnly: false, uniformWrites: false } },
       dedup: { strategy: 'inline' },
       durationS: 60,
       sampleIntervalS: 1,
@@ -170,6 +170,19 @@ describe('parseScenario', () => {
     expect(s.guests[0]!.mergeable).toBe(false);
     expect(issuesOf({ ...minimal, machine: { memoryMiB: 16, numaNodes: 0 } })).toEqual(['machine.numaNodes: must be an integer from 1 to 64']);
     expect(issuesOf(withGuest({ mergeable: 'yes' }))).toEqual(['guests[0].mergeable: must be true or false']);
+  });
+
+  it('takes machine.contents "bytes" (the default) or "fingerprints", and refuses swap compression with fingerprints, naming both fields', () => {
+    expect(parseScenario({ ...minimal, machine: { memoryMiB: 16, contents: 'fingerprints' } }).machine.contents).toBe('fingerprints');
+    expect(parseScenario({ ...minimal, machine: { memoryMiB: 16, contents: 'bytes', swap: { compression: 'lz4' } } }).machine.swap?.compression).toBe('lz4');
+    expect(parseScenario({ ...minimal, machine: { memoryMiB: 16, contents: 'fingerprints', swap: { compression: 'none' } } }).machine.swap?.compression).toBe('none');
+    expect(issuesOf({ ...minimal, machine: { memoryMiB: 16, contents: 'pages' } })).toEqual(['machine.contents: must be "bytes" or "fingerprints"']);
+    for (const compression of ['lz4', 'deflate']) {
+      const issues = issuesOf({ ...minimal, machine: { memoryMiB: 16, contents: 'fingerprints', swap: { compression } } });
+      expect(issues).toHaveLength(1);
+      expect(issues[0]).toMatch(new RegExp(`^machine\\.swap\\.compression: "${compression}" cannot be simulated with machine\\.contents "fingerprints"`));
+      expect(issues[0]).toMatch(/do not compress/);
+    }
   });
 
   it('keeps the seed a 32-bit unsigned integer', () => {

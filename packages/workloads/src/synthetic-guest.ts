@@ -16,7 +16,7 @@ import {
 import { openGuestImage, type GuestImage } from './images/guest-image.js';
 import { ImageError } from './images/image-error.js';
 import type { ImageReader } from './images/image-reader.js';
-import { ExpectedContent } from './expected-content.js';
+import { ExpectedContent, type ContentFingerprints } from './expected-content.js';
 import { fillImagePage, fillPrivatePageFromSeeds, imageSeed, PAGE_WORDS } from './page-content.js';
 import type { GuestSpec } from './scenario.js';
 
@@ -66,6 +66,13 @@ export interface SyntheticGuestOptions {
    * exactly the same with or without it.
    */
   readonly trackContent?: boolean;
+  /**
+   * The machine's frames hold fingerprints, computed with these functions (`Fingerprinter` of
+   * `@pagevisor/machine`): with `trackContent`, {@link content} predicts what the guest reads
+   * back there (see {@link ExpectedContent}). Default null: frames hold bytes. The guest itself
+   * does exactly the same either way.
+   */
+  readonly contentFingerprints?: ContentFingerprints | null;
 }
 
 /** Defaults of {@link SyntheticGuestOptions}. */
@@ -77,6 +84,7 @@ export const DEFAULT_SYNTHETIC_GUEST_OPTIONS: Required<SyntheticGuestOptions> = 
   retryNs: NS_PER_MS,
   maxConsecutivePauses: 16,
   trackContent: false,
+  contentFingerprints: null,
 });
 
 /**
@@ -273,7 +281,7 @@ export class SyntheticGuest {
     this.maxConsecutivePauses = o.maxConsecutivePauses;
     this.batchPages = o.batchPages;
     this.shim = new GuestShim(ports.hypercalls, domId, { gfnCount: this.pages, batchPages: o.batchPages, ...(ports.control === undefined ? {} : { control: ports.control }) });
-    this.content = o.trackContent ? new ExpectedContent(this.pages, { imageSeed: this.imageSeedValue, image: this.image }) : null;
+    this.content = o.trackContent ? new ExpectedContent(this.pages, { imageSeed: this.imageSeedValue, image: this.image, fingerprints: o.contentFingerprints }) : null;
   }
 
   /** Where the guest is in its life. */
