@@ -11,6 +11,7 @@ describe('parseCliArgs', () => {
     const o = parseCliArgs([]);
     expect(o.suites).toEqual(DEFAULT_SUITES);
     expect(o.suites).not.toContain('scale');
+    expect(o.suites).not.toContain('huge');
     expect(o).toMatchObject({ json: false, quick: false, help: false });
     expect(o.repeats).toBeUndefined();
     expect(repeatsOf(o, 'micro')).toBe(5);
@@ -34,7 +35,7 @@ describe('parseCliArgs', () => {
 
   it('refuses an unknown suite, naming the suites', () => {
     expect(() => parseCliArgs(['--suite', 'nano'])).toThrow(UsageError);
-    expect(() => parseCliArgs(['--suite', 'micro,nano'])).toThrow(/unknown suite "nano" \(suites: limits, micro, swap, ksmd, macro, sweep, trace, scale\)/);
+    expect(() => parseCliArgs(['--suite', 'micro,nano'])).toThrow(/unknown suite "nano" \(suites: limits, micro, swap, ksmd, macro, sweep, trace, scale, huge\)/);
   });
 
   it('refuses unknown options, positionals and bad values', () => {

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { SUITE_NAMES, type SuiteName } from './measurement.js';
 
-/** Suites run when no `--suite` is given: all but `scale`, which takes minutes. */
-export const DEFAULT_SUITES: readonly SuiteName[] = SUITE_NAMES.filter((s) => s !== 'scale');
+/** Suites run when no `--suite` is given: all but `scale` and `huge`, which take minutes. */
+export const DEFAULT_SUITES: readonly SuiteName[] = SUITE_NAMES.filter((s) => s !== 'scale' && s !== 'huge');
 
 /** Timed repeats of each suite when `--repeats` is not given. */
 export const DEFAULT_REPEATS: Readonly<Record<SuiteName, number>> = {
@@ -14,6 +14,7 @@ export const DEFAULT_REPEATS: Readonly<Record<SuiteName, number>> = {
   sweep: 3,
   trace: 3,
   scale: 1,
+  huge: 1,
 };
 
 /** Largest `--repeats`. */
@@ -24,7 +25,7 @@ export const USAGE = `Usage: pagevisor-bench [--suite NAME ...] [--strategy SPEC
                        [--markdown FILE] [--compare OLD.json] [--simulator-root DIR] [--repeats N] [--quick]
        (in the repository: node apps/bench/dist/main.js ...)
 
-Suites (default: all but scale):
+Suites (default: all but scale and huge):
   limits  this machine's limits, measured in this process: 4 KiB copy, XXH64 of 4 KiB in place,
           4 KiB compare, 4 KiB slot write and read of a temporary file (page cache, no fsync);
           and the C reference's memcpy, memcmp and XXH64 loops (built with cc when there is one)
@@ -44,6 +45,9 @@ Suites (default: all but scale):
   trace   trace replay at 10^4, 10^5 and 10^6 events (a child process each): rate and peak RSS
   scale   the simulator's scenarios/scale-16x1g.json (16 guests x 1 GiB on 8 GiB): wall time,
           CPU time, simulated time, peak RSS (takes minutes)
+  huge    fingerprint mode at size: scenarios/huge-256x4g.json (256 guests x 4 GiB on 512 GiB,
+          page contents as fingerprints): wall time, CPU, peak RSS and RSS per guest page; and the
+          scale scenario in both content modes, RSS per guest page of each (takes many minutes)
 limits also runs, and is reported, whenever micro or swap runs: their ratios need it.
 
 Options:

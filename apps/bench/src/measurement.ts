@@ -1,5 +1,5 @@
 /** The suites of the runner, in the order they run. */
-export const SUITE_NAMES = ['limits', 'micro', 'swap', 'ksmd', 'macro', 'sweep', 'trace', 'scale'] as const;
+export const SUITE_NAMES = ['limits', 'micro', 'swap', 'ksmd', 'macro', 'sweep', 'trace', 'scale', 'huge'] as const;
 
 /** Name of a suite. */
 export type SuiteName = (typeof SUITE_NAMES)[number];

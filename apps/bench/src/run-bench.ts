@@ -9,6 +9,7 @@ import { runKsmd } from './suites/ksmd.js';
 import { NATIVE_UNAVAILABLE, runLimits } from './suites/limits.js';
 import { runMacro } from './suites/macro.js';
 import { runMicro } from './suites/micro.js';
+import { runHuge } from './suites/huge.js';
 import { runScale } from './suites/scale.js';
 import { runSwap } from './suites/swap.js';
 import { runSweepSuite } from './suites/sweep.js';
@@ -64,6 +65,7 @@ const RUNNERS: Readonly<Record<SuiteName, (ctx: SuiteContext) => Promise<SuiteRe
   sweep: runSweepSuite,
   trace: runTrace,
   scale: runScale,
+  huge: runHuge,
 };
 
 const CHILD_MODULE = fileURLToPath(new URL('./isolated-child.js', import.meta.url));

@@ -38,6 +38,14 @@ describe('evaluateTargets', () => {
     expect(new Map(evaluateTargets([], false).map((x) => [x.key, x])).get('abi-read-page')).toMatchObject({ value: null, met: null });
   });
 
+  it('judges the huge scenario under 10 minutes and 8 GiB, not in a quick run', () => {
+    const run = [m(TARGET_SOURCES.hugeWall, 599.9), m(TARGET_SOURCES.hugeRss, 8 * GIB)];
+    const t = new Map(evaluateTargets(run, false).map((x) => [x.key, x]));
+    expect(t.get('huge-wall')).toMatchObject({ value: 599.9, met: true, unit: 's' });
+    expect(t.get('huge-rss')).toMatchObject({ value: 8 * GIB, met: false });
+    expect(new Map(evaluateTargets(run, true).map((x) => [x.key, x])).get('huge-wall')).toMatchObject({ met: null, note: 'quick run of a shrunk scenario: not judged' });
+  });
+
   it('judges the swap-in target on the de-duplicated hit over the plain swap-in, 1 included', () => {
     const plain = m('swap.swap-in.plain', 1000);
     const judged = (ratio: number) => evaluateTargets([{ ...m(TARGET_SOURCES.swapInDeduped, ratio * 1000), limit: { id: plain.id, name: 'plain swap-in (paired)', ratio } }], false).find((x) => x.key === 'swap-in-dedup')!;
@@ -81,7 +89,7 @@ describe('evaluateTargets', () => {
   it('leaves targets whose figure is missing unmeasured', () => {
     const t = evaluateTargets([m(TARGET_SOURCES.ksmScan, 300_000)], false);
     expect(t.find((x) => x.key === 'ksm-scan')!.met).toBe(true);
-    for (const key of ['inline-write-new', 'inline-write-stored', 'timeline-sample', 'scale-cpu', 'metadata', 'scale-wall', 'scale-rss', 'swap-in-dedup', 'sharing-duplicates', 'sharing-saved', 'sharing-reading-saved', 'sharing-reading-ksm', 'sharing-reading-esx', 'ksmd-checksum', 'ksmd-unstable', 'ksmd-merge', 'ksmd-merged', 'ksmd-esx-distinct', 'ksmd-esx-identical']) {
+    for (const key of ['inline-write-new', 'inline-write-stored', 'timeline-sample', 'scale-cpu', 'metadata', 'scale-wall', 'scale-rss', 'swap-in-dedup', 'sharing-duplicates', 'sharing-saved', 'sharing-reading-saved', 'sharing-reading-ksm', 'sharing-reading-esx', 'ksmd-checksum', 'ksmd-unstable', 'ksmd-merge', 'ksmd-merged', 'ksmd-esx-distinct', 'ksmd-esx-identical', 'huge-wall', 'huge-rss']) {
       expect(t.find((x) => x.key === key)).toMatchObject({ value: null, met: null, source: null });
     }
   });

@@ -5,6 +5,7 @@ import type { BenchResult } from './result.js';
 import { ABI_DISPATCH_ID } from './suites/micro-abi.js';
 import { TIMELINE_ID } from './suites/micro-timeline.js';
 import { ESX_KSMD_ID, ESX_KSMD_NAMES, KSMD_ID, KSMD_PHASE_NAMES } from './suites/ksmd.js';
+import { HUGE_ID } from './suites/huge.js';
 import { SCALE_ID } from './suites/scale.js';
 import { METADATA_ID, METADATA_REPORT_ID, SHARING_SCENARIOS, sharingIds } from './suites/macro.js';
 import { SWAP_IN_ID } from './suites/swap.js';
@@ -88,6 +89,8 @@ export const TARGET_SOURCES = {
   metadataScale: SCALE_ID.metadata,
   scaleWall: SCALE_ID.wall,
   scaleRss: SCALE_ID.peakRss,
+  hugeWall: HUGE_ID.wall,
+  hugeRss: HUGE_ID.peakRss,
   swapInDeduped: SWAP_IN_ID.deduped,
   abiDispatch: ABI_DISPATCH_ID,
   /** Per phase of the ksmd suite: pagevisor's figure, whose limit is its ratio to ksmd's. */
@@ -170,6 +173,8 @@ export function evaluateTargets(measurements: readonly Measurement[], quick: boo
     }),
     target('scale-wall', 'scale 16 x 1 GiB under 3 minutes', '<', 180, 's', TARGET_SOURCES.scaleWall, (m) => m.median, scaleJudged),
     target('scale-rss', 'scale 16 x 1 GiB under 8 GiB peak RSS', '<', 8 * GIB, 'bytes', TARGET_SOURCES.scaleRss, (m) => m.median, scaleJudged),
+    target('huge-wall', 'huge 256 x 4 GiB on 512 GiB (fingerprints, inline) under 10 minutes', '<', 600, 's', TARGET_SOURCES.hugeWall, (m) => m.median, scaleJudged),
+    target('huge-rss', 'huge 256 x 4 GiB on 512 GiB (fingerprints, inline) under 8 GiB peak RSS', '<', 8 * GIB, 'bytes', TARGET_SOURCES.hugeRss, (m) => m.median, scaleJudged),
     scaleCpuTarget(byId.get(TARGET_SOURCES.scaleCpu), quick, context.against),
     target('swap-in-dedup', 'swap-in, de-duplicated hit >= 1 x plain swap-in', '>=', 1, 'x plain', TARGET_SOURCES.swapInDeduped, (m) => m.limit?.ratio, quickNote),
     // The ratio to ksmd's rate timed beside it; without it (no KSM, not root, ...) the figure's note says why.
