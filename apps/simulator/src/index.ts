@@ -1,4 +1,4 @@
-export { runScenario, type RunOptions, type RunProgress } from './run-scenario.js';
+export { runScenario, timelineSample, type RunOptions, type RunProgress } from './run-scenario.js';
 export type {
   CheckpointRecord,
   CpuStats,

@@ -164,6 +164,27 @@ interface RunPlugins {
  * The module specifiers of the parts that are not built-ins, for a report (`{ plugins: { strategy:
  * "./mine.mjs" } }`); nothing when every part is built in, so reports of built-ins stay as they were.
  */
+/** What a timeline sample records of `hv` at simulated time `tNs`: O(domains), whatever the RAM size. */
+export function timelineSample(hv: Hypervisor, tNs: number): TimelineSample {
+  const t = hv.totals();
+  const w = hv.swapStats();
+  return {
+    tNs,
+    guestPages: t.guestPages,
+    machineFramesUsed: t.machineFramesUsed,
+    pagesShared: t.pagesShared,
+    pagesSharing: t.pagesSharing,
+    zeroPages: t.zeroPages,
+    cowFaults: t.cowFaults,
+    zeroFaults: t.zeroFaults,
+    pagedPages: t.pagedPages,
+    swapOuts: w?.swapOuts ?? 0,
+    swapIns: w?.swapIns ?? 0,
+    swapSlotsUsed: w?.swapSlotsUsed ?? 0,
+    swapDiskBytes: w?.diskBytesUsed ?? 0,
+  };
+}
+
 /** The machine's page buffers that it hashes in place, for the guests' scratch pages, when it has them. */
 function pageBufferOf(hv: Hypervisor): { pageBuffer?: (pages: number) => Uint8Array } {
   const memory = hv.memory;
@@ -226,23 +247,7 @@ function run(s: Scenario, hv: Hypervisor, dedup: DedupIndex, opts: RunOptions, t
   const timeline: TimelineSample[] = [];
   const failures: FailureRecord[] = [];
   const sample = (): void => {
-    const t = hv.totals();
-    const w = hv.swapStats();
-    timeline.push({
-      tNs: clock.nowNs(),
-      guestPages: t.guestPages,
-      machineFramesUsed: t.machineFramesUsed,
-      pagesShared: t.pagesShared,
-      pagesSharing: t.pagesSharing,
-      zeroPages: t.zeroPages,
-      cowFaults: t.cowFaults,
-      zeroFaults: t.zeroFaults,
-      pagedPages: t.pagedPages,
-      swapOuts: w?.swapOuts ?? 0,
-      swapIns: w?.swapIns ?? 0,
-      swapSlotsUsed: w?.swapSlotsUsed ?? 0,
-      swapDiskBytes: w?.diskBytesUsed ?? 0,
-    });
+    timeline.push(timelineSample(hv, clock.nowNs()));
     opts.onSample?.(hv, clock.nowNs());
     verifier?.sample(clock.nowNs());
   };

@@ -1,5 +1,6 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { PAGE_SHIFT, PAGE_SIZE, type MachineMemory, type Mfn } from '@pagevisor/types';
+import { checkBuffer, checkMfn, checkPage, checkSpan } from './range-checks.js';
 import { hashedMemory, pageBuffer, PageHasher, type PageHash } from './page-hash.js';
 
 /** Frames per chunk when none is given: 65536 frames = 256 MiB. */
@@ -97,10 +98,8 @@ export class ChunkedMemory implements MachineMemory {
   }
 
   read(mfn: Mfn, offset: number, dst: Uint8Array, dstOffset: number, length: number): void {
-    this.#checkSpan(mfn, offset, length);
-    if (!(dstOffset >>> 0 === dstOffset && dstOffset + length <= dst.length)) {
-      throw new RangeError(`read: dst range ${dstOffset}+${length} outside a buffer of ${dst.length} bytes`);
-    }
+    checkSpan(mfn, this.frames, offset, length);
+    checkBuffer('read', 'dst', dst, dstOffset, length);
     const chunk = this.#chunks[mfn >>> this.#shift];
     if (chunk === undefined) {
       dst.fill(0, dstOffset, dstOffset + length);
@@ -111,10 +110,8 @@ export class ChunkedMemory implements MachineMemory {
   }
 
   write(mfn: Mfn, offset: number, src: Uint8Array, srcOffset: number, length: number): void {
-    this.#checkSpan(mfn, offset, length);
-    if (!(srcOffset >>> 0 === srcOffset && srcOffset + length <= src.length)) {
-      throw new RangeError(`write: src range ${srcOffset}+${length} outside a buffer of ${src.length} bytes`);
-    }
+    checkSpan(mfn, this.frames, offset, length);
+    checkBuffer('write', 'src', src, srcOffset, length);
     const chunk = this.#chunkForWrite(mfn);
     const at = ((mfn & this.#mask) << PAGE_SHIFT) + offset;
     // set() is a plain memmove of a whole source; Buffer's copy takes a range of it without a
@@ -124,8 +121,8 @@ export class ChunkedMemory implements MachineMemory {
   }
 
   copyFrame(dst: Mfn, src: Mfn): void {
-    this.#checkMfn(dst);
-    this.#checkMfn(src);
+    checkMfn(dst, this.frames);
+    checkMfn(src, this.frames);
     const srcChunk = this.#chunks[src >>> this.#shift];
     if (srcChunk === undefined) {
       this.zeroFrame(dst);
@@ -136,7 +133,7 @@ export class ChunkedMemory implements MachineMemory {
   }
 
   zeroFrame(mfn: Mfn): void {
-    this.#checkMfn(mfn);
+    checkMfn(mfn, this.frames);
     const chunk = this.#chunks[mfn >>> this.#shift];
     // An untouched chunk is zeros already: do not allocate it just to write zeros.
     if (chunk === undefined) return;
@@ -145,7 +142,7 @@ export class ChunkedMemory implements MachineMemory {
   }
 
   isZeroFrame(mfn: Mfn): boolean {
-    this.#checkMfn(mfn);
+    checkMfn(mfn, this.frames);
     const chunk = this.#chunks[mfn >>> this.#shift];
     if (chunk === undefined) return true;
     const start = (mfn & this.#mask) << PAGE_SHIFT;
@@ -157,8 +154,8 @@ export class ChunkedMemory implements MachineMemory {
   }
 
   compareFrames(a: Mfn, b: Mfn): number {
-    this.#checkMfn(a);
-    this.#checkMfn(b);
+    checkMfn(a, this.frames);
+    checkMfn(b, this.frames);
     if (a === b) return 0;
     // An untouched chunk reads as zeros: compare against the zero page instead.
     const chunkA = this.#chunks[a >>> this.#shift] ?? this.#zeros;
@@ -169,22 +166,22 @@ export class ChunkedMemory implements MachineMemory {
   }
 
   frameEquals(mfn: Mfn, page: Uint8Array): boolean {
-    this.#checkMfn(mfn);
-    this.#checkPage(page, 'frameEquals');
+    checkMfn(mfn, this.frames);
+    checkPage(page, 'frameEquals');
     const chunk = this.#chunks[mfn >>> this.#shift] ?? this.#zeros;
     const start = chunk === this.#zeros ? 0 : (mfn & this.#mask) << PAGE_SHIFT;
     return chunk.compare(page, 0, PAGE_SIZE, start, start + PAGE_SIZE) === 0;
   }
 
   hashFrame(mfn: Mfn): number {
-    this.#checkMfn(mfn);
+    checkMfn(mfn, this.frames);
     const hash = this.#hashes[mfn >>> this.#shift];
     if (hash === undefined) return this.#zeroHash;
     return hash((mfn & this.#mask) << PAGE_SHIFT) >>> 0;
   }
 
   checksumFrame(mfn: Mfn): number {
-    this.#checkMfn(mfn);
+    checkMfn(mfn, this.frames);
     const checksum = this.#checksums[mfn >>> this.#shift];
     if (checksum === undefined) return this.#zeroChecksum;
     return checksum((mfn & this.#mask) << PAGE_SHIFT) >>> 0;
@@ -196,7 +193,7 @@ export class ChunkedMemory implements MachineMemory {
   }
 
   hashPage(page: Uint8Array): number {
-    this.#checkPage(page, 'hashPage');
+    checkPage(page, 'hashPage');
     return this.#hasher.hash(page);
   }
 
@@ -213,25 +210,5 @@ export class ChunkedMemory implements MachineMemory {
     this.#checksums[index] = checksum;
     this.#allocatedChunks++;
     return fresh;
-  }
-
-  #checkMfn(mfn: number): void {
-    // `>>> 0` rejects negatives, fractions and NaN in one compare; frames < 2^31.
-    if (!(mfn >>> 0 === mfn && mfn < this.frames)) {
-      throw new RangeError(`mfn ${mfn} outside machine RAM of ${this.frames} frames`);
-    }
-  }
-
-  #checkSpan(mfn: number, offset: number, length: number): void {
-    this.#checkMfn(mfn);
-    if (!(offset >>> 0 === offset && length >>> 0 === length && offset + length <= PAGE_SIZE)) {
-      throw new RangeError(`byte range ${offset}+${length} outside a frame of ${PAGE_SIZE} bytes`);
-    }
-  }
-
-  #checkPage(page: Uint8Array, op: string): void {
-    if (page.length !== PAGE_SIZE) {
-      throw new RangeError(`${op}: page must hold exactly ${PAGE_SIZE} bytes, got ${page.length}`);
-    }
   }
 }

@@ -1,4 +1,5 @@
 import { PAGE_SIZE, type MachineMemory, type Mfn } from '@pagevisor/types';
+import { checkBuffer, checkMfn, checkPage, checkSpan } from './range-checks.js';
 import { FingerprintEngine, ZERO_FINGERPRINT_HIGH, ZERO_FINGERPRINT_LOW } from './fingerprint.js';
 
 /** Frames per chunk of fingerprints when none is given: 65536 frames (512 KiB of fingerprints, 256 MiB of RAM). */
@@ -109,14 +110,14 @@ export class FingerprintMemory implements MachineMemory {
 
   /** Low half (unsigned) of frame `mfn`'s fingerprint. */
   fingerprintLow(mfn: Mfn): number {
-    this.#checkMfn(mfn);
+    checkMfn(mfn, this.frames);
     const chunk = this.#chunks[mfn >>> this.#shift];
     return chunk === undefined ? ZERO_FINGERPRINT_LOW : (chunk[(mfn & this.#mask) << 1]! ^ Z_LO) >>> 0;
   }
 
   /** High half (unsigned) of frame `mfn`'s fingerprint. */
   fingerprintHigh(mfn: Mfn): number {
-    this.#checkMfn(mfn);
+    checkMfn(mfn, this.frames);
     const chunk = this.#chunks[mfn >>> this.#shift];
     return chunk === undefined ? ZERO_FINGERPRINT_HIGH : (chunk[((mfn & this.#mask) << 1) + 1]! ^ Z_HI) >>> 0;
   }
@@ -126,7 +127,7 @@ export class FingerprintMemory implements MachineMemory {
    * slot that stores fingerprints does, the same as writing bytes(lo, hi) whole.
    */
   setFingerprint(mfn: Mfn, lo: number, hi: number): void {
-    this.#checkMfn(mfn);
+    checkMfn(mfn, this.frames);
     if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= -0x80000000 && lo <= 0xffffffff && hi >= -0x80000000 && hi <= 0xffffffff)) {
       throw new RangeError(`setFingerprint: halves must be 32-bit integers, got ${lo}, ${hi}`);
     }
@@ -134,10 +135,8 @@ export class FingerprintMemory implements MachineMemory {
   }
 
   read(mfn: Mfn, offset: number, dst: Uint8Array, dstOffset: number, length: number): void {
-    this.#checkSpan(mfn, offset, length);
-    if (!(dstOffset >>> 0 === dstOffset && dstOffset + length <= dst.length)) {
-      throw new RangeError(`read: dst range ${dstOffset}+${length} outside a buffer of ${dst.length} bytes`);
-    }
+    checkSpan(mfn, this.frames, offset, length);
+    checkBuffer('read', 'dst', dst, dstOffset, length);
     const chunk = this.#chunks[mfn >>> this.#shift];
     if (chunk === undefined) {
       dst.fill(0, dstOffset, dstOffset + length);
@@ -148,10 +147,8 @@ export class FingerprintMemory implements MachineMemory {
   }
 
   write(mfn: Mfn, offset: number, src: Uint8Array, srcOffset: number, length: number): void {
-    this.#checkSpan(mfn, offset, length);
-    if (!(srcOffset >>> 0 === srcOffset && srcOffset + length <= src.length)) {
-      throw new RangeError(`write: src range ${srcOffset}+${length} outside a buffer of ${src.length} bytes`);
-    }
+    checkSpan(mfn, this.frames, offset, length);
+    checkBuffer('write', 'src', src, srcOffset, length);
     const fp = this.#fp;
     if (length === PAGE_SIZE) {
       fp.ofPage(src, srcOffset);
@@ -164,20 +161,20 @@ export class FingerprintMemory implements MachineMemory {
   }
 
   copyFrame(dst: Mfn, src: Mfn): void {
-    this.#checkMfn(dst);
-    this.#checkMfn(src);
+    checkMfn(dst, this.frames);
+    checkMfn(src, this.frames);
     const chunk = this.#chunks[src >>> this.#shift];
     const i = (src & this.#mask) << 1;
     this.#store(dst, chunk === undefined ? 0 : chunk[i]!, chunk === undefined ? 0 : chunk[i + 1]!);
   }
 
   zeroFrame(mfn: Mfn): void {
-    this.#checkMfn(mfn);
+    checkMfn(mfn, this.frames);
     this.#store(mfn, 0, 0);
   }
 
   isZeroFrame(mfn: Mfn): boolean {
-    this.#checkMfn(mfn);
+    checkMfn(mfn, this.frames);
     const chunk = this.#chunks[mfn >>> this.#shift];
     if (chunk === undefined) return true;
     const i = (mfn & this.#mask) << 1;
@@ -189,8 +186,8 @@ export class FingerprintMemory implements MachineMemory {
   }
 
   compareFrames(a: Mfn, b: Mfn): number {
-    this.#checkMfn(a);
-    this.#checkMfn(b);
+    checkMfn(a, this.frames);
+    checkMfn(b, this.frames);
     if (a === b) return 0;
     const chunkA = this.#chunks[a >>> this.#shift];
     const chunkB = this.#chunks[b >>> this.#shift];
@@ -205,8 +202,8 @@ export class FingerprintMemory implements MachineMemory {
   }
 
   frameEquals(mfn: Mfn, page: Uint8Array): boolean {
-    this.#checkMfn(mfn);
-    this.#checkPage(page, 'frameEquals');
+    checkMfn(mfn, this.frames);
+    checkPage(page, 'frameEquals');
     const fp = this.#fp;
     fp.ofPage(page, 0);
     const chunk = this.#chunks[mfn >>> this.#shift];
@@ -220,14 +217,14 @@ export class FingerprintMemory implements MachineMemory {
   }
 
   checksumFrame(mfn: Mfn): number {
-    this.#checkMfn(mfn);
+    checkMfn(mfn, this.frames);
     const chunk = this.#chunks[mfn >>> this.#shift];
     const i = (mfn & this.#mask) << 1;
     return checksum(chunk === undefined ? 0 : chunk[i]!, chunk === undefined ? 0 : chunk[i + 1]!);
   }
 
   hashPage(page: Uint8Array): number {
-    this.#checkPage(page, 'hashPage');
+    checkPage(page, 'hashPage');
     this.#fp.ofPage(page, 0);
     return (this.#fp.el ^ Z_LO) >>> 0;
   }
@@ -247,25 +244,8 @@ export class FingerprintMemory implements MachineMemory {
     chunk[i + 1] = eh;
   }
 
-  #checkMfn(mfn: number): void {
-    // `>>> 0` rejects negatives, fractions and NaN in one compare; frames <= 2^30.
-    if (!(mfn >>> 0 === mfn && mfn < this.frames)) {
-      throw new RangeError(`mfn ${mfn} outside machine RAM of ${this.frames} frames`);
-    }
-  }
 
-  #checkSpan(mfn: number, offset: number, length: number): void {
-    this.#checkMfn(mfn);
-    if (!(offset >>> 0 === offset && length >>> 0 === length && offset + length <= PAGE_SIZE)) {
-      throw new RangeError(`byte range ${offset}+${length} outside a frame of ${PAGE_SIZE} bytes`);
-    }
-  }
 
-  #checkPage(page: Uint8Array, op: string): void {
-    if (page.length !== PAGE_SIZE) {
-      throw new RangeError(`${op}: page must hold exactly ${PAGE_SIZE} bytes, got ${page.length}`);
-    }
-  }
 }
 
 /** checksumFrame of encoded fingerprint (el, eh): a mix of both halves, unsigned. */

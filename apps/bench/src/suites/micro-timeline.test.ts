@@ -2,7 +2,8 @@ import { InlineDedup } from '@pagevisor/dedup';
 import { Hypervisor } from '@pagevisor/hypervisor';
 import { asGfn, PAGE_SIZE } from '@pagevisor/types';
 import { describe, expect, it } from 'vitest';
-import { TIMELINE_FRAMES, TIMELINE_ID, timelineSample } from './micro-timeline.js';
+import { timelineSample } from '@pagevisor/simulator';
+import { TIMELINE_FRAMES, TIMELINE_ID } from './micro-timeline.js';
 
 describe('timelineSample', () => {
   it('reads what the simulator samples: the totals and the swap figures (0 without swap)', async () => {

@@ -1,6 +1,6 @@
 import { InlineDedup } from '@pagevisor/dedup';
 import { Hypervisor } from '@pagevisor/hypervisor';
-import type { TimelineSample } from '@pagevisor/simulator';
+import { timelineSample, type TimelineSample } from '@pagevisor/simulator';
 import { asGfn, PAGE_SIZE } from '@pagevisor/types';
 import { formatBytes } from '../format.js';
 import { measurement, median, type Measurement } from '../measurement.js';
@@ -15,38 +15,13 @@ export const TIMELINE_ID = {
   ratio: 'micro.hypervisor.timeline-sample-ratio',
 } as const;
 
-/** Frames of the two hosts: 1 GiB and 1 TiB of RAM (2^28 frames, the most a p2m entry holds). */
+/** Frames of the two hosts: 1 GiB and 1 TiB of RAM (2^28 frames). */
 export const TIMELINE_FRAMES = { small: 2 ** 18, large: 2 ** 28 } as const;
 
 /** A sample of the timeline should take this long at least per timed call (so the loop is not timed at the clock's resolution). */
 const CALL_MS = 2;
 /** Alternations of the two hosts per repeat (see benchTimelineSample). */
 const ROUNDS = 5;
-
-/**
- * One timeline sample as the simulator's run loop takes it (apps/simulator/src/run-scenario.ts,
- * `sample`): the host's totals and swap figures, as one TimelineSample. What the loop does
- * besides (pushing it on the timeline, the --verify reads) does not depend on the host's RAM.
- */
-export function timelineSample(hv: Hypervisor, tNs: number): TimelineSample {
-  const t = hv.totals();
-  const w = hv.swapStats();
-  return {
-    tNs,
-    guestPages: t.guestPages,
-    machineFramesUsed: t.machineFramesUsed,
-    pagesShared: t.pagesShared,
-    pagesSharing: t.pagesSharing,
-    zeroPages: t.zeroPages,
-    cowFaults: t.cowFaults,
-    zeroFaults: t.zeroFaults,
-    pagedPages: t.pagedPages,
-    swapOuts: w?.swapOuts ?? 0,
-    swapIns: w?.swapIns ?? 0,
-    swapSlotsUsed: w?.swapSlotsUsed ?? 0,
-    swapDiskBytes: w?.diskBytesUsed ?? 0,
-  };
-}
 
 /**
  * A host of `frames` frames under inline dedup with `domains` guests of `pages` pages each, the
