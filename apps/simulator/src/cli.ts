@@ -219,6 +219,7 @@ interface ReplayFlags {
   readonly dedup?: string;
   readonly memoryMib?: number;
   readonly settleMs?: number;
+  readonly contents?: MachineContents;
 }
 
 /** Options of `sweep`. */
@@ -341,6 +342,7 @@ written, is refused.`,
         ...(flags.memoryMib === undefined ? {} : { memoryMiB: flags.memoryMib }),
         ...(flags.settleMs === undefined ? {} : { settleMs: flags.settleMs }),
         ...(flags.seed === undefined ? {} : { seed: flags.seed }),
+        ...(flags.contents === undefined ? {} : { contents: flags.contents }),
       });
     } catch (e) {
       if (e instanceof TraceFormatError) throw new UsageError(`trace ${trace}: ${e.message}`);
@@ -360,6 +362,7 @@ written, is refused.`,
     .option('--memory-mib <n>', "machine RAM in MiB (default: room for every domain's pages without sharing)", integer(1, 1 << 20))
     .option('--settle-ms <ms>', 'simulated ms the scanner keeps running after the last event (default: 0)', integer(0, 3_600_000))
     .option('--seed <n>', 'seed of strategies that draw random numbers (default: 0)', integer(0, MAX_SEED))
+    .addOption(new Option('--contents <mode>', 'what each frame holds: its bytes, or a 64-bit fingerprint of them (a fingerprint trace then writes no page)').choices(MACHINE_CONTENTS))
     .option('--json', 'print the JSON report instead of the summary');
 
   command('attack', async (flags: AttackFlags) => {

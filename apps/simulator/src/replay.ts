@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Hypervisor } from '@pagevisor/hypervisor';
+import { setGeneratedPage, ZERO_FINGERPRINT_HIGH, ZERO_FINGERPRINT_LOW, type MachineContents } from '@pagevisor/machine';
 import { InvariantError, mibToPages, NS_PER_MS, NS_PER_S, PAGE_SIZE, type DomainStats, type TotalsStats } from '@pagevisor/types';
 import { replayTraceEvents, TraceReader, type DedupConfig, type TraceDomain, type TraceRefusal } from '@pagevisor/workloads';
 import { makeDedup, partsContext } from './make-parts.js';
@@ -27,6 +28,22 @@ export interface ReplayOptions {
   readonly settleMs?: number;
   /** Called every 65536 events with the events done and the simulated time. */
   readonly onProgress?: (events: number, timeNs: number) => void;
+  /**
+   * What each frame holds (default `"bytes"`): with `"fingerprints"` a fingerprint write of the
+   * trace sets its frame's fingerprint to the trace's (no page is generated: see
+   * {@link fingerprintTracePage}), and a content write that of its page.
+   */
+  readonly contents?: MachineContents;
+}
+
+/**
+ * A fingerprint trace's page on a machine of fingerprints: the page FingerprintMemory holds as the
+ * trace's fingerprint (its encoding in words 0 and 1; `dst` keeps zeros elsewhere), and fingerprint
+ * 0, the zero page in bytes mode, the zero page.
+ */
+export function fingerprintTracePage(dst: Uint32Array, lo: number, hi: number): void {
+  if ((lo | hi) === 0) setGeneratedPage(dst, ZERO_FINGERPRINT_LOW, ZERO_FINGERPRINT_HIGH);
+  else setGeneratedPage(dst, lo, hi);
 }
 
 /** Result of {@link replayTrace}; serialises to the JSON report of `pagevisor replay --json`. */
@@ -45,6 +62,7 @@ export interface ReplayReport {
   readonly config: {
     readonly memoryMiB: number;
     readonly frames: number;
+    readonly contents: MachineContents;
     readonly dedup: { readonly strategy: string } & Readonly<Record<string, unknown>>;
   };
   /** Events replayed, refused ones included. */
@@ -108,12 +126,14 @@ export async function replayTrace(path: string, options: ReplayOptions = {}): Pr
     const frames = mibToPages(memoryMiB);
     const { context, bind } = partsContext(frames, 1, options.seed ?? 0, options.baseDir ?? process.cwd());
     const { part: dedup, loaded } = await makeDedup({ ...dedupOptions, strategy } as DedupConfig, context);
-    const hv = await Hypervisor.create({ frames, dedup });
+    const contents = options.contents ?? 'bytes';
+    const hv = await Hypervisor.create({ frames, dedup, contents });
     bind(hv);
     const tSetup = performance.now();
     const r = replayTraceEvents(reader, hv, {
       rssEveryEvents,
       settleNs: Math.round(settleMs * NS_PER_MS),
+      ...(contents === 'fingerprints' ? { fingerprintPage: fingerprintTracePage } : {}),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     });
     const problems = hv.audit();
@@ -123,7 +143,7 @@ export async function replayTrace(path: string, options: ReplayOptions = {}): Pr
     return {
       pagevisor: VERSION,
       trace: { path, bytes: reader.fileBytes, version: header.version, fingerprint: header.fingerprint, domains: header.domains },
-      config: { memoryMiB, frames, dedup: { ...dedupOptions, strategy: loaded.plugin.name, ...(loaded.builtIn ? {} : { plugin: loaded.specifier }) } },
+      config: { memoryMiB, frames, contents, dedup: { ...dedupOptions, strategy: loaded.plugin.name, ...(loaded.builtIn ? {} : { plugin: loaded.specifier }) } },
       events: r.events,
       eventsByKind: r.eventsByKind,
       refused: { count: r.refused, byErrno: r.refusedByErrno, first: r.firstRefusal },
