@@ -6,53 +6,23 @@
 // found: a store of the very bytes a page holds (ksm-cow-lazy.json) leaves the page as it was in
 // bytes, and makes it a content of its own on fingerprints; that scenario runs with those stores
 // changed, and a test of its own shows the difference.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { DEDUP_STRATEGIES } from '@pagevisor/dedup';
 import { FingerprintMemory } from '@pagevisor/machine';
-import { parseScenario, type Scenario, type Step } from '@pagevisor/workloads';
+import { parseScenario, type Scenario } from '@pagevisor/workloads';
 import { ExitCode, main } from './cli.js';
 import type { Report } from './report.js';
 import { runScenario } from './run-scenario.js';
 import { formatSummary } from './summary.js';
+import { EXAMPLES_DIR, loadExample, shrinkExample, under } from '../tests/example-scenarios.js';
 import { tinyScenario } from '../tests/tiny-scenario.js';
 
-const dir = new URL('../scenarios/', import.meta.url);
-
-async function load(name: string): Promise<Scenario> {
-  return parseScenario(JSON.parse(await readFile(new URL(name, dir), 'utf8')));
-}
-
-/**
- * `s` under `strategy` (its dedup options kept only for its own strategy). A strategy without
- * KSM's full_scans cannot wait for scans: each wait_full_scans becomes a 500 ms wait and the
- * steps' `expect`s (written for KSM) go. (As verify.test.ts does.)
- */
-function under(s: Scenario, strategy: string): Scenario {
-  const dedup = strategy === s.dedup.strategy ? s.dedup : { strategy };
-  if (strategy === 'ksm' || !s.steps.some((st) => st.op === 'wait_full_scans')) return parseScenario({ ...s, dedup });
-  const steps = s.steps.map((st): Step => {
-    const { expect: _expect, ...rest } = st;
-    return st.op === 'wait_full_scans' ? { op: 'wait', ms: 500 } : (rest as Step);
-  });
-  return parseScenario({ ...s, dedup, steps });
-}
-
-/**
- * Shrinks the example scenarios that run long (as verify.test.ts does): overcommit.json to 1
- * simulated second without its baseline run, overcommit-reading.json to 5 s, static-compare.json
- * to 5 s. Their machines, guests and rates stay as they are: only the steady state is shorter.
- */
-function shrink(file: string, s: Scenario): Scenario {
-  if (file === 'overcommit.json') return parseScenario({ ...s, durationS: 1, machine: { ...s.machine, swap: { ...s.machine.swap!, compareBaseline: false } } });
-  if (file === 'overcommit-reading.json') return parseScenario({ ...s, durationS: 5, machine: { ...s.machine, swap: { ...s.machine.swap!, compareBaseline: false } } });
-  if (file === 'static-compare.json') return parseScenario({ ...s, durationS: 5 });
-  return s;
-}
+const dir = EXAMPLES_DIR;
 
 /** scale-16x1g.json (16 GiB of guests) is too large to run both ways in a test: it runs 64 times smaller, 5 simulated seconds. */
 const files = (await readdir(dir)).filter((f) => f.endsWith('.json') && f !== 'scale-16x1g.json').sort();
-const scale = await load('scale-16x1g.json');
+const scale = await loadExample('scale-16x1g.json');
 /** `s` with machine and guests `factor` times smaller and at most `maxS` simulated seconds (as apps/bench's shrinkScenario). */
 function smaller(s: Scenario, factor: number, maxS: number): Scenario {
   return parseScenario({
@@ -62,9 +32,9 @@ function smaller(s: Scenario, factor: number, maxS: number): Scenario {
     guests: s.guests.map((g) => ({ ...g, memoryMiB: Math.max(1, Math.round(g.memoryMiB / factor)) })),
   });
 }
-const overcommit = shrink('overcommit.json', await load('overcommit.json'));
+const overcommit = shrinkExample('overcommit.json', await loadExample('overcommit.json'));
 const cases: [string, Scenario][] = [
-  ...(await Promise.all(files.map(async (f): Promise<[string, Scenario]> => [f, shrink(f, await load(f))]))),
+  ...(await Promise.all(files.map(async (f): Promise<[string, Scenario]> => [f, shrinkExample(f, await loadExample(f))]))),
   [
     'overcommit.json + swap faults',
     parseScenario({
@@ -231,7 +201,7 @@ describe('machine.contents: bytes and fingerprints give the same results', () =>
   }
 
   it('differs where a store leaves a page as it was in bytes: ksm-cow-lazy.json writes byte 5 into pages of pattern 5', async () => {
-    const s = await load('ksm-cow-lazy.json');
+    const s = await loadExample('ksm-cow-lazy.json');
     const noOps = noOpStores(s);
     // vm-0 gfn 4 at offset 100 and vm-1 gfn 4 at offset 200: [5], the pattern the pages hold.
     expect(noOps.map((i) => s.steps[i])).toEqual([

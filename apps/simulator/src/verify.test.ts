@@ -1,24 +1,21 @@
 // `--verify`: every example scenario under every strategy reads back what it wrote; a frame
 // corrupted behind the hypervisor's back is found and named; verification changes no figure.
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hypervisor } from '@pagevisor/hypervisor';
 import { asGfn, asMfn, P2mType, PAGE_SIZE, type DomId } from '@pagevisor/types';
 import { DEDUP_STRATEGIES } from '@pagevisor/dedup';
-import { parseScenario, type Scenario, type ScenarioInput, type Step } from '@pagevisor/workloads';
+import { parseScenario, type Scenario, type ScenarioInput } from '@pagevisor/workloads';
 import { ExitCode, main } from './cli.js';
 import type { Report } from './report.js';
 import { runScenario } from './run-scenario.js';
 import { formatSummary } from './summary.js';
+import { EXAMPLES_DIR, loadExample, shrinkExample, under } from '../tests/example-scenarios.js';
 import { tinyScenario } from '../tests/tiny-scenario.js';
 
-const dir = new URL('../scenarios/', import.meta.url);
-
-async function load(name: string): Promise<Scenario> {
-  return parseScenario(JSON.parse(await readFile(new URL(name, dir), 'utf8')));
-}
+const dir = EXAMPLES_DIR;
 
 function withoutWall(r: Report): string {
   const { wall: _wall, ...rest } = r;
@@ -30,33 +27,11 @@ function withoutVerify(r: Report): string {
   return JSON.stringify(rest);
 }
 
-/**
- * `s` under `strategy` (its dedup options kept only for its own strategy). A strategy without
- * KSM's full_scans cannot wait for scans: each wait_full_scans becomes a 500 ms wait and the
- * steps' `expect`s (written for KSM) go.
- */
-function under(s: Scenario, strategy: (typeof DEDUP_STRATEGIES)[number]): Scenario {
-  const dedup = strategy === s.dedup.strategy ? s.dedup : { strategy };
-  if (strategy === 'ksm' || !s.steps.some((st) => st.op === 'wait_full_scans')) return parseScenario({ ...s, dedup });
-  const steps = s.steps.map((st): Step => {
-    const { expect: _expect, ...rest } = st;
-    return st.op === 'wait_full_scans' ? { op: 'wait', ms: 500 } : (rest as Step);
-  });
-  return parseScenario({ ...s, dedup, steps });
-}
-
-/** Shrinks the example scenarios that run long: each case takes at most a few seconds. */
-function shrink(file: string, s: Scenario): Scenario {
-  if (file === 'overcommit.json') return parseScenario({ ...s, durationS: 1, machine: { ...s.machine, swap: { ...s.machine.swap!, compareBaseline: false } } });
-  if (file === 'static-compare.json') return parseScenario({ ...s, durationS: 5 });
-  return s;
-}
-
 const files = (await readdir(dir)).filter((f) => f.endsWith('.json') && f !== 'scale-16x1g.json').sort();
-const overcommit = shrink('overcommit.json', await load('overcommit.json'));
+const overcommit = shrinkExample('overcommit.json', await loadExample('overcommit.json'));
 /** The example scenarios, shrunk, and swap variants of overcommit.json: injected device faults, per-domain file areas with lz4. */
 const cases: [string, Scenario][] = [
-  ...(await Promise.all(files.map(async (f): Promise<[string, Scenario]> => [f, shrink(f, await load(f))]))),
+  ...(await Promise.all(files.map(async (f): Promise<[string, Scenario]> => [f, shrinkExample(f, await loadExample(f))]))),
   [
     'overcommit.json + swap faults',
     parseScenario({
