@@ -6,7 +6,6 @@
 // found: a store of the very bytes a page holds (ksm-cow-lazy.json) leaves the page as it was in
 // bytes, and makes it a content of its own on fingerprints; that scenario runs with those stores
 // changed, and a test of its own shows the difference.
-import { readdir } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { DEDUP_STRATEGIES } from '@pagevisor/dedup';
 import { FingerprintMemory } from '@pagevisor/machine';
@@ -15,13 +14,13 @@ import { ExitCode, main } from './cli.js';
 import type { Report } from './report.js';
 import { runScenario } from './run-scenario.js';
 import { formatSummary } from './summary.js';
-import { EXAMPLES_DIR, loadExample, shrinkExample, under } from '../tests/example-scenarios.js';
+import { EXAMPLES_DIR, exampleCases, exampleFiles, loadExample, overcommitWith, under } from '../tests/example-scenarios.js';
 import { tinyScenario } from '../tests/tiny-scenario.js';
 
 const dir = EXAMPLES_DIR;
 
 /** scale-16x1g.json (16 GiB of guests) is too large to run both ways in a test: it runs 64 times smaller, 5 simulated seconds. */
-const files = (await readdir(dir)).filter((f) => f.endsWith('.json') && f !== 'scale-16x1g.json').sort();
+const files = await exampleFiles();
 const scale = await loadExample('scale-16x1g.json');
 /** `s` with machine and guests `factor` times smaller and at most `maxS` simulated seconds (as apps/bench's shrinkScenario). */
 function smaller(s: Scenario, factor: number, maxS: number): Scenario {
@@ -32,17 +31,9 @@ function smaller(s: Scenario, factor: number, maxS: number): Scenario {
     guests: s.guests.map((g) => ({ ...g, memoryMiB: Math.max(1, Math.round(g.memoryMiB / factor)) })),
   });
 }
-const overcommit = shrinkExample('overcommit.json', await loadExample('overcommit.json'));
 const cases: [string, Scenario][] = [
-  ...(await Promise.all(files.map(async (f): Promise<[string, Scenario]> => [f, shrinkExample(f, await loadExample(f))]))),
-  [
-    'overcommit.json + swap faults',
-    parseScenario({
-      ...overcommit,
-      machine: { ...overcommit.machine, swap: { ...overcommit.machine.swap!, faults: { seed: 1, writeErrorProbability: 0.05, readErrorProbability: 0.02, shortWriteProbability: 0.02 } } },
-    }),
-  ],
-  ['overcommit.json, per-domain file areas', parseScenario({ ...overcommit, machine: { ...overcommit.machine, swap: { ...overcommit.machine.swap!, mode: 'per-domain', device: 'file' } } })],
+  ...(await exampleCases(files)),
+  ['overcommit.json, per-domain file areas', await overcommitWith({ mode: 'per-domain', device: 'file' })],
   ['scale-16x1g.json, 64 times smaller, 5 s', smaller(scale, 64, 5)],
   // Room for every guest page before merging, so that ksm, esx and none boot too.
   ['scale-16x1g.json, 64 times smaller, 5 s, on 320 MiB', parseScenario({ ...smaller(scale, 64, 5), machine: { ...scale.machine, memoryMiB: 320 } })],

@@ -1,6 +1,6 @@
 // `--verify`: every example scenario under every strategy reads back what it wrote; a frame
 // corrupted behind the hypervisor's back is found and named; verification changes no figure.
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,10 +12,9 @@ import { ExitCode, main } from './cli.js';
 import type { Report } from './report.js';
 import { runScenario } from './run-scenario.js';
 import { formatSummary } from './summary.js';
-import { EXAMPLES_DIR, loadExample, shrinkExample, under } from '../tests/example-scenarios.js';
+import { exampleCases, exampleFiles, overcommitWith, under } from '../tests/example-scenarios.js';
 import { tinyScenario } from '../tests/tiny-scenario.js';
 
-const dir = EXAMPLES_DIR;
 
 function withoutWall(r: Report): string {
   const { wall: _wall, ...rest } = r;
@@ -27,22 +26,11 @@ function withoutVerify(r: Report): string {
   return JSON.stringify(rest);
 }
 
-const files = (await readdir(dir)).filter((f) => f.endsWith('.json') && f !== 'scale-16x1g.json').sort();
-const overcommit = shrinkExample('overcommit.json', await loadExample('overcommit.json'));
+const files = await exampleFiles();
 /** The example scenarios, shrunk, and swap variants of overcommit.json: injected device faults, per-domain file areas with lz4. */
 const cases: [string, Scenario][] = [
-  ...(await Promise.all(files.map(async (f): Promise<[string, Scenario]> => [f, shrinkExample(f, await loadExample(f))]))),
-  [
-    'overcommit.json + swap faults',
-    parseScenario({
-      ...overcommit,
-      machine: { ...overcommit.machine, swap: { ...overcommit.machine.swap!, faults: { seed: 1, writeErrorProbability: 0.05, readErrorProbability: 0.02, shortWriteProbability: 0.02 } } },
-    }),
-  ],
-  [
-    'overcommit.json, per-domain lz4 file areas',
-    parseScenario({ ...overcommit, machine: { ...overcommit.machine, swap: { ...overcommit.machine.swap!, mode: 'per-domain', device: 'file', compression: 'lz4' } } }),
-  ],
+  ...(await exampleCases(files)),
+  ['overcommit.json, per-domain lz4 file areas', await overcommitWith({ mode: 'per-domain', device: 'file', compression: 'lz4' })],
 ];
 
 describe('--verify on every example scenario (scale-16x1g.json aside) under every strategy', () => {

@@ -1,6 +1,6 @@
 // The example scenarios (apps/simulator/scenarios) as the tests that run them all load them: under
 // each strategy, the long ones shortened.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { parseScenario, type Scenario, type Step } from '@pagevisor/workloads';
 
 /** The directory of the example scenarios. */
@@ -37,4 +37,23 @@ export function shrinkExample(file: string, s: Scenario): Scenario {
   if (file === 'overcommit-reading.json') return parseScenario({ ...s, durationS: 5, machine: noBaseline });
   if (file === 'static-compare.json') return parseScenario({ ...s, durationS: 5 });
   return s;
+}
+
+/** The example scenario files but scale-16x1g.json (too large to run whole in a test), sorted. */
+export async function exampleFiles(): Promise<string[]> {
+  return (await readdir(EXAMPLES_DIR)).filter((f) => f.endsWith('.json') && f !== 'scale-16x1g.json').sort();
+}
+
+/** overcommit.json, shrunk, with its swap area changed by `swap`. */
+export async function overcommitWith(swap: Partial<NonNullable<Scenario['machine']['swap']>>): Promise<Scenario> {
+  const s = shrinkExample('overcommit.json', await loadExample('overcommit.json'));
+  return parseScenario({ ...s, machine: { ...s.machine, swap: { ...s.machine.swap!, ...swap } } });
+}
+
+/** Every example scenario of {@link exampleFiles}, shrunk, and overcommit.json with injected swap device faults. */
+export async function exampleCases(files: readonly string[]): Promise<[string, Scenario][]> {
+  return [
+    ...(await Promise.all(files.map(async (f): Promise<[string, Scenario]> => [f, shrinkExample(f, await loadExample(f))]))),
+    ['overcommit.json + swap faults', await overcommitWith({ faults: { seed: 1, writeErrorProbability: 0.05, readErrorProbability: 0.02, shortWriteProbability: 0.02 } })],
+  ];
 }

@@ -21,6 +21,14 @@ export interface MachineMemoryOptions {
   chunkFrames?: number;
 }
 
+let zeroChecksum: number | undefined;
+
+/** The checksum of a page of zeros (an untouched frame's), computed once for every machine. */
+function zeroPageChecksum(): number {
+  zeroChecksum ??= hashedMemory(PAGE_SIZE).checksum(0) >>> 0;
+  return zeroChecksum;
+}
+
 /**
  * Machine RAM held in chunks, each a WebAssembly memory allocated on the first write into it: a
  * machine larger than 4 GiB costs nothing until used, and a frame of an untouched chunk reads as
@@ -82,7 +90,7 @@ export class ChunkedMemory implements MachineMemory {
     this.#hashes = new Array<PageHash | undefined>(this.chunkCount).fill(undefined);
     this.#checksums = new Array<PageHash | undefined>(this.chunkCount).fill(undefined);
     this.#zeroHash = this.#hasher.hash(this.#zeros);
-    this.#zeroChecksum = hashedMemory(PAGE_SIZE).checksum(0) >>> 0;
+    this.#zeroChecksum = zeroPageChecksum();
   }
 
   /** Chunks allocated so far (touched by a write). */

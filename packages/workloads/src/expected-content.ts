@@ -335,16 +335,11 @@ export class ExpectedContent {
       this.fHi = fp.hi;
     }
     if ((k & OVERLAID) !== 0) {
-      const { bytes, used } = this.overlays.get(gfn)!;
-      for (let at = 0; at < used; ) {
-        const offset = bytes[at]! | (bytes[at + 1]! << 8);
-        const length = bytes[at + 2]! | (bytes[at + 3]! << 8);
-        at += RECORD_HEADER;
+      this.forEachRecord(gfn, (offset, bytes, at, length) => {
         fp.afterWrite(this.fLo, this.fHi, offset, bytes, at, length);
         this.fLo = fp.lo;
         this.fHi = fp.hi;
-        at += length;
-      }
+      });
     }
     return true;
   }
@@ -355,17 +350,19 @@ export class ExpectedContent {
     const base = k & KIND_MASK;
     if (base === ExpectedKind.unpopulated) return null;
     const out = this.basePage(gfn, base);
-    if ((k & OVERLAID) !== 0) {
-      const { bytes, used } = this.overlays.get(gfn)!;
-      for (let at = 0; at < used; ) {
-        const offset = bytes[at]! | (bytes[at + 1]! << 8);
-        const length = bytes[at + 2]! | (bytes[at + 3]! << 8);
-        at += RECORD_HEADER;
-        out.set(bytes.subarray(at, at + length), offset);
-        at += length;
-      }
-    }
+    if ((k & OVERLAID) !== 0) this.forEachRecord(gfn, (offset, bytes, at, length) => out.set(bytes.subarray(at, at + length), offset));
     return out;
+  }
+
+  /** Calls `apply` with each partial write recorded for `gfn`, in order: its page offset and its `length` bytes at `at` of `bytes`. */
+  private forEachRecord(gfn: number, apply: (offset: number, bytes: Uint8Array, at: number, length: number) => void): void {
+    const { bytes, used } = this.overlays.get(gfn)!;
+    for (let at = 0; at < used; ) {
+      const offset = bytes[at]! | (bytes[at + 1]! << 8);
+      const length = bytes[at + 2]! | (bytes[at + 3]! << 8);
+      apply(offset, bytes, at + RECORD_HEADER, length);
+      at += RECORD_HEADER + length;
+    }
   }
 
   /** The base content of page `gfn` (of populated kind `base`, not a fingerprint) regenerated into the scratch page. */
